@@ -1,0 +1,19 @@
+namespace Sentinel.Abstractions;
+
+/// <summary>
+/// Names the YAML key an options property is bound from. Without it the key is the property name in
+/// kebab-case (<c>FromStart</c> → <c>from-start</c>).
+/// </summary>
+/// <param name="key">The key as written in a rule's <c>with:</c> block.</param>
+[AttributeUsage(AttributeTargets.Property)]
+public sealed class ConfigKeyAttribute(string key) : Attribute
+{
+    /// <summary>The key as written in YAML.</summary>
+    public string Key { get; } = key;
+}
+
+/// <summary>
+/// Marks an options property as a secret: its value never appears in logs, status output or the API.
+/// </summary>
+[AttributeUsage(AttributeTargets.Property)]
+public sealed class SecretAttribute : Attribute;

@@ -1,0 +1,37 @@
+using Microsoft.Extensions.Logging;
+
+namespace Sentinel.Abstractions;
+
+/// <summary>
+/// Notifies or remediates. Unlike a probe, an action throws on failure: the engine isolates it from
+/// other actions, records the failure and retries according to the rule's policy.
+/// </summary>
+public interface IAction
+{
+    /// <summary>Performs the action once.</summary>
+    /// <param name="context">Why the action runs and what the rule last measured.</param>
+    /// <param name="cancellationToken">Cancelled at the action's timeout or when Sentinel stops.</param>
+    ValueTask ExecuteAsync(ActionContext context, CancellationToken cancellationToken);
+}
+
+/// <summary>What the engine tells an action about why it runs.</summary>
+public sealed class ActionContext
+{
+    /// <summary>The rule on whose behalf the action runs.</summary>
+    public required string RuleName { get; init; }
+
+    /// <summary>The event that triggered the action, e.g. <c>down</c>, <c>resolved</c>, <c>test</c>.</summary>
+    public required string Event { get; init; }
+
+    /// <summary>A human summary of what happened, ready to be sent.</summary>
+    public required string Message { get; init; }
+
+    /// <summary>The last probe result of the rule, when there is one.</summary>
+    public ProbeResult? LastResult { get; init; }
+
+    /// <summary>The clock to use.</summary>
+    public required TimeProvider TimeProvider { get; init; }
+
+    /// <summary>A logger scoped to the rule and action.</summary>
+    public required ILogger Logger { get; init; }
+}

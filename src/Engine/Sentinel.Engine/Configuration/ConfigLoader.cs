@@ -1,0 +1,328 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.RegularExpressions;
+using Microsoft.Extensions.FileSystemGlobbing;
+using Sentinel.Engine.Conditions;
+using Sentinel.Engine.Plugins;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace Sentinel.Engine.Configuration;
+
+public sealed record ConfigLoadResult(SentinelConfig? Config, IReadOnlyList<ConfigError> Errors)
+{
+    public bool IsValid => Config is not null && Errors.Count == 0;
+}
+
+/// <summary>
+/// Reads <c>sentinel.yaml</c> and its includes, expands <c>${ENV}</c>, binds every rule's probe options to the
+/// plugin's options type, parses conditions, and reports every error at once as <c>file:line:column: message</c>.
+/// </summary>
+public sealed partial class ConfigLoader(Func<string, string?>? environment = null)
+{
+    private readonly Func<string, string?> _env = environment ?? Environment.GetEnvironmentVariable;
+
+    /// <summary>Reads only the <c>engine:</c> section (needed before plugins can be loaded).</summary>
+    public (EngineSettings? Settings, IReadOnlyList<ConfigError> Errors) LoadEngine(string path)
+    {
+        var errors = new List<ConfigError>();
+        var full = Path.GetFullPath(path);
+        var root = Parse(full, errors, required: true);
+        if (root is null) return (null, errors);
+        var binder = new YamlBinder(Display(full), _env, errors, new BindingLocations());
+        EngineSpec? engine = null;
+        if (root.Children.TryGetValue(new YamlScalarNode("engine"), out var node))
+            engine = binder.Bind<EngineSpec>(node, "engine");
+        return errors.Count > 0 ? (null, errors) : (Resolve(full, engine ?? new EngineSpec()), errors);
+    }
+
+    public ConfigLoadResult Load(string path, PluginCatalog catalog)
+    {
+        var errors = new List<ConfigError>();
+        var full = Path.GetFullPath(path);
+        var files = new List<string> { full };
+        var root = Parse(full, errors, required: true);
+        if (root is null) return new(null, errors);
+        var locations = new BindingLocations();
+        var binder = new YamlBinder(Display(full), _env, errors, locations);
+        var spec = binder.Bind<RootSpec>(root, "") ?? new RootSpec();
+        var defaults = spec.Defaults ?? new DefaultsSpec();
+        var rules = new List<(RuleSpec Spec, YamlBinder Binder, string Path)>();
+        for (var i = 0; i < (spec.Rules?.Count ?? 0); i++)
+            if (spec.Rules![i] is { } r) rules.Add((r, binder, $"rules[{i}]"));
+
+        foreach (var include in ResolveIncludes(full, spec, binder, errors))
+        {
+            files.Add(include);
+            var includeRoot = Parse(include, errors, required: false);
+            if (includeRoot is null) continue;
+            var includeBinder = new YamlBinder(Display(include), _env, errors, locations);
+            foreach (var (key, _) in includeRoot.Children)
+                if (key is YamlScalarNode { Value: "engine" or "defaults" or "include" } k)
+                    includeBinder.Error(k, "", $"'{k.Value}' belongs in the main config file {Display(full)}; an included file holds only 'rules'");
+            var included = includeBinder.Bind<IncludedFileSpec>(includeRoot, "");
+            for (var i = 0; i < (included?.Rules?.Count ?? 0); i++)
+                if (included!.Rules![i] is { } r) rules.Add((r, includeBinder, $"{Display(include)} rules[{i}]".Replace(Display(include) + " ", "")));
+        }
+
+        var definitions = new List<RuleDefinition>();
+        var names = new Dictionary<string, SourceLocation>(StringComparer.Ordinal);
+        foreach (var (rule, ruleBinder, rulePath) in rules)
+        {
+            var label = rule.Name is null ? rulePath : $"{rulePath} ({rule.Name})";
+            var def = ResolveRule(rule, ruleBinder, label, defaults, catalog, errors, locations);
+            if (rule.Name is not null)
+            {
+                if (names.TryGetValue(rule.Name, out var first))
+                {
+                    errors.Add(new(locations.Of(rule, "name"), $"{label}: a rule named '{rule.Name}' is already defined at {first}: rule names must be unique"));
+                    continue;
+                }
+                names[rule.Name] = locations.Of(rule, "name");
+            }
+            if (def is not null) definitions.Add(def);
+        }
+
+        var settings = Resolve(full, spec.Engine ?? new EngineSpec());
+        if (errors.Count > 0)
+        {
+            var order = files.Select((f, i) => (Display(f), i)).ToDictionary(x => x.Item1, x => x.i);
+            return new(null, errors.OrderBy(e => order.GetValueOrDefault(e.Location.File, int.MaxValue))
+                .ThenBy(e => e.Location.Line).ThenBy(e => e.Location.Column).ToList());
+        }
+        return new(new SentinelConfig(settings, definitions, files), []);
+    }
+
+    private RuleDefinition? ResolveRule(RuleSpec rule, YamlBinder binder, string label, DefaultsSpec defaults,
+        PluginCatalog catalog, List<ConfigError> errors, BindingLocations locations)
+    {
+        var before = errors.Count;
+        if (rule.Name is { } name && !RuleName().IsMatch(name))
+            errors.Add(new(locations.Of(rule, "name"), $"{label}: '{name}' is not a valid rule name: use letters, digits, '.', '_' and '-', starting with a letter or digit"));
+
+        string? cron = null;
+        if (rule.Every is not null && rule.Cron is not null)
+            errors.Add(new(locations.Of(rule, "cron"), $"{label}: write either 'every' or 'cron', not both"));
+        else if (rule.Cron is not null)
+        {
+            if (!CronText.TryToQuartz(rule.Cron, out var q, out var cronError)) errors.Add(new(locations.Of(rule, "cron"), $"{label}.cron: {cronError}"));
+            else cron = q;
+        }
+        var every = rule.Cron is null ? rule.Every ?? defaults.Every : (TimeSpan?)null;
+        if (every is { } e && e < TimeSpan.FromMilliseconds(100))
+            errors.Add(new(locations.Of(rule, rule.Every is null ? null : "every"), $"{label}.every: {Duration.Format(e)} is too short: the shortest interval is 100ms"));
+        var timeout = rule.Timeout ?? defaults.Timeout;
+        if (timeout <= TimeSpan.Zero)
+            errors.Add(new(locations.Of(rule, "timeout"), $"{label}.timeout: must be longer than 0s, e.g. 10s"));
+
+        var conditions = new List<Condition>();
+        if (rule.Conditions is { } condNode)
+        {
+            var items = condNode is YamlSequenceNode seq ? seq.Children.ToList() : [condNode];
+            foreach (var item in items)
+            {
+                if (item is not YamlScalarNode { Value: { } text } scalar)
+                {
+                    binder.Error(item, label + ".conditions", "each condition is one line of text, e.g. \"status == 200\"");
+                    continue;
+                }
+                var expanded = EnvExpander.Expand(text, _env, out var envError);
+                if (envError is not null) { binder.Error(item, label + ".conditions", envError); continue; }
+                if (Condition.TryParse(expanded, out var c, out var condError, out var col)) conditions.Add(c!);
+                else
+                {
+                    var at = binder.At(item);
+                    var offset = scalar.Style is ScalarStyle.SingleQuoted or ScalarStyle.DoubleQuoted ? 1 : 0;
+                    errors.Add(new(at with { Column = at.Column + offset + col }, $"{label}.conditions: invalid condition '{text}': {condError}"));
+                }
+            }
+        }
+
+        PluginTypeRegistration? probe = null;
+        object? options = null;
+        if (rule.Probe?.Type is { } type)
+        {
+            if (!catalog.TryGet(PluginKind.Probe, type, out var reg))
+            {
+                var hint = catalog.Errors.Count > 0 ? $"; some plugins failed to load: {string.Join("; ", catalog.Errors.Select(x => x.Plugin))} (see 'sentinel plugins')" : "";
+                var known = catalog.Names(PluginKind.Probe).ToList();
+                errors.Add(new(locations.Of(rule.Probe, "type"), $"{label}.probe: unknown probe type '{type}'"
+                    + (known.Count == 0 ? $" (no probe types are loaded: is the plugins folder right?)" : DidYouMean.Suffix(type, known)) + hint));
+            }
+            else
+            {
+                probe = reg;
+                var path = $"{label}.probe.with ({type})";
+                options = rule.Probe.With is { } with
+                    ? binder.Bind(with, reg.OptionsType, path)
+                    : binder.BindEmpty(reg.OptionsType, path, locations.Of(rule.Probe));
+            }
+        }
+
+        if (errors.Count > before || rule.Name is null || probe is null || options is null) return null;
+        var failure = rule.FailureThreshold ?? defaults.FailureThreshold;
+        var success = rule.SuccessThreshold ?? defaults.SuccessThreshold;
+        var fingerprint = Fingerprint(rule, every, cron, timeout, failure, success, probe);
+        return new RuleDefinition
+        {
+            Name = rule.Name,
+            Description = rule.Description,
+            Every = every,
+            Cron = cron,
+            CronText = rule.Cron,
+            Timeout = timeout,
+            Probe = probe,
+            ProbeOptions = options,
+            Conditions = conditions,
+            FailureThreshold = failure,
+            SuccessThreshold = success,
+            Paused = rule.Paused,
+            Location = locations.Of(rule),
+            Fingerprint = fingerprint,
+        };
+    }
+
+    private string Fingerprint(RuleSpec rule, TimeSpan? every, string? cron, TimeSpan timeout, int failure, int success, PluginTypeRegistration probe)
+    {
+        var sb = new StringBuilder();
+        sb.Append(rule.Name).Append('|').Append(every?.Ticks).Append('|').Append(cron).Append('|').Append(timeout.Ticks)
+          .Append('|').Append(failure).Append('|').Append(success).Append('|').Append(rule.Paused)
+          .Append('|').Append(probe.Name).Append('@').Append(probe.Generation).Append('|');
+        Canonical(rule.Probe?.With, sb);
+        sb.Append('|');
+        Canonical(rule.Conditions, sb);
+        return Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(sb.ToString())))[..16];
+    }
+
+    private void Canonical(YamlNode? node, StringBuilder sb)
+    {
+        switch (node)
+        {
+            case YamlScalarNode s:
+                sb.Append('"').Append(EnvExpander.Expand(s.Value ?? "", _env, out _)).Append('"');
+                break;
+            case YamlSequenceNode seq:
+                sb.Append('[');
+                foreach (var c in seq.Children) { Canonical(c, sb); sb.Append(','); }
+                sb.Append(']');
+                break;
+            case YamlMappingNode map:
+                sb.Append('{');
+                foreach (var (k, v) in map.Children.OrderBy(kv => (kv.Key as YamlScalarNode)?.Value, StringComparer.Ordinal))
+                {
+                    Canonical(k, sb);
+                    sb.Append(':');
+                    Canonical(v, sb);
+                    sb.Append(',');
+                }
+                sb.Append('}');
+                break;
+        }
+    }
+
+    private IEnumerable<string> ResolveIncludes(string mainFile, RootSpec spec, YamlBinder binder, List<ConfigError> errors)
+    {
+        var baseDir = Path.GetDirectoryName(mainFile)!;
+        var result = new List<string>();
+        foreach (var pattern in spec.Include ?? [])
+        {
+            var at = binder.Locations.Of(spec, "include");
+            if (!pattern.Contains('*') && !pattern.Contains('?'))
+            {
+                var file = Path.GetFullPath(Path.Combine(baseDir, pattern));
+                if (File.Exists(file)) result.Add(file);
+                else errors.Add(new(at, $"include: '{pattern}' does not exist (looked for {file}); fix the path or use a pattern such as rules.d/*.yaml"));
+                continue;
+            }
+            var root = baseDir;
+            var relative = pattern;
+            if (Path.IsPathRooted(pattern))
+            {
+                root = Path.GetPathRoot(pattern)!;
+                relative = pattern[root.Length..];
+            }
+            var matcher = new Matcher(StringComparison.Ordinal);
+            matcher.AddInclude(relative);
+            result.AddRange(matcher.GetResultsInFullPath(root).OrderBy(p => p, StringComparer.Ordinal));
+        }
+        return result.Where(f => !string.Equals(f, mainFile, StringComparison.Ordinal)).Distinct();
+    }
+
+    private static YamlMappingNode? Parse(string path, List<ConfigError> errors, bool required)
+    {
+        var display = Display(path);
+        string text;
+        try { text = File.ReadAllText(path); }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            errors.Add(new(new(display, 0, 0), ex is FileNotFoundException or DirectoryNotFoundException
+                ? "the file does not exist: pass the right path with --config, or create it (see config/sentinel.yaml for an example)"
+                : $"cannot read the file: {ex.Message}"));
+            return null;
+        }
+        var stream = new YamlStream();
+        try { stream.Load(new StringReader(text)); }
+        catch (YamlException ex)
+        {
+            var message = YamlMessage(ex);
+            if (text.Contains('\t')) message += " (YAML indents with spaces: replace the tabs)";
+            errors.Add(new(new(display, (int)ex.Start.Line, (int)ex.Start.Column), $"invalid YAML: {message}"));
+            return null;
+        }
+        if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is YamlScalarNode { Value: null or "" })
+        {
+            if (required) errors.Add(new(new(display, 1, 1), "the file is empty: it needs at least a 'rules:' list (see config/sentinel.yaml)"));
+            return required ? null : new YamlMappingNode();
+        }
+        if (stream.Documents.Count > 1)
+            errors.Add(new(new(display, (int)stream.Documents[1].RootNode.Start.Line, 1), "the file holds more than one YAML document ('---'): put each in its own file"));
+        if (stream.Documents[0].RootNode is not YamlMappingNode map)
+        {
+            var node = stream.Documents[0].RootNode;
+            errors.Add(new(new(display, (int)node.Start.Line, (int)node.Start.Column), "the top level must be a mapping of keys (engine, defaults, include, rules)"));
+            return null;
+        }
+        return map;
+    }
+
+    private static string YamlMessage(YamlException ex)
+    {
+        var message = (ex.InnerException as YamlException ?? ex).Message;
+        message = LocationPrefix().Replace(message, "");
+        if (message.StartsWith("Duplicate key", StringComparison.Ordinal) || ex.InnerException is ArgumentException)
+            return "duplicate key: each key may appear once in a mapping";
+        return message.TrimEnd('.');
+    }
+
+    private static EngineSettings Resolve(string configFile, EngineSpec spec)
+    {
+        var dir = Path.GetDirectoryName(configFile)!;
+        string Abs(string p) => Path.GetFullPath(Path.Combine(dir, p));
+        return new EngineSettings(
+            configFile,
+            Abs(spec.Plugins),
+            Abs(spec.State),
+            string.IsNullOrWhiteSpace(spec.Log.Directory) ? "" : Abs(spec.Log.Directory),
+            spec.Log.Level,
+            spec.Log.RetainedFiles,
+            spec.Http.Enabled,
+            spec.Http.Listen,
+            spec.MaxConcurrency,
+            spec.StateFlushInterval,
+            spec.WatchConfig,
+            spec.WatchPlugins);
+    }
+
+    /// <summary>A path as shown in errors: relative to the working directory when inside it.</summary>
+    public static string Display(string path)
+    {
+        var rel = Path.GetRelativePath(Environment.CurrentDirectory, path);
+        return rel.StartsWith("..", StringComparison.Ordinal) || Path.IsPathRooted(rel) ? path : rel;
+    }
+
+    [GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+    private static partial Regex RuleName();
+
+    [GeneratedRegex(@"^\(Line: \d+, Col: \d+, Idx: \d+\) - \(Line: \d+, Col: \d+, Idx: \d+\): ")]
+    private static partial Regex LocationPrefix();
+}

@@ -1,0 +1,339 @@
+using System.Collections;
+using System.ComponentModel.DataAnnotations;
+using System.Globalization;
+using System.Reflection;
+using System.Text;
+using Sentinel.Abstractions;
+using YamlDotNet.RepresentationModel;
+
+namespace Sentinel.Engine.Configuration;
+
+/// <summary>Where each bound object and each of its keys came from, so later checks can point at the line.</summary>
+public sealed class BindingLocations
+{
+    private readonly Dictionary<object, Dictionary<string, SourceLocation>> _keys = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<object, SourceLocation> _objects = new(ReferenceEqualityComparer.Instance);
+
+    internal void SetObject(object o, SourceLocation at) => _objects[o] = at;
+
+    internal void SetKey(object o, string key, SourceLocation at)
+    {
+        if (!_keys.TryGetValue(o, out var map)) _keys[o] = map = new(StringComparer.Ordinal);
+        map[key] = at;
+    }
+
+    /// <summary>The location of <paramref name="key"/>'s value in <paramref name="o"/>, else of <paramref name="o"/> itself.</summary>
+    public SourceLocation Of(object o, string? key = null)
+    {
+        if (key is not null && _keys.TryGetValue(o, out var map) && map.TryGetValue(key, out var at)) return at;
+        return _objects.TryGetValue(o, out var self) ? self : default;
+    }
+
+    public bool Has(object o, string key) => _keys.TryGetValue(o, out var map) && map.ContainsKey(key);
+}
+
+/// <summary>
+/// Binds YAML nodes to plain option classes: kebab-case keys (or <see cref="ConfigKeyAttribute"/>),
+/// <c>${ENV}</c> expansion, durations, sizes, enums, lists and maps; unknown keys are errors with a
+/// did-you-mean; DataAnnotations are checked. Every error is collected with its file, line and column.
+/// </summary>
+public sealed class YamlBinder(string file, Func<string, string?> env, List<ConfigError> errors, BindingLocations locations)
+{
+    public BindingLocations Locations { get; } = locations;
+
+    private SourceLocation? _fallback;
+
+    public SourceLocation At(YamlNode node) => node.Start.Line == 0 && _fallback is { } at
+        ? at
+        : new(file, (int)node.Start.Line, (int)node.Start.Column);
+
+    /// <summary>Binds an absent block as an empty mapping, so defaults apply and missing required keys are reported at <paramref name="at"/>.</summary>
+    public object? BindEmpty(Type type, string path, SourceLocation at)
+    {
+        _fallback = at;
+        try { return Bind(new YamlMappingNode(), type, path); }
+        finally { _fallback = null; }
+    }
+
+    public void Error(YamlNode node, string path, string message)
+        => errors.Add(new ConfigError(At(node), path.Length == 0 ? message : $"{path}: {message}"));
+
+    public T? Bind<T>(YamlNode node, string path) where T : class => Bind(node, typeof(T), path) as T;
+
+    public object? Bind(YamlNode node, Type type, string path)
+    {
+        if (typeof(YamlNode).IsAssignableFrom(type))
+        {
+            if (type.IsInstanceOfType(node)) return node;
+            Error(node, path, $"expected {Describe(type)}, found {Kind(node)}");
+            return null;
+        }
+        var underlying = Nullable.GetUnderlyingType(type);
+        if (node is YamlScalarNode s && IsNull(s))
+        {
+            if (underlying is not null || !type.IsValueType) return null;
+            Error(node, path, $"a value is required here ({Describe(type)})");
+            return null;
+        }
+        type = underlying ?? type;
+        if (IsScalarType(type))
+        {
+            if (node is YamlScalarNode scalar) return ConvertScalar(scalar, type, path);
+            Error(node, path, $"expected {Describe(type)}, found {Kind(node)}");
+            return null;
+        }
+        if (DictionaryValueType(type) is { } valueType) return BindDictionary(node, type, valueType, path);
+        if (ListElementType(type) is { } elementType) return BindList(node, type, elementType, path);
+        return BindObject(node, type, path);
+    }
+
+    private object? BindObject(YamlNode node, Type type, string path)
+    {
+        if (node is not YamlMappingNode map)
+        {
+            Error(node, path, $"expected a mapping of keys ({string.Join(", ", Properties(type).Keys)}), found {Kind(node)}");
+            return null;
+        }
+        object instance;
+        try { instance = Activator.CreateInstance(type)!; }
+        catch (Exception ex)
+        {
+            Error(node, path, $"cannot create {type.Name} ({ex.Message}): the options class needs a public parameterless constructor");
+            return null;
+        }
+        Locations.SetObject(instance, At(node));
+        var props = Properties(type);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (keyNode, valueNode) in map.Children)
+        {
+            if (keyNode is not YamlScalarNode { Value: { } key })
+            {
+                Error(keyNode, path, "keys must be plain names");
+                continue;
+            }
+            var keyPath = Join(path, key);
+            if (!props.TryGetValue(key, out var prop))
+            {
+                Error(keyNode, path, $"unknown key '{key}'" + DidYouMean.Suffix(key, props.Keys, "valid keys"));
+                continue;
+            }
+            seen.Add(key);
+            Locations.SetKey(instance, key, At(valueNode));
+            var errorCount = errors.Count;
+            var value = Bind(valueNode, prop.PropertyType, keyPath);
+            if (errors.Count != errorCount) continue;
+            try { prop.SetValue(instance, value); }
+            catch (Exception ex) { Error(valueNode, keyPath, ex.InnerException?.Message ?? ex.Message); }
+        }
+        Validate(instance, props, seen, map, path);
+        return instance;
+    }
+
+    private void Validate(object instance, IReadOnlyDictionary<string, PropertyInfo> props, HashSet<string> seen, YamlMappingNode map, string path)
+    {
+        foreach (var (key, prop) in props)
+        {
+            foreach (var attr in prop.GetCustomAttributes<ValidationAttribute>(inherit: true))
+            {
+                if (attr is RequiredAttribute)
+                {
+                    if (!seen.Contains(key) || prop.GetValue(instance) is null or "")
+                        errors.Add(new ConfigError(Locations.Of(instance, key), $"{(path.Length == 0 ? "" : path + ": ")}missing required key '{key}'"));
+                    continue;
+                }
+                if (!seen.Contains(key)) continue;
+                var value = prop.GetValue(instance);
+                var context = new ValidationContext(instance) { MemberName = prop.Name, DisplayName = key };
+                var result = attr.GetValidationResult(value, context);
+                if (result is not null && result != ValidationResult.Success)
+                    errors.Add(new ConfigError(Locations.Of(instance, key), $"{Join(path, key)}: {result.ErrorMessage} (found {Show(value)})"));
+            }
+        }
+        if (instance is IValidatableObject validatable)
+        {
+            var byName = props.ToDictionary(p => p.Value.Name, p => p.Key, StringComparer.Ordinal);
+            foreach (var result in validatable.Validate(new ValidationContext(instance)))
+            {
+                var key = result.MemberNames.Select(m => byName.GetValueOrDefault(m)).FirstOrDefault(k => k is not null);
+                var at = key is null ? At(map) : Locations.Of(instance, key);
+                errors.Add(new ConfigError(at, $"{(path.Length == 0 ? "" : path + ": ")}{result.ErrorMessage}"));
+            }
+        }
+    }
+
+    private object? BindList(YamlNode node, Type listType, Type elementType, string path)
+    {
+        var items = node is YamlSequenceNode seq ? seq.Children.ToList() : [node];
+        var list = (IList)Activator.CreateInstance(typeof(List<>).MakeGenericType(elementType))!;
+        for (var i = 0; i < items.Count; i++)
+        {
+            var item = items[i];
+            var label = $"{path}[{i}]";
+            if (item is YamlMappingNode m && m.Children.TryGetValue(new YamlScalarNode("name"), out var n) && n is YamlScalarNode { Value: { Length: > 0 } name })
+                label += $" ({name})";
+            list.Add(Bind(item, elementType, label));
+        }
+        if (!listType.IsArray) return list;
+        var array = Array.CreateInstance(elementType, list.Count);
+        list.CopyTo(array, 0);
+        return array;
+    }
+
+    private object? BindDictionary(YamlNode node, Type dictType, Type valueType, string path)
+    {
+        if (node is not YamlMappingNode map)
+        {
+            Error(node, path, $"expected a mapping, found {Kind(node)}");
+            return null;
+        }
+        var dict = (IDictionary)Activator.CreateInstance(typeof(Dictionary<,>).MakeGenericType(typeof(string), valueType), StringComparer.Ordinal)!;
+        foreach (var (k, v) in map.Children)
+        {
+            if (k is not YamlScalarNode { Value: { } key }) { Error(k, path, "keys must be plain names"); continue; }
+            dict[key] = Bind(v, valueType, Join(path, key));
+        }
+        return dict;
+    }
+
+    private object? ConvertScalar(YamlScalarNode node, Type type, string path)
+    {
+        var raw = node.Value ?? "";
+        var text = EnvExpander.Expand(raw, env, out var envError);
+        if (envError is not null) { Error(node, path, envError); return null; }
+        if (type == typeof(string) || type == typeof(object)) return text;
+        var trimmed = text.Trim();
+        if (type == typeof(bool))
+        {
+            switch (trimmed.ToLowerInvariant())
+            {
+                case "true" or "yes" or "on": return true;
+                case "false" or "no" or "off": return false;
+            }
+            Error(node, path, $"'{text}' is not a boolean: write true or false");
+            return null;
+        }
+        if (type == typeof(TimeSpan))
+        {
+            if (Duration.TryParse(trimmed, out var d)) return d;
+            Error(node, path, $"'{text}' is not a duration: {Duration.Help}");
+            return null;
+        }
+        if (type == typeof(ByteSize))
+        {
+            if (ByteSize.TryParse(trimmed, out var b)) return b;
+            Error(node, path, $"'{text}' is not a size: write a number with a unit ({ByteSize.UnitList}), e.g. 512MB");
+            return null;
+        }
+        if (type.IsEnum)
+        {
+            var match = Enum.GetNames(type).FirstOrDefault(n => string.Equals(Kebab(n), trimmed, StringComparison.OrdinalIgnoreCase)
+                || string.Equals(n, trimmed, StringComparison.OrdinalIgnoreCase));
+            if (match is not null) return Enum.Parse(type, match);
+            Error(node, path, $"'{text}' is not one of: {string.Join(", ", Enum.GetNames(type).Select(Kebab))}");
+            return null;
+        }
+        if (type == typeof(Uri))
+        {
+            if (Uri.TryCreate(trimmed, UriKind.Absolute, out var uri)) return uri;
+            Error(node, path, $"'{text}' is not an absolute URL: write it with its scheme, e.g. http://127.0.0.1:8080/health");
+            return null;
+        }
+        if (IsNumber(type))
+        {
+            try { return System.Convert.ChangeType(trimmed, type, CultureInfo.InvariantCulture); }
+            catch (Exception ex) when (ex is FormatException or OverflowException)
+            {
+                Error(node, path, $"'{text}' is not {Describe(type)}");
+                return null;
+            }
+        }
+        Error(node, path, $"unsupported option type {type.Name}");
+        return null;
+    }
+
+    private static bool IsNull(YamlScalarNode s)
+        => s.Style == YamlDotNet.Core.ScalarStyle.Plain && (s.Value is null or "" or "~" or "null" or "Null" or "NULL");
+
+    private static bool IsNumber(Type t) => t == typeof(int) || t == typeof(long) || t == typeof(double) || t == typeof(decimal)
+        || t == typeof(float) || t == typeof(short) || t == typeof(uint) || t == typeof(ulong) || t == typeof(ushort) || t == typeof(byte);
+
+    private static bool IsScalarType(Type t) => t == typeof(string) || t == typeof(object) || t == typeof(bool) || t == typeof(TimeSpan)
+        || t == typeof(ByteSize) || t == typeof(Uri) || t.IsEnum || IsNumber(t);
+
+    private static Type? ListElementType(Type t)
+    {
+        if (t.IsArray) return t.GetElementType();
+        if (!t.IsGenericType) return null;
+        var def = t.GetGenericTypeDefinition();
+        return def == typeof(List<>) || def == typeof(IList<>) || def == typeof(IReadOnlyList<>) || def == typeof(IEnumerable<>)
+            || def == typeof(ICollection<>) || def == typeof(IReadOnlyCollection<>)
+            ? t.GetGenericArguments()[0]
+            : null;
+    }
+
+    private static Type? DictionaryValueType(Type t)
+    {
+        if (!t.IsGenericType) return null;
+        var def = t.GetGenericTypeDefinition();
+        var args = t.GetGenericArguments();
+        return (def == typeof(Dictionary<,>) || def == typeof(IDictionary<,>) || def == typeof(IReadOnlyDictionary<,>)) && args[0] == typeof(string)
+            ? args[1]
+            : null;
+    }
+
+    /// <summary>The bindable properties of an options type, by YAML key.</summary>
+    public static IReadOnlyDictionary<string, PropertyInfo> Properties(Type type)
+        => type.GetProperties(BindingFlags.Public | BindingFlags.Instance)
+            .Where(p => p.CanWrite && p.SetMethod!.IsPublic && p.GetIndexParameters().Length == 0)
+            .ToDictionary(KeyOf, p => p, StringComparer.Ordinal);
+
+    public static string KeyOf(PropertyInfo p) => p.GetCustomAttribute<ConfigKeyAttribute>()?.Key ?? Kebab(p.Name);
+
+    public static string Kebab(string name)
+    {
+        var sb = new StringBuilder(name.Length + 4);
+        for (var i = 0; i < name.Length; i++)
+        {
+            var c = name[i];
+            if (char.IsUpper(c) && i > 0 && (char.IsLower(name[i - 1]) || char.IsDigit(name[i - 1]) || (i + 1 < name.Length && char.IsLower(name[i + 1]) && char.IsUpper(name[i - 1]))))
+                sb.Append('-');
+            sb.Append(char.ToLowerInvariant(c));
+        }
+        return sb.ToString();
+    }
+
+    public static string Describe(Type t)
+    {
+        t = Nullable.GetUnderlyingType(t) ?? t;
+        if (t == typeof(string)) return "a string";
+        if (t == typeof(bool)) return "a boolean (true or false)";
+        if (t == typeof(TimeSpan)) return "a duration (e.g. 10s)";
+        if (t == typeof(ByteSize)) return "a size (e.g. 512MB)";
+        if (t == typeof(int) || t == typeof(long) || t == typeof(short) || t == typeof(uint) || t == typeof(ulong) || t == typeof(ushort) || t == typeof(byte)) return "a whole number";
+        if (IsNumber(t)) return "a number";
+        if (t == typeof(Uri)) return "a URL";
+        if (t.IsEnum) return "one of " + string.Join(", ", Enum.GetNames(t).Select(Kebab));
+        if (ListElementType(t) is { } e) return "a list of " + Describe(e).Replace("a ", "", StringComparison.Ordinal);
+        if (DictionaryValueType(t) is not null || typeof(YamlMappingNode).IsAssignableFrom(t)) return "a mapping";
+        return "a mapping";
+    }
+
+    private static string Kind(YamlNode node) => node switch
+    {
+        YamlMappingNode => "a mapping",
+        YamlSequenceNode => "a list",
+        YamlScalarNode s => $"'{s.Value}'",
+        _ => "something else",
+    };
+
+    private static string Show(object? value) => value switch
+    {
+        null => "nothing",
+        TimeSpan t => Duration.Format(t),
+        string s => $"'{s}'",
+        IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
+        _ => value.ToString() ?? "",
+    };
+
+    private static string Join(string path, string key) => path.Length == 0 ? key : $"{path}.{key}";
+}

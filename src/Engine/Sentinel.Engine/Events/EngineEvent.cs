@@ -1,0 +1,18 @@
+using Sentinel.Engine.Configuration;
+using Sentinel.Engine.Rules;
+
+namespace Sentinel.Engine;
+
+/// <summary>Something that happened in the engine, published on the <see cref="Events.EventBus"/>.</summary>
+public abstract record EngineEvent(DateTimeOffset At);
+
+/// <summary>A rule changed state. Remediation, notification and heartbeat subscribe to these.</summary>
+public sealed record RuleTransition(string Rule, RuleStatus From, RuleStatus To, DateTimeOffset When, CheckRecord? Check, RuleState State)
+    : EngineEvent(When);
+
+/// <summary>A configuration was applied; lists the rules added, changed and removed.</summary>
+public sealed record ConfigApplied(DateTimeOffset When, IReadOnlyList<string> Added, IReadOnlyList<string> Changed, IReadOnlyList<string> Removed)
+    : EngineEvent(When);
+
+/// <summary>A changed configuration was rejected; the running one stays.</summary>
+public sealed record ConfigRejected(DateTimeOffset When, IReadOnlyList<ConfigError> Errors) : EngineEvent(When);

@@ -1,0 +1,325 @@
+using System.Collections.Immutable;
+using System.Reflection;
+using System.Text.RegularExpressions;
+using McMaster.NETCore.Plugins;
+using Microsoft.Extensions.Logging;
+using Sentinel.Abstractions;
+
+namespace Sentinel.Engine.Plugins;
+
+public enum PluginKind { Probe, Action }
+
+/// <summary>A probe or action type a plugin registered. <see cref="Generation"/> changes on every (re)load.</summary>
+public sealed record PluginTypeRegistration(
+    string Name, PluginKind Kind, Type ImplementationType, Type OptionsType, string? Description, string Plugin, long Generation);
+
+public sealed record PluginInfo(string Name, string Path, string Version, IReadOnlyList<PluginTypeRegistration> Types, DateTimeOffset LoadedAt);
+
+public sealed record PluginLoadError(string Plugin, string Path, string Reason, DateTimeOffset At)
+{
+    public override string ToString() => $"plugin '{Plugin}' ({Path}): {Reason}";
+}
+
+/// <summary>
+/// The probe and action types available to rules: built-in ones plus every <c>plugins/&lt;Name&gt;/&lt;Name&gt;.dll</c>,
+/// each loaded into its own collectible load context (its own dependencies, the contract shared with the host).
+/// A plugin that fails to load is reported and skipped; the others load. With watching on, a changed or new
+/// plugin folder is (re)loaded in place and <see cref="Changed"/> is raised.
+/// </summary>
+public sealed partial class PluginCatalog : IDisposable
+{
+    private static readonly Type[] SharedTypes = [typeof(ISentinelPlugin), typeof(ILogger), typeof(TimeProvider)];
+
+    private readonly string? _directory;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly IReadOnlyList<ISentinelPlugin> _builtIn;
+    private readonly Lock _gate = new();
+    private readonly Dictionary<string, LoadedPlugin> _loaded = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, ITimer> _debounce = new(StringComparer.Ordinal);
+    private ImmutableDictionary<(PluginKind, string), PluginTypeRegistration> _types = ImmutableDictionary<(PluginKind, string), PluginTypeRegistration>.Empty;
+    private ImmutableList<PluginLoadError> _errors = [];
+    private FileSystemWatcher? _watcher;
+    private long _generation;
+
+    public PluginCatalog(string? directory, ILogger logger, TimeProvider? time = null, IEnumerable<ISentinelPlugin>? builtIn = null)
+    {
+        _directory = directory is null ? null : Path.GetFullPath(directory);
+        _logger = logger;
+        _time = time ?? TimeProvider.System;
+        _builtIn = builtIn?.ToList() ?? [];
+    }
+
+    public string? Directory => _directory;
+
+    /// <summary>Raised after plugins were reloaded, added or removed, with the names of the affected plugins.</summary>
+    public event Action<IReadOnlyCollection<string>>? Changed;
+
+    public TimeSpan ReloadDelay { get; init; } = TimeSpan.FromMilliseconds(500);
+
+    public IReadOnlyList<PluginLoadError> Errors => _errors;
+
+    public IReadOnlyList<PluginInfo> Plugins
+    {
+        get
+        {
+            lock (_gate) return _loaded.Values.OrderBy(p => p.Name, StringComparer.Ordinal).Select(p => p.Info).ToList();
+        }
+    }
+
+    public IEnumerable<PluginTypeRegistration> Types => _types.Values.OrderBy(t => t.Kind).ThenBy(t => t.Name, StringComparer.Ordinal);
+
+    public IEnumerable<string> Names(PluginKind kind) => _types.Keys.Where(k => k.Item1 == kind).Select(k => k.Item2);
+
+    public bool TryGet(PluginKind kind, string name, out PluginTypeRegistration registration)
+        => _types.TryGetValue((kind, name), out registration!);
+
+    /// <summary>Registers the built-in plugins and loads every plugin folder.</summary>
+    public void LoadAll()
+    {
+        lock (_gate)
+        {
+            foreach (var plugin in _builtIn)
+            {
+                var name = "builtin:" + plugin.GetType().Name;
+                var (regs, error) = Register(plugin.GetType(), name, plugin);
+                if (error is not null) { AddError(name, "(built in)", error); continue; }
+                _loaded[name] = new LoadedPlugin(name, null, new PluginInfo(name, "(built in)", "", Commit(name, regs), _time.GetUtcNow()));
+            }
+            if (_directory is null || !System.IO.Directory.Exists(_directory)) return;
+            foreach (var folder in System.IO.Directory.GetDirectories(_directory).OrderBy(d => d, StringComparer.Ordinal))
+                LoadFolderLocked(Path.GetFileName(folder));
+        }
+    }
+
+    /// <summary>Watches the plugin folder; changes are applied after <see cref="ReloadDelay"/> of quiet.</summary>
+    public void StartWatching()
+    {
+        if (_directory is null) return;
+        System.IO.Directory.CreateDirectory(_directory);
+        _watcher = new FileSystemWatcher(_directory)
+        {
+            IncludeSubdirectories = true,
+            NotifyFilter = NotifyFilters.FileName | NotifyFilters.DirectoryName | NotifyFilters.LastWrite | NotifyFilters.Size,
+        };
+        _watcher.Changed += OnFileEvent;
+        _watcher.Created += OnFileEvent;
+        _watcher.Deleted += OnFileEvent;
+        _watcher.Renamed += (s, e) => { OnFileEvent(s, e); OnPath(e.OldFullPath); };
+        _watcher.Error += (_, e) => LogWatcherError(_logger, e.GetException());
+        _watcher.EnableRaisingEvents = true;
+    }
+
+    private void OnFileEvent(object sender, FileSystemEventArgs e) => OnPath(e.FullPath);
+
+    private void OnPath(string fullPath)
+    {
+        var relative = Path.GetRelativePath(_directory!, fullPath);
+        var folder = relative.Split(Path.DirectorySeparatorChar)[0];
+        if (folder is "." or ".." || folder.Length == 0 || folder.StartsWith('.')) return;
+        lock (_gate)
+        {
+            if (_debounce.TryGetValue(folder, out var timer))
+            {
+                timer.Change(ReloadDelay, Timeout.InfiniteTimeSpan);
+                return;
+            }
+            _debounce[folder] = _time.CreateTimer(_ => ReloadFolder(folder), null, ReloadDelay, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    /// <summary>Reloads (or removes) one plugin folder now and raises <see cref="Changed"/>.</summary>
+    public void ReloadFolder(string folder)
+    {
+        lock (_gate)
+        {
+            if (_debounce.Remove(folder, out var t)) t.Dispose();
+            LoadFolderLocked(folder);
+        }
+        try { Changed?.Invoke([folder]); }
+        catch (Exception ex) { LogChangedHandlerFailed(_logger, ex); }
+    }
+
+    private void LoadFolderLocked(string folder)
+    {
+        var path = Path.Combine(_directory!, folder);
+        var dll = Path.Combine(path, folder + ".dll");
+        _loaded.TryGetValue(folder, out var previous);
+        _errors = _errors.RemoveAll(e => e.Plugin == folder);
+        if (!System.IO.Directory.Exists(path) || !File.Exists(dll))
+        {
+            if (previous is not null)
+            {
+                Remove(previous);
+                LogPluginRemoved(_logger, folder);
+            }
+            else if (System.IO.Directory.Exists(path))
+                AddError(folder, path, $"no {folder}.dll in the folder: a plugin folder must contain the assembly named like the folder");
+            return;
+        }
+
+        PluginLoader? loader = null;
+        try
+        {
+            loader = PluginLoader.CreateFromAssemblyFile(dll, isUnloadable: true, SharedTypes, config => config.LoadInMemory = true);
+            var assembly = loader.LoadDefaultAssembly();
+            var entryTypes = ExportedTypes(assembly).Where(t => typeof(ISentinelPlugin).IsAssignableFrom(t) && t is { IsAbstract: false, IsInterface: false }).ToList();
+            if (entryTypes.Count == 0)
+            {
+                var foreign = ExportedTypes(assembly).Any(t => t.GetInterfaces().Any(i => i.FullName == typeof(ISentinelPlugin).FullName));
+                throw new PluginException(foreign
+                    ? "its ISentinelPlugin comes from its own copy of Sentinel.Abstractions: reference the contract with Private=false and ExcludeAssets=runtime, and delete Sentinel.Abstractions.dll from the plugin folder"
+                    : "no public class implements ISentinelPlugin");
+            }
+            var all = new List<PluginTypeRegistration>();
+            foreach (var type in entryTypes)
+            {
+                var (regs, error) = Register(type, folder, null);
+                if (error is not null) throw new PluginException(error);
+                all.AddRange(regs);
+            }
+            if (previous is not null) Remove(previous);
+            var version = assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion
+                ?? assembly.GetName().Version?.ToString() ?? "";
+            var committed = Commit(folder, all);
+            _loaded[folder] = new LoadedPlugin(folder, loader, new PluginInfo(folder, path, version, committed, _time.GetUtcNow()));
+            if (previous is not null) LogPluginReloaded(_logger, folder, version, committed.Count);
+            else LogPluginLoaded(_logger, folder, version, string.Join(", ", committed.Select(r => $"{r.Kind.ToString().ToLowerInvariant()} '{r.Name}'")));
+        }
+        catch (Exception ex)
+        {
+            loader?.Dispose();
+            var reason = ex switch
+            {
+                PluginException pe => pe.Message,
+                ReflectionTypeLoadException rtle => "its types could not be loaded: " + string.Join("; ", rtle.LoaderExceptions.Select(e => e?.Message).Distinct()),
+                BadImageFormatException => $"{folder}.dll is not a valid .NET assembly (still being copied, or built for another platform)",
+                _ => ex.Message,
+            };
+            if (previous is not null) reason += "; still running the previously loaded version";
+            AddError(folder, path, reason);
+        }
+    }
+
+    private static IEnumerable<Type> ExportedTypes(Assembly assembly)
+    {
+        try { return assembly.GetExportedTypes(); }
+        catch (ReflectionTypeLoadException ex) { return ex.Types.Where(t => t is not null)!; }
+    }
+
+    private (List<PluginTypeRegistration> Registrations, string? Error) Register(Type entryType, string plugin, ISentinelPlugin? instance)
+    {
+        var registrar = new Registrar(plugin, Interlocked.Increment(ref _generation));
+        try
+        {
+            instance ??= (ISentinelPlugin)Activator.CreateInstance(entryType)!;
+            instance.Register(registrar);
+        }
+        catch (Exception ex)
+        {
+            var inner = ex is TargetInvocationException { InnerException: { } ie } ? ie : ex;
+            return ([], $"{entryType.Name}.Register threw {inner.GetType().Name}: {inner.Message}");
+        }
+        return registrar.Problems.Count > 0 ? ([], string.Join("; ", registrar.Problems)) : (registrar.Registrations, null);
+    }
+
+    private List<PluginTypeRegistration> Commit(string plugin, List<PluginTypeRegistration> regs)
+    {
+        var committed = new List<PluginTypeRegistration>();
+        var builder = _types.ToBuilder();
+        foreach (var reg in regs)
+        {
+            if (builder.TryGetValue((reg.Kind, reg.Name), out var existing) && existing.Plugin != plugin)
+            {
+                AddError(plugin, _directory is null ? plugin : Path.Combine(_directory, plugin),
+                    $"{reg.Kind.ToString().ToLowerInvariant()} name '{reg.Name}' is already registered by plugin '{existing.Plugin}': rename one of them (this one was skipped)");
+                continue;
+            }
+            builder[(reg.Kind, reg.Name)] = reg;
+            committed.Add(reg);
+        }
+        _types = builder.ToImmutable();
+        return committed;
+    }
+
+    private void Remove(LoadedPlugin plugin)
+    {
+        _types = _types.RemoveRange(_types.Where(kv => kv.Value.Plugin == plugin.Name).Select(kv => kv.Key));
+        _loaded.Remove(plugin.Name);
+        // Unload only begins here; the context stays alive until rules drop their probe instances.
+        plugin.Loader?.Dispose();
+    }
+
+    private void AddError(string plugin, string path, string reason)
+    {
+        var error = new PluginLoadError(plugin, path, reason, _time.GetUtcNow());
+        _errors = _errors.Add(error);
+        LogPluginFailed(_logger, plugin, reason);
+    }
+
+    public void Dispose()
+    {
+        _watcher?.Dispose();
+        lock (_gate)
+        {
+            foreach (var t in _debounce.Values) t.Dispose();
+            _debounce.Clear();
+            foreach (var p in _loaded.Values) p.Loader?.Dispose();
+            _loaded.Clear();
+        }
+    }
+
+    private sealed record LoadedPlugin(string Name, PluginLoader? Loader, PluginInfo Info);
+
+    private sealed class PluginException(string message) : Exception(message);
+
+    private sealed partial class Registrar(string plugin, long generation) : IPluginRegistrar
+    {
+        public List<PluginTypeRegistration> Registrations { get; } = [];
+        public List<string> Problems { get; } = [];
+
+        public void AddProbe<TProbe, TOptions>(string name, string? description = null)
+            where TProbe : class, IProbe where TOptions : class, new()
+            => Add(PluginKind.Probe, name, typeof(TProbe), typeof(TOptions), description);
+
+        public void AddAction<TAction, TOptions>(string name, string? description = null)
+            where TAction : class, IAction where TOptions : class, new()
+            => Add(PluginKind.Action, name, typeof(TAction), typeof(TOptions), description);
+
+        private void Add(PluginKind kind, string name, Type impl, Type options, string? description)
+        {
+            if (name is null || !ValidName().IsMatch(name))
+            {
+                Problems.Add($"'{name}' is not a valid {kind.ToString().ToLowerInvariant()} name: use lower-case letters, digits and dashes, starting with a letter");
+                return;
+            }
+            if (Registrations.Any(r => r.Kind == kind && r.Name == name))
+            {
+                Problems.Add($"{kind.ToString().ToLowerInvariant()} name '{name}' is registered twice by the plugin itself");
+                return;
+            }
+            Registrations.Add(new PluginTypeRegistration(name, kind, impl, options, description, plugin, generation));
+        }
+
+        [GeneratedRegex("^[a-z][a-z0-9-]*$")]
+        private static partial Regex ValidName();
+    }
+
+    [LoggerMessage(EventId = 100, Level = LogLevel.Information, Message = "Loaded plugin {Plugin} {Version}: {Types}")]
+    private static partial void LogPluginLoaded(ILogger logger, string plugin, string version, string types);
+
+    [LoggerMessage(EventId = 101, Level = LogLevel.Information, Message = "Reloaded plugin {Plugin} {Version} ({Count} types)")]
+    private static partial void LogPluginReloaded(ILogger logger, string plugin, string version, int count);
+
+    [LoggerMessage(EventId = 102, Level = LogLevel.Error, Message = "Plugin {Plugin} failed to load: {Reason}")]
+    private static partial void LogPluginFailed(ILogger logger, string plugin, string reason);
+
+    [LoggerMessage(EventId = 103, Level = LogLevel.Information, Message = "Plugin {Plugin} was removed")]
+    private static partial void LogPluginRemoved(ILogger logger, string plugin);
+
+    [LoggerMessage(EventId = 104, Level = LogLevel.Warning, Message = "The plugin folder watcher failed; plugin changes may be missed until restart")]
+    private static partial void LogWatcherError(ILogger logger, Exception ex);
+
+    [LoggerMessage(EventId = 105, Level = LogLevel.Error, Message = "A plugin change handler failed")]
+    private static partial void LogChangedHandlerFailed(ILogger logger, Exception ex);
+}

@@ -1,0 +1,79 @@
+using Microsoft.Extensions.Logging;
+using Sentinel.Abstractions;
+using Sentinel.Engine.Configuration;
+
+namespace Sentinel.Engine.Rules;
+
+/// <summary>
+/// Runs a rule's probe once under the engine's rules (Microsoft's DefaultHealthCheckService, in spirit): the
+/// timeout is the engine's, a throwing probe becomes a failed result, a probe that ignores cancellation is
+/// abandoned after a grace period and the rule is marked stuck, and the rule's conditions judge the data.
+/// </summary>
+public static class ProbeRunner
+{
+    /// <summary>How long past its timeout a probe that ignores cancellation is waited for before it is abandoned.</summary>
+    public static TimeSpan AbandonGrace { get; set; } = TimeSpan.FromSeconds(1);
+
+    public static async Task<CheckRecord> RunAsync(RuleRuntime runtime, TimeProvider time, ILogger logger, CancellationToken stopping)
+    {
+        var def = runtime.Definition;
+        var at = time.GetUtcNow();
+        if (runtime.InFlight is { IsCompleted: false })
+        {
+            return new CheckRecord(ProbeStatus.Unhealthy,
+                $"stuck: the check started {Duration.Format(at - runtime.InFlightSince)} ago ignored its timeout and is still running; this run was skipped",
+                at, TimeSpan.Zero, Stuck: true);
+        }
+        var started = time.GetTimestamp();
+        using var timeout = new CancellationTokenSource(def.Timeout, time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(stopping, timeout.Token);
+        var context = new ProbeContext { RuleName = def.Name, TimeProvider = time, Logger = logger, Timeout = def.Timeout };
+        var probe = runtime.Probe;
+        var task = Task.Run(async () => await probe.CheckAsync(context, linked.Token).ConfigureAwait(false), CancellationToken.None);
+        runtime.InFlight = task;
+        runtime.InFlightSince = at;
+
+        using var abandon = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        var deadline = Task.Delay(def.Timeout + AbandonGrace, time, abandon.Token);
+        if (await Task.WhenAny(task, deadline).ConfigureAwait(false) != task)
+        {
+            _ = task.ContinueWith(static t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted);
+            stopping.ThrowIfCancellationRequested();
+            return new CheckRecord(ProbeStatus.Unhealthy,
+                $"timed out after {Duration.Format(def.Timeout)} and ignored cancellation: the probe was abandoned (stuck)",
+                at, time.GetElapsedTime(started), Stuck: true);
+        }
+        abandon.Cancel();
+
+        ProbeResult result;
+        try
+        {
+            result = await task.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested)
+        {
+            result = ProbeResult.Unhealthy($"timed out after {Duration.Format(def.Timeout)}");
+        }
+        catch (Exception ex)
+        {
+            result = ProbeResult.Unhealthy($"the probe failed with {ex.GetType().Name}: {ex.Message}", ex);
+        }
+        var elapsed = time.GetElapsedTime(started);
+        var status = result.Status;
+        var description = result.Description;
+        if (status != ProbeStatus.Unhealthy && def.Conditions.Count > 0)
+        {
+            var failed = def.Conditions.Select(c => c.Evaluate(result.Data)).Where(o => !o.Passed).Select(o => o.Explanation).ToList();
+            if (failed.Count > 0)
+            {
+                status = ProbeStatus.Unhealthy;
+                description = string.Join("; ", failed);
+            }
+        }
+        return new CheckRecord(status, description ?? (status == ProbeStatus.Healthy ? "ok" : status.ToString().ToLowerInvariant()), at, elapsed, result.Data);
+    }
+}

@@ -1,0 +1,28 @@
+using Sentinel.Abstractions;
+using Sentinel.Engine.Configuration;
+
+namespace Sentinel.Engine.Rules;
+
+/// <summary>A rule as it runs: its definition and its probe instance. Rebuilt when the rule or its plugin changes.</summary>
+public sealed class RuleRuntime(RuleDefinition definition, IProbe probe) : IAsyncDisposable
+{
+    public RuleDefinition Definition { get; } = definition;
+    public IProbe Probe { get; } = probe;
+
+    /// <summary>Serialises runs of this rule (scheduled and on demand).</summary>
+    internal SemaphoreSlim Gate { get; } = new(1, 1);
+
+    /// <summary>The probe task of the latest run; still running after its run ended means the probe is stuck.</summary>
+    internal Task? InFlight { get; set; }
+    internal DateTimeOffset InFlightSince { get; set; }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (InFlight is { IsCompleted: false }) return; // a stuck probe may still use itself; let it be collected later
+        switch (Probe)
+        {
+            case IAsyncDisposable ad: await ad.DisposeAsync(); break;
+            case IDisposable d: d.Dispose(); break;
+        }
+    }
+}

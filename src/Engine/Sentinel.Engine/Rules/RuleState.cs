@@ -1,0 +1,35 @@
+using System.Text.Json.Serialization;
+using Sentinel.Abstractions;
+
+namespace Sentinel.Engine.Rules;
+
+[JsonConverter(typeof(JsonStringEnumConverter<RuleStatus>))]
+public enum RuleStatus { Pending, Healthy, Failing, Down, Paused }
+
+/// <summary>The outcome of one check of a rule, after conditions were judged.</summary>
+public sealed record CheckRecord(
+    ProbeStatus Status,
+    string? Description,
+    DateTimeOffset At,
+    TimeSpan Duration,
+    IReadOnlyDictionary<string, object>? Data = null,
+    bool Stuck = false)
+{
+    [JsonIgnore]
+    public bool IsSuccess => Status != ProbeStatus.Unhealthy;
+}
+
+/// <summary>A rule's state: what the thresholds have made of its recent checks.</summary>
+public sealed record RuleState(
+    string Rule,
+    RuleStatus Status,
+    DateTimeOffset Since,
+    int ConsecutiveFailures = 0,
+    int ConsecutiveSuccesses = 0,
+    long Checks = 0,
+    long Failures = 0,
+    CheckRecord? LastCheck = null)
+{
+    public static RuleState New(string rule, DateTimeOffset now, bool paused = false)
+        => new(rule, paused ? RuleStatus.Paused : RuleStatus.Pending, now);
+}

@@ -1,0 +1,102 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Quartz;
+using Sentinel.Engine.Configuration;
+
+namespace Sentinel.Engine.Scheduling;
+
+/// <summary>
+/// One Quartz job per rule (in-memory store), <c>every:</c> as a simple trigger and <c>cron:</c> as a cron
+/// trigger; concurrent execution of one rule is disallowed and missed fires are skipped, not replayed.
+/// </summary>
+public sealed class QuartzRuleScheduler(ILoggerFactory loggerFactory, int maxConcurrency) : IRuleScheduler
+{
+    private const string RuleGroup = "rules";
+    private const string EngineGroup = "engine";
+    private ServiceProvider? _services;
+    private IScheduler? _scheduler;
+    private int _stopped;
+
+    public async Task StartAsync(Func<string, CancellationToken, Task> runRule, Action tick, CancellationToken cancellationToken)
+    {
+        var services = new ServiceCollection();
+        services.AddSingleton(loggerFactory);
+        services.AddSingleton(typeof(ILogger<>), typeof(Logger<>));
+        services.AddSingleton(new RuleJob(runRule));
+        services.AddSingleton(new TickJob(tick));
+        // A unique name: several engines (tests, `sentinel check`) may live in one process.
+        var name = "sentinel-" + Guid.NewGuid().ToString("N")[..12];
+        services.AddQuartz(name, q =>
+        {
+            q.UseInMemoryStore();
+            q.UseDefaultThreadPool(o => o.MaxConcurrency = Math.Max(maxConcurrency, 10));
+        });
+        _services = services.BuildServiceProvider();
+        _scheduler = _services.GetRequiredKeyedService<IScheduler>(name);
+        var tickJob = JobBuilder.Create<TickJob>().WithIdentity("tick", EngineGroup).DisallowConcurrentExecution().Build();
+        var tickTrigger = TriggerBuilder.Create().WithIdentity("tick", EngineGroup).StartNow()
+            .WithSimpleSchedule(s => s.WithInterval(TimeSpan.FromSeconds(1)).RepeatForever()
+                .WithMisfireInstruction(SimpleTriggerMisfireInstruction.NextWithRemainingCount))
+            .Build();
+        await _scheduler.ScheduleJob(tickJob, tickTrigger, default, cancellationToken);
+        await _scheduler.Start(cancellationToken);
+    }
+
+    public async Task ScheduleAsync(RuleDefinition rule, CancellationToken cancellationToken)
+    {
+        var scheduler = _scheduler ?? throw new InvalidOperationException("the scheduler is not started");
+        var key = new JobKey(rule.Name, RuleGroup);
+        await scheduler.DeleteJob(key, cancellationToken);
+        if (rule.Paused) return;
+        var job = JobBuilder.Create<RuleJob>().WithIdentity(key).UsingJobData("rule", rule.Name).DisallowConcurrentExecution().Build();
+        var builder = TriggerBuilder.Create().WithIdentity(rule.Name, RuleGroup).ForJob(key);
+        ITrigger trigger = rule.Every is { } every
+            ? builder.StartAt(DateTimeOffset.UtcNow.Add(Stagger(rule.Name, every))).WithSimpleSchedule(s => s.WithInterval(every).RepeatForever()
+                .WithMisfireInstruction(SimpleTriggerMisfireInstruction.NextWithRemainingCount)).Build()
+            : builder.StartNow().WithCronSchedule(rule.Cron!, c => c.WithMisfireInstruction(CronTriggerMisfireInstruction.DoNothing)).Build();
+        await scheduler.ScheduleJob(job, trigger, default, cancellationToken);
+    }
+
+    // Spread rules sharing an interval over it, so 10,000 rules at 10s do not all fire in the same millisecond.
+    private static TimeSpan Stagger(string rule, TimeSpan every)
+    {
+        var hash = (uint)StringComparer.Ordinal.GetHashCode(rule);
+        return TimeSpan.FromTicks((long)(hash % (ulong)Math.Max(1, Math.Min(every.Ticks, TimeSpan.FromSeconds(10).Ticks))));
+    }
+
+    public async Task UnscheduleAsync(string rule, CancellationToken cancellationToken)
+    {
+        if (_scheduler is not null) await _scheduler.DeleteJob(new JobKey(rule, RuleGroup), cancellationToken);
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (_scheduler is { } s && Interlocked.Exchange(ref _stopped, 1) == 0)
+        {
+            await s.Standby(CancellationToken.None);
+            var shutdown = s.Shutdown(waitForJobsToComplete: true, CancellationToken.None);
+            await Task.WhenAny(shutdown.AsTask(), Task.Delay(Timeout.Infinite, cancellationToken)).ContinueWith(_ => { }, TaskScheduler.Default);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync(CancellationToken.None);
+        if (_services is not null) await _services.DisposeAsync();
+    }
+
+    private sealed class RuleJob(Func<string, CancellationToken, Task> run) : IJob
+    {
+        public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken)
+            => await run(context.MergedJobDataMap.GetString("rule")!, cancellationToken);
+    }
+
+    private sealed class TickJob(Action tick) : IJob
+    {
+        public ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken)
+        {
+            tick();
+            return ValueTask.CompletedTask;
+        }
+    }
+}

@@ -1,0 +1,408 @@
+using System.Collections.Concurrent;
+using System.Collections.Immutable;
+using System.Reflection;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Sentinel.Engine.Configuration;
+using Sentinel.Engine.Events;
+using Sentinel.Engine.Plugins;
+using Sentinel.Engine.Rules;
+using Sentinel.Engine.Scheduling;
+using Sentinel.Engine.State;
+
+namespace Sentinel.Engine;
+
+/// <summary>
+/// Runs a configuration: one scheduled job per rule, each check judged by the rule's thresholds, every
+/// transition published on <see cref="Events"/>, state persisted. A new configuration or plugin version is
+/// applied in place: rules whose definition did not change keep their schedule, all keep their state.
+/// </summary>
+public sealed partial class SentinelEngine : IAsyncDisposable
+{
+    private readonly PluginCatalog _catalog;
+    private readonly IStateStore _store;
+    private readonly IRuleScheduler _scheduler;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly ConfigLoader _loader;
+    private readonly ProbeFactory _probes;
+    private readonly SemaphoreSlim _applyGate = new(1, 1);
+    private readonly ConcurrentDictionary<string, RuleState> _states = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, ILogger> _ruleLoggers = new(StringComparer.Ordinal);
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Lock _stateLock = new();
+    private ImmutableDictionary<string, RuleRuntime> _runtimes = ImmutableDictionary.Create<string, RuleRuntime>(StringComparer.Ordinal);
+    private SentinelConfig _config;
+    private IReadOnlyList<ConfigError> _configErrors = [];
+    private DateTimeOffset? _configRejectedAt;
+    private StatePersister? _persister;
+    private FileSystemWatcher? _configWatcher;
+    private ITimer? _configDebounce;
+    private long _lastTick;
+    private int _started;
+
+    public SentinelEngine(SentinelConfig config, PluginCatalog catalog, IStateStore store, ILoggerFactory loggerFactory,
+        TimeProvider? time = null, IRuleScheduler? scheduler = null, ConfigLoader? loader = null)
+    {
+        _config = config;
+        _catalog = catalog;
+        _store = store;
+        _loggerFactory = loggerFactory;
+        _logger = loggerFactory.CreateLogger("Sentinel.Engine");
+        _time = time ?? TimeProvider.System;
+        _scheduler = scheduler ?? new QuartzRuleScheduler(loggerFactory, config.Engine.MaxConcurrency);
+        _loader = loader ?? new ConfigLoader();
+        _probes = new ProbeFactory(loggerFactory, _time);
+        Events = new EventBus(loggerFactory.CreateLogger("Sentinel.Events"));
+        StartedAt = _time.GetUtcNow();
+    }
+
+    public static string Version { get; } = typeof(SentinelEngine).Assembly
+        .GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
+
+    public EventBus Events { get; }
+    public DateTimeOffset StartedAt { get; }
+    public SentinelConfig Config => _config;
+    public PluginCatalog Catalog => _catalog;
+    public IReadOnlyList<ConfigError> ConfigErrors => _configErrors;
+    public string StatusFilePath => Path.Combine(_config.Engine.StateDirectory, "status.json");
+
+    /// <summary>The address the HTTP server listens on, once known.</summary>
+    public string? HttpAddress { get; set; }
+
+    /// <summary>Config reload debounce; changes are applied after this long without further edits.</summary>
+    public TimeSpan ReloadDelay { get; init; } = TimeSpan.FromMilliseconds(500);
+
+    public RuleState? GetState(string rule) => _states.TryGetValue(rule, out var s) ? s : null;
+
+    public IReadOnlyCollection<string> RuleNames => _runtimes.Keys.ToList();
+
+    public async Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        if (Interlocked.Exchange(ref _started, 1) == 1) throw new InvalidOperationException("the engine is already started");
+        foreach (var (rule, state) in await _store.LoadAsync(cancellationToken)) _states[rule] = state;
+        _persister = new StatePersister(_store, StatusFilePath, StatusJson, _config.Engine.StateFlushInterval, _time,
+            _loggerFactory.CreateLogger("Sentinel.State"));
+        await _scheduler.StartAsync(RunScheduledAsync, () => Interlocked.Exchange(ref _lastTick, _time.GetUtcNow().UtcTicks), cancellationToken);
+        await ApplyAsync(_config, cancellationToken);
+        var forgotten = _states.Keys.Where(k => !_runtimes.ContainsKey(k)).ToList();
+        foreach (var rule in forgotten)
+        {
+            _states.TryRemove(rule, out _);
+            _persister.MarkRemoved(rule);
+        }
+        _persister.Start();
+        if (_config.Engine.WatchConfig) WatchConfig();
+        if (_config.Engine.WatchPlugins) _catalog.StartWatching();
+        _catalog.Changed += OnPluginsChanged;
+        LogStarted(_logger, Version, _runtimes.Count, _config.Engine.ConfigFile);
+    }
+
+    private async Task RunScheduledAsync(string rule, CancellationToken cancellationToken)
+    {
+        try { await RunRuleAsync(rule, cancellationToken); }
+        catch (OperationCanceledException) when (_stopping.IsCancellationRequested || cancellationToken.IsCancellationRequested) { }
+        catch (Exception ex) { LogRunFailed(_logger, rule, ex); }
+    }
+
+    /// <summary>Runs one check of a rule now, unless one is already running; returns the check, or null if skipped.</summary>
+    public async Task<CheckRecord?> RunRuleAsync(string rule, CancellationToken cancellationToken = default)
+    {
+        if (!_runtimes.TryGetValue(rule, out var runtime)) return null;
+        if (!await runtime.Gate.WaitAsync(0, CancellationToken.None)) return null;
+        try
+        {
+            if (GetState(rule) is { Status: RuleStatus.Paused }) return null;
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token, cancellationToken);
+            var logger = _ruleLoggers.GetOrAdd(rule, r => _loggerFactory.CreateLogger("Sentinel.Rule." + r));
+            var check = await ProbeRunner.RunAsync(runtime, _time, logger, linked.Token);
+            Record(runtime.Definition, check);
+            return check;
+        }
+        finally { runtime.Gate.Release(); }
+    }
+
+    private void Record(RuleDefinition def, CheckRecord check)
+    {
+        RuleTransition? transition;
+        RuleState next;
+        lock (_stateLock)
+        {
+            var current = _states.GetValueOrDefault(def.Name) ?? RuleState.New(def.Name, check.At);
+            (next, transition) = RuleStateMachine.Apply(current, check, def.FailureThreshold, def.SuccessThreshold);
+            _states[def.Name] = next;
+        }
+        _persister?.MarkDirty(next);
+        if (transition is not null) Publish(transition);
+    }
+
+    private void Publish(RuleTransition t)
+    {
+        var description = t.Check?.Description ?? "";
+        if (t.To is RuleStatus.Down or RuleStatus.Failing) LogTransitionBad(_logger, t.Rule, t.From, t.To, description);
+        else LogTransition(_logger, t.Rule, t.From, t.To, description);
+        Events.Publish(t);
+        _persister?.FlushSoon();
+    }
+
+    public async Task<bool> SetPausedAsync(string rule, bool paused, CancellationToken cancellationToken = default)
+    {
+        if (!_runtimes.TryGetValue(rule, out var runtime)) return false;
+        RuleTransition? t;
+        RuleState next;
+        lock (_stateLock)
+        {
+            (next, t) = RuleStateMachine.SetPaused(_states.GetValueOrDefault(rule) ?? RuleState.New(rule, _time.GetUtcNow()), paused, _time.GetUtcNow());
+            _states[rule] = next;
+        }
+        _persister?.MarkDirty(next);
+        if (t is not null) Publish(t);
+        if (paused) await _scheduler.UnscheduleAsync(rule, cancellationToken);
+        else await _scheduler.ScheduleAsync(runtime.Definition with { Paused = false }, cancellationToken);
+        return true;
+    }
+
+    /// <summary>Loads the configuration file again and applies it, or keeps the running one and records the errors.</summary>
+    public async Task<ConfigLoadResult> ReloadConfigAsync(CancellationToken cancellationToken = default)
+    {
+        var result = _loader.Load(_config.Engine.ConfigFile, _catalog);
+        if (!result.IsValid)
+        {
+            Reject(result.Errors);
+            return result;
+        }
+        try
+        {
+            await ApplyAsync(result.Config!, cancellationToken);
+        }
+        catch (ConfigException ex)
+        {
+            Reject(ex.Errors);
+            return new ConfigLoadResult(null, ex.Errors);
+        }
+        return result;
+    }
+
+    private void Reject(IReadOnlyList<ConfigError> errors)
+    {
+        _configErrors = errors;
+        _configRejectedAt = _time.GetUtcNow();
+        LogConfigRejected(_logger, errors.Count, string.Join(Environment.NewLine, errors));
+        Events.Publish(new ConfigRejected(_time.GetUtcNow(), errors));
+        _persister?.MarkStatusChanged();
+        _persister?.FlushSoon();
+    }
+
+    private async Task ApplyAsync(SentinelConfig config, CancellationToken cancellationToken)
+    {
+        await _applyGate.WaitAsync(cancellationToken);
+        try
+        {
+            var old = _runtimes;
+            var builder = ImmutableDictionary.CreateBuilder<string, RuleRuntime>(StringComparer.Ordinal);
+            var created = new List<RuleRuntime>();
+            var errors = new List<ConfigError>();
+            foreach (var rule in config.Rules)
+            {
+                if (old.TryGetValue(rule.Name, out var existing) && existing.Definition.Fingerprint == rule.Fingerprint)
+                {
+                    builder[rule.Name] = existing;
+                    continue;
+                }
+                try
+                {
+                    var runtime = new RuleRuntime(rule, _probes.Create(rule));
+                    created.Add(runtime);
+                    builder[rule.Name] = runtime;
+                }
+                catch (ConfigException ex) { errors.AddRange(ex.Errors); }
+            }
+            if (errors.Count > 0)
+            {
+                foreach (var r in created) await r.DisposeAsync();
+                throw new ConfigException(errors);
+            }
+            var next = builder.ToImmutable();
+            _runtimes = next;
+            if (!ReferenceEquals(config, _config) && config.Engine != _config.Engine) LogEngineSettingsChanged(_logger);
+            _config = config with { Engine = _config.Engine };
+            _configErrors = [];
+            _configRejectedAt = null;
+
+            var now = _time.GetUtcNow();
+            foreach (var runtime in created)
+            {
+                var def = runtime.Definition;
+                RuleTransition? t = null;
+                RuleState state;
+                lock (_stateLock)
+                {
+                    state = _states.GetValueOrDefault(def.Name) ?? RuleState.New(def.Name, now);
+                    if (def.Paused != (state.Status == RuleStatus.Paused)) (state, t) = RuleStateMachine.SetPaused(state, def.Paused, now);
+                    _states[def.Name] = state;
+                }
+                _persister?.MarkDirty(state);
+                if (t is not null) Publish(t);
+                await _scheduler.ScheduleAsync(def with { Paused = state.Status == RuleStatus.Paused }, cancellationToken);
+            }
+            var removed = old.Keys.Where(k => !next.ContainsKey(k)).ToList();
+            foreach (var name in removed)
+            {
+                await _scheduler.UnscheduleAsync(name, cancellationToken);
+                _states.TryRemove(name, out _);
+                _persister?.MarkRemoved(name);
+            }
+            foreach (var (name, runtime) in old)
+                if (!next.TryGetValue(name, out var kept) || !ReferenceEquals(kept, runtime)) _ = RetireAsync(runtime);
+
+            var added = created.Where(r => !old.ContainsKey(r.Definition.Name)).Select(r => r.Definition.Name).ToList();
+            var changed = created.Where(r => old.ContainsKey(r.Definition.Name)).Select(r => r.Definition.Name).ToList();
+            if (old.Count > 0 || added.Count > 0) LogConfigApplied(_logger, added.Count, changed.Count, removed.Count, next.Count - added.Count - changed.Count);
+            Events.Publish(new ConfigApplied(now, added, changed, removed));
+            _persister?.MarkStatusChanged();
+            _persister?.FlushSoon();
+        }
+        finally { _applyGate.Release(); }
+    }
+
+    // A replaced runtime is disposed once its current run (if any) has finished.
+    private static async Task RetireAsync(RuleRuntime runtime)
+    {
+        await runtime.Gate.WaitAsync(TimeSpan.FromMinutes(1));
+        await runtime.DisposeAsync();
+    }
+
+    private void OnPluginsChanged(IReadOnlyCollection<string> plugins)
+    {
+        LogPluginsChanged(_logger, string.Join(", ", plugins));
+        _persister?.MarkStatusChanged();
+        _ = Task.Run(() => ReloadConfigAsync(_stopping.Token));
+    }
+
+    private void WatchConfig()
+    {
+        var files = _config.Files;
+        var dir = Path.GetDirectoryName(_config.Engine.ConfigFile)!;
+        _configWatcher = new FileSystemWatcher(dir)
+        {
+            IncludeSubdirectories = true,
+            NotifyFilter = NotifyFilters.FileName | NotifyFilters.LastWrite | NotifyFilters.Size | NotifyFilters.DirectoryName,
+        };
+        FileSystemEventHandler onChange = (_, e) =>
+        {
+            if (!e.FullPath.EndsWith(".yaml", StringComparison.OrdinalIgnoreCase) && !e.FullPath.EndsWith(".yml", StringComparison.OrdinalIgnoreCase)) return;
+            ScheduleConfigReload();
+        };
+        _configWatcher.Changed += onChange;
+        _configWatcher.Created += onChange;
+        _configWatcher.Deleted += onChange;
+        _configWatcher.Renamed += (s, e) => onChange(s, e);
+        _configWatcher.EnableRaisingEvents = true;
+    }
+
+    private void ScheduleConfigReload()
+    {
+        lock (_stateLock)
+        {
+            if (_configDebounce is null)
+                _configDebounce = _time.CreateTimer(_ => _ = Task.Run(async () =>
+                {
+                    try { await ReloadConfigAsync(_stopping.Token); }
+                    catch (Exception ex) when (ex is not OperationCanceledException) { LogRunFailed(_logger, "(config reload)", ex); }
+                }), null, ReloadDelay, Timeout.InfiniteTimeSpan);
+            else _configDebounce.Change(ReloadDelay, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    /// <summary>200-worthy when a configuration is loaded and the scheduler fired within the last few seconds.</summary>
+    public (bool Healthy, string Reason) GetHealth()
+    {
+        if (_started == 0) return (false, "the engine is not started");
+        if (_stopping.IsCancellationRequested) return (false, "the engine is stopping");
+        var last = Interlocked.Read(ref _lastTick);
+        if (last == 0) return (_time.GetUtcNow() - StartedAt < TimeSpan.FromSeconds(5), "the scheduler has not fired yet");
+        var silence = _time.GetUtcNow() - new DateTimeOffset(last, TimeSpan.Zero);
+        return silence > TimeSpan.FromSeconds(5)
+            ? (false, $"the scheduler has not fired for {Duration.Format(silence)}")
+            : (true, _configErrors.Count > 0 ? $"running; the last config change was rejected ({_configErrors.Count} errors)" : "running");
+    }
+
+    public EngineStatus GetStatus()
+    {
+        var (healthy, reason) = GetHealth();
+        var rules = _runtimes.Values.OrderBy(r => r.Definition.Name, StringComparer.Ordinal).Select(r =>
+        {
+            var def = r.Definition;
+            var s = _states.GetValueOrDefault(def.Name) ?? RuleState.New(def.Name, StartedAt);
+            return new RuleStatusView(def.Name, def.Description, s.Status, s.Since, def.Schedule, def.Probe.Name,
+                s.ConsecutiveFailures, s.ConsecutiveSuccesses, s.Checks, s.Failures, s.LastCheck);
+        }).ToList();
+        return new EngineStatus(Version, StartedAt, _time.GetUtcNow(), _config.Engine.ConfigFile, healthy, reason, HttpAddress,
+            new ConfigStatus(_configErrors.Count == 0, _configRejectedAt, _configErrors.Select(e => e.ToString()).ToList()),
+            _catalog.Plugins.Select(p => new PluginView(p.Name, p.Version, p.Types.Select(t => $"{t.Kind.ToString().ToLowerInvariant()}:{t.Name}").ToList())).ToList(),
+            _catalog.Errors.Select(e => e.ToString()).ToList(),
+            rules);
+    }
+
+    private byte[] StatusJson() => JsonSerializer.SerializeToUtf8Bytes(GetStatus(), SentinelJson.Indented);
+
+    /// <summary>Stops firing, cancels running checks, and flushes state.</summary>
+    public async Task StopAsync(CancellationToken cancellationToken = default)
+    {
+        if (_stopping.IsCancellationRequested) return;
+        _catalog.Changed -= OnPluginsChanged;
+        _configWatcher?.Dispose();
+        _configDebounce?.Dispose();
+        await _stopping.CancelAsync();
+        await _scheduler.StopAsync(cancellationToken);
+        if (_persister is not null) await _persister.DisposeAsync();
+        LogStopped(_logger);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
+        await _scheduler.DisposeAsync();
+        await Events.DisposeAsync();
+        foreach (var r in _runtimes.Values) await r.DisposeAsync();
+        _stopping.Dispose();
+    }
+
+    [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "Sentinel {Version} started: {Rules} rules from {ConfigFile}")]
+    private static partial void LogStarted(ILogger logger, string version, int rules, string configFile);
+
+    [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "Sentinel stopped; state flushed")]
+    private static partial void LogStopped(ILogger logger);
+
+    [LoggerMessage(EventId = 10, Level = LogLevel.Information, Message = "Rule {Rule}: {From} -> {To}: {Description}")]
+    private static partial void LogTransition(ILogger logger, string rule, RuleStatus from, RuleStatus to, string description);
+
+    [LoggerMessage(EventId = 11, Level = LogLevel.Warning, Message = "Rule {Rule}: {From} -> {To}: {Description}")]
+    private static partial void LogTransitionBad(ILogger logger, string rule, RuleStatus from, RuleStatus to, string description);
+
+    [LoggerMessage(EventId = 12, Level = LogLevel.Error, Message = "Running rule {Rule} failed")]
+    private static partial void LogRunFailed(ILogger logger, string rule, Exception ex);
+
+    [LoggerMessage(EventId = 20, Level = LogLevel.Information, Message = "Configuration applied: {Added} added, {Changed} changed, {Removed} removed, {Unchanged} unchanged")]
+    private static partial void LogConfigApplied(ILogger logger, int added, int changed, int removed, int unchanged);
+
+    [LoggerMessage(EventId = 21, Level = LogLevel.Error, Message = "Configuration change rejected ({Count} errors); the running configuration stays:\n{Errors}")]
+    private static partial void LogConfigRejected(ILogger logger, int count, string errors);
+
+    [LoggerMessage(EventId = 22, Level = LogLevel.Warning, Message = "The engine: section changed; restart Sentinel to apply it (rules were reloaded)")]
+    private static partial void LogEngineSettingsChanged(ILogger logger);
+
+    [LoggerMessage(EventId = 23, Level = LogLevel.Information, Message = "Plugins changed ({Plugins}); reloading the rules that use them")]
+    private static partial void LogPluginsChanged(ILogger logger, string plugins);
+}
+
+public sealed record EngineStatus(string Version, DateTimeOffset StartedAt, DateTimeOffset Now, string ConfigFile, bool Healthy, string Health,
+    string? Http, ConfigStatus Config, IReadOnlyList<PluginView> Plugins, IReadOnlyList<string> PluginErrors, IReadOnlyList<RuleStatusView> Rules);
+
+public sealed record ConfigStatus(bool Valid, DateTimeOffset? RejectedAt, IReadOnlyList<string> Errors);
+
+public sealed record PluginView(string Name, string Version, IReadOnlyList<string> Types);
+
+public sealed record RuleStatusView(string Name, string? Description, RuleStatus Status, DateTimeOffset Since, string Schedule, string Probe,
+    int ConsecutiveFailures, int ConsecutiveSuccesses, long Checks, long Failures, CheckRecord? LastCheck);

@@ -1,0 +1,170 @@
+using System.Text.Json;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging;
+using Sentinel.Engine.Rules;
+
+namespace Sentinel.Engine.State;
+
+/// <summary>
+/// Rule state in an embedded SQLite file. A file that is not a readable SQLite database is moved aside
+/// (<c>sentinel.db.corrupt-&lt;time&gt;</c>) with a warning, and a fresh one is started: never a crash.
+/// </summary>
+public sealed partial class SqliteStateStore : IStateStore
+{
+    private const int SchemaVersion = 1;
+    private readonly SqliteConnection _connection;
+    private readonly SemaphoreSlim _gate = new(1, 1);
+
+    private SqliteStateStore(SqliteConnection connection) => _connection = connection;
+
+    public string Path { get; private init; } = "";
+
+    /// <summary>The file the corrupt database was moved to, when that happened at open.</summary>
+    public string? MovedAside { get; private init; }
+
+    public static SqliteStateStore Open(string path, ILogger logger, TimeProvider? time = null)
+    {
+        time ??= TimeProvider.System;
+        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!);
+        string? movedAside = null;
+        try
+        {
+            return new SqliteStateStore(OpenAndPrepare(path)) { Path = path };
+        }
+        catch (Exception ex) when (ex is SqliteException or InvalidDataException)
+        {
+            SqliteConnection.ClearAllPools();
+            movedAside = $"{path}.corrupt-{time.GetUtcNow():yyyyMMdd-HHmmss}";
+            foreach (var suffix in new[] { "", "-wal", "-shm" })
+                if (File.Exists(path + suffix)) File.Move(path + suffix, movedAside + suffix, overwrite: true);
+            LogCorrupt(logger, path, ex.Message, movedAside);
+        }
+        return new SqliteStateStore(OpenAndPrepare(path)) { Path = path, MovedAside = movedAside };
+    }
+
+    private static SqliteConnection OpenAndPrepare(string path)
+    {
+        var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
+        try
+        {
+            connection.Open();
+            using (var check = connection.CreateCommand())
+            {
+                check.CommandText = "PRAGMA quick_check;";
+                var result = check.ExecuteScalar() as string;
+                if (result != "ok") throw new InvalidDataException($"integrity check failed: {result}");
+            }
+            using var cmd = connection.CreateCommand();
+            cmd.CommandText = """
+                PRAGMA journal_mode=WAL;
+                PRAGMA synchronous=NORMAL;
+                CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                CREATE TABLE IF NOT EXISTS rule_state (
+                    rule TEXT PRIMARY KEY,
+                    status TEXT NOT NULL,
+                    since TEXT NOT NULL,
+                    consecutive_failures INTEGER NOT NULL,
+                    consecutive_successes INTEGER NOT NULL,
+                    checks INTEGER NOT NULL,
+                    failures INTEGER NOT NULL,
+                    last_check TEXT NULL
+                );
+                INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', $version);
+                """;
+            cmd.Parameters.AddWithValue("$version", SchemaVersion.ToString());
+            cmd.ExecuteNonQuery();
+            return connection;
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
+    }
+
+    public async Task<IReadOnlyDictionary<string, RuleState>> LoadAsync(CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            var result = new Dictionary<string, RuleState>(StringComparer.Ordinal);
+            using var cmd = _connection.CreateCommand();
+            cmd.CommandText = "SELECT rule, status, since, consecutive_failures, consecutive_successes, checks, failures, last_check FROM rule_state";
+            using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                var rule = reader.GetString(0);
+                if (!Enum.TryParse<RuleStatus>(reader.GetString(1), ignoreCase: true, out var status)) status = RuleStatus.Pending;
+                CheckRecord? last = null;
+                if (!reader.IsDBNull(7))
+                {
+                    try { last = JsonSerializer.Deserialize<CheckRecord>(reader.GetString(7), SentinelJson.Options); }
+                    catch (JsonException) { last = null; }
+                }
+                result[rule] = new RuleState(rule, status, DateTimeOffset.Parse(reader.GetString(2), System.Globalization.CultureInfo.InvariantCulture),
+                    reader.GetInt32(3), reader.GetInt32(4), reader.GetInt64(5), reader.GetInt64(6), last);
+            }
+            return result;
+        }
+        finally { _gate.Release(); }
+    }
+
+    public async Task SaveAsync(IReadOnlyCollection<RuleState> states, IReadOnlyCollection<string> removed, CancellationToken cancellationToken)
+    {
+        if (states.Count == 0 && removed.Count == 0) return;
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            using var tx = _connection.BeginTransaction();
+            using (var upsert = _connection.CreateCommand())
+            {
+                upsert.Transaction = tx;
+                upsert.CommandText = """
+                    INSERT INTO rule_state(rule, status, since, consecutive_failures, consecutive_successes, checks, failures, last_check)
+                    VALUES ($rule, $status, $since, $cf, $cs, $checks, $failures, $last)
+                    ON CONFLICT(rule) DO UPDATE SET status=excluded.status, since=excluded.since,
+                        consecutive_failures=excluded.consecutive_failures, consecutive_successes=excluded.consecutive_successes,
+                        checks=excluded.checks, failures=excluded.failures, last_check=excluded.last_check
+                    """;
+                var p = new[] { "$rule", "$status", "$since", "$cf", "$cs", "$checks", "$failures", "$last" }
+                    .Select(n => upsert.Parameters.Add(n, SqliteType.Text)).ToArray();
+                foreach (var s in states)
+                {
+                    p[0].Value = s.Rule;
+                    p[1].Value = s.Status.ToString().ToLowerInvariant();
+                    p[2].Value = s.Since.ToString("O");
+                    p[3].Value = s.ConsecutiveFailures;
+                    p[4].Value = s.ConsecutiveSuccesses;
+                    p[5].Value = s.Checks;
+                    p[6].Value = s.Failures;
+                    p[7].Value = s.LastCheck is null ? DBNull.Value : JsonSerializer.Serialize(s.LastCheck, SentinelJson.Options);
+                    await upsert.ExecuteNonQueryAsync(cancellationToken);
+                }
+            }
+            using (var delete = _connection.CreateCommand())
+            {
+                delete.Transaction = tx;
+                delete.CommandText = "DELETE FROM rule_state WHERE rule = $rule";
+                var p = delete.Parameters.Add("$rule", SqliteType.Text);
+                foreach (var r in removed)
+                {
+                    p.Value = r;
+                    await delete.ExecuteNonQueryAsync(cancellationToken);
+                }
+            }
+            await tx.CommitAsync(cancellationToken);
+        }
+        finally { _gate.Release(); }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _gate.WaitAsync();
+        try { await _connection.DisposeAsync(); }
+        finally { _gate.Release(); }
+    }
+
+    [LoggerMessage(EventId = 400, Level = LogLevel.Warning,
+        Message = "The state file {Path} is unreadable ({Reason}); it was moved aside to {MovedTo} and Sentinel starts with a fresh state")]
+    private static partial void LogCorrupt(ILogger logger, string path, string reason, string movedTo);
+}

@@ -1,0 +1,122 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using Sentinel.Engine.Rules;
+
+namespace Sentinel.Engine.State;
+
+/// <summary>
+/// Coalesces rule state changes and writes them to the store and to status.json at most once per interval
+/// (at once after a transition), so thousands of checks a second cost one transaction, not thousands.
+/// </summary>
+public sealed partial class StatePersister : IAsyncDisposable
+{
+    private readonly IStateStore _store;
+    private readonly string? _statusPath;
+    private readonly Func<byte[]> _statusJson;
+    private readonly TimeSpan _interval;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly SemaphoreSlim _flushGate = new(1, 1);
+    private readonly SemaphoreSlim _wake = new(0, 1);
+    private readonly CancellationTokenSource _stop = new();
+    private ConcurrentDictionary<string, RuleState> _dirty = new(StringComparer.Ordinal);
+    private ConcurrentDictionary<string, byte> _removed = new(StringComparer.Ordinal);
+    private int _statusChanged = 1;
+    private Task? _loop;
+
+    public StatePersister(IStateStore store, string? statusPath, Func<byte[]> statusJson, TimeSpan interval, TimeProvider time, ILogger logger)
+    {
+        _store = store;
+        _statusPath = statusPath;
+        _statusJson = statusJson;
+        _interval = interval;
+        _time = time;
+        _logger = logger;
+    }
+
+    public long Flushes { get; private set; }
+
+    public void Start() => _loop ??= Task.Run(LoopAsync);
+
+    public void MarkDirty(RuleState state)
+    {
+        _removed.TryRemove(state.Rule, out _);
+        _dirty[state.Rule] = state;
+        Volatile.Write(ref _statusChanged, 1);
+    }
+
+    public void MarkRemoved(string rule)
+    {
+        _dirty.TryRemove(rule, out _);
+        _removed[rule] = 0;
+        Volatile.Write(ref _statusChanged, 1);
+    }
+
+    /// <summary>Something shown in status.json changed that is not a rule state (config errors, plugins).</summary>
+    public void MarkStatusChanged() => Volatile.Write(ref _statusChanged, 1);
+
+    /// <summary>Asks for a flush now rather than at the next interval.</summary>
+    public void FlushSoon()
+    {
+        if (_wake.CurrentCount == 0)
+        {
+            try { _wake.Release(); } catch (SemaphoreFullException) { }
+        }
+    }
+
+    private async Task LoopAsync()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            try
+            {
+                using var delay = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+                var timer = Task.Delay(_interval, _time, delay.Token);
+                await Task.WhenAny(timer, _wake.WaitAsync(_stop.Token));
+                delay.Cancel();
+                if (_stop.IsCancellationRequested) break;
+                await FlushAsync(_stop.Token);
+            }
+            catch (OperationCanceledException) when (_stop.IsCancellationRequested) { break; }
+            catch (Exception ex) { LogFlushFailed(_logger, ex); }
+        }
+    }
+
+    public async Task FlushAsync(CancellationToken cancellationToken = default)
+    {
+        await _flushGate.WaitAsync(cancellationToken);
+        try
+        {
+            if (Interlocked.Exchange(ref _statusChanged, 0) == 0) return;
+            var dirty = Interlocked.Exchange(ref _dirty, new(StringComparer.Ordinal));
+            var removed = Interlocked.Exchange(ref _removed, new(StringComparer.Ordinal));
+            try
+            {
+                await _store.SaveAsync(dirty.Values.ToList(), removed.Keys.ToList(), cancellationToken);
+            }
+            catch
+            {
+                foreach (var (k, v) in dirty) _dirty.TryAdd(k, v);
+                foreach (var k in removed.Keys) _removed.TryAdd(k, 0);
+                Volatile.Write(ref _statusChanged, 1);
+                throw;
+            }
+            if (_statusPath is not null) StatusFile.WriteAtomic(_statusPath, _statusJson());
+            Flushes++;
+        }
+        finally { _flushGate.Release(); }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _stop.Cancel();
+        if (_loop is not null) await _loop;
+        Volatile.Write(ref _statusChanged, 1);
+        try { await FlushAsync(CancellationToken.None); }
+        catch (Exception ex) { LogFlushFailed(_logger, ex); }
+        _stop.Dispose();
+    }
+
+    [LoggerMessage(EventId = 401, Level = LogLevel.Error, Message = "Writing the rule state failed; it will be retried")]
+    private static partial void LogFlushFailed(ILogger logger, Exception ex);
+}

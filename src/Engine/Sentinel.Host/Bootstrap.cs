@@ -1,0 +1,44 @@
+using Microsoft.Extensions.Logging;
+using Sentinel.Engine.Configuration;
+using Sentinel.Engine.Plugins;
+
+namespace Sentinel.Host;
+
+/// <summary>What every command does first: read the engine section, load the plugins, load the rules.</summary>
+internal static class Bootstrap
+{
+    public const int ExitConfigInvalid = 2;
+
+    public static (EngineSettings? Settings, PluginCatalog? Catalog, ConfigLoadResult? Result) Load(string configPath, ILoggerFactory loggerFactory)
+    {
+        var loader = new ConfigLoader();
+        var (settings, engineErrors) = loader.LoadEngine(configPath);
+        if (settings is null)
+        {
+            PrintErrors(engineErrors);
+            return (null, null, null);
+        }
+        var catalog = new PluginCatalog(settings.PluginsDirectory, loggerFactory.CreateLogger("Sentinel.Plugins"));
+        catalog.LoadAll();
+        return (settings, catalog, loader.Load(configPath, catalog));
+    }
+
+    public static void PrintErrors(IReadOnlyList<ConfigError> errors)
+    {
+        var err = Console.Error;
+        foreach (var e in errors) err.WriteLine($"error: {e}");
+        err.WriteLine(errors.Count == 1 ? "1 error: the configuration was not loaded." : $"{errors.Count} errors: the configuration was not loaded.");
+    }
+
+    /// <summary>Warnings and errors only, to stderr, so command output stays clean for scripts.</summary>
+    public static ILoggerFactory QuietLoggerFactory() => LoggerFactory.Create(b => b
+        .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace)
+        .AddSimpleConsole(o => o.SingleLine = true)
+        .AddFilter((category, level) => level >= LogLevel.Warning && category != "Sentinel.Plugins"));
+
+    public static void PrintPluginErrors(PluginCatalog catalog)
+    {
+        foreach (var e in catalog.Errors)
+            Console.Error.WriteLine($"warning: {e}");
+    }
+}

@@ -1,0 +1,65 @@
+using Microsoft.Extensions.Logging;
+using Sentinel.Abstractions;
+using Sentinel.Engine.Configuration;
+using Sentinel.Engine.Rules;
+using Spectre.Console;
+
+namespace Sentinel.Host;
+
+/// <summary>`sentinel check`: the hand-written health_check.sh, done right. Runs each probe once; no state is touched.</summary>
+internal static class CheckCommand
+{
+    public static async Task<int> ExecuteAsync(string configPath, string[] names, CancellationToken cancellationToken)
+    {
+        using var loggers = Bootstrap.QuietLoggerFactory();
+        var (_, catalog, result) = Bootstrap.Load(configPath, loggers);
+        using (catalog)
+        {
+            if (catalog is null || result is null) return Bootstrap.ExitConfigInvalid;
+            if (!result.IsValid)
+            {
+                Bootstrap.PrintErrors(result.Errors);
+                return Bootstrap.ExitConfigInvalid;
+            }
+            var all = result.Config!.Rules;
+            var unknown = names.Where(n => all.All(r => r.Name != n)).ToList();
+            if (unknown.Count > 0)
+            {
+                Console.Error.WriteLine($"error: no rule named {string.Join(", ", unknown.Select(u => $"'{u}'"))} (rules: {string.Join(", ", all.Select(r => r.Name))})");
+                return Bootstrap.ExitConfigInvalid;
+            }
+            var selected = names.Length == 0 ? all : all.Where(r => names.Contains(r.Name)).ToList();
+            var factory = new ProbeFactory(loggers, TimeProvider.System);
+            var logger = loggers.CreateLogger("Sentinel.Check");
+            var checks = await Task.WhenAll(selected.Select(async rule =>
+            {
+                try
+                {
+                    await using var runtime = new RuleRuntime(rule, factory.Create(rule));
+                    return (rule, await ProbeRunner.RunAsync(runtime, TimeProvider.System, logger, cancellationToken));
+                }
+                catch (ConfigException ex)
+                {
+                    return (rule, new CheckRecord(ProbeStatus.Unhealthy, ex.Errors[0].Message, DateTimeOffset.UtcNow, TimeSpan.Zero));
+                }
+            }));
+
+            var table = new Table().Border(TableBorder.Rounded)
+                .AddColumn("Rule").AddColumn("Result").AddColumn(new TableColumn("Time").RightAligned()).AddColumn("Details");
+            foreach (var (rule, check) in checks)
+            {
+                var (text, color) = check.Status switch
+                {
+                    ProbeStatus.Healthy => ("healthy", "green"),
+                    ProbeStatus.Degraded => ("degraded", "yellow"),
+                    _ => ("unhealthy", "red"),
+                };
+                table.AddRow(Markup.Escape(rule.Name), $"[{color}]{text}[/]", Duration.Format(check.Duration), Markup.Escape(check.Description ?? ""));
+            }
+            AnsiConsole.Write(table);
+            var failed = checks.Count(c => !c.Item2.IsSuccess);
+            Console.WriteLine(failed == 0 ? $"all {checks.Length} healthy" : $"{failed} of {checks.Length} unhealthy");
+            return failed == 0 ? 0 : 1;
+        }
+    }
+}

@@ -1,0 +1,161 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Sentinel.Engine;
+using Sentinel.Engine.Api;
+using Sentinel.Engine.Configuration;
+using Sentinel.Engine.Plugins;
+using Sentinel.Engine.State;
+using Serilog;
+using Serilog.Events;
+using Serilog.Extensions.Logging;
+
+namespace Sentinel.Host;
+
+/// <summary>`sentinel run`: the engine under the Generic Host, with Kestrel for /health and /api/status.</summary>
+internal static class RunCommand
+{
+    public static async Task<int> ExecuteAsync(string configPath, CancellationToken cancellationToken)
+    {
+        var loader = new ConfigLoader();
+        var (settings, engineErrors) = loader.LoadEngine(configPath);
+        if (settings is null)
+        {
+            Bootstrap.PrintErrors(engineErrors);
+            return Bootstrap.ExitConfigInvalid;
+        }
+        if (settings.HttpEnabled && !TryParseListen(settings.HttpListen, out _, out var listenError))
+        {
+            Console.Error.WriteLine($"error: {settings.ConfigFile}: engine.http.listen: {listenError}");
+            return Bootstrap.ExitConfigInvalid;
+        }
+
+        await using var serilog = CreateLogger(settings);
+        using var loggerFactory = new SerilogLoggerFactory(serilog, dispose: false);
+        var log = loggerFactory.CreateLogger("Sentinel.Host");
+        var catalog = new PluginCatalog(settings.PluginsDirectory, loggerFactory.CreateLogger("Sentinel.Plugins"));
+        catalog.LoadAll();
+        var result = loader.Load(configPath, catalog);
+        if (!result.IsValid)
+        {
+            foreach (var e in result.Errors) log.LogError("{Error}", e.ToString());
+            Bootstrap.PrintErrors(result.Errors);
+            catalog.Dispose();
+            return Bootstrap.ExitConfigInvalid;
+        }
+
+        var store = SqliteStateStore.Open(Path.Combine(settings.StateDirectory, "sentinel.db"), loggerFactory.CreateLogger("Sentinel.State"));
+        var engine = new SentinelEngine(result.Config!, catalog, store, loggerFactory, loader: loader);
+        try
+        {
+            var app = BuildHost(settings, engine, serilog);
+            await app.RunAsync(cancellationToken);
+            return 0;
+        }
+        catch (IOException ex) when (ex.InnerException is SocketException or null && ex.Message.Contains("address", StringComparison.OrdinalIgnoreCase))
+        {
+            log.LogCritical("Cannot listen on {Listen}: {Reason}. Set engine.http.listen to a free port, or stop the program using it.", settings.HttpListen, ex.Message);
+            return 1;
+        }
+        catch (Exception ex)
+        {
+            log.LogCritical(ex, "Sentinel stopped on a fatal error");
+            return 1;
+        }
+        finally
+        {
+            await engine.DisposeAsync();
+            await store.DisposeAsync();
+            catalog.Dispose();
+        }
+    }
+
+    private static IHost BuildHost(EngineSettings settings, SentinelEngine engine, Serilog.Core.Logger serilog)
+    {
+        if (!settings.HttpEnabled)
+        {
+            var hb = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+            hb.Services.AddSerilog(serilog, dispose: false);
+            hb.Services.AddSingleton(engine);
+            hb.Services.AddHostedService<EngineService>();
+            return hb.Build();
+        }
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
+        builder.Logging.ClearProviders();
+        builder.Services.AddSerilog(serilog, dispose: false);
+        builder.Services.AddSingleton(engine);
+        builder.Services.AddHostedService<EngineService>();
+        TryParseListen(settings.HttpListen, out var endpoint, out _);
+        builder.WebHost.UseKestrel(k => k.Listen(endpoint!));
+        var app = builder.Build();
+        app.MapSentinel(engine);
+        app.Lifetime.ApplicationStarted.Register(() =>
+        {
+            var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault();
+            engine.HttpAddress = address;
+            app.Logger.LogInformation("HTTP: {Address}/health and {Address}/api/status", address, address);
+        });
+        return app;
+    }
+
+    internal static bool TryParseListen(string listen, out IPEndPoint? endpoint, out string error)
+    {
+        endpoint = null;
+        error = "";
+        var colon = listen.LastIndexOf(':');
+        if (colon <= 0 || !int.TryParse(listen[(colon + 1)..], out var port) || port is < 0 or > 65535)
+        {
+            error = $"'{listen}' is not host:port: write e.g. 127.0.0.1:5100 (port 0 picks a free one)";
+            return false;
+        }
+        var host = listen[..colon].Trim('[', ']');
+        if (host == "localhost") host = "127.0.0.1";
+        if (!IPAddress.TryParse(host, out var ip))
+        {
+            error = $"'{host}' is not an IP address: write 127.0.0.1 (the default, this machine only) or the address of one of this machine's interfaces";
+            return false;
+        }
+        endpoint = new IPEndPoint(ip, port);
+        return true;
+    }
+
+    private static Serilog.Core.Logger CreateLogger(EngineSettings settings)
+    {
+        var level = settings.LogLevel switch
+        {
+            LogLevelName.Trace => LogEventLevel.Verbose,
+            LogLevelName.Debug => LogEventLevel.Debug,
+            LogLevelName.Warning => LogEventLevel.Warning,
+            LogLevelName.Error => LogEventLevel.Error,
+            _ => LogEventLevel.Information,
+        };
+        var config = new LoggerConfiguration()
+            .MinimumLevel.Is(level)
+            .MinimumLevel.Override("Microsoft", LogEventLevel.Warning)
+            .MinimumLevel.Override("Quartz", LogEventLevel.Warning)
+            .Enrich.FromLogContext()
+            .WriteTo.Console(outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {Message:lj}{NewLine}{Exception}", formatProvider: System.Globalization.CultureInfo.InvariantCulture);
+        if (settings.LogDirectory.Length > 0)
+        {
+            config = config.WriteTo.File(new Serilog.Formatting.Json.JsonFormatter(renderMessage: true),
+                Path.Combine(settings.LogDirectory, "sentinel-.log"),
+                rollingInterval: RollingInterval.Day,
+                fileSizeLimitBytes: 50 * 1024 * 1024,
+                rollOnFileSizeLimit: true,
+                retainedFileCountLimit: settings.LogRetainedFiles);
+        }
+        return config.CreateLogger();
+    }
+
+    private sealed class EngineService(SentinelEngine engine) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken) => engine.StartAsync(cancellationToken);
+        public Task StopAsync(CancellationToken cancellationToken) => engine.StopAsync(cancellationToken);
+    }
+}
