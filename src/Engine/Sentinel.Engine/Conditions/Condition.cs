@@ -297,6 +297,11 @@ internal sealed partial class Literal
             }
         }
         if (quoted) { literal = new Literal { Kind = LiteralKind.String, Text = value }; return true; }
+        if (value[0] is '=' or '<' or '>' or '!' or '~')
+        {
+            error = $"expected a value, found '{value}' (one operator per condition; quote text that starts with '{value[0]}')";
+            return false;
+        }
         if (value is "true" or "false") { literal = new Literal { Kind = LiteralKind.Boolean, Boolean = value == "true", Text = value }; return true; }
         if (value == "null") { literal = new Literal { Kind = LiteralKind.Null, Text = value }; return true; }
         if (double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var n)) { literal = new Literal { Kind = LiteralKind.Number, Number = n, Text = value }; return true; }

@@ -261,12 +261,17 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
             return null;
         }
         var stream = new YamlStream();
-        try { stream.Load(new StringReader(text)); }
-        catch (YamlException ex)
+        var parser = new TrackingParser(new Parser(new StringReader(text)));
+        try { stream.Load(parser); }
+        catch (Exception ex) when (ex is YamlException or InvalidOperationException or ArgumentException)
         {
-            var message = YamlMessage(ex);
+            // YamlDotNet reports most syntax errors as YamlException with a mark; a few only as
+            // InvalidOperationException, which are placed where parsing stopped.
+            var (message, mark) = ex is YamlException ye
+                ? (YamlMessage(ye), ye.Start)
+                : (ex is ArgumentException ? "duplicate key: each key may appear once in a mapping" : "the structure is broken here (an unclosed '{', '[' or quote?)", parser.Last);
             if (text.Contains('\t')) message += " (YAML indents with spaces: replace the tabs)";
-            errors.Add(new(new(display, (int)ex.Start.Line, (int)ex.Start.Column), $"invalid YAML: {message}"));
+            errors.Add(new(new(display, Math.Max(1, (int)mark.Line), Math.Max(1, (int)mark.Column)), $"invalid YAML: {message}"));
             return null;
         }
         if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is YamlScalarNode { Value: null or "" })
@@ -311,6 +316,19 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
             spec.StateFlushInterval,
             spec.WatchConfig,
             spec.WatchPlugins);
+    }
+
+    private sealed class TrackingParser(IParser inner) : IParser
+    {
+        public Mark Last { get; private set; } = Mark.Empty;
+        public YamlDotNet.Core.Events.ParsingEvent? Current => inner.Current;
+
+        public bool MoveNext()
+        {
+            var moved = inner.MoveNext();
+            if (inner.Current is { } e) Last = e.End;
+            return moved;
+        }
     }
 
     /// <summary>A path as shown in errors: relative to the working directory when inside it.</summary>

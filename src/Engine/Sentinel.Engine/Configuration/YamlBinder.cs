@@ -104,6 +104,7 @@ public sealed class YamlBinder(string file, Func<string, string?> env, List<Conf
         Locations.SetObject(instance, At(node));
         var props = Properties(type);
         var seen = new HashSet<string>(StringComparer.Ordinal);
+        var failed = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (keyNode, valueNode) in map.Children)
         {
             if (keyNode is not YamlScalarNode { Value: { } key })
@@ -121,18 +122,22 @@ public sealed class YamlBinder(string file, Func<string, string?> env, List<Conf
             Locations.SetKey(instance, key, At(valueNode));
             var errorCount = errors.Count;
             var value = Bind(valueNode, prop.PropertyType, keyPath);
-            if (errors.Count != errorCount) continue;
+            // A list or block with an error inside is still kept, so the errors after it are found too.
+            if (errors.Count != errorCount) failed.Add(key);
+            if (errors.Count != errorCount && value is null) continue;
             try { prop.SetValue(instance, value); }
             catch (Exception ex) { Error(valueNode, keyPath, ex.InnerException?.Message ?? ex.Message); }
         }
-        Validate(instance, props, seen, map, path);
+        seen.ExceptWith(failed);
+        Validate(instance, props, seen, failed, map, path);
         return instance;
     }
 
-    private void Validate(object instance, IReadOnlyDictionary<string, PropertyInfo> props, HashSet<string> seen, YamlMappingNode map, string path)
+    private void Validate(object instance, IReadOnlyDictionary<string, PropertyInfo> props, HashSet<string> seen, HashSet<string> failed, YamlMappingNode map, string path)
     {
         foreach (var (key, prop) in props)
         {
+            if (failed.Contains(key)) continue; // already reported where it was bound
             foreach (var attr in prop.GetCustomAttributes<ValidationAttribute>(inherit: true))
             {
                 if (attr is RequiredAttribute)

@@ -1,0 +1,246 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Sentinel.Engine.Configuration;
+using Sentinel.Engine.Plugins;
+using Sentinel.Engine.Tests.Support;
+
+namespace Sentinel.Engine.Tests.Configuration;
+
+public sealed class ConfigLoaderTests : IDisposable
+{
+    private readonly TempDir _dir = new();
+    private readonly PluginCatalog _catalog;
+    private readonly Dictionary<string, string> _env = new() { ["TOKEN"] = "s3cret", ["PORT"] = "8081" };
+
+    public ConfigLoaderTests()
+    {
+        _catalog = new PluginCatalog(null, NullLogger.Instance, builtIn: [new TestProbesPlugin()]);
+        _catalog.LoadAll();
+    }
+
+    private ConfigLoadResult Load(string yaml, string file = "sentinel.yaml")
+    {
+        var path = _dir.File(file, yaml);
+        return new ConfigLoader(n => _env.GetValueOrDefault(n)).Load(path, _catalog);
+    }
+
+    private static string Loc(ConfigError e) => $"{e.Location.Line}:{e.Location.Column}";
+
+    [Fact]
+    public void Load_ValidConfig_ResolvesDefaultsAndBindsProbeOptions()
+    {
+        var result = Load("""
+            defaults:
+              every: 15s
+              failure-threshold: 4
+            rules:
+              - name: api
+                probe: { type: scripted, with: { key: "k-${PORT}", value: 7, size: 512MB, delay: 250ms, tags: [a, b] } }
+                conditions: ["value == 7", "runs >= 1"]
+                success-threshold: 5
+            """);
+
+        result.Errors.Should().BeEmpty();
+        var rule = result.Config!.Rules.Single();
+        rule.Every.Should().Be(TimeSpan.FromSeconds(15));
+        rule.Timeout.Should().Be(TimeSpan.FromSeconds(10));
+        rule.FailureThreshold.Should().Be(4);
+        rule.SuccessThreshold.Should().Be(5);
+        rule.Conditions.Should().HaveCount(2);
+        var options = rule.ProbeOptions.Should().BeOfType<ScriptedOptions>().Subject;
+        options.Key.Should().Be("k-8081");
+        options.Value.Should().Be(7);
+        options.Size.Bytes.Should().Be(512_000_000);
+        options.Delay.Should().Be(TimeSpan.FromMilliseconds(250));
+        options.Tags.Should().Equal("a", "b");
+    }
+
+    [Fact]
+    public void Load_ReportsEveryErrorAtOnce_WithFileLineAndColumn()
+    {
+        var result = Load("""
+            rules:
+              - name: api
+                every: 10 seconds
+                probe:
+                  type: scripted
+                  with:
+                    key: a
+                    kee: b
+                    level: 40
+              - name: web
+                probe: { type: htp }
+                conditions:
+                  - status === 200
+              - name: api
+                probe: { type: scripted, with: { key: c } }
+            """);
+
+        result.IsValid.Should().BeFalse();
+        var errors = result.Errors.Select(e => $"{Loc(e)} {e.Message}").ToList();
+        errors.Should().HaveCount(6, string.Join("\n", errors));
+        errors[0].Should().Be("3:12 rules[0] (api).every: '10 seconds' is not a duration: write a number with a unit (us, ms, s, m, h, d), e.g. 500ms, 10s, 5m, 1h30m");
+        errors[1].Should().StartWith("8:9 rules[0] (api).probe.with (scripted): unknown key 'kee' (did you mean 'key'?)");
+        errors[2].Should().StartWith("9:16 rules[0] (api).probe.with (scripted).level: The field level must be between 1 and 10. (found 40)");
+        errors[3].Should().StartWith("11:20 rules[1] (web).probe: unknown probe type 'htp'");
+        errors[3].Should().Contain("known: hang, scripted, slow, throw");
+        errors[4].Should().StartWith("13:18 rules[1] (web).conditions: invalid condition 'status === 200': expected a value");
+        errors[5].Should().Be("14:11 rules[2] (api): a rule named 'api' is already defined at sentinel.yaml:2:11: rule names must be unique".Replace("sentinel.yaml", Path.Combine(_dir.Path, "sentinel.yaml")));
+        result.Errors.Should().OnlyContain(e => e.Location.File.EndsWith("sentinel.yaml"));
+    }
+
+    [Fact]
+    public void Load_UnknownTopLevelAndRuleKeys_SuggestTheRightKey()
+    {
+        var result = Load("""
+            rulez: []
+            rules:
+              - name: a
+                evrey: 5s
+                probe: { type: scripted, with: { key: x } }
+            """);
+
+        result.Errors.Select(e => $"{Loc(e)} {e.Message}").Should().Equal(
+            "1:1 unknown key 'rulez' (did you mean 'rules'?)",
+            "4:5 rules[0] (a): unknown key 'evrey' (did you mean 'every'?)");
+    }
+
+    [Fact]
+    public void Load_MissingRequiredOption_PointsAtTheProbe()
+    {
+        var result = Load("""
+            rules:
+              - name: a
+                probe:
+                  type: scripted
+            """);
+
+        result.Errors.Should().ContainSingle().Which.Message.Should().Be("rules[0] (a).probe.with (scripted): missing required key 'key'");
+    }
+
+    [Fact]
+    public void Load_InvalidYaml_NamesLineColumnAndCause()
+    {
+        var result = Load("rules:\n  - name: a\n    probe: { type: scripted\n  - name: b\n");
+
+        var error = result.Errors.Should().ContainSingle().Subject;
+        error.Location.Line.Should().BeGreaterThan(2);
+        error.Message.Should().StartWith("invalid YAML: ");
+        error.ToString().Should().StartWith(Path.Combine(_dir.Path, "sentinel.yaml") + ":");
+    }
+
+    [Fact]
+    public void Load_TabIndentation_GetsAHint()
+    {
+        var result = Load("rules:\n\t- name: a\n");
+        result.Errors.Should().ContainSingle().Which.Message.Should().Contain("replace the tabs");
+    }
+
+    [Fact]
+    public void Load_MissingEnvironmentVariable_IsAnErrorWithTheFix_AndDefaultsApply()
+    {
+        var result = Load("""
+            rules:
+              - name: a
+                probe: { type: scripted, with: { key: "${NOPE}" } }
+              - name: b
+                probe: { type: scripted, with: { key: "${NOPE:-fallback}", tags: ["$${TOKEN}", "${TOKEN}"] } }
+            """);
+
+        result.Errors.Should().ContainSingle().Which.Message.Should()
+            .Be("rules[0] (a).probe.with (scripted).key: environment variable 'NOPE' is not set: set it, or give a default with ${NOPE:-value}");
+
+        var ok = Load("""
+            rules:
+              - name: b
+                probe: { type: scripted, with: { key: "${NOPE:-fallback}", tags: ["$${TOKEN}", "${TOKEN}"] } }
+            """);
+        var options = (ScriptedOptions)ok.Config!.Rules[0].ProbeOptions;
+        options.Key.Should().Be("fallback");
+        options.Tags.Should().Equal("${TOKEN}", "s3cret");
+    }
+
+    [Fact]
+    public void Load_EveryAndCronTogether_AndTooShortInterval_AreErrors()
+    {
+        var result = Load("""
+            rules:
+              - name: a
+                every: 10s
+                cron: "*/5 * * * *"
+                probe: { type: scripted, with: { key: x } }
+              - name: b
+                every: 50ms
+                probe: { type: scripted, with: { key: x } }
+              - name: c
+                cron: "61 * * * *"
+                probe: { type: scripted, with: { key: x } }
+            """);
+
+        result.Errors.Select(e => e.Message).Should().SatisfyRespectively(
+            m => m.Should().Be("rules[0] (a): write either 'every' or 'cron', not both"),
+            m => m.Should().Be("rules[1] (b).every: 50ms is too short: the shortest interval is 100ms"),
+            m => m.Should().StartWith("rules[2] (c).cron: '61 * * * *' is not a valid cron expression"));
+    }
+
+    [Fact]
+    public void Load_IncludedFiles_AddRules_AndReportTheirOwnLocations()
+    {
+        _dir.File("rules.d/a.yaml", "rules:\n  - name: from-a\n    probe: { type: scripted, with: { key: a } }\n");
+        _dir.File("rules.d/b.yaml", "engine: {}\nrules:\n  - name: from-b\n    probe: { type: scripted, with: { key: b, bogus: 1 } }\n");
+        var result = Load("include: [rules.d/*.yaml]\nrules:\n  - name: main\n    probe: { type: scripted, with: { key: m } }\n");
+
+        result.Errors.Select(e => $"{Path.GetFileName(e.Location.File)}:{Loc(e)}").Should().Equal("b.yaml:1:1", "b.yaml:4:46");
+        result.Errors[0].Message.Should().Contain("'engine' belongs in the main config file");
+        result.Errors[1].Message.Should().Contain("unknown key 'bogus'");
+
+        File.Delete(Path.Combine(_dir.Path, "rules.d/b.yaml"));
+        var ok = Load("include: [rules.d/*.yaml]\nrules:\n  - name: main\n    probe: { type: scripted, with: { key: m } }\n");
+        ok.Errors.Should().BeEmpty();
+        ok.Config!.Rules.Select(r => r.Name).Should().Equal("main", "from-a");
+        ok.Config.Files.Should().HaveCount(2);
+    }
+
+    [Fact]
+    public void Load_MissingExplicitInclude_IsAnError()
+    {
+        var result = Load("include: [other.yaml]\nrules: []\n");
+        result.Errors.Should().ContainSingle().Which.Message.Should().StartWith("include: 'other.yaml' does not exist");
+    }
+
+    [Fact]
+    public void Load_MissingFile_SaysSo()
+    {
+        var result = new ConfigLoader().Load(Path.Combine(_dir.Path, "nope.yaml"), _catalog);
+        result.Errors.Should().ContainSingle().Which.Message.Should().StartWith("the file does not exist");
+    }
+
+    [Fact]
+    public void Fingerprint_ChangesWithTheRule_AndNotWithOtherRules()
+    {
+        const string b = "  - name: b\n    probe: { type: scripted, with: { key: b } }\n";
+        var first = Load("rules:\n  - name: a\n    probe: { type: scripted, with: { key: a } }\n" + b).Config!;
+        var same = Load("rules:\n  - name: a\n    probe: { type: scripted, with: { key: a } }   # a comment\n" + b).Config!;
+        var changed = Load("rules:\n  - name: a\n    probe: { type: scripted, with: { key: a2 } }\n" + b).Config!;
+
+        same.Rules[0].Fingerprint.Should().Be(first.Rules[0].Fingerprint);
+        changed.Rules[0].Fingerprint.Should().NotBe(first.Rules[0].Fingerprint);
+        changed.Rules[1].Fingerprint.Should().Be(first.Rules[1].Fingerprint);
+    }
+
+    [Fact]
+    public void LoadEngine_ResolvesPathsRelativeToTheConfigFile()
+    {
+        var path = _dir.File("conf/sentinel.yaml", "engine:\n  plugins: ../plugins\n  http: { listen: 127.0.0.1:0 }\nrules: []\n");
+        var (settings, errors) = new ConfigLoader().LoadEngine(path);
+        errors.Should().BeEmpty();
+        settings!.PluginsDirectory.Should().Be(Path.Combine(_dir.Path, "plugins"));
+        settings.StateDirectory.Should().Be(Path.Combine(_dir.Path, "conf", "state"));
+        settings.HttpListen.Should().Be("127.0.0.1:0");
+    }
+
+    public void Dispose()
+    {
+        _catalog.Dispose();
+        _dir.Dispose();
+    }
+}

@@ -1,0 +1,103 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+using Sentinel.Abstractions;
+using Sentinel.Engine.Conditions;
+using Sentinel.Engine.Configuration;
+using Sentinel.Engine.Plugins;
+using Sentinel.Engine.Rules;
+using Sentinel.Engine.Tests.Support;
+
+namespace Sentinel.Engine.Tests.Rules;
+
+public sealed class ProbeRunnerTests
+{
+    private readonly FakeTimeProvider _time = new();
+
+    private static RuleRuntime Runtime(IProbe probe, TimeSpan timeout, params string[] conditions)
+    {
+        var reg = new PluginTypeRegistration("test", PluginKind.Probe, probe.GetType(), typeof(object), null, "test", 1);
+        var def = new RuleDefinition
+        {
+            Name = "r", Timeout = timeout, Probe = reg, ProbeOptions = new object(), FailureThreshold = 3, SuccessThreshold = 2,
+            Fingerprint = "f", Every = TimeSpan.FromSeconds(1), Conditions = conditions.Select(Condition.Parse).ToList(),
+        };
+        return new RuleRuntime(def, probe);
+    }
+
+    [Fact]
+    public async Task Run_ProbeThatThrows_BecomesAFailedResultCarryingTheMessage()
+    {
+        var check = await ProbeRunner.RunAsync(Runtime(new ThrowingProbe(new ThrowingOptions { Message = "disk on fire" }), TimeSpan.FromSeconds(5)),
+            _time, NullLogger.Instance, CancellationToken.None);
+        check.Status.Should().Be(ProbeStatus.Unhealthy);
+        check.Description.Should().Be("the probe failed with InvalidOperationException: disk on fire");
+    }
+
+    [Fact]
+    public async Task Run_ProbeThatHonoursCancellation_TimesOutAtTheRuleTimeout()
+    {
+        var task = ProbeRunner.RunAsync(Runtime(new SlowProbe(new SlowOptions()), TimeSpan.FromSeconds(3)), _time, NullLogger.Instance, CancellationToken.None);
+        _time.Advance(TimeSpan.FromSeconds(2.9));
+        task.IsCompleted.Should().BeFalse();
+        _time.Advance(TimeSpan.FromMilliseconds(100));
+        var check = await task;
+        check.Status.Should().Be(ProbeStatus.Unhealthy);
+        check.Description.Should().Be("timed out after 3s");
+        check.Stuck.Should().BeFalse();
+    }
+
+    [Fact]
+    public async Task Run_ProbeThatIgnoresCancellation_IsAbandonedAndMarkedStuck_AndLaterRunsAreSkipped()
+    {
+        var gate = new ManualResetEventSlim();
+        var runtime = Runtime(new BlockingProbe(gate), TimeSpan.FromSeconds(2));
+        try
+        {
+            var task = ProbeRunner.RunAsync(runtime, _time, NullLogger.Instance, CancellationToken.None);
+            _time.Advance(TimeSpan.FromSeconds(2) + ProbeRunner.AbandonGrace);
+            var check = await task.WaitAsync(TimeSpan.FromSeconds(10));
+            check.Stuck.Should().BeTrue();
+            check.Description.Should().Be("timed out after 2s and ignored cancellation: the probe was abandoned (stuck)");
+
+            _time.Advance(TimeSpan.FromSeconds(7));
+            var next = await ProbeRunner.RunAsync(runtime, _time, NullLogger.Instance, CancellationToken.None);
+            next.Stuck.Should().BeTrue();
+            next.Description.Should().StartWith("stuck: the check started 10s ago");
+        }
+        finally { gate.Set(); }
+        await Eventually.Until(() => runtime.InFlight!.IsCompleted);
+        var recovered = await ProbeRunner.RunAsync(runtime, _time, NullLogger.Instance, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
+        recovered.Status.Should().Be(ProbeStatus.Healthy);
+    }
+
+    [Fact]
+    public async Task Run_Conditions_JudgeTheData_AndExplainEveryFailure()
+    {
+        var probe = new ScriptedProbe(new ScriptedOptions { Key = Guid.NewGuid().ToString(), Value = 42 });
+        var check = await ProbeRunner.RunAsync(Runtime(probe, TimeSpan.FromSeconds(1), "value == 42", "value < 10", "runs > 5"), _time, NullLogger.Instance, CancellationToken.None);
+        check.Status.Should().Be(ProbeStatus.Unhealthy);
+        check.Description.Should().Be("value < 10 failed: 'value' is 42; runs > 5 failed: 'runs' is 1");
+
+        var ok = await ProbeRunner.RunAsync(Runtime(probe, TimeSpan.FromSeconds(1), "value == 42"), _time, NullLogger.Instance, CancellationToken.None);
+        ok.Status.Should().Be(ProbeStatus.Healthy);
+        ok.Data!["runs"].Should().Be(2);
+    }
+
+    [Fact]
+    public async Task Run_WhenStopping_CancelsAndThrows()
+    {
+        using var stop = new CancellationTokenSource();
+        var task = ProbeRunner.RunAsync(Runtime(new SlowProbe(new SlowOptions()), TimeSpan.FromMinutes(1)), _time, NullLogger.Instance, stop.Token);
+        stop.Cancel();
+        await FluentActions.Awaiting(() => task).Should().ThrowAsync<OperationCanceledException>();
+    }
+
+    private sealed class BlockingProbe(ManualResetEventSlim gate) : IProbe
+    {
+        public ValueTask<ProbeResult> CheckAsync(ProbeContext context, CancellationToken cancellationToken)
+        {
+            gate.Wait();
+            return ValueTask.FromResult(ProbeResult.Healthy("unblocked"));
+        }
+    }
+}

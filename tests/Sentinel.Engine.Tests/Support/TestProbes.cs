@@ -1,0 +1,93 @@
+using System.Collections.Concurrent;
+using System.ComponentModel.DataAnnotations;
+using Sentinel.Abstractions;
+
+namespace Sentinel.Engine.Tests.Support;
+
+/// <summary>In-process probes that let tests script outcomes, registered as a built-in plugin.</summary>
+public sealed class TestProbesPlugin : ISentinelPlugin
+{
+    public void Register(IPluginRegistrar registrar)
+    {
+        registrar.AddProbe<ScriptedProbe, ScriptedOptions>("scripted", "Returns what the test scripted for its key.");
+        registrar.AddProbe<HangingProbe, HangingOptions>("hang", "Never returns and ignores cancellation.");
+        registrar.AddProbe<SlowProbe, SlowOptions>("slow", "Waits, honouring cancellation.");
+        registrar.AddProbe<ThrowingProbe, ThrowingOptions>("throw", "Throws.");
+    }
+}
+
+public sealed class ScriptedOptions
+{
+    [Required] public string? Key { get; set; }
+    public bool Healthy { get; set; } = true;
+    public int Value { get; set; }
+    public TimeSpan Delay { get; set; }
+    [Range(1, 10)] public int Level { get; set; } = 1;
+    public Sentinel.Abstractions.ByteSize Size { get; set; }
+    public List<string> Tags { get; set; } = [];
+}
+
+/// <summary>Healthy or not as <see cref="Script"/> says for its key (else as its options say); counts its runs and overlaps.</summary>
+public sealed class ScriptedProbe(ScriptedOptions options) : IProbe
+{
+    public static readonly ConcurrentDictionary<string, bool> Script = new();
+    public static readonly ConcurrentDictionary<string, int> Runs = new();
+    public static readonly ConcurrentDictionary<string, int> Running = new();
+    public static readonly ConcurrentDictionary<string, int> MaxOverlap = new();
+
+    public async ValueTask<ProbeResult> CheckAsync(ProbeContext context, CancellationToken cancellationToken)
+    {
+        var key = options.Key!;
+        var now = Running.AddOrUpdate(key, 1, (_, v) => v + 1);
+        MaxOverlap.AddOrUpdate(key, now, (_, v) => Math.Max(v, now));
+        try
+        {
+            if (options.Delay > TimeSpan.Zero) await Task.Delay(options.Delay, context.TimeProvider, cancellationToken);
+            var runs = Runs.AddOrUpdate(key, 1, (_, v) => v + 1);
+            var healthy = Script.TryGetValue(key, out var scripted) ? scripted : options.Healthy;
+            var data = new Dictionary<string, object> { ["runs"] = runs, ["value"] = options.Value, ["rule"] = context.RuleName };
+            return healthy ? ProbeResult.Healthy("scripted ok", data) : ProbeResult.Unhealthy("scripted failure", null, data);
+        }
+        finally { Running.AddOrUpdate(key, 0, (_, v) => v - 1); }
+    }
+}
+
+public sealed class HangingOptions;
+
+public sealed class HangingProbe : IProbe
+{
+    public static int Started;
+    public static readonly ManualResetEventSlim Release = new(false);
+
+    public ValueTask<ProbeResult> CheckAsync(ProbeContext context, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref Started);
+        Release.Wait(); // blocks a thread and ignores cancellation: the worst a plugin can do
+        return ValueTask.FromResult(ProbeResult.Healthy("released"));
+    }
+}
+
+public sealed class SlowOptions
+{
+    public TimeSpan Delay { get; set; } = TimeSpan.FromMinutes(5);
+}
+
+public sealed class SlowProbe(SlowOptions options) : IProbe
+{
+    public async ValueTask<ProbeResult> CheckAsync(ProbeContext context, CancellationToken cancellationToken)
+    {
+        await Task.Delay(options.Delay, context.TimeProvider, cancellationToken);
+        return ProbeResult.Healthy("finally");
+    }
+}
+
+public sealed class ThrowingOptions
+{
+    public string Message { get; set; } = "boom";
+}
+
+public sealed class ThrowingProbe(ThrowingOptions options) : IProbe
+{
+    public ValueTask<ProbeResult> CheckAsync(ProbeContext context, CancellationToken cancellationToken)
+        => throw new InvalidOperationException(options.Message);
+}
