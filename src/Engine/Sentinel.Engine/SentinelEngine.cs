@@ -41,6 +41,7 @@ public sealed partial class SentinelEngine : IAsyncDisposable
     private ITimer? _configDebounce;
     private long _lastTick;
     private int _started;
+    private int _disposed;
 
     public SentinelEngine(SentinelConfig config, PluginCatalog catalog, IStateStore store, ILoggerFactory loggerFactory,
         TimeProvider? time = null, IRuleScheduler? scheduler = null, ConfigLoader? loader = null)
@@ -362,6 +363,7 @@ public sealed partial class SentinelEngine : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1) return;
         await StopAsync();
         await _scheduler.DisposeAsync();
         await Events.DisposeAsync();

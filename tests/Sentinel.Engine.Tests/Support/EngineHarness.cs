@@ -44,8 +44,11 @@ public sealed class EngineHarness : IAsyncDisposable
         return harness;
     }
 
+    private bool _stopped;
+
     public async Task StartEngineAsync()
     {
+        _stopped = false;
         var loader = new ConfigLoader();
         var (settings, errors) = loader.LoadEngine(ConfigPath);
         errors.Should().BeEmpty();
@@ -61,6 +64,8 @@ public sealed class EngineHarness : IAsyncDisposable
     /// <summary>Stops the engine as `sentinel run` does on SIGTERM, keeping the folder for a restart.</summary>
     public async Task StopEngineAsync()
     {
+        if (_stopped) return;
+        _stopped = true;
         await Engine.DisposeAsync();
         await Store.DisposeAsync();
         Catalog.Dispose();

@@ -44,7 +44,7 @@ public sealed partial class EventBus : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        _channel.Writer.TryComplete();
+        if (!_channel.Writer.TryComplete()) return;
         await Task.WhenAny(_pump, Task.Delay(TimeSpan.FromSeconds(5)));
         _stop.Cancel();
         _stop.Dispose();

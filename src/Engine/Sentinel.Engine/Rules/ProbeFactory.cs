@@ -24,7 +24,11 @@ public sealed class ProbeFactory
     {
         try
         {
-            return (IProbe)ActivatorUtilities.CreateInstance(_services, rule.Probe.ImplementationType, rule.ProbeOptions);
+            var type = rule.Probe.ImplementationType;
+            var wantsOptions = type.GetConstructors().Any(c => c.GetParameters().Any(p => p.ParameterType.IsInstanceOfType(rule.ProbeOptions)));
+            return (IProbe)(wantsOptions
+                ? ActivatorUtilities.CreateInstance(_services, type, rule.ProbeOptions)
+                : ActivatorUtilities.CreateInstance(_services, type));
         }
         catch (Exception ex)
         {

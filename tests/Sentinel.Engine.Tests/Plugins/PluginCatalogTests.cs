@@ -1,0 +1,131 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Sentinel.Abstractions;
+using Sentinel.Engine.Plugins;
+using Sentinel.Engine.Tests.Support;
+
+namespace Sentinel.Engine.Tests.Plugins;
+
+/// <summary>The real loader on real plugin folders built from tests/TestPlugins and src/Plugins.</summary>
+public sealed class PluginCatalogTests : IDisposable
+{
+    private readonly TempDir _dir = new();
+
+    private PluginCatalog Load(params string[] testPlugins)
+    {
+        foreach (var p in testPlugins) _dir.DropPlugin(TestPaths.TestPlugin(p), p);
+        var catalog = new PluginCatalog(Path.Combine(_dir.Path, "plugins"), NullLogger.Instance);
+        catalog.LoadAll();
+        return catalog;
+    }
+
+    private static async Task<ProbeResult> Check(PluginCatalog catalog, string probe)
+    {
+        catalog.TryGet(PluginKind.Probe, probe, out var reg).Should().BeTrue(probe);
+        var instance = (IProbe)Activator.CreateInstance(reg.ImplementationType)!;
+        return await instance.CheckAsync(new ProbeContext { RuleName = "r", TimeProvider = TimeProvider.System, Logger = NullLogger.Instance }, CancellationToken.None);
+    }
+
+    [Fact]
+    public async Task TwoPlugins_EachRunWithTheirOwnVersionOfOnePackage()
+    {
+        using var catalog = Load("Sentinel.TestPlugins.JsonOld", "Sentinel.TestPlugins.JsonNew");
+
+        catalog.Errors.Should().BeEmpty();
+        (await Check(catalog, "json-old")).Data!["json-version"].Should().Be("12.0.0.0");
+        (await Check(catalog, "json-new")).Data!["json-version"].Should().Be("13.0.0.0");
+        (await Check(catalog, "json-old")).Data!["serialized"].Should().Be("{\"a\":1}");
+    }
+
+    [Fact]
+    public void PluginThatThrowsInRegister_IsReportedByName_AndTheOthersLoad()
+    {
+        using var catalog = Load("Sentinel.TestPlugins.Throwing", "Sentinel.TestPlugins.JsonNew");
+
+        var error = catalog.Errors.Should().ContainSingle().Subject;
+        error.Plugin.Should().Be("Sentinel.TestPlugins.Throwing");
+        error.Reason.Should().Be("ThrowingPlugin.Register threw InvalidOperationException: the plugin is broken on purpose");
+        catalog.TryGet(PluginKind.Probe, "json-new", out _).Should().BeTrue();
+        catalog.Plugins.Select(p => p.Name).Should().Equal("Sentinel.TestPlugins.JsonNew");
+    }
+
+    [Fact]
+    public async Task DuplicateName_IsReportedWithBothPlugins_AndTheFirstKeepsIt()
+    {
+        using var catalog = Load("Sentinel.TestPlugins.JsonOld", "Sentinel.TestPlugins.Shadow");
+
+        catalog.Errors.Should().ContainSingle().Which.Reason.Should()
+            .Be("probe name 'json-old' is already registered by plugin 'Sentinel.TestPlugins.JsonOld': rename one of them (this one was skipped)");
+        catalog.Errors[0].Plugin.Should().Be("Sentinel.TestPlugins.Shadow");
+        (await Check(catalog, "json-old")).Data.Should().ContainKey("json-version");
+        (await Check(catalog, "shadow")).Description.Should().Be("shadow");
+    }
+
+    [Fact]
+    public void FolderWithoutItsAssembly_AndGarbageAssembly_AreReported()
+    {
+        _dir.File("plugins/Empty/readme.txt", "nothing here");
+        _dir.File("plugins/Garbage/Garbage.dll", "this is not an assembly");
+        using var catalog = Load("Sentinel.TestPlugins.JsonNew");
+
+        catalog.Errors.Select(e => (e.Plugin, e.Reason)).Should().BeEquivalentTo(new[]
+        {
+            ("Empty", "no Empty.dll in the folder: a plugin folder must contain the assembly named like the folder"),
+            ("Garbage", "Garbage.dll is not a valid .NET assembly (still being copied, or built for another platform)"),
+        });
+        catalog.TryGet(PluginKind.Probe, "json-new", out _).Should().BeTrue();
+    }
+
+    [Fact]
+    public void FirstPartyHttpPlugin_IsPublishedIntoPluginsAndLoads()
+    {
+        _dir.DropPlugin(TestPaths.FirstPartyPlugin("Sentinel.Plugins.Http"), "Sentinel.Plugins.Http");
+        using var catalog = Load();
+
+        catalog.Errors.Should().BeEmpty();
+        catalog.TryGet(PluginKind.Probe, "http", out var reg).Should().BeTrue();
+        reg.Plugin.Should().Be("Sentinel.Plugins.Http");
+        File.Exists(Path.Combine(TestPaths.FirstPartyPlugin("Sentinel.Plugins.Http"), "Sentinel.Abstractions.dll"))
+            .Should().BeFalse("the contract is shared with the host, never shipped in a plugin folder");
+    }
+
+    [Fact]
+    public void ReloadFolder_SwapsInTheNewBuild_AndRemovesADeletedPlugin()
+    {
+        using var catalog = Load();
+        _dir.DropPlugin(TestPaths.TestPlugin("Sentinel.TestPlugins.Versioned.V1"), "Sentinel.TestPlugins.Versioned");
+        var changes = new List<string>();
+        catalog.Changed += c => changes.AddRange(c);
+
+        catalog.ReloadFolder("Sentinel.TestPlugins.Versioned");
+        catalog.TryGet(PluginKind.Probe, "versioned", out var v1).Should().BeTrue();
+        catalog.Plugins.Single().Version.Should().StartWith("1.0.0");
+
+        _dir.DropPlugin(TestPaths.TestPlugin("Sentinel.TestPlugins.Versioned.V2"), "Sentinel.TestPlugins.Versioned");
+        catalog.ReloadFolder("Sentinel.TestPlugins.Versioned");
+        catalog.TryGet(PluginKind.Probe, "versioned", out var v2).Should().BeTrue();
+        v2.Generation.Should().BeGreaterThan(v1.Generation);
+        v2.ImplementationType.Should().NotBeSameAs(v1.ImplementationType);
+        catalog.Plugins.Single().Version.Should().StartWith("2.0.0");
+
+        Directory.Delete(Path.Combine(_dir.Path, "plugins", "Sentinel.TestPlugins.Versioned"), recursive: true);
+        catalog.ReloadFolder("Sentinel.TestPlugins.Versioned");
+        catalog.TryGet(PluginKind.Probe, "versioned", out _).Should().BeFalse();
+        changes.Should().Equal(Enumerable.Repeat("Sentinel.TestPlugins.Versioned", 3));
+    }
+
+    [Fact]
+    public void ReloadOfABrokenBuild_KeepsThePreviousVersion()
+    {
+        using var catalog = Load();
+        var folder = _dir.DropPlugin(TestPaths.TestPlugin("Sentinel.TestPlugins.Versioned.V1"), "Sentinel.TestPlugins.Versioned");
+        catalog.ReloadFolder("Sentinel.TestPlugins.Versioned");
+        File.WriteAllText(Path.Combine(folder, "Sentinel.TestPlugins.Versioned.dll"), "half-copied garbage");
+
+        catalog.ReloadFolder("Sentinel.TestPlugins.Versioned");
+
+        catalog.TryGet(PluginKind.Probe, "versioned", out _).Should().BeTrue();
+        catalog.Errors.Should().ContainSingle().Which.Reason.Should().EndWith("still running the previously loaded version");
+    }
+
+    public void Dispose() => _dir.Dispose();
+}
