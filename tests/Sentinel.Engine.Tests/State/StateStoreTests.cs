@@ -1,0 +1,84 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+using Sentinel.Abstractions;
+using Sentinel.Engine.Rules;
+using Sentinel.Engine.State;
+using Sentinel.Engine.Tests.Support;
+
+namespace Sentinel.Engine.Tests.State;
+
+public sealed class StateStoreTests : IDisposable
+{
+    private readonly TempDir _dir = new();
+    private string DbPath => Path.Combine(_dir.Path, "state", "sentinel.db");
+
+    [Fact]
+    public async Task SaveAndLoad_RoundTripsStateAndLastCheck()
+    {
+        var at = new DateTimeOffset(2026, 11, 22, 10, 0, 0, TimeSpan.Zero);
+        var check = new CheckRecord(ProbeStatus.Unhealthy, "503", at, TimeSpan.FromMilliseconds(12),
+            new Dictionary<string, object> { ["status"] = 503, ["response-time"] = TimeSpan.FromMilliseconds(12), ["rss"] = new ByteSize(1024) });
+        await using (var store = SqliteStateStore.Open(DbPath, NullLogger.Instance))
+        {
+            await store.SaveAsync([new RuleState("a", RuleStatus.Down, at, 4, 0, 10, 4, check), new RuleState("b", RuleStatus.Healthy, at)], [], default);
+            await store.SaveAsync([], ["b"], default);
+        }
+        await using var reopened = SqliteStateStore.Open(DbPath, NullLogger.Instance);
+        var states = await reopened.LoadAsync(default);
+
+        states.Keys.Should().Equal("a");
+        var a = states["a"];
+        a.Should().BeEquivalentTo(new RuleState("a", RuleStatus.Down, at, 4, 0, 10, 4, null), o => o.Excluding(s => s.LastCheck));
+        a.LastCheck!.Description.Should().Be("503");
+        a.LastCheck.Duration.Should().Be(TimeSpan.FromMilliseconds(12));
+        a.LastCheck.Data!["status"].ToString().Should().Be("503");
+        a.LastCheck.Data["response-time"].ToString().Should().Be("12ms");
+    }
+
+    [Fact]
+    public async Task CorruptStateFile_IsMovedAside_WithAWarning_AndAFreshStateStarts()
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(DbPath)!);
+        await File.WriteAllTextAsync(DbPath, "this is not a database, it was overwritten by accident");
+        var logger = new ListLogger();
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 22, 9, 30, 0, TimeSpan.Zero));
+
+        await using var store = SqliteStateStore.Open(DbPath, logger, time);
+
+        store.MovedAside.Should().Be(DbPath + ".corrupt-20261122-093000");
+        (await File.ReadAllTextAsync(store.MovedAside!)).Should().StartWith("this is not a database");
+        (await store.LoadAsync(default)).Should().BeEmpty();
+        await store.SaveAsync([new RuleState("a", RuleStatus.Healthy, time.GetUtcNow())], [], default);
+        logger.Lines.Should().ContainSingle(l => l.StartsWith("Warning: The state file") && l.Contains("moved aside"));
+    }
+
+    [Fact]
+    public async Task Persister_CoalescesChanges_AndWritesStatusAtomically()
+    {
+        await using var store = SqliteStateStore.Open(DbPath, NullLogger.Instance);
+        var statusPath = Path.Combine(_dir.Path, "state", "status.json");
+        var writes = 0;
+        var persister = new StatePersister(store, statusPath, () => { writes++; return "{\"ok\":true}"u8.ToArray(); }, TimeSpan.FromHours(1), TimeProvider.System, NullLogger.Instance);
+        for (var i = 0; i < 1000; i++) persister.MarkDirty(new RuleState("a", RuleStatus.Healthy, DateTimeOffset.UnixEpoch, Checks: i));
+
+        await persister.FlushAsync();
+        await persister.FlushAsync();
+
+        writes.Should().Be(1, "nothing changed after the first flush");
+        (await store.LoadAsync(default))["a"].Checks.Should().Be(999);
+        (await File.ReadAllTextAsync(statusPath)).Should().Be("{\"ok\":true}");
+        await persister.DisposeAsync();
+    }
+
+    public void Dispose() => _dir.Dispose();
+
+    private sealed class ListLogger : ILogger
+    {
+        public List<string> Lines { get; } = [];
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+        public bool IsEnabled(LogLevel logLevel) => true;
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+            => Lines.Add($"{logLevel}: {formatter(state, exception)}");
+    }
+}
