@@ -42,6 +42,7 @@ public sealed partial class SentinelEngine : IAsyncDisposable
     private long _lastTick;
     private int _started;
     private int _disposed;
+    private string? _httpAddress;
 
     public SentinelEngine(SentinelConfig config, PluginCatalog catalog, IStateStore store, ILoggerFactory loggerFactory,
         TimeProvider? time = null, IRuleScheduler? scheduler = null, ConfigLoader? loader = null)
@@ -70,7 +71,16 @@ public sealed partial class SentinelEngine : IAsyncDisposable
     public string StatusFilePath => Path.Combine(_config.Engine.StateDirectory, "status.json");
 
     /// <summary>The address the HTTP server listens on, once known.</summary>
-    public string? HttpAddress { get; set; }
+    public string? HttpAddress
+    {
+        get => _httpAddress;
+        set
+        {
+            _httpAddress = value;
+            _persister?.MarkStatusChanged();
+            _persister?.FlushSoon();
+        }
+    }
 
     /// <summary>Config reload debounce; changes are applied after this long without further edits.</summary>
     public TimeSpan ReloadDelay { get; init; } = TimeSpan.FromMilliseconds(500);

@@ -58,9 +58,9 @@ internal static class RunCommand
             await app.RunAsync(cancellationToken);
             return 0;
         }
-        catch (IOException ex) when (ex.InnerException is SocketException or null && ex.Message.Contains("address", StringComparison.OrdinalIgnoreCase))
+        catch (IOException ex) when (ex.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException or SocketException)
         {
-            log.LogCritical("Cannot listen on {Listen}: {Reason}. Set engine.http.listen to a free port, or stop the program using it.", settings.HttpListen, ex.Message);
+            log.LogCritical("Cannot listen on {Listen}: {Reason}. Set engine.http.listen to a free port, or stop the program using it.", settings.HttpListen, ex.InnerException!.Message);
             return 1;
         }
         catch (Exception ex)
@@ -139,6 +139,8 @@ internal static class RunCommand
             .MinimumLevel.Is(level)
             .MinimumLevel.Override("Microsoft", LogEventLevel.Warning)
             .MinimumLevel.Override("Quartz", LogEventLevel.Warning)
+            // Start-up failures are caught and explained by `run`; the host's own stack-trace copy only confuses.
+            .MinimumLevel.Override("Microsoft.Extensions.Hosting.Internal.Host", LogEventLevel.Fatal)
             .Enrich.FromLogContext()
             .WriteTo.Console(outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {Message:lj}{NewLine}{Exception}", formatProvider: System.Globalization.CultureInfo.InvariantCulture);
         if (settings.LogDirectory.Length > 0)

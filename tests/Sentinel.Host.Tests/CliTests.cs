@@ -1,0 +1,219 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using Microsoft.Data.Sqlite;
+
+namespace Sentinel.Host.Tests;
+
+/// <summary>`sentinel` as users and scripts run it: a real process, real plugins, real files and sockets.</summary>
+public sealed class CliTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "sentinel-cli-tests", Guid.NewGuid().ToString("N")[..12]);
+    private static readonly string Plugins = Path.Combine(SentinelProcess.RepoRoot, "plugins");
+
+    public CliTests() => Directory.CreateDirectory(_dir);
+
+    private string Config(string rules, string listen = "127.0.0.1:0") => WriteFile("sentinel.yaml", $"""
+        engine:
+          http: {"{"} listen: "{listen}" {"}"}
+          plugins: "{Plugins}"
+          state: state
+          log: {"{"} directory: logs {"}"}
+          state-flush-interval: 100ms
+        {rules}
+        """);
+
+    private string WriteFile(string name, string content)
+    {
+        var path = Path.Combine(_dir, name);
+        File.WriteAllText(path, content);
+        return path;
+    }
+
+    private static string HttpRule(string name, string url) => $"""
+          - name: {name}
+            every: 200ms
+            failure-threshold: 1
+            probe: {"{"} type: http, with: {"{"} url: "{url}" {"}"} {"}"}
+            conditions: ["status == 200", "body.status == ok"]
+        """;
+
+    [Fact]
+    public async Task Validate_ValidConfig_ExitsZero()
+    {
+        var config = Config("rules:\n" + HttpRule("api", "http://127.0.0.1:1/health"));
+        var (exit, stdout, stderr) = await SentinelProcess.RunAsync(_dir, "validate", "--config", config);
+        exit.Should().Be(0, stderr);
+        stdout.Should().Contain("valid: 1 rule(s)");
+    }
+
+    [Fact]
+    public async Task Validate_InvalidConfig_ExitsTwo_WithEveryErrorAsFileLineColumn_AndNoStackTrace()
+    {
+        var config = Config("""
+            rules:
+              - name: api
+                every: 5 minutes
+                probe: { type: htpp, with: { url: "http://127.0.0.1:1/" } }
+              - name: web
+                probe: { type: http, with: { url: "http://127.0.0.1:1/", methd: POST } }
+                conditions: ["status >> 2"]
+            """);
+        var (exit, _, stderr) = await SentinelProcess.RunAsync(_dir, "validate", "--config", config);
+
+        exit.Should().Be(2);
+        var errors = stderr.Split('\n').Where(l => l.StartsWith("error: ")).ToList();
+        errors.Should().HaveCount(4, stderr);
+        errors[0].Should().StartWith($"error: sentinel.yaml:9:12: rules[0] (api).every: '5 minutes' is not a duration");
+        errors[1].Should().StartWith($"error: sentinel.yaml:10:20: rules[0] (api).probe: unknown probe type 'htpp' (did you mean 'http'?)");
+        errors[2].Should().StartWith($"error: sentinel.yaml:12:62: rules[1] (web).probe.with (http): unknown key 'methd' (did you mean 'method'?)");
+        errors[3].Should().StartWith($"error: sentinel.yaml:13:27: rules[1] (web).conditions: invalid condition 'status >> 2'");
+        stderr.Should().Contain("4 errors: the configuration was not loaded.");
+        stderr.Should().NotContain("   at ");
+    }
+
+    [Fact]
+    public async Task Validate_MissingConfigFile_ExitsTwo()
+    {
+        var (exit, _, stderr) = await SentinelProcess.RunAsync(_dir, "validate", "--config", Path.Combine(_dir, "absent.yaml"));
+        exit.Should().Be(2);
+        stderr.Should().Contain("the file does not exist");
+    }
+
+    [Fact]
+    public async Task Validate_TheShippedExampleConfig_IsValid()
+    {
+        var (exit, stdout, stderr) = await SentinelProcess.RunAsync(SentinelProcess.RepoRoot, "validate");
+        exit.Should().Be(0, stderr);
+        stdout.Should().Contain("valid: 2 rule(s) in 2 file(s)");
+    }
+
+    [Fact]
+    public async Task Check_ExitsZeroWhenAllHealthy_OneWhenAnyIsNot_TwoForAnUnknownRule()
+    {
+        await using var up = await TestServer.StartAsync();
+        await using var down = await TestServer.StartAsync();
+        down.Status = 503;
+        var config = Config("rules:\n" + HttpRule("up", up.Url + "/health") + "\n" + HttpRule("down", down.Url + "/health"));
+
+        var healthy = await SentinelProcess.RunAsync(_dir, "check", "up", "--config", config);
+        healthy.Exit.Should().Be(0, healthy.Stdout + healthy.Stderr);
+        healthy.Stdout.Should().Contain("up").And.Contain("healthy").And.Contain("all 1 healthy");
+
+        var all = await SentinelProcess.RunAsync(_dir, "check", "--config", config);
+        all.Exit.Should().Be(1);
+        all.Stdout.Should().Contain("unhealthy").And.Contain("503").And.Contain("1 of 2 unhealthy");
+
+        var unknown = await SentinelProcess.RunAsync(_dir, "check", "nope", "--config", config);
+        unknown.Exit.Should().Be(2);
+        unknown.Stderr.Should().Contain("no rule named 'nope' (rules: up, down)");
+        Directory.Exists(Path.Combine(_dir, "state")).Should().BeFalse("check never touches the state");
+    }
+
+    [Fact]
+    public async Task Run_ServesHealthAndStatus_TracksARuleGoingDown_AndStopsCleanlyOnSigterm()
+    {
+        await using var target = await TestServer.StartAsync();
+        var config = Config("rules:\n" + HttpRule("api", target.Url + "/health"));
+        using var sentinel = SentinelProcess.Start(_dir, null, "run", "--config", config);
+        var statusFile = Path.Combine(_dir, "state", "status.json");
+        using var http = new HttpClient();
+
+        var address = await Until(() => ReadStatus(statusFile) is { } s && s.TryGetProperty("http", out var h) ? h.GetString() : null, sentinel);
+        address.Should().StartWith("http://127.0.0.1:");
+        var health = await http.GetAsync(address + "/health");
+        health.StatusCode.Should().Be(System.Net.HttpStatusCode.OK);
+        (await health.Content.ReadAsStringAsync()).Should().Contain("\"status\":\"ok\"");
+
+        await Until(async () => await RuleStatus(http, address!) == "healthy" ? true : (bool?)null, sentinel);
+        target.Status = 503;
+        await Until(async () => await RuleStatus(http, address!) == "down" ? true : (bool?)null, sentinel);
+
+        sentinel.Signal("TERM");
+        var exit = await sentinel.WaitForExitAsync(TimeSpan.FromSeconds(30));
+        exit.Should().Be(0, sentinel.Stdout + sentinel.Stderr);
+        sentinel.Stdout.Should().Contain("Rule api: Healthy -> Down").And.Contain("state flushed");
+
+        await using var db = new SqliteConnection($"Data Source={Path.Combine(_dir, "state", "sentinel.db")};Pooling=false");
+        await db.OpenAsync();
+        await using var cmd = db.CreateCommand();
+        cmd.CommandText = "SELECT status FROM rule_state WHERE rule = 'api'";
+        (await cmd.ExecuteScalarAsync()).Should().Be("down");
+        Directory.GetFiles(Path.Combine(_dir, "logs"), "sentinel-*.log").Should().ContainSingle()
+            .Which.Should().Match(f => File.ReadAllText(f).Contains("\"Rule\":\"api\""), "file logs are structured JSON");
+    }
+
+    [Fact]
+    public async Task Run_InvalidConfig_ExitsTwoWithTheErrors()
+    {
+        var config = Config("rules:\n  - name: a\n    probe: { type: nope }\n");
+        using var sentinel = SentinelProcess.Start(_dir, null, "run", "--config", config);
+        (await sentinel.WaitForExitAsync(TimeSpan.FromSeconds(30))).Should().Be(2);
+        sentinel.Stderr.Should().Contain($"error: sentinel.yaml:9:20: rules[0] (a).probe: unknown probe type 'nope'");
+    }
+
+    [Fact]
+    public async Task Run_PortInUse_ExitsWithAClearError()
+    {
+        using var blocker = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        blocker.Start();
+        var port = ((System.Net.IPEndPoint)blocker.LocalEndpoint).Port;
+        var config = Config("rules: []", listen: $"127.0.0.1:{port}");
+        using var sentinel = SentinelProcess.Start(_dir, null, "run", "--config", config);
+        (await sentinel.WaitForExitAsync(TimeSpan.FromSeconds(30))).Should().Be(1);
+        sentinel.Stdout.Should().Contain($"Cannot listen on 127.0.0.1:{port}").And.Contain("Set engine.http.listen to a free port");
+        sentinel.Stdout.Should().NotContain("   at ", "a clear error, not a stack trace");
+    }
+
+    [Fact]
+    public async Task Plugins_ListsTypesWithTheirOptionsDefaultsAndDocs()
+    {
+        var config = Config("rules: []");
+        var (exit, stdout, stderr) = await SentinelProcess.RunAsync(_dir, "plugins", "--config", config);
+        exit.Should().Be(0, stderr);
+        stdout.Should().Contain("Sentinel.Plugins.Http").And.Contain("probe http");
+        stdout.Should().MatchRegex(@"url\s+.*URL\s+.*required\s+.*The URL to request");
+        stdout.Should().MatchRegex(@"method\s+.*string\s+.*GET");
+        stdout.Should().MatchRegex(@"verify-tls\s+.*boolean.*true");
+    }
+
+    [Fact]
+    public async Task HelpAndVersion_Work()
+    {
+        var help = await SentinelProcess.RunAsync(_dir, "--help");
+        help.Exit.Should().Be(0);
+        help.Stdout.Should().Contain("run").And.Contain("validate").And.Contain("check").And.Contain("plugins").And.Contain("--config");
+        var version = await SentinelProcess.RunAsync(_dir, "--version");
+        version.Exit.Should().Be(0);
+        version.Stdout.Trim().Should().MatchRegex(@"^\d+\.\d+\.\d+");
+    }
+
+    private static JsonElement? ReadStatus(string path)
+    {
+        try { return JsonDocument.Parse(File.ReadAllText(path)).RootElement; }
+        catch (Exception e) when (e is IOException or JsonException) { return null; }
+    }
+
+    private static async Task<string?> RuleStatus(HttpClient http, string address)
+    {
+        var status = await http.GetFromJsonAsync<JsonElement>(address + "/api/status");
+        return status.GetProperty("rules").EnumerateArray().Single(r => r.GetProperty("name").GetString() == "api").GetProperty("status").GetString();
+    }
+
+    private static Task<T> Until<T>(Func<T?> probe, SentinelProcess process) => Until(() => Task.FromResult(probe()), process);
+
+    private static async Task<T> Until<T>(Func<Task<T?>> probe, SentinelProcess process)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (await probe() is { } value) return value;
+            await Task.Delay(50);
+        }
+        throw new TimeoutException($"sentinel did not get there in 30s.\nstdout:\n{process.Stdout}\nstderr:\n{process.Stderr}");
+    }
+
+    public void Dispose()
+    {
+        try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
+    }
+}
