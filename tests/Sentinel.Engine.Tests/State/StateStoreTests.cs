@@ -59,7 +59,7 @@ public sealed class StateStoreTests : IDisposable
         await using var store = SqliteStateStore.Open(DbPath, NullLogger.Instance);
         var statusPath = Path.Combine(_dir.Path, "state", "status.json");
         var writes = 0;
-        var persister = new StatePersister(store, statusPath, () => { writes++; return "{\"ok\":true}"u8.ToArray(); }, TimeSpan.FromHours(1), TimeProvider.System, NullLogger.Instance);
+        var persister = new StatePersister(store, statusPath, s => { writes++; s.Write("{\"ok\":true}"u8); }, TimeSpan.FromHours(1), NullLogger.Instance);
         for (var i = 0; i < 1000; i++) persister.MarkDirty(new RuleState("a", RuleStatus.Healthy, DateTimeOffset.UnixEpoch, Checks: i));
 
         await persister.FlushAsync();

@@ -41,8 +41,8 @@ public sealed class EngineSpec
     [Range(1, 10_000), Description("How many rule checks may run at once.")]
     public int MaxConcurrency { get; set; } = 100;
 
-    [Description("How often changed rule states are written to the state store and status.json.")]
-    public TimeSpan StateFlushInterval { get; set; } = TimeSpan.FromSeconds(1);
+    [Description("How often changed rule states are written to the state store and status.json; state transitions are written at once.")]
+    public TimeSpan StateFlushInterval { get; set; } = TimeSpan.FromSeconds(5);
 
     public bool WatchConfig { get; set; } = true;
 

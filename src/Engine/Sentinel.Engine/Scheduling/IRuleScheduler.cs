@@ -5,9 +5,9 @@ namespace Sentinel.Engine.Scheduling;
 /// <summary>Fires rule checks on their schedules; the engine decides what a check does.</summary>
 public interface IRuleScheduler : IAsyncDisposable
 {
-    /// <summary>Starts firing. <paramref name="runRule"/> is called for each due rule (never twice at once for one
-    /// rule); <paramref name="tick"/> about once a second while the scheduler really runs.</summary>
-    Task StartAsync(Func<string, CancellationToken, Task> runRule, Action tick, CancellationToken cancellationToken);
+    /// <summary>Starts firing. <paramref name="runRule"/> is called for each due rule with the time it was due (never
+    /// twice at once for one rule); <paramref name="tick"/> about once a second while the scheduler really runs.</summary>
+    Task StartAsync(Func<string, DateTimeOffset, CancellationToken, Task> runRule, Action tick, CancellationToken cancellationToken);
 
     /// <summary>Schedules the rule, replacing any schedule it had.</summary>
     Task ScheduleAsync(RuleDefinition rule, CancellationToken cancellationToken);

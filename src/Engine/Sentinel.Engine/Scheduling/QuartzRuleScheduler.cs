@@ -13,32 +13,44 @@ public sealed class QuartzRuleScheduler(ILoggerFactory loggerFactory, int maxCon
 {
     private const string RuleGroup = "rules";
     private const string EngineGroup = "engine";
+
+    /// <summary>How early a check may start, so that triggers due together are fired in one round.</summary>
+    public static TimeSpan FireAheadWindow { get; set; } = TimeSpan.FromMilliseconds(5);
     private ServiceProvider? _services;
     private IScheduler? _scheduler;
     private int _stopped;
 
-    public async Task StartAsync(Func<string, CancellationToken, Task> runRule, Action tick, CancellationToken cancellationToken)
+    public async Task StartAsync(Func<string, DateTimeOffset, CancellationToken, Task> runRule, Action tick, CancellationToken cancellationToken)
     {
         var services = new ServiceCollection();
         services.AddSingleton(loggerFactory);
         services.AddSingleton(typeof(ILogger<>), typeof(Logger<>));
-        services.AddSingleton(new RuleJob(runRule));
-        services.AddSingleton(new TickJob(tick));
+        var ruleJob = new RuleJob(runRule);
+        var tickJob = new TickJob(tick);
         // A unique name: several engines (tests, `sentinel check`) may live in one process.
         var name = "sentinel-" + Guid.NewGuid().ToString("N")[..12];
         services.AddQuartz(name, q =>
         {
             q.UseInMemoryStore();
-            q.UseDefaultThreadPool(o => o.MaxConcurrency = Math.Max(maxConcurrency, 10));
+            q.UseJobFactory(new SingletonJobFactory(ruleJob, tickJob));
+            var concurrency = Math.Max(maxConcurrency, 10);
+            q.UseDefaultThreadPool(o => o.MaxConcurrency = concurrency);
+            // Acquire the triggers due within the next few milliseconds in one round, so thousands of rules do not
+            // cost one scheduler wake-up each; a check may start up to that window early.
+            q.ConfigureScheduler(o =>
+            {
+                o.MaxBatchSize = Math.Min(concurrency, 50);
+                o.BatchTriggerAcquisitionFireAheadTimeWindow = FireAheadWindow;
+            });
         });
         _services = services.BuildServiceProvider();
         _scheduler = _services.GetRequiredKeyedService<IScheduler>(name);
-        var tickJob = JobBuilder.Create<TickJob>().WithIdentity("tick", EngineGroup).DisallowConcurrentExecution().Build();
+        var tickDetail = JobBuilder.Create<TickJob>().WithIdentity("tick", EngineGroup).DisallowConcurrentExecution().Build();
         var tickTrigger = TriggerBuilder.Create().WithIdentity("tick", EngineGroup).StartNow()
             .WithSimpleSchedule(s => s.WithInterval(TimeSpan.FromSeconds(1)).RepeatForever()
                 .WithMisfireInstruction(SimpleTriggerMisfireInstruction.NextWithRemainingCount))
             .Build();
-        await _scheduler.ScheduleJob(tickJob, tickTrigger, default, cancellationToken);
+        await _scheduler.ScheduleJob(tickDetail, tickTrigger, default, cancellationToken);
         await _scheduler.Start(cancellationToken);
     }
 
@@ -85,10 +97,19 @@ public sealed class QuartzRuleScheduler(ILoggerFactory loggerFactory, int maxCon
         if (_services is not null) await _services.DisposeAsync();
     }
 
-    private sealed class RuleJob(Func<string, CancellationToken, Task> run) : IJob
+    // The jobs are stateless singletons: no per-fire DI scope or reflection over job data.
+    private sealed class SingletonJobFactory(RuleJob rule, TickJob tick) : Quartz.Extensibility.IJobFactory
+    {
+        public ValueTask<Quartz.Extensibility.JobScope> CreateJob(Quartz.Extensibility.TriggerFiredBundle bundle, IScheduler scheduler, CancellationToken cancellationToken)
+            => ValueTask.FromResult(new Quartz.Extensibility.JobScope(bundle.JobDetail.JobType == typeof(TickJob) ? tick : rule, null!));
+
+        public ValueTask ReturnJob(Quartz.Extensibility.JobScope scope, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+    }
+
+    private sealed class RuleJob(Func<string, DateTimeOffset, CancellationToken, Task> run) : IJob
     {
         public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken)
-            => await run(context.MergedJobDataMap.GetString("rule")!, cancellationToken);
+            => await run(context.MergedJobDataMap.GetString("rule")!, context.ScheduledFireTimeUtc ?? context.FireTimeUtc, cancellationToken);
     }
 
     private sealed class TickJob(Action tick) : IJob

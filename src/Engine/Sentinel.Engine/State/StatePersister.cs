@@ -12,9 +12,8 @@ public sealed partial class StatePersister : IAsyncDisposable
 {
     private readonly IStateStore _store;
     private readonly string? _statusPath;
-    private readonly Func<byte[]> _statusJson;
+    private readonly Action<Stream> _writeStatus;
     private readonly TimeSpan _interval;
-    private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _flushGate = new(1, 1);
     private readonly SemaphoreSlim _wake = new(0, 1);
@@ -24,19 +23,29 @@ public sealed partial class StatePersister : IAsyncDisposable
     private int _statusChanged = 1;
     private Task? _loop;
 
-    public StatePersister(IStateStore store, string? statusPath, Func<byte[]> statusJson, TimeSpan interval, TimeProvider time, ILogger logger)
+    public StatePersister(IStateStore store, string? statusPath, Action<Stream> writeStatus, TimeSpan interval, ILogger logger)
     {
         _store = store;
         _statusPath = statusPath;
-        _statusJson = statusJson;
+        _writeStatus = writeStatus;
         _interval = interval;
-        _time = time;
         _logger = logger;
     }
 
     public long Flushes { get; private set; }
 
-    public void Start() => _loop ??= Task.Run(LoopAsync);
+    /// <summary>Starts the flush loop on a thread of its own: its disk work must not take thread-pool threads from checks.</summary>
+    public void Start()
+    {
+        if (_loop is not null) return;
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _loop = done.Task;
+        new Thread(() =>
+        {
+            try { Loop(); }
+            finally { done.SetResult(); }
+        }) { IsBackground = true, Name = "sentinel-state" }.Start();
+    }
 
     public void MarkDirty(RuleState state)
     {
@@ -64,18 +73,14 @@ public sealed partial class StatePersister : IAsyncDisposable
         }
     }
 
-    private async Task LoopAsync()
+    private void Loop()
     {
         while (!_stop.IsCancellationRequested)
         {
             try
             {
-                using var delay = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
-                var timer = Task.Delay(_interval, _time, delay.Token);
-                await Task.WhenAny(timer, _wake.WaitAsync(_stop.Token));
-                delay.Cancel();
-                if (_stop.IsCancellationRequested) break;
-                await FlushAsync(_stop.Token);
+                _wake.Wait(_interval, _stop.Token);
+                FlushAsync(_stop.Token).GetAwaiter().GetResult();
             }
             catch (OperationCanceledException) when (_stop.IsCancellationRequested) { break; }
             catch (Exception ex) { LogFlushFailed(_logger, ex); }
@@ -101,7 +106,7 @@ public sealed partial class StatePersister : IAsyncDisposable
                 Volatile.Write(ref _statusChanged, 1);
                 throw;
             }
-            if (_statusPath is not null) StatusFile.WriteAtomic(_statusPath, _statusJson());
+            if (_statusPath is not null) StatusFile.WriteAtomic(_statusPath, _writeStatus);
             Flushes++;
         }
         finally { _flushGate.Release(); }

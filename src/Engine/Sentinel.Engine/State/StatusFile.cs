@@ -5,14 +5,21 @@ public static class StatusFile
 {
     public static void WriteAtomic(string path, ReadOnlySpan<byte> content)
     {
+        var bytes = content.ToArray();
+        WriteAtomic(path, stream => stream.Write(bytes));
+    }
+
+    /// <summary>Streams the content into the temporary file, so a large document is never held in memory whole.</summary>
+    public static void WriteAtomic(string path, Action<Stream> write)
+    {
         var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
         Directory.CreateDirectory(dir);
         var temp = Path.Combine(dir, $".{Path.GetFileName(path)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
         try
         {
-            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 64 * 1024))
             {
-                stream.Write(content);
+                write(stream);
                 stream.Flush(flushToDisk: true);
             }
             File.Move(temp, path, overwrite: true);
