@@ -12,7 +12,7 @@ namespace Sentinel.Engine.Rules;
 public static class ProbeRunner
 {
     /// <summary>How long past its timeout a probe that ignores cancellation is waited for before it is abandoned.</summary>
-    public static TimeSpan AbandonGrace { get; set; } = TimeSpan.FromSeconds(1);
+    public static TimeSpan AbandonGrace { get; } = TimeSpan.FromSeconds(1);
 
     public static async Task<CheckRecord> RunAsync(RuleRuntime runtime, TimeProvider time, ILogger logger, CancellationToken stopping)
     {

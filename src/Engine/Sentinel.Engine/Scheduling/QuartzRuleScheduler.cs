@@ -15,7 +15,7 @@ public sealed class QuartzRuleScheduler(ILoggerFactory loggerFactory, int maxCon
     private const string EngineGroup = "engine";
 
     /// <summary>How early a check may start, so that triggers due together are fired in one round.</summary>
-    public static TimeSpan FireAheadWindow { get; set; } = TimeSpan.FromMilliseconds(5);
+    public static TimeSpan FireAheadWindow { get; internal set; } = TimeSpan.FromMilliseconds(5);
     private ServiceProvider? _services;
     private IScheduler? _scheduler;
     private int _stopped;
