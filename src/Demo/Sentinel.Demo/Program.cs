@@ -5,10 +5,12 @@ using System.Globalization;
 var port = Arg("--port", Environment.GetEnvironmentVariable("DEMO_PORT") ?? "5180");
 var logPath = Arg("--log", Path.Combine("logs", "demo.log"));
 var cycle = TimeSpan.FromSeconds(double.Parse(Arg("--cycle", "60"), CultureInfo.InvariantCulture));
+var sickAfter = TimeSpan.FromSeconds(double.Parse(Arg("--sick-after", "20"), CultureInfo.InvariantCulture));
 var sickFor = TimeSpan.FromSeconds(double.Parse(Arg("--sick-for", "20"), CultureInfo.InvariantCulture));
 if (args.Contains("--help"))
 {
-    Console.WriteLine("sentinel-demo [--port 5180] [--log logs/demo.log] [--cycle 60] [--sick-for 20]   (--sick-for 0: never sick on its own)");
+    Console.WriteLine("sentinel-demo [--port 5180] [--log logs/demo.log] [--cycle 60] [--sick-after 20] [--sick-for 20]");
+    Console.WriteLine("  sick from second <sick-after> to <sick-after + sick-for> of every <cycle> seconds; --sick-for 0: never sick on its own");
     Console.WriteLine("GET /health, GET / ; POST /crash, /hang, /sick, /heal");
     return 0;
 }
@@ -24,7 +26,11 @@ void Log(string level, string message)
 {
     lock (gate) log.WriteLine($"{DateTimeOffset.UtcNow:O} {level} {message}");
 }
-bool Sick() => forcedSick || (sickFor > TimeSpan.Zero && (DateTimeOffset.UtcNow - started).Ticks % cycle.Ticks >= (cycle - sickFor).Ticks);
+bool Sick()
+{
+    var phase = TimeSpan.FromTicks((DateTimeOffset.UtcNow - started).Ticks % cycle.Ticks);
+    return forcedSick || (phase >= sickAfter && phase < sickAfter + sickFor);
+}
 
 var builder = WebApplication.CreateSlimBuilder();
 builder.Logging.ClearProviders();
@@ -33,7 +39,7 @@ var app = builder.Build();
 
 app.MapGet("/", () => Results.Text($$"""
     sentinel-demo on port {{port}}, logging to {{logPath}}
-      GET  /health   200 {"status":"ok"} or 503 {"status":"sick"} (sick {{sickFor.TotalSeconds}}s of every {{cycle.TotalSeconds}}s)
+      GET  /health   200 {"status":"ok"} or 503 {"status":"sick"} (sick from {{sickAfter.TotalSeconds}}s for {{sickFor.TotalSeconds}}s of every {{cycle.TotalSeconds}}s)
       POST /sick     report sick until /heal        POST /heal   back to normal
       POST /hang     /health stops answering        POST /crash  exit with status 3
     """));

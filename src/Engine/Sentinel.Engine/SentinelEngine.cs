@@ -87,8 +87,6 @@ public sealed partial class SentinelEngine : IAsyncDisposable
 
     public RuleState? GetState(string rule) => _states.TryGetValue(rule, out var s) ? s : null;
 
-    public IReadOnlyCollection<string> RuleNames => _runtimes.Keys.ToList();
-
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
         if (Interlocked.Exchange(ref _started, 1) == 1) throw new InvalidOperationException("the engine is already started");

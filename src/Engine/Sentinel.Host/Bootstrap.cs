@@ -9,18 +9,28 @@ internal static class Bootstrap
 {
     public const int ExitConfigInvalid = 2;
 
-    public static (EngineSettings? Settings, PluginCatalog? Catalog, ConfigLoadResult? Result) Load(string configPath, ILoggerFactory loggerFactory)
+    /// <summary>Reads the engine section (needed before logging and plugins); prints the errors when it is invalid.</summary>
+    public static EngineSettings? LoadEngine(ConfigLoader loader, string configPath)
     {
-        var loader = new ConfigLoader();
-        var (settings, engineErrors) = loader.LoadEngine(configPath);
-        if (settings is null)
-        {
-            PrintErrors(engineErrors);
-            return (null, null, null);
-        }
+        var (settings, errors) = loader.LoadEngine(configPath);
+        if (settings is null) PrintErrors(errors);
+        return settings;
+    }
+
+    public static PluginCatalog LoadPlugins(EngineSettings settings, ILoggerFactory loggerFactory)
+    {
         var catalog = new PluginCatalog(settings.PluginsDirectory, loggerFactory.CreateLogger("Sentinel.Plugins"));
         catalog.LoadAll();
-        return (settings, catalog, loader.Load(configPath, catalog));
+        return catalog;
+    }
+
+    /// <summary>Engine section, plugins and rules, for the commands that only read them.</summary>
+    public static (PluginCatalog? Catalog, ConfigLoadResult? Result) Load(string configPath, ILoggerFactory loggerFactory)
+    {
+        var loader = new ConfigLoader();
+        if (LoadEngine(loader, configPath) is not { } settings) return (null, null);
+        var catalog = LoadPlugins(settings, loggerFactory);
+        return (catalog, loader.Load(configPath, catalog));
     }
 
     public static void PrintErrors(IReadOnlyList<ConfigError> errors)

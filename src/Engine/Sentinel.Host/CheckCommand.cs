@@ -12,7 +12,7 @@ internal static class CheckCommand
     public static async Task<int> ExecuteAsync(string configPath, string[] names, CancellationToken cancellationToken)
     {
         using var loggers = Bootstrap.QuietLoggerFactory();
-        var (_, catalog, result) = Bootstrap.Load(configPath, loggers);
+        var (catalog, result) = Bootstrap.Load(configPath, loggers);
         using (catalog)
         {
             if (catalog is null || result is null) return Bootstrap.ExitConfigInvalid;

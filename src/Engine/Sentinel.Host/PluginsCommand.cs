@@ -13,15 +13,8 @@ internal static class PluginsCommand
     public static int Execute(string configPath)
     {
         using var loggers = Bootstrap.QuietLoggerFactory();
-        var loader = new ConfigLoader();
-        var (settings, errors) = loader.LoadEngine(configPath);
-        if (settings is null)
-        {
-            Bootstrap.PrintErrors(errors);
-            return Bootstrap.ExitConfigInvalid;
-        }
-        using var catalog = new Sentinel.Engine.Plugins.PluginCatalog(settings.PluginsDirectory, loggers.CreateLogger("Sentinel.Plugins"));
-        catalog.LoadAll();
+        if (Bootstrap.LoadEngine(new ConfigLoader(), configPath) is not { } settings) return Bootstrap.ExitConfigInvalid;
+        using var catalog = Bootstrap.LoadPlugins(settings, loggers);
         AnsiConsole.MarkupLine($"Plugins folder: [bold]{Markup.Escape(settings.PluginsDirectory)}[/]");
         foreach (var plugin in catalog.Plugins)
         {

@@ -24,12 +24,7 @@ internal static class RunCommand
     public static async Task<int> ExecuteAsync(string configPath, CancellationToken cancellationToken)
     {
         var loader = new ConfigLoader();
-        var (settings, engineErrors) = loader.LoadEngine(configPath);
-        if (settings is null)
-        {
-            Bootstrap.PrintErrors(engineErrors);
-            return Bootstrap.ExitConfigInvalid;
-        }
+        if (Bootstrap.LoadEngine(loader, configPath) is not { } settings) return Bootstrap.ExitConfigInvalid;
         if (settings.HttpEnabled && !TryParseListen(settings.HttpListen, out _, out var listenError))
         {
             Console.Error.WriteLine($"error: {settings.ConfigFile}: engine.http.listen: {listenError}");
@@ -39,8 +34,7 @@ internal static class RunCommand
         await using var serilog = CreateLogger(settings);
         using var loggerFactory = new SerilogLoggerFactory(serilog, dispose: false);
         var log = loggerFactory.CreateLogger("Sentinel.Host");
-        var catalog = new PluginCatalog(settings.PluginsDirectory, loggerFactory.CreateLogger("Sentinel.Plugins"));
-        catalog.LoadAll();
+        var catalog = Bootstrap.LoadPlugins(settings, loggerFactory);
         var result = loader.Load(configPath, catalog);
         if (!result.IsValid)
         {

@@ -5,7 +5,7 @@ internal static class ValidateCommand
     public static int Execute(string configPath)
     {
         using var loggers = Bootstrap.QuietLoggerFactory();
-        var (_, catalog, result) = Bootstrap.Load(configPath, loggers);
+        var (catalog, result) = Bootstrap.Load(configPath, loggers);
         using (catalog)
         {
             if (catalog is null || result is null) return Bootstrap.ExitConfigInvalid;

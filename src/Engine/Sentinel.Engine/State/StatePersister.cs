@@ -32,8 +32,6 @@ public sealed partial class StatePersister : IAsyncDisposable
         _logger = logger;
     }
 
-    public long Flushes { get; private set; }
-
     /// <summary>Starts the flush loop on a thread of its own: its disk work must not take thread-pool threads from checks.</summary>
     public void Start()
     {
@@ -107,7 +105,6 @@ public sealed partial class StatePersister : IAsyncDisposable
                 throw;
             }
             if (_statusPath is not null) StatusFile.WriteAtomic(_statusPath, _writeStatus);
-            Flushes++;
         }
         finally { _flushGate.Release(); }
     }

@@ -3,12 +3,6 @@ namespace Sentinel.Engine.State;
 /// <summary>Writes a file atomically: a temporary file in the same folder, flushed, then renamed over the target.</summary>
 public static class StatusFile
 {
-    public static void WriteAtomic(string path, ReadOnlySpan<byte> content)
-    {
-        var bytes = content.ToArray();
-        WriteAtomic(path, stream => stream.Write(bytes));
-    }
-
     /// <summary>Streams the content into the temporary file, so a large document is never held in memory whole.</summary>
     public static void WriteAtomic(string path, Action<Stream> write)
     {
