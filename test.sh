@@ -5,7 +5,9 @@ set -uo pipefail
 cd "$(dirname "$0")"
 results="TestResults"
 rm -rf "$results"
-dotnet test Sentinel.sln -c Release --logger trx --results-directory "$results" "$@"
+# A test that hangs is killed after 5 minutes and named in the output, rather than stalling the run.
+dotnet test Sentinel.sln -c Release --logger trx --results-directory "$results" \
+  --blame-hang-timeout 5m --blame-hang-dump-type none "$@"
 status=$?
 python3 - "$results" <<'PY'
 import glob, sys, xml.etree.ElementTree as ET

@@ -62,7 +62,7 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
                     includeBinder.Error(k, "", $"'{k.Value}' belongs in the main config file {Display(full)}; an included file holds only 'rules'");
             var included = includeBinder.Bind<IncludedFileSpec>(includeRoot, "");
             for (var i = 0; i < (included?.Rules?.Count ?? 0); i++)
-                if (included!.Rules![i] is { } r) rules.Add((r, includeBinder, $"{Display(include)} rules[{i}]".Replace(Display(include) + " ", "")));
+                if (included!.Rules![i] is { } r) rules.Add((r, includeBinder, $"rules[{i}]"));
         }
 
         var definitions = new List<RuleDefinition>();

@@ -37,6 +37,7 @@ public sealed partial class PluginCatalog : IDisposable
     private readonly Lock _gate = new();
     private readonly Dictionary<string, LoadedPlugin> _loaded = new(StringComparer.Ordinal);
     private readonly Dictionary<string, ITimer> _debounce = new(StringComparer.Ordinal);
+    private readonly List<RetiredLoader> _retired = [];
     private ImmutableDictionary<(PluginKind, string), PluginTypeRegistration> _types = ImmutableDictionary<(PluginKind, string), PluginTypeRegistration>.Empty;
     private ImmutableList<PluginLoadError> _errors = [];
     private FileSystemWatcher? _watcher;
@@ -246,9 +247,32 @@ public sealed partial class PluginCatalog : IDisposable
     {
         _types = _types.RemoveRange(_types.Where(kv => kv.Value.Plugin == plugin.Name).Select(kv => kv.Key));
         _loaded.Remove(plugin.Name);
-        // Unload only begins here; the context stays alive until rules drop their probe instances.
-        plugin.Loader?.Dispose();
+        if (plugin.Loader is not { } loader) return;
+        // Rules switch to the new version once the engine has reloaded them; until then their running probes may
+        // still load assemblies from the old context, so it is unloaded a while later, not now.
+        var retired = new RetiredLoader(loader);
+        lock (_retired) _retired.Add(retired);
+        retired.Timer = _time.CreateTimer(_ =>
+        {
+            lock (_retired) _retired.Remove(retired);
+            retired.Dispose();
+        }, null, RetiredUnloadDelay, Timeout.InfiniteTimeSpan);
     }
+
+    // Keeps the timer referenced (an unreferenced timer may be collected before it fires).
+    private sealed class RetiredLoader(PluginLoader loader) : IDisposable
+    {
+        public ITimer? Timer { get; set; }
+
+        public void Dispose()
+        {
+            Timer?.Dispose();
+            loader.Dispose();
+        }
+    }
+
+    /// <summary>How long a replaced plugin version stays loaded for the rules still running it.</summary>
+    public static TimeSpan RetiredUnloadDelay { get; } = TimeSpan.FromSeconds(30);
 
     private void AddError(string plugin, string path, string reason)
     {
@@ -266,6 +290,11 @@ public sealed partial class PluginCatalog : IDisposable
             _debounce.Clear();
             foreach (var p in _loaded.Values) p.Loader?.Dispose();
             _loaded.Clear();
+        }
+        lock (_retired)
+        {
+            foreach (var r in _retired) r.Dispose();
+            _retired.Clear();
         }
     }
 

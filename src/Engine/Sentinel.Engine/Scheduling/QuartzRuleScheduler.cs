@@ -16,6 +16,9 @@ public sealed class QuartzRuleScheduler(ILoggerFactory loggerFactory, int maxCon
 
     /// <summary>How early a check may start, so that triggers due together are fired in one round.</summary>
     public static TimeSpan FireAheadWindow { get; internal set; } = TimeSpan.FromMilliseconds(5);
+
+    /// <summary>How long stopping waits for running jobs to finish.</summary>
+    public static TimeSpan ShutdownTimeout { get; } = TimeSpan.FromSeconds(10);
     private ServiceProvider? _services;
     private IScheduler? _scheduler;
     private int _stopped;
@@ -86,8 +89,11 @@ public sealed class QuartzRuleScheduler(ILoggerFactory loggerFactory, int maxCon
         if (_scheduler is { } s && Interlocked.Exchange(ref _stopped, 1) == 0)
         {
             await s.Standby(CancellationToken.None);
-            var shutdown = s.Shutdown(waitForJobsToComplete: true, CancellationToken.None);
-            await Task.WhenAny(shutdown.AsTask(), Task.Delay(Timeout.Infinite, cancellationToken)).ContinueWith(_ => { }, TaskScheduler.Default);
+            // Running checks were cancelled by the engine; a job that still does not finish must not hold up the exit.
+            var shutdown = s.Shutdown(waitForJobsToComplete: true, CancellationToken.None).AsTask();
+            var limit = Task.Delay(ShutdownTimeout, cancellationToken);
+            if (await Task.WhenAny(shutdown, limit) != shutdown)
+                loggerFactory.CreateLogger<QuartzRuleScheduler>().LogWarning("The scheduler did not stop within {Timeout}; exiting without waiting for it", ShutdownTimeout);
         }
     }
 
