@@ -1,0 +1,73 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+using Sentinel.Abstractions;
+using Sentinel.Plugins.Tests.Support;
+
+namespace Sentinel.Plugins.Tests;
+
+/// <summary>
+/// What every first-party probe promises, checked on each through the real loader: sealed types, stable
+/// kebab-case names, options that validate with clear messages, a failing target reported (never thrown),
+/// cancellation honoured promptly. A new probe adds a row to <see cref="Probes"/>.
+/// </summary>
+public sealed partial class ConformanceTests
+{
+    /// <summary>Each probe type with a `with:` block whose target fails on this machine.</summary>
+    public static TheoryData<string, string> Probes => new()
+    {
+        { "http", "{ url: 'http://127.0.0.1:1/health' }" },
+        { "process", "{ pidfile: /nonexistent/sentinel-test.pid }" },
+    };
+
+    [Fact]
+    public void EveryRegisteredProbe_IsCovered()
+        => RealPlugins.Catalog.Names(Sentinel.Engine.Plugins.PluginKind.Probe).Should().BeEquivalentTo(Probes.Select(row => (string)row[0]));
+
+    [Theory]
+    [MemberData(nameof(Probes))]
+    public void Types_AreSealed_AndNamedInKebabCase(string type, string _)
+    {
+        var reg = RealPlugins.Probe(type);
+        reg.ImplementationType.IsSealed.Should().BeTrue();
+        reg.OptionsType.IsSealed.Should().BeTrue();
+        reg.ImplementationType.IsPublic.Should().BeFalse("implementations are internal; the options are the public surface");
+        KebabName().IsMatch(type).Should().BeTrue();
+        reg.Description.Should().NotBeNullOrWhiteSpace();
+    }
+
+    [Theory]
+    [MemberData(nameof(Probes))]
+    public void Options_RejectUnknownKeys_WithASuggestion(string type, string _)
+    {
+        var (_, errors) = RealPlugins.Bind(type, "{ definitely-not-an-option: 1 }");
+        errors.Should().Contain(e => e.Message.Contains("unknown key 'definitely-not-an-option'"));
+    }
+
+    [Theory]
+    [MemberData(nameof(Probes))]
+    public async Task FailingTarget_IsReported_NotThrown(string type, string with)
+    {
+        var probe = RealPlugins.Create(type, with);
+        var result = await probe.CheckAsync();
+        result.Status.Should().Be(ProbeStatus.Unhealthy);
+        result.Description.Should().NotBeNullOrWhiteSpace();
+        (probe as IDisposable)?.Dispose();
+    }
+
+    [Theory]
+    [MemberData(nameof(Probes))]
+    public async Task Cancellation_IsHonouredPromptly(string type, string with)
+    {
+        var probe = RealPlugins.Create(type, with);
+        using var cancelled = new CancellationTokenSource();
+        cancelled.Cancel();
+        var clock = Stopwatch.StartNew();
+        try { await probe.CheckAsync(cancelled.Token).WaitAsync(TimeSpan.FromSeconds(5)); }
+        catch (OperationCanceledException) { }
+        clock.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(1));
+        (probe as IDisposable)?.Dispose();
+    }
+
+    [GeneratedRegex("^[a-z][a-z0-9-]*$")]
+    private static partial Regex KebabName();
+}

@@ -1,0 +1,60 @@
+using System.Reflection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Sentinel.Abstractions;
+using Sentinel.Engine.Configuration;
+using Sentinel.Engine.Plugins;
+using Sentinel.Engine.Rules;
+using YamlDotNet.RepresentationModel;
+
+namespace Sentinel.Plugins.Tests.Support;
+
+/// <summary>The first-party plugins as users get them: folders in plugins/, loaded by the real loader, options bound by the real binder.</summary>
+public static class RealPlugins
+{
+    private static string Meta(string key) => typeof(RealPlugins).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == key).Value!;
+
+    public static string Directory { get; } = Path.Combine(Path.GetFullPath(Meta("RepoRoot")), "plugins");
+
+    public static PluginCatalog Catalog { get; } = Load();
+
+    private static PluginCatalog Load()
+    {
+        var catalog = new PluginCatalog(Directory, NullLogger.Instance);
+        catalog.LoadAll();
+        catalog.Errors.Should().BeEmpty();
+        return catalog;
+    }
+
+    public static PluginTypeRegistration Probe(string type)
+    {
+        Catalog.TryGet(PluginKind.Probe, type, out var reg).Should().BeTrue($"probe '{type}' is registered");
+        return reg;
+    }
+
+    /// <summary>Binds a `with:` block (YAML flow or block text) as a rule would, returning the options or the errors.</summary>
+    public static (object? Options, List<ConfigError> Errors) Bind(string type, string withYaml)
+    {
+        var stream = new YamlStream();
+        stream.Load(new StringReader(withYaml.Trim().Length == 0 ? "{}" : withYaml));
+        var errors = new List<ConfigError>();
+        var binder = new YamlBinder("test.yaml", Environment.GetEnvironmentVariable, errors, new BindingLocations());
+        var options = binder.Bind(stream.Documents[0].RootNode, Probe(type).OptionsType, "with");
+        return (options, errors);
+    }
+
+    public static IProbe Create(string type, string withYaml)
+    {
+        var (options, errors) = Bind(type, withYaml);
+        errors.Should().BeEmpty();
+        var reg = Probe(type);
+        var rule = new RuleDefinition
+        {
+            Name = "test", Timeout = TimeSpan.FromSeconds(5), Probe = reg, ProbeOptions = options!, FailureThreshold = 1,
+            SuccessThreshold = 1, Fingerprint = "t", Every = TimeSpan.FromSeconds(1),
+        };
+        return new ProbeFactory(NullLoggerFactory.Instance, TimeProvider.System).Create(rule);
+    }
+
+    public static async Task<ProbeResult> CheckAsync(this IProbe probe, CancellationToken cancellationToken = default)
+        => await probe.CheckAsync(new ProbeContext { RuleName = "test", TimeProvider = TimeProvider.System, Logger = NullLogger.Instance, Timeout = TimeSpan.FromSeconds(5) }, cancellationToken);
+}
