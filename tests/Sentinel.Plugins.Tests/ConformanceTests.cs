@@ -17,6 +17,7 @@ public sealed partial class ConformanceTests
     {
         { "http", "{ url: 'http://127.0.0.1:1/health' }" },
         { "process", "{ pidfile: /nonexistent/sentinel-test.pid }" },
+        { "memory", "{ pidfile: /nonexistent/sentinel-test.pid }" },
     };
 
     [Fact]

@@ -1,10 +1,9 @@
 using System.ComponentModel;
 using System.ComponentModel.DataAnnotations;
-using System.Text.RegularExpressions;
 
 namespace Sentinel.Plugins.System;
 
-public sealed class ProcessProbeOptions : IValidatableObject
+public sealed class ProcessProbeOptions : IValidatableObject, IProcessSelector
 {
     [Description("A file holding the PID of the process (e.g. /run/bot.pid).")]
     public string? Pidfile { get; set; }
@@ -23,18 +22,7 @@ public sealed class ProcessProbeOptions : IValidatableObject
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
-        var given = new[] { Pidfile, Name }.Count(v => !string.IsNullOrWhiteSpace(v));
-        if (given == 0 && string.IsNullOrWhiteSpace(Match))
-            yield return new ValidationResult("say which process: set pidfile, match or name");
-        if (given == 2)
-            yield return new ValidationResult("set pidfile or name, not both (match may be added to either, to check the command line)", [nameof(Name)]);
-        if (Match is not null)
-        {
-            string? error = null;
-            try { _ = new Regex(Match); }
-            catch (ArgumentException ex) { error = ex.Message; }
-            if (error is not null) yield return new ValidationResult($"match is not a valid regular expression: {error}", [nameof(Match)]);
-        }
+        foreach (var r in ProcessFinder.Validate(this, required: true)) yield return r;
         if (Max is { } max && max < Min)
             yield return new ValidationResult($"max ({max}) is smaller than min ({Min})", [nameof(Max)]);
     }

@@ -5,6 +5,10 @@ namespace Sentinel.Plugins.System;
 public sealed class SystemPlugin : ISentinelPlugin
 {
     public void Register(IPluginRegistrar registrar)
-        => registrar.AddProbe<ProcessProbe, ProcessProbeOptions>("process",
+    {
+        registrar.AddProbe<ProcessProbe, ProcessProbeOptions>("process",
             "A process is alive (by pidfile, command-line regex or name), in the expected number; zombies and reused PIDs count as dead.");
+        registrar.AddProbe<MemoryProbe, MemoryProbeOptions>("memory",
+            "System memory and swap, and a process's RSS with its growth per hour, to catch a leak before the limit.");
+    }
 }

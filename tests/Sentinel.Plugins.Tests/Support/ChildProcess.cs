@@ -14,7 +14,7 @@ public sealed class ChildProcess : IDisposable
 
     public static ChildProcess Start(string file, params string[] args)
     {
-        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, UseShellExecute = false };
+        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardInput = true, UseShellExecute = false };
         foreach (var a in args) psi.ArgumentList.Add(a);
         return new ChildProcess(Process.Start(psi)!);
     }

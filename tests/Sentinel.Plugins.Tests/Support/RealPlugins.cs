@@ -55,6 +55,6 @@ public static class RealPlugins
         return new ProbeFactory(NullLoggerFactory.Instance, TimeProvider.System).Create(rule);
     }
 
-    public static async Task<ProbeResult> CheckAsync(this IProbe probe, CancellationToken cancellationToken = default)
-        => await probe.CheckAsync(new ProbeContext { RuleName = "test", TimeProvider = TimeProvider.System, Logger = NullLogger.Instance, Timeout = TimeSpan.FromSeconds(5) }, cancellationToken);
+    public static async Task<ProbeResult> CheckAsync(this IProbe probe, CancellationToken cancellationToken = default, TimeProvider? time = null)
+        => await probe.CheckAsync(new ProbeContext { RuleName = "test", TimeProvider = time ?? TimeProvider.System, Logger = NullLogger.Instance, Timeout = TimeSpan.FromSeconds(5) }, cancellationToken);
 }

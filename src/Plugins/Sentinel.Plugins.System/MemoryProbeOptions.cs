@@ -1,0 +1,26 @@
+using System.ComponentModel;
+using System.ComponentModel.DataAnnotations;
+
+namespace Sentinel.Plugins.System;
+
+public sealed class MemoryProbeOptions : IValidatableObject, IProcessSelector
+{
+    [Description("A file holding the PID of the process to measure. Without pidfile, match or name: system memory only.")]
+    public string? Pidfile { get; set; }
+
+    [Description("A regular expression over the full command line; the RSS of all matching processes is summed.")]
+    public string? Match { get; set; }
+
+    [Description("The process name (as in `ps -o comm`).")]
+    public string? Name { get; set; }
+
+    [Description("The window over which rss-growth (bytes per hour) is computed.")]
+    public TimeSpan TrendWindow { get; set; } = TimeSpan.FromHours(1);
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        foreach (var r in ProcessFinder.Validate(this, required: false)) yield return r;
+        if (TrendWindow < TimeSpan.FromSeconds(10))
+            yield return new ValidationResult("trend-window must be at least 10s (e.g. 1h)", [nameof(TrendWindow)]);
+    }
+}
