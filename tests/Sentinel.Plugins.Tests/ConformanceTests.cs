@@ -18,6 +18,7 @@ public sealed partial class ConformanceTests
         { "http", "{ url: 'http://127.0.0.1:1/health' }" },
         { "process", "{ pidfile: /nonexistent/sentinel-test.pid }" },
         { "memory", "{ pidfile: /nonexistent/sentinel-test.pid }" },
+        { "log-growth", "{ path: /nonexistent/sentinel-test.log }" },
     };
 
     [Fact]

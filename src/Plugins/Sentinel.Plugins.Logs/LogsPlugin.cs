@@ -1,0 +1,10 @@
+using Sentinel.Abstractions;
+
+namespace Sentinel.Plugins.Logs;
+
+public sealed class LogsPlugin : ISentinelPlugin
+{
+    public void Register(IPluginRegistrar registrar)
+        => registrar.AddProbe<LogGrowthProbe, LogGrowthProbeOptions>("log-growth",
+            "A log (or any file) keeps growing: a bot that stops logging is usually a hung bot. Rotation counts when the new file grows.");
+}
