@@ -30,6 +30,38 @@ public sealed class ProbeContext
 
     /// <summary>The time limit the engine enforces on this run.</summary>
     public TimeSpan Timeout { get; init; }
+
+    /// <summary>Durable state for this rule's probe, kept across Sentinel restarts.</summary>
+    public IProbeState State { get; init; } = new MemoryProbeState();
+}
+
+/// <summary>An <see cref="IProbeState"/> in memory only (used where the engine keeps none, e.g. <c>sentinel check</c>).</summary>
+public sealed class MemoryProbeState : IProbeState
+{
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _values = new(StringComparer.Ordinal);
+
+    /// <summary>Creates an empty state, or one holding <paramref name="values"/>.</summary>
+    public MemoryProbeState(IEnumerable<KeyValuePair<string, string>>? values = null)
+    {
+        foreach (var (k, v) in values ?? []) _values[k] = v;
+    }
+
+    /// <summary>Increments on every change, so the engine can tell whether to persist.</summary>
+    public int Version { get; private set; }
+
+    /// <inheritdoc />
+    public string? Get(string key) => _values.TryGetValue(key, out var v) ? v : null;
+
+    /// <inheritdoc />
+    public void Set(string key, string? value)
+    {
+        var changed = value is null ? _values.TryRemove(key, out _) : !_values.TryGetValue(key, out var old) || old != value;
+        if (value is not null) _values[key] = value;
+        if (changed) Version++;
+    }
+
+    /// <summary>A copy of every value.</summary>
+    public IReadOnlyDictionary<string, string> Snapshot() => new Dictionary<string, string>(_values, StringComparer.Ordinal);
 }
 
 /// <summary>The judgement a probe makes of its target.</summary>
@@ -70,4 +102,19 @@ public readonly record struct ProbeResult(
     /// <summary>An unhealthy result.</summary>
     public static ProbeResult Unhealthy(string? description = null, Exception? exception = null, IReadOnlyDictionary<string, object>? data = null)
         => new(ProbeStatus.Unhealthy, description, exception, data);
+}
+
+/// <summary>
+/// Small durable state of one rule's probe (a file offset, a baseline), kept by the engine with the rule's
+/// state and restored after a restart. Values are short strings; the state is written at the engine's next
+/// state flush. A probe should store with its state whatever tells it the state still applies (the path it
+/// belongs to, a file identity), since the rule's options may have changed in between.
+/// </summary>
+public interface IProbeState
+{
+    /// <summary>The value stored under <paramref name="key"/>, or null.</summary>
+    string? Get(string key);
+
+    /// <summary>Stores <paramref name="value"/> under <paramref name="key"/>; null removes it.</summary>
+    void Set(string key, string? value);
 }

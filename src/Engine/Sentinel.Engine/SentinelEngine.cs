@@ -3,6 +3,7 @@ using System.Collections.Immutable;
 using System.Reflection;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
+using Sentinel.Abstractions;
 using Sentinel.Engine.Configuration;
 using Sentinel.Engine.Events;
 using Sentinel.Engine.Plugins;
@@ -138,14 +139,15 @@ public sealed partial class SentinelEngine : IAsyncDisposable
             if (GetState(rule) is { Status: RuleStatus.Paused }) return null;
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token, cancellationToken);
             var logger = _ruleLoggers.GetOrAdd(rule, r => _loggerFactory.CreateLogger("Sentinel.Rule." + r));
+            var stateVersion = runtime.State.Version;
             var check = await ProbeRunner.RunAsync(runtime, _time, logger, linked.Token);
-            Record(runtime.Definition, check);
+            Record(runtime.Definition, check, runtime.State.Version != stateVersion ? runtime.State.Snapshot() : null);
             return check;
         }
         finally { runtime.Gate.Release(); }
     }
 
-    private void Record(RuleDefinition def, CheckRecord check)
+    private void Record(RuleDefinition def, CheckRecord check, IReadOnlyDictionary<string, string>? probeState)
     {
         RuleTransition? transition;
         RuleState next;
@@ -153,6 +155,7 @@ public sealed partial class SentinelEngine : IAsyncDisposable
         {
             var current = _states.GetValueOrDefault(def.Name) ?? RuleState.New(def.Name, check.At);
             (next, transition) = RuleStateMachine.Apply(current, check, def.FailureThreshold, def.SuccessThreshold);
+            if (probeState is not null) next = next with { ProbeState = probeState };
             _states[def.Name] = next;
         }
         _persister?.MarkDirty(next);
@@ -234,7 +237,9 @@ public sealed partial class SentinelEngine : IAsyncDisposable
                 }
                 try
                 {
-                    var runtime = new RuleRuntime(rule, _probes.Create(rule));
+                    // The probe's durable state outlives its instance: a rebuilt rule (new options, new plugin version) keeps it.
+                    var saved = existing?.State.Snapshot() ?? _states.GetValueOrDefault(rule.Name)?.ProbeState;
+                    var runtime = new RuleRuntime(rule, _probes.Create(rule), new MemoryProbeState(saved));
                     created.Add(runtime);
                     builder[rule.Name] = runtime;
                 }

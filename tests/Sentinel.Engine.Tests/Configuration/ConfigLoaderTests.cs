@@ -82,7 +82,7 @@ public sealed class ConfigLoaderTests : IDisposable
         errors[1].Should().StartWith("8:9 rules[0] (api).probe.with (scripted): unknown key 'kee' (did you mean 'key'?)");
         errors[2].Should().StartWith("9:16 rules[0] (api).probe.with (scripted).level: The field level must be between 1 and 10. (found 40)");
         errors[3].Should().StartWith("11:20 rules[1] (web).probe: unknown probe type 'htp'");
-        errors[3].Should().Contain("known: hang, scripted, slow, throw");
+        errors[3].Should().Contain("known: hang, scripted, slow, stateful, throw");
         errors[4].Should().StartWith("13:18 rules[1] (web).conditions: invalid condition 'status === 200': expected a value");
         errors[5].Should().Be("14:11 rules[2] (api): a rule named 'api' is already defined at sentinel.yaml:2:11: rule names must be unique".Replace("sentinel.yaml", Path.Combine(_dir.Path, "sentinel.yaml")));
         result.Errors.Should().OnlyContain(e => e.Location.File.EndsWith("sentinel.yaml"));

@@ -118,6 +118,30 @@ public sealed class EngineTests
     }
 
     [Fact]
+    public async Task ProbeState_SurvivesARestart_AndAConfigChange()
+    {
+        const string rules = """
+            rules:
+              - name: counter
+                every: 100ms
+                probe: { type: stateful }
+            """;
+        await using var h = await EngineHarness.StartAsync(rules);
+        await Eventually.Until(() => h.Engine.GetState("counter")?.LastCheck?.Data?["count"] is int c && c >= 5, what: "5 runs");
+        await h.StopEngineAsync();
+        var counted = int.Parse(h.Engine.GetState("counter")!.ProbeState!["count"]);
+
+        var second = await EngineHarness.StartAsync(rules.Replace("100ms", "150ms"), h.Dir, start: false);
+        await second.StartEngineAsync();
+        try
+        {
+            var next = await Eventually.Until(() => second.Engine.GetState("counter")?.LastCheck?.Data?["count"] as int?, c => c > counted, what: "counting on");
+            next.Should().BeLessThanOrEqualTo(counted + 3, "the count resumes from the persisted state rather than from zero");
+        }
+        finally { await second.StopEngineAsync(); }
+    }
+
+    [Fact]
     public async Task StatusJson_IsNeverHalfWritten()
     {
         var rules = string.Join("\n", Enumerable.Range(0, 40).Select(i => $"  - {{ name: r{i}, every: 100ms, probe: {{ type: scripted, with: {{ key: {Key()} }} }} }}"));

@@ -37,6 +37,36 @@ public sealed class StateStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task AVersion1Database_IsMigrated_KeepingItsRows()
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(DbPath)!);
+        await using (var v1 = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={DbPath};Pooling=false"))
+        {
+            await v1.OpenAsync();
+            await using var cmd = v1.CreateCommand();
+            cmd.CommandText = """
+                CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                INSERT INTO meta VALUES ('schema_version', '1');
+                CREATE TABLE rule_state (rule TEXT PRIMARY KEY, status TEXT NOT NULL, since TEXT NOT NULL, consecutive_failures INTEGER NOT NULL,
+                    consecutive_successes INTEGER NOT NULL, checks INTEGER NOT NULL, failures INTEGER NOT NULL, last_check TEXT NULL);
+                INSERT INTO rule_state VALUES ('old', 'down', '2026-11-01T00:00:00.0000000+00:00', 5, 0, 50, 5, NULL);
+                """;
+            await cmd.ExecuteNonQueryAsync();
+        }
+
+        await using (var store = SqliteStateStore.Open(DbPath, NullLogger.Instance))
+        {
+            var old = (await store.LoadAsync(default))["old"];
+            old.Status.Should().Be(RuleStatus.Down);
+            old.Checks.Should().Be(50);
+            old.ProbeState.Should().BeNull();
+            await store.SaveAsync([old with { ProbeState = new Dictionary<string, string> { ["offset"] = "1234" } }], [], default);
+        }
+        await using var reopened = SqliteStateStore.Open(DbPath, NullLogger.Instance);
+        (await reopened.LoadAsync(default))["old"].ProbeState!["offset"].Should().Be("1234");
+    }
+
+    [Fact]
     public async Task CorruptStateFile_IsMovedAside_WithAWarning_AndAFreshStateStarts()
     {
         Directory.CreateDirectory(Path.GetDirectoryName(DbPath)!);

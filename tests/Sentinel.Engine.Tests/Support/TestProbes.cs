@@ -13,6 +13,7 @@ public sealed class TestProbesPlugin : ISentinelPlugin
         registrar.AddProbe<HangingProbe, HangingOptions>("hang", "Never returns and ignores cancellation.");
         registrar.AddProbe<SlowProbe, SlowOptions>("slow", "Waits, honouring cancellation.");
         registrar.AddProbe<ThrowingProbe, ThrowingOptions>("throw", "Throws.");
+        registrar.AddProbe<StatefulProbe, StatefulOptions>("stateful", "Counts its runs in its durable state.");
     }
 }
 
@@ -90,4 +91,17 @@ public sealed class ThrowingProbe(ThrowingOptions options) : IProbe
 {
     public ValueTask<ProbeResult> CheckAsync(ProbeContext context, CancellationToken cancellationToken)
         => throw new InvalidOperationException(options.Message);
+}
+
+public sealed class StatefulOptions;
+
+/// <summary>Counts its runs in <see cref="ProbeContext.State"/>, which the engine keeps across restarts.</summary>
+public sealed class StatefulProbe : IProbe
+{
+    public ValueTask<ProbeResult> CheckAsync(ProbeContext context, CancellationToken cancellationToken)
+    {
+        var count = int.Parse(context.State.Get("count") ?? "0") + 1;
+        context.State.Set("count", count.ToString());
+        return ValueTask.FromResult(ProbeResult.Healthy($"run {count}", new Dictionary<string, object> { ["count"] = count }));
+    }
 }

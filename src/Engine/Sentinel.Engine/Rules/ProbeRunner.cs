@@ -27,7 +27,7 @@ public static class ProbeRunner
         var started = time.GetTimestamp();
         using var timeout = new CancellationTokenSource(def.Timeout, time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(stopping, timeout.Token);
-        var context = new ProbeContext { RuleName = def.Name, TimeProvider = time, Logger = logger, Timeout = def.Timeout };
+        var context = new ProbeContext { RuleName = def.Name, TimeProvider = time, Logger = logger, Timeout = def.Timeout, State = runtime.State };
         var probe = runtime.Probe;
         var task = Task.Run(async () => await probe.CheckAsync(context, linked.Token).ConfigureAwait(false), CancellationToken.None);
         runtime.InFlight = task;

@@ -4,10 +4,13 @@ using Sentinel.Engine.Configuration;
 namespace Sentinel.Engine.Rules;
 
 /// <summary>A rule as it runs: its definition and its probe instance. Rebuilt when the rule or its plugin changes.</summary>
-public sealed class RuleRuntime(RuleDefinition definition, IProbe probe) : IAsyncDisposable
+public sealed class RuleRuntime(RuleDefinition definition, IProbe probe, MemoryProbeState? state = null) : IAsyncDisposable
 {
     public RuleDefinition Definition { get; } = definition;
     public IProbe Probe { get; } = probe;
+
+    /// <summary>The probe's durable state; the engine persists it with the rule's state.</summary>
+    public MemoryProbeState State { get; } = state ?? new MemoryProbeState();
 
     /// <summary>Serialises runs of this rule (scheduled and on demand).</summary>
     internal SemaphoreSlim Gate { get; } = new(1, 1);

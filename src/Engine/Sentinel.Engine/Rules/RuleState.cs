@@ -28,7 +28,8 @@ public sealed record RuleState(
     int ConsecutiveSuccesses = 0,
     long Checks = 0,
     long Failures = 0,
-    CheckRecord? LastCheck = null)
+    CheckRecord? LastCheck = null,
+    IReadOnlyDictionary<string, string>? ProbeState = null)
 {
     public static RuleState New(string rule, DateTimeOffset now, bool paused = false)
         => new(rule, paused ? RuleStatus.Paused : RuleStatus.Pending, now);

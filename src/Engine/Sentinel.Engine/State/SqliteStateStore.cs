@@ -11,7 +11,7 @@ namespace Sentinel.Engine.State;
 /// </summary>
 public sealed partial class SqliteStateStore : IStateStore
 {
-    private const int SchemaVersion = 1;
+    private const int SchemaVersion = 2;
     private readonly SqliteConnection _connection;
     private readonly SemaphoreSlim _gate = new(1, 1);
 
@@ -67,12 +67,12 @@ public sealed partial class SqliteStateStore : IStateStore
                     consecutive_successes INTEGER NOT NULL,
                     checks INTEGER NOT NULL,
                     failures INTEGER NOT NULL,
-                    last_check TEXT NULL
+                    last_check TEXT NULL,
+                    probe_state TEXT NULL
                 );
-                INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', $version);
                 """;
-            cmd.Parameters.AddWithValue("$version", SchemaVersion.ToString());
             cmd.ExecuteNonQuery();
+            Migrate(connection);
             return connection;
         }
         catch
@@ -82,6 +82,23 @@ public sealed partial class SqliteStateStore : IStateStore
         }
     }
 
+    // Version 1 (the first release) had no probe_state column.
+    private static void Migrate(SqliteConnection connection)
+    {
+        using var columns = connection.CreateCommand();
+        columns.CommandText = "SELECT COUNT(*) FROM pragma_table_info('rule_state') WHERE name = 'probe_state'";
+        if ((long)columns.ExecuteScalar()! == 0)
+        {
+            using var alter = connection.CreateCommand();
+            alter.CommandText = "ALTER TABLE rule_state ADD COLUMN probe_state TEXT NULL";
+            alter.ExecuteNonQuery();
+        }
+        using var version = connection.CreateCommand();
+        version.CommandText = "INSERT INTO meta(key, value) VALUES ('schema_version', $version) ON CONFLICT(key) DO UPDATE SET value = excluded.value";
+        version.Parameters.AddWithValue("$version", SchemaVersion.ToString());
+        version.ExecuteNonQuery();
+    }
+
     public async Task<IReadOnlyDictionary<string, RuleState>> LoadAsync(CancellationToken cancellationToken)
     {
         await _gate.WaitAsync(cancellationToken);
@@ -89,7 +106,7 @@ public sealed partial class SqliteStateStore : IStateStore
         {
             var result = new Dictionary<string, RuleState>(StringComparer.Ordinal);
             using var cmd = _connection.CreateCommand();
-            cmd.CommandText = "SELECT rule, status, since, consecutive_failures, consecutive_successes, checks, failures, last_check FROM rule_state";
+            cmd.CommandText = "SELECT rule, status, since, consecutive_failures, consecutive_successes, checks, failures, last_check, probe_state FROM rule_state";
             using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
             while (await reader.ReadAsync(cancellationToken))
             {
@@ -101,8 +118,14 @@ public sealed partial class SqliteStateStore : IStateStore
                     try { last = JsonSerializer.Deserialize<CheckRecord>(reader.GetString(7), SentinelJson.Options); }
                     catch (JsonException) { last = null; }
                 }
+                Dictionary<string, string>? probeState = null;
+                if (!reader.IsDBNull(8))
+                {
+                    try { probeState = JsonSerializer.Deserialize<Dictionary<string, string>>(reader.GetString(8)); }
+                    catch (JsonException) { probeState = null; }
+                }
                 result[rule] = new RuleState(rule, status, DateTimeOffset.Parse(reader.GetString(2), System.Globalization.CultureInfo.InvariantCulture),
-                    reader.GetInt32(3), reader.GetInt32(4), reader.GetInt64(5), reader.GetInt64(6), last);
+                    reader.GetInt32(3), reader.GetInt32(4), reader.GetInt64(5), reader.GetInt64(6), last, probeState);
             }
             return result;
         }
@@ -120,13 +143,13 @@ public sealed partial class SqliteStateStore : IStateStore
             {
                 upsert.Transaction = tx;
                 upsert.CommandText = """
-                    INSERT INTO rule_state(rule, status, since, consecutive_failures, consecutive_successes, checks, failures, last_check)
-                    VALUES ($rule, $status, $since, $cf, $cs, $checks, $failures, $last)
+                    INSERT INTO rule_state(rule, status, since, consecutive_failures, consecutive_successes, checks, failures, last_check, probe_state)
+                    VALUES ($rule, $status, $since, $cf, $cs, $checks, $failures, $last, $probe)
                     ON CONFLICT(rule) DO UPDATE SET status=excluded.status, since=excluded.since,
                         consecutive_failures=excluded.consecutive_failures, consecutive_successes=excluded.consecutive_successes,
-                        checks=excluded.checks, failures=excluded.failures, last_check=excluded.last_check
+                        checks=excluded.checks, failures=excluded.failures, last_check=excluded.last_check, probe_state=excluded.probe_state
                     """;
-                var p = new[] { "$rule", "$status", "$since", "$cf", "$cs", "$checks", "$failures", "$last" }
+                var p = new[] { "$rule", "$status", "$since", "$cf", "$cs", "$checks", "$failures", "$last", "$probe" }
                     .Select(n => upsert.Parameters.Add(n, SqliteType.Text)).ToArray();
                 foreach (var s in states)
                 {
@@ -138,6 +161,7 @@ public sealed partial class SqliteStateStore : IStateStore
                     p[5].Value = s.Checks;
                     p[6].Value = s.Failures;
                     p[7].Value = s.LastCheck is null ? DBNull.Value : JsonSerializer.Serialize(s.LastCheck, SentinelJson.Options);
+                    p[8].Value = s.ProbeState is null ? DBNull.Value : JsonSerializer.Serialize(s.ProbeState);
                     await upsert.ExecuteNonQueryAsync(cancellationToken);
                 }
             }
