@@ -19,6 +19,7 @@ public sealed partial class ConformanceTests
         { "process", "{ pidfile: /nonexistent/sentinel-test.pid }" },
         { "memory", "{ pidfile: /nonexistent/sentinel-test.pid }" },
         { "log-growth", "{ path: /nonexistent/sentinel-test.log }" },
+        { "log-regex", "{ path: /nonexistent/sentinel-test.log, pattern: ERROR }" },
     };
 
     [Fact]

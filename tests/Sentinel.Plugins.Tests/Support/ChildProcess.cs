@@ -16,7 +16,25 @@ public sealed class ChildProcess : IDisposable
     {
         var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardInput = true, UseShellExecute = false };
         foreach (var a in args) psi.ArgumentList.Add(a);
-        return new ChildProcess(Process.Start(psi)!);
+        var process = Process.Start(psi)!;
+        WaitForExec(process, Path.GetFileName(file));
+        return new ChildProcess(process);
+    }
+
+    // Process.Start returns after fork, possibly before exec: until then /proc shows a copy of this test host.
+    private static void WaitForExec(Process process, string program)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (DateTime.UtcNow < deadline && !process.HasExited)
+        {
+            try
+            {
+                var argv0 = File.ReadAllText($"/proc/{process.Id}/cmdline").Split('\0')[0];
+                if (Path.GetFileName(argv0) == program) return;
+            }
+            catch (IOException) { return; }
+            Thread.Sleep(2);
+        }
     }
 
     /// <summary>`sleep` with a unique duration, so its command line is unique on a shared machine.</summary>
