@@ -20,6 +20,7 @@ public sealed partial class ConformanceTests
         { "memory", "{ pidfile: /nonexistent/sentinel-test.pid }" },
         { "log-growth", "{ path: /nonexistent/sentinel-test.log }" },
         { "log-regex", "{ path: /nonexistent/sentinel-test.log, pattern: ERROR }" },
+        { "gateway", "{ host: 127.0.0.1, port: 1 }" },
     };
 
     [Fact]
