@@ -159,7 +159,8 @@ public sealed class EngineTests
             reads++;
         }
         reads.Should().BeGreaterThan(50);
-        Directory.GetFiles(Path.GetDirectoryName(path)!, "*.tmp").Should().BeEmpty();
+        await h.StopEngineAsync();
+        Directory.GetFiles(Path.GetDirectoryName(path)!, "*.tmp").Should().BeEmpty("no temporary file is left behind");
     }
 
     [Fact]
