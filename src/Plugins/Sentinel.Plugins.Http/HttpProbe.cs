@@ -1,7 +1,10 @@
 using System.Net.Http.Headers;
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json;
 using Sentinel.Abstractions;
+using Sentinel.Plugins.Shared;
 
 namespace Sentinel.Plugins.Http;
 
@@ -9,18 +12,38 @@ internal sealed class HttpProbe : IProbe, IDisposable
 {
     private readonly HttpProbeOptions _options;
     private readonly HttpClient _client;
+    private readonly TlsVerifier _verifier;
+    // Set by the TLS handshake of each new connection (runs of one rule never overlap).
+    private X509Certificate2? _certificate;
+    private string? _tlsProblem;
 
     public HttpProbe(HttpProbeOptions options)
     {
         _options = options;
+        _verifier = new TlsVerifier(options.CaFile);
         var handler = new SocketsHttpHandler
         {
             AllowAutoRedirect = options.FollowRedirects,
             MaxAutomaticRedirections = 10,
             PooledConnectionLifetime = TimeSpan.FromMinutes(2),
         };
-        if (!options.VerifyTls) handler.SslOptions.RemoteCertificateValidationCallback = (_, _, _, _) => true;
+        handler.SslOptions.RemoteCertificateValidationCallback = (_, cert, chain, policyErrors) =>
+        {
+            _certificate = cert is null ? null : new X509Certificate2(cert);
+            var (errors, status) = _verifier.Evaluate(_certificate, policyErrors, chain);
+            _tlsProblem = errors == SslPolicyErrors.None ? null : TlsVerifier.Describe(errors, status, _certificate, options.Url!.Host);
+            return !options.VerifyTls || _tlsProblem is null;
+        };
+        if (options.ClientCertificate is not null)
+            handler.SslOptions.ClientCertificates = [LoadClientCertificate(options.ClientCertificate, options.ClientKey!)];
         _client = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
+    }
+
+    // A PEM key imported into an ephemeral key set cannot be used for TLS on every platform: round-trip through PKCS#12.
+    private static X509Certificate2 LoadClientCertificate(string certificate, string key)
+    {
+        using var pem = X509Certificate2.CreateFromPemFile(certificate, key);
+        return X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pfx), null);
     }
 
     public async ValueTask<ProbeResult> CheckAsync(ProbeContext context, CancellationToken cancellationToken)
@@ -37,8 +60,10 @@ internal sealed class HttpProbe : IProbe, IDisposable
         }
         catch (HttpRequestException ex)
         {
-            return ProbeResult.Unhealthy($"{_options.Method} {_options.Url} failed: {ex.Message}", ex,
-                new Dictionary<string, object> { ["error"] = ex.HttpRequestError.ToString() });
+            var failed = new Dictionary<string, object> { ["error"] = ex.HttpRequestError.ToString() };
+            if (_certificate is not null && _options.Url!.Scheme == "https") failed["cert-expiry"] = TlsVerifier.DaysLeft(_certificate, context.TimeProvider);
+            var why = ex.HttpRequestError == HttpRequestError.SecureConnectionError && _tlsProblem is not null ? $"TLS: {_tlsProblem}" : ex.Message;
+            return ProbeResult.Unhealthy($"{_options.Method} {_options.Url} failed: {why}", ex, failed);
         }
         using (response)
         {
@@ -52,6 +77,11 @@ internal sealed class HttpProbe : IProbe, IDisposable
                 ["headers"] = Headers(response),
                 ["body"] = Parse(body, response.Content.Headers.ContentType),
             };
+            if (_certificate is not null && _options.Url!.Scheme == "https")
+            {
+                data["cert-expiry"] = TlsVerifier.DaysLeft(_certificate, context.TimeProvider);
+                if (_tlsProblem is not null) data["tls-errors"] = _tlsProblem;
+            }
             var ok = _options.ExpectStatus.Count == 0 ? status is >= 200 and < 300 : _options.ExpectStatus.Contains(status);
             var summary = $"{_options.Method} {_options.Url} → {status} {response.ReasonPhrase} in {elapsed.TotalMilliseconds:0}ms";
             return ok ? ProbeResult.Healthy(summary, data) : ProbeResult.Unhealthy(summary, null, data);

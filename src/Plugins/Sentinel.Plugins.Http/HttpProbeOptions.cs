@@ -27,6 +27,15 @@ public sealed class HttpProbeOptions : IValidatableObject
     [Description("Verify the server's TLS certificate. Turn off only for a self-signed certificate you trust.")]
     public bool VerifyTls { get; set; } = true;
 
+    [Description("A PEM file of CA certificates to trust besides the system's (a private CA).")]
+    public string? CaFile { get; set; }
+
+    [Description("A PEM client certificate to present (mutual TLS), with client-key.")]
+    public string? ClientCertificate { get; set; }
+
+    [Description("The PEM private key of client-certificate (unencrypted).")]
+    public string? ClientKey { get; set; }
+
     [Description("How much of the body is read and kept for conditions.")]
     public ByteSize MaxBody { get; set; } = new(1024 * 1024);
 
@@ -34,6 +43,12 @@ public sealed class HttpProbeOptions : IValidatableObject
     {
         if (Url is not null && Url.Scheme is not ("http" or "https"))
             yield return new ValidationResult($"url must start with http:// or https:// (found '{Url.Scheme}://')", [nameof(Url)]);
+        if (CaFile is not null && !File.Exists(CaFile))
+            yield return new ValidationResult($"ca-file {CaFile} does not exist", [nameof(CaFile)]);
+        if ((ClientCertificate is null) != (ClientKey is null))
+            yield return new ValidationResult("client-certificate and client-key go together: set both", [nameof(ClientCertificate)]);
+        foreach (var (name, path) in new[] { ("client-certificate", ClientCertificate), ("client-key", ClientKey) })
+            if (path is not null && !File.Exists(path)) yield return new ValidationResult($"{name} {path} does not exist", [nameof(ClientCertificate)]);
         if (ExpectStatus.Any(s => s is < 100 or > 599))
             yield return new ValidationResult("expect-status holds HTTP status codes, between 100 and 599", [nameof(ExpectStatus)]);
     }

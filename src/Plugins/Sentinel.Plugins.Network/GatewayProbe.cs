@@ -7,12 +7,13 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Sentinel.Abstractions;
+using Sentinel.Plugins.Shared;
 
 namespace Sentinel.Plugins.Network;
 
 internal sealed class GatewayProbe(GatewayProbeOptions options) : IProbe
 {
-    private readonly X509Certificate2Collection? _trust = options.CaFile is null ? null : LoadCa(options.CaFile);
+    private readonly TlsVerifier _verifier = new(options.CaFile);
 
     public async ValueTask<ProbeResult> CheckAsync(ProbeContext context, CancellationToken cancellationToken)
     {
@@ -58,24 +59,24 @@ internal sealed class GatewayProbe(GatewayProbeOptions options) : IProbe
                     RemoteCertificateValidationCallback = (_, cert, chain, policyErrors) =>
                     {
                         certificate = cert is null ? null : new X509Certificate2(cert);
-                        (errors, chainStatus) = Evaluate(certificate, policyErrors, chain);
+                        (errors, chainStatus) = _verifier.Evaluate(certificate, policyErrors, chain);
                         return !options.VerifyTls || errors == SslPolicyErrors.None;
                     },
                 }, cancellationToken);
             }
             catch (Exception e) when (e is AuthenticationException or IOException)
             {
-                if (certificate is not null) data["cert-expiry"] = DaysLeft(certificate, time);
-                var why = errors == SslPolicyErrors.None ? e.Message : Describe(errors, chainStatus, certificate, sni);
+                if (certificate is not null) data["cert-expiry"] = TlsVerifier.DaysLeft(certificate, time);
+                var why = errors == SslPolicyErrors.None ? e.Message : TlsVerifier.Describe(errors, chainStatus, certificate, sni);
                 return ProbeResult.Unhealthy($"TLS with {sni}: {why}", null, data);
             }
             data["tls-time"] = time.GetElapsedTime(started);
             if (certificate is not null)
             {
-                data["cert-expiry"] = DaysLeft(certificate, time);
+                data["cert-expiry"] = TlsVerifier.DaysLeft(certificate, time);
                 data["cert-subject"] = certificate.Subject;
             }
-            if (errors != SslPolicyErrors.None) data["tls-errors"] = Describe(errors, chainStatus, certificate, sni);
+            if (errors != SslPolicyErrors.None) data["tls-errors"] = TlsVerifier.Describe(errors, chainStatus, certificate, sni);
         }
 
         // HTTP or WebSocket
@@ -128,34 +129,6 @@ internal sealed class GatewayProbe(GatewayProbeOptions options) : IProbe
         return new Connection(null, $"TCP connect to {options.Host}:{options.Port} failed: {string.Join("; ", failures)}");
     }
 
-    private (SslPolicyErrors, X509ChainStatusFlags) Evaluate(X509Certificate2? certificate, SslPolicyErrors errors, X509Chain? systemChain)
-    {
-        var status = systemChain?.ChainStatus.Aggregate(X509ChainStatusFlags.NoError, (a, s) => a | s.Status) ?? X509ChainStatusFlags.NoError;
-        if (_trust is null || certificate is null || !errors.HasFlag(SslPolicyErrors.RemoteCertificateChainErrors)) return (errors, status);
-        // Trust the configured CA: rebuild the chain with it as the root, keeping the name check the platform made.
-        using var chain = new X509Chain();
-        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.AddRange(_trust);
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        var ok = chain.Build(certificate);
-        status = chain.ChainStatus.Aggregate(X509ChainStatusFlags.NoError, (a, s) => a | s.Status);
-        return (ok ? errors & ~SslPolicyErrors.RemoteCertificateChainErrors : errors, status);
-    }
-
-    private static string Describe(SslPolicyErrors errors, X509ChainStatusFlags chain, X509Certificate2? cert, string sni)
-    {
-        var parts = new List<string>();
-        if (errors.HasFlag(SslPolicyErrors.RemoteCertificateNotAvailable)) parts.Add("the server sent no certificate");
-        if (errors.HasFlag(SslPolicyErrors.RemoteCertificateNameMismatch)) parts.Add($"the certificate is not for '{sni}' (it is for {cert?.GetNameInfo(X509NameType.DnsName, false) ?? cert?.Subject})");
-        if (chain.HasFlag(X509ChainStatusFlags.NotTimeValid)) parts.Add($"the certificate is expired or not yet valid (valid {cert?.NotBefore:u} to {cert?.NotAfter:u})");
-        if (chain.HasFlag(X509ChainStatusFlags.UntrustedRoot) || chain.HasFlag(X509ChainStatusFlags.PartialChain))
-            parts.Add("the certificate is not trusted (self-signed or an unknown CA: add its CA with ca-file)");
-        if (parts.Count == 0 && errors != SslPolicyErrors.None) parts.Add($"certificate errors: {errors} ({chain})");
-        return string.Join("; ", parts);
-    }
-
-    private static double DaysLeft(X509Certificate2 cert, TimeProvider time) => Math.Round((cert.NotAfter.ToUniversalTime() - time.GetUtcNow().UtcDateTime).TotalDays, 1);
-
     private static async Task<string?> ReadLineAsync(Stream stream, CancellationToken ct)
     {
         var buffer = new byte[1];
@@ -166,13 +139,6 @@ internal sealed class GatewayProbe(GatewayProbeOptions options) : IProbe
             line.Append((char)buffer[0]);
         }
         return line.Length > 0 ? line.ToString() : null;
-    }
-
-    private static X509Certificate2Collection LoadCa(string path)
-    {
-        var collection = new X509Certificate2Collection();
-        collection.ImportFromPemFile(path);
-        return collection;
     }
 
     private readonly record struct Connection(Socket? Socket, string Error) : IDisposable

@@ -20,13 +20,31 @@ public sealed class KestrelServer : IAsyncDisposable
 
     public int Port { get; }
 
-    public static async Task<KestrelServer> StartAsync(X509Certificate2? certificate = null)
+    public static async Task<KestrelServer> StartAsync(X509Certificate2? certificate = null, bool requireClientCertificate = false, Action<WebApplication>? routes = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, l => { if (certificate is not null) l.UseHttps(certificate); }));
+        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, l =>
+        {
+            if (certificate is null) return;
+            l.UseHttps(https =>
+            {
+                https.ServerCertificate = certificate;
+                if (!requireClientCertificate) return;
+                https.ClientCertificateMode = Microsoft.AspNetCore.Server.Kestrel.Https.ClientCertificateMode.RequireCertificate;
+                https.ClientCertificateValidation = (client, _, _) => client.Issuer == TestCertificates.Ca.Subject;
+            });
+        }));
         var app = builder.Build();
         app.UseWebSockets();
+        (routes ?? DefaultRoutes)(app);
+        await app.StartAsync();
+        return new KestrelServer(app, new Uri(app.Urls.Single()).Port);
+    }
+
+    // GET / answers "hello"; /ws accepts a WebSocket and closes it.
+    private static void DefaultRoutes(WebApplication app)
+    {
         app.MapGet("/", () => "hello");
         app.Map("/ws", async (HttpContext ctx) =>
         {
@@ -34,8 +52,6 @@ public sealed class KestrelServer : IAsyncDisposable
             using var socket = await ctx.WebSockets.AcceptWebSocketAsync();
             await socket.CloseAsync(global::System.Net.WebSockets.WebSocketCloseStatus.NormalClosure, "bye", CancellationToken.None);
         });
-        await app.StartAsync();
-        return new KestrelServer(app, new Uri(app.Urls.Single()).Port);
     }
 
     public async ValueTask DisposeAsync() => await _app.DisposeAsync();

@@ -36,6 +36,22 @@ public static class TestCertificates
         return X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pfx), null);
     }
 
+    /// <summary>A client certificate issued by <see cref="Ca"/>, written as PEM certificate and key files.</summary>
+    public static (string Certificate, string Key) ClientPemFiles()
+    {
+        using var key = RSA.Create(2048);
+        var req = new CertificateRequest("CN=sentinel-client", key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        req.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.2")], false));
+        req.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(Ca, true, false));
+        using var cert = req.Create(Ca, DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30), RandomNumberGenerator.GetBytes(8));
+        var dir = Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), $"sentinel-client-{Guid.NewGuid():N}")).FullName;
+        var certPath = Path.Combine(dir, "client.pem");
+        var keyPath = Path.Combine(dir, "client.key");
+        File.WriteAllText(certPath, cert.ExportCertificatePem());
+        File.WriteAllText(keyPath, key.ExportPkcs8PrivateKeyPem());
+        return (certPath, keyPath);
+    }
+
     public static string CaPemFile()
     {
         var path = Path.Combine(Path.GetTempPath(), $"sentinel-ca-{Guid.NewGuid():N}.pem");
