@@ -35,7 +35,7 @@ public sealed class SentinelProcess : IDisposable
         psi.ArgumentList.Add(Dll);
         foreach (var a in args) psi.ArgumentList.Add(a);
         psi.Environment["NO_COLOR"] = "1";
-        psi.Environment["COLUMNS"] = "200";
+        psi.Environment.Remove("COLUMNS");
         foreach (var (k, v) in env ?? new Dictionary<string, string>()) psi.Environment[k] = v;
         return new SentinelProcess(Process.Start(psi)!);
     }

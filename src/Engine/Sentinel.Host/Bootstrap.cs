@@ -9,6 +9,15 @@ internal static class Bootstrap
 {
     public const int ExitConfigInvalid = 2;
 
+    /// <summary>Tables are as wide as $COLUMNS, or 160 when the output goes to a pipe or file (not wrapped for grep).</summary>
+    public static void SizeConsole()
+    {
+        if (int.TryParse(Environment.GetEnvironmentVariable("COLUMNS"), out var columns) && columns > 20)
+            Spectre.Console.AnsiConsole.Profile.Width = columns;
+        else if (Console.IsOutputRedirected)
+            Spectre.Console.AnsiConsole.Profile.Width = 160;
+    }
+
     /// <summary>Reads the engine section (needed before logging and plugins); prints the errors when it is invalid.</summary>
     public static EngineSettings? LoadEngine(ConfigLoader loader, string configPath)
     {

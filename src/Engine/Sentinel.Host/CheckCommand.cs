@@ -11,6 +11,7 @@ internal static class CheckCommand
 {
     public static async Task<int> ExecuteAsync(string configPath, string[] names, CancellationToken cancellationToken)
     {
+        Bootstrap.SizeConsole();
         using var loggers = Bootstrap.QuietLoggerFactory();
         var (catalog, result) = Bootstrap.Load(configPath, loggers);
         using (catalog)

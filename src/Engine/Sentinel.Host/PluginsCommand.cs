@@ -12,6 +12,7 @@ internal static class PluginsCommand
 {
     public static int Execute(string configPath)
     {
+        Bootstrap.SizeConsole();
         using var loggers = Bootstrap.QuietLoggerFactory();
         if (Bootstrap.LoadEngine(new ConfigLoader(), configPath) is not { } settings) return Bootstrap.ExitConfigInvalid;
         using var catalog = Bootstrap.LoadPlugins(settings, loggers);

@@ -41,7 +41,11 @@ public sealed class ChildProcess : IDisposable
     public static ChildProcess Sleeper(out string marker)
     {
         marker = $"600.{Random.Shared.Next(100_000, 999_999)}";
-        return Start("sleep", marker);
+        var child = Start("sleep", marker);
+        // Wait until it is really sleeping: just after exec, /proc may still show an empty address space.
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (DateTime.UtcNow < deadline && !File.ReadAllText($"/proc/{child.Pid}/stat").Contains(") S ")) Thread.Sleep(2);
+        return child;
     }
 
     public async Task<string> ReadLineAsync() => (await _process.StandardOutput.ReadLineAsync())!;
