@@ -12,6 +12,9 @@ using Sentinel.Engine.Configuration;
 using Sentinel.Engine.Plugins;
 using Sentinel.Engine.State;
 
+if (args.Length > 0 && args[0] is "logscan" or "logdetect" or "http")
+    return await ProbeBenchmarks.RunAsync(args[0], args.Skip(1).ToArray());
+
 var rules = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 10_000;
 var every = args.Length > 1 ? Duration.Parse(args[1]) : TimeSpan.FromSeconds(10);
 var seconds = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 60;

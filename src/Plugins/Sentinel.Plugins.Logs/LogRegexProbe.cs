@@ -13,9 +13,11 @@ namespace Sentinel.Plugins.Logs;
 /// </summary>
 internal sealed class LogRegexProbe : IProbe, IDisposable
 {
-    private const int Chunk = 64 * 1024;
+    private const int Chunk = 4 * 1024 * 1024;
     private readonly LogRegexProbeOptions _options;
     private readonly Regex _pattern;
+    private readonly Regex _scanner;
+    private readonly byte[][]? _literals;   // the pattern as plain UTF-8 strings, when it is only that: searched in raw bytes
     private readonly Regex[] _ignore;
     private readonly Dictionary<string, Tracker> _trackers = new(StringComparer.Ordinal);
     private readonly Queue<DateTimeOffset> _matchTimes = new();
@@ -26,7 +28,17 @@ internal sealed class LogRegexProbe : IProbe, IDisposable
         _options = options;
         var flags = RegexOptions.CultureInvariant | (options.IgnoreCase ? RegexOptions.IgnoreCase : RegexOptions.None);
         _pattern = new Regex(options.Pattern!, flags, TimeSpan.FromSeconds(1));
+        // Finds candidate lines in a whole chunk at once (^ and $ at line ends); each candidate is then judged on its own.
+        _scanner = new Regex(options.Pattern!, flags | RegexOptions.Multiline | RegexOptions.Compiled, TimeSpan.FromSeconds(10));
         _ignore = options.Ignore.Select(i => new Regex(i, flags, TimeSpan.FromSeconds(1))).ToArray();
+        _literals = options.IgnoreCase ? null : Literals(options.Pattern!);
+    }
+
+    // "ERROR" or "ERROR|Traceback|FATAL": alternatives without regex syntax can be found with a vectorized byte search.
+    private static byte[][]? Literals(string pattern)
+    {
+        var parts = pattern.Split('|');
+        return parts.All(p => p.Length > 0 && Regex.Escape(p) == p) ? parts.Select(Encoding.UTF8.GetBytes).ToArray() : null;
     }
 
     public ValueTask<ProbeResult> CheckAsync(ProbeContext context, CancellationToken cancellationToken)
@@ -108,6 +120,53 @@ internal sealed class LogRegexProbe : IProbe, IDisposable
         return true;
     }
 
+    /// <summary>Counts the matching lines in a block of whole lines.</summary>
+    private int CountLines(ReadOnlySpan<byte> block)
+    {
+        if (block.IsEmpty) return 0;
+        if (_literals is not null) return CountLiteralLines(block);
+        var text = Encoding.UTF8.GetString(block);
+        var count = 0;
+        var next = 0;
+        foreach (var m in _scanner.EnumerateMatches(text))
+        {
+            if (m.Index < next) continue;
+            var start = m.Index == 0 ? 0 : text.LastIndexOf('\n', m.Index - 1) + 1;
+            var end = text.IndexOf('\n', m.Index);
+            if (end < 0) end = text.Length;
+            if (Counts(text[start..end].TrimEnd('\r'))) count++;
+            next = end + 1;
+        }
+        return count;
+    }
+
+    private int CountLiteralLines(ReadOnlySpan<byte> block)
+    {
+        var count = 0;
+        var position = 0;
+        while (position < block.Length)
+        {
+            // The earliest occurrence of any alternative, then the whole line around it, judged as text.
+            var rest = block[position..];
+            var hit = -1;
+            foreach (var literal in _literals!)
+            {
+                var at = hit < 0 ? rest.IndexOf(literal) : rest[..hit].IndexOf(literal);
+                if (at >= 0) hit = at;
+            }
+            if (hit < 0) break;
+            hit += position;
+            var start = block[..hit].LastIndexOf((byte)'\n') + 1;
+            var end = block[hit..].IndexOf((byte)'\n');
+            end = end < 0 ? block.Length : hit + end;
+            var line = block[start..end];
+            if (line.Length > 0 && line[^1] == (byte)'\r') line = line[..^1];
+            if (Counts(Encoding.UTF8.GetString(line))) count++;
+            position = end + 1;
+        }
+        return count;
+    }
+
     private static string Format(TimeSpan t) => t.TotalHours >= 1 ? $"{t.TotalHours:0.#}h" : t.TotalMinutes >= 1 ? $"{t.TotalMinutes:0.#}m" : $"{t.TotalSeconds:0.#}s";
 
     public void Dispose()
@@ -121,7 +180,8 @@ internal sealed class LogRegexProbe : IProbe, IDisposable
         private FileStream? _stream;
         private FileStream? _rotated;   // the previous file, renamed away: read to its end before the new one
         private long _rotatedOffset;
-        private readonly MemoryStream _partial = new();
+        private byte[] _buffer = [];
+        private int _carry;             // bytes of an unterminated line at the start of _buffer
 
         public ulong Inode { get; private set; } = inode;
         public long Offset { get; private set; } = offset;
@@ -153,9 +213,9 @@ internal sealed class LogRegexProbe : IProbe, IDisposable
             if (_rotated is not null)
             {
                 (matches, bytes, _rotatedOffset) = Read(probe, _rotated, _rotatedOffset, budget, ct);
-                if (_rotatedOffset >= _rotated.Length)
+                if (_rotatedOffset + _carry >= _rotated.Length)
                 {
-                    Flush(probe, ref matches);   // the old file's unterminated last line is complete now
+                    matches += probe.CountLines(_buffer.AsSpan(0, _carry));   // the old file's unterminated last line is complete now
                     _rotated.Dispose();
                     _rotated = null;
                 }
@@ -163,59 +223,40 @@ internal sealed class LogRegexProbe : IProbe, IDisposable
             }
             try { _stream ??= new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1, FileOptions.SequentialScan); }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return (matches, bytes); }
-            if (_stream.Length < Offset)
-            {
-                Offset = 0;           // copy-truncate: the file was emptied and starts again
-                _partial.SetLength(0);
-            }
+            if (_stream.Length < Offset) Offset = 0;   // copy-truncate: the file was emptied and starts again
             var (m, b, offset) = Read(probe, _stream, Offset, budget - bytes, ct);
             Offset = offset;
             return (matches + m, bytes + b);
         }
 
+        /// <summary>Reads from a line start; returns the offset of the first byte not judged (the start of an unterminated line).</summary>
         private (int Matches, long Bytes, long Offset) Read(LogRegexProbe probe, FileStream stream, long offset, long budget, CancellationToken ct)
         {
             var matches = 0;
             long read = 0;
-            var buffer = new byte[Chunk];
             var maxLine = (int)probe._options.MaxLine.Bytes;
-            _partial.SetLength(0);   // every read starts at the beginning of a line (the offset never passes an unterminated one)
+            if (_buffer.Length < Math.Max(Chunk, maxLine) * 2) _buffer = new byte[Math.Max(Chunk, maxLine) * 2];
+            _carry = 0;
             stream.Seek(offset, SeekOrigin.Begin);
+            long judged = offset;
             while (read < budget)
             {
                 ct.ThrowIfCancellationRequested();
-                var n = stream.Read(buffer, 0, (int)Math.Min(buffer.Length, budget - read));
+                var n = stream.Read(_buffer, _carry, (int)Math.Min(_buffer.Length - _carry, Math.Min(Chunk, budget - read)));
                 if (n == 0) break;
                 read += n;
-                var start = 0;
-                for (var i = 0; i < n; i++)
-                {
-                    if (buffer[i] != (byte)'\n') continue;
-                    _partial.Write(buffer, start, i - start);
-                    if (LineDone(probe)) matches++;
-                    start = i + 1;
-                }
-                _partial.Write(buffer, start, n - start);
-                // Garbage without newlines: judge it in pieces rather than hold it forever.
-                if (_partial.Length >= maxLine && LineDone(probe)) matches++;
+                var data = _buffer.AsSpan(0, _carry + n);
+                var lastNewline = data.LastIndexOf((byte)'\n');
+                int consumed;
+                if (lastNewline >= 0) consumed = lastNewline + 1;
+                else if (data.Length >= maxLine) consumed = maxLine;   // garbage without newlines: judged in pieces
+                else { _carry = data.Length; continue; }
+                matches += probe.CountLines(data[..consumed]);
+                judged += consumed;
+                data[consumed..].CopyTo(_buffer);
+                _carry = data.Length - consumed;
             }
-            // The offset stays at the start of an unterminated line, so a restart reads it whole.
-            return (matches, read, offset + read - _partial.Length);
-        }
-
-        private void Flush(LogRegexProbe probe, ref int matches)
-        {
-            if (_partial.Length > 0 && LineDone(probe)) matches++;
-        }
-
-        private bool LineDone(LogRegexProbe probe)
-        {
-            var length = (int)Math.Min(_partial.Length, probe._options.MaxLine.Bytes);
-            var span = _partial.GetBuffer().AsSpan(0, length);
-            if (span.Length > 0 && span[^1] == (byte)'\r') span = span[..^1];
-            var line = Encoding.UTF8.GetString(span);
-            _partial.SetLength(0);
-            return probe.Counts(line);
+            return (matches, read, judged);
         }
 
         public void Dispose()

@@ -53,6 +53,24 @@ public sealed class LogRegexProbeTests : IDisposable
     }
 
     [Fact]
+    public async Task RealRegexes_AndIgnoreCase_AreJudgedPerLine()
+    {
+        Append("x\n");
+        var anchored = RealPlugins.Create("log-regex", $"{{ path: '{LogPath}', pattern: '^HTTP 5\\d\\d$' }}");
+        var caseless = RealPlugins.Create("log-regex", $"{{ path: '{LogPath}', pattern: error, ignore-case: true }}");
+        await Check(anchored);
+        await Check(caseless);
+        Append("HTTP 503\nHTTP 404\nsaw HTTP 500 upstream\nHTTP 500\r\nan Error here\n");
+
+        var anchoredResult = await Check(anchored);
+        Matches(anchoredResult).Should().Be(2, "only whole lines that are exactly 'HTTP 5xx' (a trailing \\r dropped)");
+        anchoredResult.Data!["last-match"].Should().Be("HTTP 500");
+        var caselessResult = await Check(caseless);
+        Matches(caselessResult).Should().Be(1);
+        caselessResult.Data!["last-match"].Should().Be("an Error here");
+    }
+
+    [Fact]
     public async Task APartialLine_WaitsForItsNewline_AndAMultiByteCharacterIsNeverSplit()
     {
         var probe = Probe();
