@@ -125,7 +125,8 @@ internal sealed class LogRegexProbe : IProbe, IDisposable
     {
         if (block.IsEmpty) return 0;
         if (_literals is not null) return CountLiteralLines(block);
-        var text = Encoding.UTF8.GetString(block);
+        // CRLF lines are judged without their \r, and the scan must agree: multiline $ stops only before \n.
+        var text = Encoding.UTF8.GetString(block).Replace("\r\n", "\n", StringComparison.Ordinal);
         var count = 0;
         var next = 0;
         foreach (var m in _scanner.EnumerateMatches(text))
@@ -134,7 +135,7 @@ internal sealed class LogRegexProbe : IProbe, IDisposable
             var start = m.Index == 0 ? 0 : text.LastIndexOf('\n', m.Index - 1) + 1;
             var end = text.IndexOf('\n', m.Index);
             if (end < 0) end = text.Length;
-            if (Counts(text[start..end].TrimEnd('\r'))) count++;
+            if (Counts(text[start..end])) count++;
             next = end + 1;
         }
         return count;
