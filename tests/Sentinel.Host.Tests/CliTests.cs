@@ -84,7 +84,7 @@ public sealed class CliTests : IDisposable
     {
         var (exit, stdout, stderr) = await SentinelProcess.RunAsync(SentinelProcess.RepoRoot, "validate");
         exit.Should().Be(0, stderr);
-        stdout.Should().Contain("valid: 2 rule(s) in 2 file(s)");
+        stdout.Should().Contain("valid: 4 rule(s) in 3 file(s)");
     }
 
     [Fact]
