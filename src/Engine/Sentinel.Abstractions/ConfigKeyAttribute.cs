@@ -17,3 +17,10 @@ public sealed class ConfigKeyAttribute(string key) : Attribute
 /// </summary>
 [AttributeUsage(AttributeTargets.Property)]
 public sealed class SecretAttribute : Attribute;
+
+/// <summary>
+/// Marks a string option as a file or folder path: a relative value is resolved against the folder of the
+/// configuration file it is written in (not Sentinel's working directory, which under systemd is /).
+/// </summary>
+[AttributeUsage(AttributeTargets.Property)]
+public sealed class FilePathAttribute : Attribute;

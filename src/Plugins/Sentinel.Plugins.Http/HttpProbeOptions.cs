@@ -28,12 +28,15 @@ public sealed class HttpProbeOptions : IValidatableObject
     public bool VerifyTls { get; set; } = true;
 
     [Description("A PEM file of CA certificates to trust besides the system's (a private CA).")]
+    [FilePath]
     public string? CaFile { get; set; }
 
     [Description("A PEM client certificate to present (mutual TLS), with client-key.")]
+    [FilePath]
     public string? ClientCertificate { get; set; }
 
     [Description("The PEM private key of client-certificate (unencrypted).")]
+    [FilePath]
     public string? ClientKey { get; set; }
 
     [Description("How much of the body is read and kept for conditions.")]

@@ -1,3 +1,4 @@
+using Sentinel.Abstractions;
 using System.ComponentModel;
 using System.ComponentModel.DataAnnotations;
 
@@ -6,6 +7,7 @@ namespace Sentinel.Plugins.Logs;
 public sealed class LogGrowthProbeOptions : IValidatableObject
 {
     [Required, Description("The file that must keep growing, e.g. /var/log/bot/bot.log.")]
+    [FilePath]
     public string? Path { get; set; }
 
     [Description("How long the file may go without growing before the check fails.")]

@@ -8,6 +8,7 @@ namespace Sentinel.Plugins.Logs;
 public sealed class LogRegexProbeOptions : IValidatableObject
 {
     [Required, Description("The log file; * and ? are allowed in the file name (e.g. /var/log/bot/*.log).")]
+    [FilePath]
     public string? Path { get; set; }
 
     [Required, Description("A regular expression a line must match to count, e.g. ERROR|Traceback.")]

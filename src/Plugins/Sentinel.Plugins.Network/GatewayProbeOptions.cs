@@ -1,3 +1,4 @@
+using Sentinel.Abstractions;
 using System.ComponentModel;
 using System.ComponentModel.DataAnnotations;
 
@@ -21,6 +22,7 @@ public sealed class GatewayProbeOptions : IValidatableObject
     public bool VerifyTls { get; set; } = true;
 
     [Description("A PEM file of CA certificates to trust in addition to the system's (a private CA).")]
+    [FilePath]
     public string? CaFile { get; set; }
 
     [Description("After connecting (and TLS), send GET for this path and expect any HTTP response, e.g. /.")]

@@ -1,3 +1,4 @@
+using Sentinel.Abstractions;
 using System.ComponentModel;
 using System.ComponentModel.DataAnnotations;
 
@@ -6,6 +7,7 @@ namespace Sentinel.Plugins.System;
 public sealed class MemoryProbeOptions : IValidatableObject, IProcessSelector
 {
     [Description("A file holding the PID of the process to measure. Without pidfile, match or name: system memory only.")]
+    [FilePath]
     public string? Pidfile { get; set; }
 
     [Description("A regular expression over the full command line; the RSS of all matching processes is summed.")]

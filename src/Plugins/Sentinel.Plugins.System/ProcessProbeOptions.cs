@@ -1,3 +1,4 @@
+using Sentinel.Abstractions;
 using System.ComponentModel;
 using System.ComponentModel.DataAnnotations;
 
@@ -6,6 +7,7 @@ namespace Sentinel.Plugins.System;
 public sealed class ProcessProbeOptions : IValidatableObject, IProcessSelector
 {
     [Description("A file holding the PID of the process (e.g. /run/bot.pid).")]
+    [FilePath]
     public string? Pidfile { get; set; }
 
     [Description("A regular expression over the full command line, like `pgrep -f` (e.g. python.*main\\.py).")]

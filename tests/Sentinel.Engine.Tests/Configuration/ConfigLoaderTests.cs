@@ -201,6 +201,26 @@ public sealed class ConfigLoaderTests : IDisposable
     }
 
     [Fact]
+    public void FilePathOptions_AreRelativeToTheFileTheyAreWrittenIn()
+    {
+        _dir.File("rules.d/svc.yaml", "rules:\n  - name: inc\n    probe: { type: scripted, with: { key: i, file: logs/svc.log } }\n");
+        var result = Load("""
+            include: [rules.d/*.yaml]
+            rules:
+              - name: main
+                probe: { type: scripted, with: { key: m, file: state/bot.pid } }
+              - name: absolute
+                probe: { type: scripted, with: { key: a, file: /var/log/x.log } }
+            """);
+
+        result.Errors.Should().BeEmpty();
+        string FileOf(string rule) => ((ScriptedOptions)result.Config!.Rules.Single(r => r.Name == rule).ProbeOptions).File!;
+        FileOf("main").Should().Be(Path.Combine(_dir.Path, "state", "bot.pid"));
+        FileOf("inc").Should().Be(Path.Combine(_dir.Path, "rules.d", "logs", "svc.log"));
+        FileOf("absolute").Should().Be("/var/log/x.log");
+    }
+
+    [Fact]
     public void Load_MissingExplicitInclude_IsAnError()
     {
         var result = Load("include: [other.yaml]\nrules: []\n");

@@ -26,6 +26,7 @@ public sealed class ScriptedOptions
     [Range(1, 10)] public int Level { get; set; } = 1;
     public Sentinel.Abstractions.ByteSize Size { get; set; }
     public List<string> Tags { get; set; } = [];
+    [FilePath] public string? File { get; set; }
 }
 
 /// <summary>Healthy or not as <see cref="Script"/> says for its key (else as its options say); counts its runs and overlaps.</summary>

@@ -44,7 +44,7 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
         var root = Parse(full, errors, required: true);
         if (root is null) return new(null, errors);
         var locations = new BindingLocations();
-        var binder = new YamlBinder(Display(full), _env, errors, locations);
+        var binder = new YamlBinder(Display(full), _env, errors, locations, Path.GetDirectoryName(full));
         var spec = binder.Bind<RootSpec>(root, "") ?? new RootSpec();
         var defaults = spec.Defaults ?? new DefaultsSpec();
         var rules = new List<(RuleSpec Spec, YamlBinder Binder, string Path)>();
@@ -56,7 +56,7 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
             files.Add(include);
             var includeRoot = Parse(include, errors, required: false);
             if (includeRoot is null) continue;
-            var includeBinder = new YamlBinder(Display(include), _env, errors, locations);
+            var includeBinder = new YamlBinder(Display(include), _env, errors, locations, Path.GetDirectoryName(include));
             foreach (var (key, _) in includeRoot.Children)
                 if (key is YamlScalarNode { Value: "engine" or "defaults" or "include" } k)
                     includeBinder.Error(k, "", $"'{k.Value}' belongs in the main config file {Display(full)}; an included file holds only 'rules'");

@@ -37,7 +37,7 @@ public sealed class BindingLocations
 /// <c>${ENV}</c> expansion, durations, sizes, enums, lists and maps; unknown keys are errors with a
 /// did-you-mean; DataAnnotations are checked. Every error is collected with its file, line and column.
 /// </summary>
-public sealed class YamlBinder(string file, Func<string, string?> env, List<ConfigError> errors, BindingLocations locations)
+public sealed class YamlBinder(string file, Func<string, string?> env, List<ConfigError> errors, BindingLocations locations, string? baseDirectory = null)
 {
     public BindingLocations Locations { get; } = locations;
 
@@ -125,6 +125,9 @@ public sealed class YamlBinder(string file, Func<string, string?> env, List<Conf
             // A list or block with an error inside is still kept, so the errors after it are found too.
             if (errors.Count != errorCount) failed.Add(key);
             if (errors.Count != errorCount && value is null) continue;
+            if (value is string relative && baseDirectory is not null && prop.GetCustomAttribute<FilePathAttribute>() is not null
+                && relative.Length > 0 && !Path.IsPathRooted(relative))
+                value = Path.GetFullPath(Path.Combine(baseDirectory, relative));
             try { prop.SetValue(instance, value); }
             catch (Exception ex) { Error(valueNode, keyPath, ex.InnerException?.Message ?? ex.Message); }
         }
