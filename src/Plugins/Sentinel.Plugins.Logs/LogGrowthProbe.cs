@@ -1,4 +1,5 @@
 using Sentinel.Abstractions;
+using Sentinel.Plugins.Shared;
 
 namespace Sentinel.Plugins.Logs;
 
@@ -46,9 +47,8 @@ internal sealed class LogGrowthProbe(LogGrowthProbeOptions options) : IProbe
             ["silence"] = silence,
         };
         return ValueTask.FromResult(silence > options.MaxSilence
-            ? ProbeResult.Unhealthy($"{file.Name} has not grown for {Format(silence)} (max-silence {Format(options.MaxSilence)}): is the service hung?", null, data)
-            : ProbeResult.Healthy(grown > 0 ? $"{file.Name} grew by {new ByteSize(grown)}" : $"{file.Name} quiet for {Format(silence)}", data));
+            ? ProbeResult.Unhealthy($"{file.Name} has not grown for {PluginText.Duration(silence)} (max-silence {PluginText.Duration(options.MaxSilence)}): is the service hung?", null, data)
+            : ProbeResult.Healthy(grown > 0 ? $"{file.Name} grew by {new ByteSize(grown)}" : $"{file.Name} quiet for {PluginText.Duration(silence)}", data));
     }
 
-    private static string Format(TimeSpan t) => t.TotalHours >= 1 ? $"{(int)t.TotalHours}h{t.Minutes}m" : t.TotalMinutes >= 1 ? $"{(int)t.TotalMinutes}m{t.Seconds}s" : $"{t.TotalSeconds:0}s";
 }

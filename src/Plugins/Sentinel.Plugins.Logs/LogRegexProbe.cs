@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
 using Sentinel.Abstractions;
+using Sentinel.Plugins.Shared;
 
 namespace Sentinel.Plugins.Logs;
 
@@ -78,7 +79,7 @@ internal sealed class LogRegexProbe : IProbe, IDisposable
 
         var data = new Dictionary<string, object> { ["matches"] = count, ["bytes-scanned"] = new ByteSize(scanned), ["files"] = files.Count };
         if (_lastMatch is not null) data["last-match"] = _lastMatch;
-        var span = _options.Window is { } win ? $"in the last {Format(win)}" : "since the previous check";
+        var span = _options.Window is { } win ? $"in the last {PluginText.Duration(win)}" : "since the previous check";
         return ValueTask.FromResult(count >= _options.MinMatches
             ? ProbeResult.Unhealthy($"{count} line(s) matching '{_options.Pattern}' {span}; last: {_lastMatch}", null, data)
             : ProbeResult.Healthy(count == 0 ? $"no line matching '{_options.Pattern}' {span}" : $"{count} line(s) matching {span}, fewer than {_options.MinMatches}", data));
@@ -167,8 +168,6 @@ internal sealed class LogRegexProbe : IProbe, IDisposable
         }
         return count;
     }
-
-    private static string Format(TimeSpan t) => t.TotalHours >= 1 ? $"{t.TotalHours:0.#}h" : t.TotalMinutes >= 1 ? $"{t.TotalMinutes:0.#}m" : $"{t.TotalSeconds:0.#}s";
 
     public void Dispose()
     {

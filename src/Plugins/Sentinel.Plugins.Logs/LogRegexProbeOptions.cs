@@ -1,7 +1,7 @@
 using System.ComponentModel;
 using System.ComponentModel.DataAnnotations;
-using System.Text.RegularExpressions;
 using Sentinel.Abstractions;
+using Sentinel.Plugins.Shared;
 
 namespace Sentinel.Plugins.Logs;
 
@@ -38,13 +38,8 @@ public sealed class LogRegexProbeOptions : IValidatableObject
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
         foreach (var (name, regex) in new[] { (nameof(Pattern), Pattern) }.Concat(Ignore.Select(i => (nameof(Ignore), (string?)i))))
-        {
-            if (regex is null) continue;
-            string? error = null;
-            try { _ = new Regex(regex); }
-            catch (ArgumentException ex) { error = ex.Message; }
-            if (error is not null) yield return new ValidationResult($"'{regex}' is not a valid regular expression: {error}", [name]);
-        }
+            if (PluginText.RegexError(regex) is { } error)
+                yield return new ValidationResult($"'{regex}' is not a valid regular expression: {error}", [name]);
         if (Window is { } w && w <= TimeSpan.Zero) yield return new ValidationResult("window must be longer than 0s, e.g. 5m", [nameof(Window)]);
         if (MaxLine.Bytes is < 256 or > 16 * 1024 * 1024) yield return new ValidationResult("max-line must be between 256B and 16MiB", [nameof(MaxLine)]);
         if (MaxReadPerCheck.Bytes < MaxLine.Bytes) yield return new ValidationResult("max-read-per-check must be at least max-line", [nameof(MaxReadPerCheck)]);

@@ -1,3 +1,4 @@
+using Sentinel.Plugins.Shared;
 using System.ComponentModel.DataAnnotations;
 using System.Globalization;
 using System.Text.RegularExpressions;
@@ -41,13 +42,8 @@ internal sealed class ProcessFinder(IProcessSelector selector)
             yield return new ValidationResult("say which process: set pidfile, match or name");
         if (given == 2)
             yield return new ValidationResult("set pidfile or name, not both (match may be added to either, to check the command line)", [nameof(s.Name)]);
-        if (s.Match is not null)
-        {
-            string? error = null;
-            try { _ = new Regex(s.Match); }
-            catch (ArgumentException ex) { error = ex.Message; }
-            if (error is not null) yield return new ValidationResult($"match is not a valid regular expression: {error}", [nameof(s.Match)]);
-        }
+        if (PluginText.RegexError(s.Match) is { } error)
+            yield return new ValidationResult($"match is not a valid regular expression: {error}", [nameof(s.Match)]);
     }
 
     private List<ProcInfo>? FromPidfile(out string problem)

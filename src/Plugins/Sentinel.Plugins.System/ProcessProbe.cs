@@ -1,4 +1,5 @@
 using Sentinel.Abstractions;
+using Sentinel.Plugins.Shared;
 
 namespace Sentinel.Plugins.System;
 
@@ -54,9 +55,7 @@ internal sealed class ProcessProbe(ProcessProbeOptions options) : IProbe
         if (max is { } m && found.Count > m)
             return ProbeResult.Unhealthy($"{found.Count} processes match {what}, at most {m} expected (pids {string.Join(", ", found.Select(p => p.Pid))})", null, data);
         return ProbeResult.Healthy(found.Count == 1
-            ? $"pid {found[0].Pid} up {FormatUptime(now - found[0].StartTime)}"
+            ? $"pid {found[0].Pid} up {PluginText.Duration(now - found[0].StartTime)}"
             : $"{found.Count} processes (pids {string.Join(", ", found.Select(p => p.Pid))})", data);
     }
-
-    private static string FormatUptime(TimeSpan t) => t.TotalDays >= 1 ? $"{(int)t.TotalDays}d{t.Hours}h" : t.TotalHours >= 1 ? $"{(int)t.TotalHours}h{t.Minutes}m" : $"{(int)t.TotalMinutes}m{t.Seconds}s";
 }
