@@ -34,4 +34,40 @@ public sealed class ActionContext
 
     /// <summary>A logger scoped to the rule and action.</summary>
     public required ILogger Logger { get; init; }
+
+    /// <summary>For a remediation, which attempt this is in the current episode (1, 2, ...); 0 for notifications.</summary>
+    public int Attempt { get; init; }
+
+    /// <summary>
+    /// Where an action writes what it wants shown with the outcome (a command's stdout and stderr, say). The last
+    /// lines are kept in the remediation event, the incident and the alert.
+    /// </summary>
+    public ActionOutput Output { get; init; } = new();
+}
+
+/// <summary>The last lines an action reported; thread-safe, bounded (older lines are dropped).</summary>
+public sealed class ActionOutput(int maxLines = 50)
+{
+    private readonly Queue<string> _lines = new();
+    private readonly Lock _lock = new();
+
+    /// <summary>How many lines are kept.</summary>
+    public int MaxLines { get; } = Math.Max(1, maxLines);
+
+    /// <summary>Appends one line (longer lines are cut to 1000 characters).</summary>
+    public void WriteLine(string line)
+    {
+        if (line.Length > 1000) line = line[..997] + "...";
+        lock (_lock)
+        {
+            _lines.Enqueue(line);
+            while (_lines.Count > MaxLines) _lines.Dequeue();
+        }
+    }
+
+    /// <summary>The lines kept, oldest first.</summary>
+    public IReadOnlyList<string> Lines
+    {
+        get { lock (_lock) return _lines.ToArray(); }
+    }
 }

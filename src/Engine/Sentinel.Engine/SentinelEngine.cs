@@ -7,6 +7,7 @@ using Sentinel.Abstractions;
 using Sentinel.Engine.Configuration;
 using Sentinel.Engine.Events;
 using Sentinel.Engine.Plugins;
+using Sentinel.Engine.Remediation;
 using Sentinel.Engine.Rules;
 using Sentinel.Engine.Scheduling;
 using Sentinel.Engine.State;
@@ -18,7 +19,7 @@ namespace Sentinel.Engine;
 /// transition published on <see cref="Events"/>, state persisted. A new configuration or plugin version is
 /// applied in place: rules whose definition did not change keep their schedule, all keep their state.
 /// </summary>
-public sealed partial class SentinelEngine : IAsyncDisposable
+public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost
 {
     private readonly PluginCatalog _catalog;
     private readonly IStateStore _store;
@@ -33,6 +34,7 @@ public sealed partial class SentinelEngine : IAsyncDisposable
     private readonly ConcurrentDictionary<string, ILogger> _ruleLoggers = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stopping = new();
     private readonly Lock _stateLock = new();
+    private readonly ConcurrentDictionary<string, RuleRemediator> _remediators = new(StringComparer.Ordinal);
     private ImmutableDictionary<string, RuleRuntime> _runtimes = ImmutableDictionary.Create<string, RuleRuntime>(StringComparer.Ordinal);
     private SentinelConfig _config;
     private IReadOnlyList<ConfigError> _configErrors = [];
@@ -160,10 +162,14 @@ public sealed partial class SentinelEngine : IAsyncDisposable
         }
         _persister?.MarkDirty(next);
         if (transition is not null) Publish(transition);
+        if (_remediators.TryGetValue(def.Name, out var remediator)) remediator.OnCheck(next, check);
     }
 
     private void Publish(RuleTransition t)
     {
+        if (t.To == RuleStatus.Healthy)
+            foreach (var r in _remediators.Values)
+                if (r.Definition.DependsOn.Contains(t.Rule)) r.OnDependencyRecovered();
         var description = t.Check?.Description ?? "";
         if (t.To is RuleStatus.Down or RuleStatus.Failing) LogTransitionBad(_logger, t.Rule, t.From, t.To, description);
         else LogTransition(_logger, t.Rule, t.From, t.To, description);
@@ -222,6 +228,7 @@ public sealed partial class SentinelEngine : IAsyncDisposable
     private async Task ApplyAsync(SentinelConfig config, CancellationToken cancellationToken)
     {
         await _applyGate.WaitAsync(cancellationToken);
+        var newRemediators = new List<RuleRemediator>();
         try
         {
             var old = _runtimes;
@@ -239,7 +246,11 @@ public sealed partial class SentinelEngine : IAsyncDisposable
                 {
                     // The probe's durable state outlives its instance: a rebuilt rule (new options, new plugin version) keeps it.
                     var saved = existing?.State.Snapshot() ?? _states.GetValueOrDefault(rule.Name)?.ProbeState;
-                    var runtime = new RuleRuntime(rule, _probes.Create(rule), new MemoryProbeState(saved));
+                    var remediator = PrepareRemediator(rule, newRemediators);
+                    IProbe probe = rule.Probe.ImplementationType == typeof(SupervisedProbe)
+                        ? new SupervisedProbe(remediator!.Supervisor!, _time)
+                        : _probes.Create(rule);
+                    var runtime = new RuleRuntime(rule, probe, new MemoryProbeState(saved));
                     created.Add(runtime);
                     builder[rule.Name] = runtime;
                 }
@@ -248,9 +259,14 @@ public sealed partial class SentinelEngine : IAsyncDisposable
             if (errors.Count > 0)
             {
                 foreach (var r in created) await r.DisposeAsync();
+                foreach (var r in newRemediators) await r.DisposeAsync();
                 throw new ConfigException(errors);
             }
             var next = builder.ToImmutable();
+            foreach (var r in newRemediators) _remediators[r.Definition.Name] = r;
+            foreach (var runtime in created)
+                if (_remediators.TryGetValue(runtime.Definition.Name, out var r) && !newRemediators.Contains(r))
+                    await r.UpdateAsync(runtime.Definition, CreateActions(runtime.Definition));
             _runtimes = next;
             if (!ReferenceEquals(config, _config) && config.Engine != _config.Engine) LogEngineSettingsChanged(_logger);
             _config = config with { Engine = _config.Engine };
@@ -274,6 +290,13 @@ public sealed partial class SentinelEngine : IAsyncDisposable
                 await _scheduler.ScheduleAsync(def with { Paused = state.Status == RuleStatus.Paused }, cancellationToken);
             }
             var removed = old.Keys.Where(k => !next.ContainsKey(k)).ToList();
+            foreach (var (name, r) in _remediators)
+            {
+                if (next.TryGetValue(name, out var kept) && (kept.Definition.Supervise is null) == (r.Supervisor is null) && (kept.Definition.Supervise is not null || kept.Definition.Remediate.Count > 0)) continue;
+                // The rule is gone, or stopped or started supervising: its service (if any) is stopped.
+                _remediators.TryRemove(name, out _);
+                await r.DisposeAsync(stopService: true);
+            }
             foreach (var name in removed)
             {
                 await _scheduler.UnscheduleAsync(name, cancellationToken);
@@ -289,9 +312,52 @@ public sealed partial class SentinelEngine : IAsyncDisposable
             Events.Publish(new ConfigApplied(now, added, changed, removed));
             _persister?.MarkStatusChanged();
             _persister?.FlushSoon();
+            foreach (var r in _remediators.Values) r.Activate();
         }
         finally { _applyGate.Release(); }
     }
+
+    // A rule that remediates or supervises gets one remediator for its lifetime; a changed definition is handed to it.
+    private RuleRemediator? PrepareRemediator(RuleDefinition rule, List<RuleRemediator> created)
+    {
+        if (rule.Supervise is null && rule.Remediate.Count == 0) return null;
+        if (_remediators.TryGetValue(rule.Name, out var existing) && (existing.Supervisor is null) == (rule.Supervise is null)) return existing;
+        var remediator = new RuleRemediator(rule, CreateActions(rule), this, _loggerFactory, _time, _stopping.Token);
+        created.Add(remediator);
+        return remediator;
+    }
+
+    private List<IAction> CreateActions(RuleDefinition rule) => rule.Remediate.Select(a => _probes.CreateAction(rule, a)).ToList();
+
+    RuleState? IRemediationHost.GetState(string rule) => GetState(rule);
+
+    RemediationState IRemediationHost.UpdateRemediation(string rule, Func<RemediationState, RemediationState> update)
+    {
+        RuleState next;
+        RemediationState result;
+        lock (_stateLock)
+        {
+            var current = _states.GetValueOrDefault(rule) ?? RuleState.New(rule, _time.GetUtcNow());
+            result = update(current.Remediation ?? new RemediationState());
+            if (ReferenceEquals(result, current.Remediation)) return result;
+            next = current with { Remediation = result };
+            _states[rule] = next;
+        }
+        _persister?.MarkDirty(next);
+        _persister?.FlushSoon();
+        return result;
+    }
+
+    void IRemediationHost.Publish(EngineEvent e) => Events.Publish(e);
+
+    string? IRemediationHost.FirstDown(IReadOnlyList<string> rules) => rules.FirstOrDefault(r => GetState(r) is { Status: RuleStatus.Down });
+
+    void IRemediationHost.RequestCheck(string rule) => _ = Task.Run(async () =>
+    {
+        try { await RunRuleAsync(rule, _stopping.Token); }
+        catch (OperationCanceledException) { }
+        catch (Exception ex) { LogRunFailed(_logger, rule, ex); }
+    });
 
     // A replaced runtime is disposed once its current run (if any) has finished.
     private static async Task RetireAsync(RuleRuntime runtime)
@@ -363,7 +429,8 @@ public sealed partial class SentinelEngine : IAsyncDisposable
             var def = r.Definition;
             var s = _states.GetValueOrDefault(def.Name) ?? RuleState.New(def.Name, StartedAt);
             return new RuleStatusView(def.Name, def.Description, s.Status, s.Since, def.Schedule, def.Probe.Name,
-                s.ConsecutiveFailures, s.ConsecutiveSuccesses, s.Checks, s.Failures, s.LastCheck);
+                s.ConsecutiveFailures, s.ConsecutiveSuccesses, s.Checks, s.Failures, s.LastCheck,
+                def.Supervise is null && def.Remediate.Count == 0 ? null : s.Remediation ?? new RemediationState());
         }).ToList();
         return new EngineStatus(Version, StartedAt, _time.GetUtcNow(), _config.Engine.ConfigFile, healthy, reason, HttpAddress,
             new ConfigStatus(_configErrors.Count == 0, _configRejectedAt, _configErrors.Select(e => e.ToString()).ToList()),
@@ -383,6 +450,13 @@ public sealed partial class SentinelEngine : IAsyncDisposable
         _configDebounce?.Dispose();
         await _stopping.CancelAsync();
         await _scheduler.StopAsync(cancellationToken);
+        // Supervised services keep running (adopted at the next start) unless their rule says stop-on-exit.
+        foreach (var r in _remediators.Values)
+        {
+            try { await r.DisposeAsync(stopService: r.Definition.Supervise?.StopOnExit == true); }
+            catch (Exception ex) { LogRunFailed(_logger, r.Definition.Name + " (stopping)", ex); }
+        }
+        _remediators.Clear();
         if (_persister is not null) await _persister.DisposeAsync();
         LogStopped(_logger);
     }
@@ -433,4 +507,4 @@ public sealed record ConfigStatus(bool Valid, DateTimeOffset? RejectedAt, IReadO
 public sealed record PluginView(string Name, string Version, IReadOnlyList<string> Types);
 
 public sealed record RuleStatusView(string Name, string? Description, RuleStatus Status, DateTimeOffset Since, string Schedule, string Probe,
-    int ConsecutiveFailures, int ConsecutiveSuccesses, long Checks, long Failures, CheckRecord? LastCheck);
+    int ConsecutiveFailures, int ConsecutiveSuccesses, long Checks, long Failures, CheckRecord? LastCheck, RemediationState? Remediation = null);

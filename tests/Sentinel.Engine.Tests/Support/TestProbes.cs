@@ -14,6 +14,7 @@ public sealed class TestProbesPlugin : ISentinelPlugin
         registrar.AddProbe<SlowProbe, SlowOptions>("slow", "Waits, honouring cancellation.");
         registrar.AddProbe<ThrowingProbe, ThrowingOptions>("throw", "Throws.");
         registrar.AddProbe<StatefulProbe, StatefulOptions>("stateful", "Counts its runs in its durable state.");
+        registrar.AddAction<RecordingAction, RecordingOptions>("record", "Records each run (attempt numbers) under its key; fails when told.");
     }
 }
 
@@ -104,5 +105,27 @@ public sealed class StatefulProbe : IProbe
         var count = int.Parse(context.State.Get("count") ?? "0") + 1;
         context.State.Set("count", count.ToString());
         return ValueTask.FromResult(ProbeResult.Healthy($"run {count}", new Dictionary<string, object> { ["count"] = count }));
+    }
+}
+
+public sealed class RecordingOptions
+{
+    [Required] public string? Key { get; set; }
+    public bool Fail { get; set; }
+}
+
+/// <summary>Records the attempt number of each run under its key, writes a line of output, and throws when <see cref="RecordingOptions.Fail"/>.</summary>
+public sealed class RecordingAction(RecordingOptions options) : IAction
+{
+    public static readonly ConcurrentDictionary<string, ConcurrentQueue<int>> Runs = new();
+
+    public static IReadOnlyList<int> Of(string key) => Runs.TryGetValue(key, out var q) ? q.ToArray() : [];
+
+    public ValueTask ExecuteAsync(ActionContext context, CancellationToken cancellationToken)
+    {
+        Runs.GetOrAdd(options.Key!, _ => new()).Enqueue(context.Attempt);
+        context.Output.WriteLine($"recorded attempt {context.Attempt} for {context.RuleName}");
+        if (options.Fail) throw new InvalidOperationException("told to fail");
+        return ValueTask.CompletedTask;
     }
 }

@@ -65,12 +65,13 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
                 if (included!.Rules![i] is { } r) rules.Add((r, includeBinder, $"rules[{i}]"));
         }
 
+        var settings = Resolve(full, spec.Engine ?? new EngineSpec());
         var definitions = new List<RuleDefinition>();
         var names = new Dictionary<string, SourceLocation>(StringComparer.Ordinal);
         foreach (var (rule, ruleBinder, rulePath) in rules)
         {
             var label = rule.Name is null ? rulePath : $"{rulePath} ({rule.Name})";
-            var def = ResolveRule(rule, ruleBinder, label, defaults, catalog, errors, locations);
+            var def = ResolveRule(rule, ruleBinder, label, defaults, settings, catalog, errors, locations);
             if (rule.Name is not null)
             {
                 if (names.TryGetValue(rule.Name, out var first))
@@ -82,8 +83,8 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
             }
             if (def is not null) definitions.Add(def);
         }
+        CheckDependencies(rules.Select(r => r.Spec).ToList(), locations, errors);
 
-        var settings = Resolve(full, spec.Engine ?? new EngineSpec());
         if (errors.Count > 0)
         {
             var order = files.Select((f, i) => (Display(f), i)).ToDictionary(x => x.Item1, x => x.i);
@@ -93,7 +94,42 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
         return new(new SentinelConfig(settings, definitions, files), []);
     }
 
-    private RuleDefinition? ResolveRule(RuleSpec rule, YamlBinder binder, string label, DefaultsSpec defaults,
+    private static void CheckDependencies(List<RuleSpec> rules, BindingLocations locations, List<ConfigError> errors)
+    {
+        var byName = rules.Where(r => r.Name is not null).GroupBy(r => r.Name!, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
+        foreach (var rule in rules)
+        {
+            foreach (var dep in rule.DependsOn ?? [])
+            {
+                if (dep == rule.Name)
+                    errors.Add(new(locations.Of(rule, "depends-on"), $"rule '{rule.Name}'.depends-on: a rule cannot depend on itself"));
+                else if (!byName.ContainsKey(dep))
+                    errors.Add(new(locations.Of(rule, "depends-on"), $"rule '{rule.Name}'.depends-on: there is no rule named '{dep}'" + DidYouMean.Suffix(dep, byName.Keys, "rules")));
+            }
+        }
+        // A cycle would keep every rule in it from ever being remediated while any of them is down.
+        var state = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var name in byName.Keys) Visit(name, []);
+
+        void Visit(string name, List<string> path)
+        {
+            if (state.GetValueOrDefault(name) == 2) return;
+            if (state.GetValueOrDefault(name) == 1)
+            {
+                var cycle = path.SkipWhile(n => n != name).Append(name).ToList();
+                errors.Add(new(locations.Of(byName[name], "depends-on"), $"rule '{name}'.depends-on: the dependencies form a cycle ({string.Join(" -> ", cycle)}): remove one of them"));
+                return;
+            }
+            state[name] = 1;
+            path.Add(name);
+            foreach (var dep in byName[name].DependsOn ?? [])
+                if (byName.ContainsKey(dep) && dep != name) Visit(dep, path);
+            path.RemoveAt(path.Count - 1);
+            state[name] = 2;
+        }
+    }
+
+    private RuleDefinition? ResolveRule(RuleSpec rule, YamlBinder binder, string label, DefaultsSpec defaults, EngineSettings settings,
         PluginCatalog catalog, List<ConfigError> errors, BindingLocations locations)
     {
         var before = errors.Count;
@@ -140,6 +176,13 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
 
         PluginTypeRegistration? probe = null;
         object? options = null;
+        if (rule.Probe is null && rule.Supervise is null)
+            errors.Add(new(locations.Of(rule), $"{label}: a rule needs a 'probe' (what to check), or a 'supervise' block (a service it runs and watches)"));
+        else if (rule.Probe is null)
+        {
+            probe = Rules.SupervisedProbe.Registration;
+            options = new Rules.SupervisedProbeOptions();
+        }
         if (rule.Probe?.Type is { } type)
         {
             if (!catalog.TryGet(PluginKind.Probe, type, out var reg))
@@ -159,10 +202,35 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
             }
         }
 
+        var actions = new List<ActionDefinition>();
+        for (var i = 0; i < (rule.Remediate?.Count ?? 0); i++)
+        {
+            if (rule.Remediate![i] is not { Type: { } actionType } spec) continue;
+            if (!catalog.TryGet(PluginKind.Action, actionType, out var reg))
+            {
+                var known = catalog.Names(PluginKind.Action).ToList();
+                errors.Add(new(locations.Of(spec, "type"), $"{label}.remediate[{i}]: unknown action type '{actionType}'"
+                    + (known.Count == 0 ? " (no action types are loaded: is the plugins folder right?)" : DidYouMean.Suffix(actionType, known))));
+                continue;
+            }
+            var path = $"{label}.remediate[{i}].with ({actionType})";
+            var actionOptions = spec.With is { } w ? binder.Bind(w, reg.OptionsType, path) : binder.BindEmpty(reg.OptionsType, path, locations.Of(spec));
+            if (actionOptions is not null) actions.Add(new ActionDefinition(reg, actionOptions, locations.Of(spec)));
+        }
+        if (rule.Supervise is { } supervise && rule.Name is not null)
+        {
+            var supervisedDir = Path.Combine(settings.StateDirectory, "supervise");
+            supervise.Stdout ??= Path.Combine(settings.LogDirectory is "" ? supervisedDir : settings.LogDirectory, rule.Name + ".log");
+            supervise.Stderr ??= supervise.Stdout;
+            supervise.Pidfile ??= Path.Combine(supervisedDir, rule.Name + ".pid");
+        }
+
         if (errors.Count > before || rule.Name is null || probe is null || options is null) return null;
         var failure = rule.FailureThreshold ?? defaults.FailureThreshold;
         var success = rule.SuccessThreshold ?? defaults.SuccessThreshold;
-        var fingerprint = Fingerprint(rule, every, cron, timeout, failure, success, probe);
+        var policy = RemediationPolicy.From(rule.Backoff ?? defaults.Backoff, rule.RestartBudget ?? defaults.RestartBudget, rule.Grace ?? defaults.Grace);
+        var dependsOn = (rule.DependsOn ?? []).Distinct(StringComparer.Ordinal).ToList();
+        var fingerprint = Fingerprint(rule, every, cron, timeout, failure, success, probe, actions, policy, dependsOn);
         return new RuleDefinition
         {
             Name = rule.Name,
@@ -177,12 +245,17 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
             FailureThreshold = failure,
             SuccessThreshold = success,
             Paused = rule.Paused,
+            Remediate = actions,
+            Supervise = rule.Supervise,
+            Policy = policy,
+            DependsOn = dependsOn,
             Location = locations.Of(rule),
             Fingerprint = fingerprint,
         };
     }
 
-    private string Fingerprint(RuleSpec rule, TimeSpan? every, string? cron, TimeSpan timeout, int failure, int success, PluginTypeRegistration probe)
+    private string Fingerprint(RuleSpec rule, TimeSpan? every, string? cron, TimeSpan timeout, int failure, int success, PluginTypeRegistration probe,
+        List<ActionDefinition> actions, RemediationPolicy policy, List<string> dependsOn)
     {
         var sb = new StringBuilder();
         sb.Append(rule.Name).Append('|').Append(every?.Ticks).Append('|').Append(cron).Append('|').Append(timeout.Ticks)
@@ -191,7 +264,17 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
         Canonical(rule.Probe?.With, sb);
         sb.Append('|');
         Canonical(rule.Conditions, sb);
+        sb.Append('|').Append(policy).Append('|').Append(string.Join(',', dependsOn)).Append('|');
+        foreach (var a in actions) sb.Append(a.Type.Name).Append('@').Append(a.Type.Generation).Append(JsonOf(a.Options)).Append(';');
+        sb.Append('|').Append(JsonOf(rule.Supervise));
         return Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(sb.ToString())))[..16];
+    }
+
+    private static string JsonOf(object? value)
+    {
+        if (value is null) return "null";
+        try { return System.Text.Json.JsonSerializer.Serialize(value, value.GetType(), State.SentinelJson.Options); }
+        catch (Exception ex) when (ex is NotSupportedException or InvalidOperationException) { return value.ToString() ?? ""; }
     }
 
     private void Canonical(YamlNode? node, StringBuilder sb)

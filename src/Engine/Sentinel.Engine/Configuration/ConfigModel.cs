@@ -76,6 +76,113 @@ public sealed class DefaultsSpec
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(10);
     [Range(1, 1000)] public int FailureThreshold { get; set; } = 3;
     [Range(1, 1000)] public int SuccessThreshold { get; set; } = 2;
+    public BackoffSpec? Backoff { get; set; }
+    public RestartBudgetSpec? RestartBudget { get; set; }
+    public TimeSpan? Grace { get; set; }
+}
+
+/// <summary>Exponential backoff between remediation attempts; the first attempt of an episode is immediate.</summary>
+public sealed class BackoffSpec : IValidatableObject
+{
+    [Description("The wait before the second attempt.")]
+    public TimeSpan Initial { get; set; } = TimeSpan.FromSeconds(1);
+
+    [Range(1.0, 100.0), Description("Each further wait is this many times the previous one.")]
+    public double Factor { get; set; } = 2;
+
+    [Description("The longest wait between attempts.")]
+    public TimeSpan Max { get; set; } = TimeSpan.FromMinutes(5);
+
+    [Range(0.0, 1.0), Description("Random spread of each wait, as a fraction (0.1 = ±10%), so services restarted together do not retry in step.")]
+    public double Jitter { get; set; } = 0.1;
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (Initial < TimeSpan.Zero) yield return new("initial cannot be negative", [nameof(Initial)]);
+        if (Max < Initial) yield return new($"max ({Duration.Format(Max)}) must be at least initial ({Duration.Format(Initial)})", [nameof(Max)]);
+    }
+}
+
+/// <summary>How many attempts an episode may use, and what happens after.</summary>
+public sealed class RestartBudgetSpec : IValidatableObject
+{
+    [Range(1, 10_000), Description("Attempts allowed within the window; one more needed means the rule gives up (once, with an event).")]
+    public int Max { get; set; } = 5;
+
+    [Description("The sliding window the attempts are counted in.")]
+    public TimeSpan Within { get; set; } = TimeSpan.FromMinutes(10);
+
+    [Description("After giving up, one attempt this often (never stops for good).")]
+    public TimeSpan RetryAfter { get; set; } = TimeSpan.FromMinutes(10);
+
+    [Description("Healthy this long after a remediation resets the budget, the backoff and the given-up state.")]
+    public TimeSpan StableAfter { get; set; } = TimeSpan.FromMinutes(5);
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (Within <= TimeSpan.Zero) yield return new("within must be longer than 0s, e.g. 10m", [nameof(Within)]);
+        if (RetryAfter <= TimeSpan.Zero) yield return new("retry-after must be longer than 0s, e.g. 10m", [nameof(RetryAfter)]);
+        if (StableAfter < TimeSpan.Zero) yield return new("stable-after cannot be negative", [nameof(StableAfter)]);
+    }
+}
+
+[System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<RestartMode>))]
+public enum RestartMode { Always, OnFailure, Never }
+
+public enum StopSignal { Term, Int, Hup, Quit, Kill, Usr1, Usr2 }
+
+/// <summary>A service the rule owns: started, watched and restarted by Sentinel.</summary>
+public sealed class SuperviseSpec : IValidatableObject
+{
+    [Description("The program and its arguments, one item each (no shell unless shell: true).")]
+    public List<string> Command { get; set; } = [];
+
+    [Description("Run the command through /bin/sh -c: then 'command' is one line of shell script.")]
+    public bool Shell { get; set; }
+
+    [Sentinel.Abstractions.FilePath, Description("Working directory, relative to the config file's folder.")]
+    public string? Cwd { get; set; }
+
+    public Dictionary<string, string> Env { get; set; } = [];
+
+    [Sentinel.Abstractions.FilePath, Description("File the service's stdout is appended to. Default: <logs>/<rule>.log.")]
+    public string? Stdout { get; set; }
+
+    [Sentinel.Abstractions.FilePath, Description("File the service's stderr is appended to. Default: the stdout file.")]
+    public string? Stderr { get; set; }
+
+    [Description("Rotate a log file when it grows past this size.")]
+    public Sentinel.Abstractions.ByteSize LogMaxSize { get; set; } = Sentinel.Abstractions.ByteSize.Parse("10MB");
+
+    [Range(0, 100), Description("Rotated files kept (<file>.1 is the newest).")]
+    public int LogMaxFiles { get; set; } = 5;
+
+    [Sentinel.Abstractions.FilePath, Description("Where the service's PID is written. Default: <state>/supervise/<rule>.pid.")]
+    public string? Pidfile { get; set; }
+
+    public StopSignal StopSignal { get; set; } = StopSignal.Term;
+
+    [Description("How long a stop waits after stop-signal before KILL.")]
+    public TimeSpan StopTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    [Description("always: restart on any exit; on-failure: only on a non-zero exit or a signal; never.")]
+    public RestartMode Restart { get; set; } = RestartMode.Always;
+
+    [Description("Stop the service when Sentinel shuts down. By default it keeps running and is adopted at the next start.")]
+    public bool StopOnExit { get; set; }
+
+    [Description("A start counts as successful once the service has run this long.")]
+    public TimeSpan StartPeriod { get; set; } = TimeSpan.FromSeconds(1);
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (Command.Count == 0 || string.IsNullOrWhiteSpace(Command[0]))
+            yield return new("set command to the program and its arguments, e.g. [python3, bot.py]", [nameof(Command)]);
+        else if (Shell && Command.Count > 1)
+            yield return new("with shell: true, write command as one line of shell script", [nameof(Command)]);
+        if (Cwd is not null && !Directory.Exists(Cwd)) yield return new($"cwd {Cwd} is not a directory", [nameof(Cwd)]);
+        if (StopTimeout < TimeSpan.Zero) yield return new("stop-timeout cannot be negative", [nameof(StopTimeout)]);
+    }
 }
 
 public sealed class RuleSpec
@@ -85,11 +192,18 @@ public sealed class RuleSpec
     public TimeSpan? Every { get; set; }
     public string? Cron { get; set; }
     public TimeSpan? Timeout { get; set; }
-    [Required] public PluginRefSpec? Probe { get; set; }
+    public PluginRefSpec? Probe { get; set; }
     public YamlNode? Conditions { get; set; }
     [Range(1, 1000)] public int? FailureThreshold { get; set; }
     [Range(1, 1000)] public int? SuccessThreshold { get; set; }
     public bool Paused { get; set; }
+    public SuperviseSpec? Supervise { get; set; }
+    public List<PluginRefSpec>? Remediate { get; set; }
+    public BackoffSpec? Backoff { get; set; }
+    public RestartBudgetSpec? RestartBudget { get; set; }
+    [Description("After a remediation, failures for this long do not count toward the next one.")]
+    public TimeSpan? Grace { get; set; }
+    public List<string>? DependsOn { get; set; }
 }
 
 public sealed class PluginRefSpec
@@ -129,11 +243,35 @@ public sealed record RuleDefinition
     public required int FailureThreshold { get; init; }
     public required int SuccessThreshold { get; init; }
     public bool Paused { get; init; }
+    /// <summary>The remediation actions, run in order on each attempt.</summary>
+    public IReadOnlyList<ActionDefinition> Remediate { get; init; } = [];
+    /// <summary>The service the rule owns, when it supervises one (paths resolved).</summary>
+    public SuperviseSpec? Supervise { get; init; }
+    public RemediationPolicy Policy { get; init; } = RemediationPolicy.Default;
+    public IReadOnlyList<string> DependsOn { get; init; } = [];
     public SourceLocation Location { get; init; }
     /// <summary>Changes whenever anything that affects how the rule runs changes (its YAML or its plugin's code).</summary>
     public required string Fingerprint { get; init; }
 
     public string Schedule => Every is { } e ? "every " + Duration.Format(e) : "cron " + CronText;
+}
+
+public sealed record ActionDefinition(PluginTypeRegistration Type, object Options, SourceLocation Location);
+
+/// <summary>Backoff, budget and grace of a rule's remediation (see docs/remediation.md).</summary>
+public sealed record RemediationPolicy(
+    TimeSpan BackoffInitial, double BackoffFactor, TimeSpan BackoffMax, double Jitter,
+    int BudgetMax, TimeSpan BudgetWithin, TimeSpan RetryAfter, TimeSpan StableAfter, TimeSpan Grace)
+{
+    public static RemediationPolicy Default { get; } = From(null, null, null);
+
+    public static RemediationPolicy From(BackoffSpec? backoff, RestartBudgetSpec? budget, TimeSpan? grace)
+    {
+        backoff ??= new BackoffSpec();
+        budget ??= new RestartBudgetSpec();
+        return new(backoff.Initial, backoff.Factor, backoff.Max, backoff.Jitter,
+            budget.Max, budget.Within, budget.RetryAfter, budget.StableAfter, grace ?? TimeSpan.FromSeconds(30));
+    }
 }
 
 public sealed record SentinelConfig(EngineSettings Engine, IReadOnlyList<RuleDefinition> Rules, IReadOnlyList<string> Files);

@@ -2,6 +2,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Sentinel.Abstractions;
 using Sentinel.Engine.Configuration;
+using Sentinel.Engine.Plugins;
 
 namespace Sentinel.Engine.Rules;
 
@@ -20,21 +21,25 @@ public sealed class ProbeFactory
             .BuildServiceProvider();
     }
 
-    public IProbe Create(RuleDefinition rule)
+    public IProbe Create(RuleDefinition rule) => Create<IProbe>(rule, rule.Probe, rule.ProbeOptions, rule.Location, "probe");
+
+    public IAction CreateAction(RuleDefinition rule, ActionDefinition action) => Create<IAction>(rule, action.Type, action.Options, action.Location, "action");
+
+    private T Create<T>(RuleDefinition rule, PluginTypeRegistration registration, object options, SourceLocation location, string kind)
     {
         try
         {
-            var type = rule.Probe.ImplementationType;
-            var wantsOptions = type.GetConstructors().Any(c => c.GetParameters().Any(p => p.ParameterType.IsInstanceOfType(rule.ProbeOptions)));
-            return (IProbe)(wantsOptions
-                ? ActivatorUtilities.CreateInstance(_services, type, rule.ProbeOptions)
+            var type = registration.ImplementationType;
+            var wantsOptions = type.GetConstructors().Any(c => c.GetParameters().Any(p => p.ParameterType.IsInstanceOfType(options)));
+            return (T)(wantsOptions
+                ? ActivatorUtilities.CreateInstance(_services, type, options)
                 : ActivatorUtilities.CreateInstance(_services, type));
         }
         catch (Exception ex)
         {
             var inner = ex is System.Reflection.TargetInvocationException { InnerException: { } ie } ? ie : ex;
-            throw new ConfigException([new ConfigError(rule.Location,
-                $"rule '{rule.Name}': probe '{rule.Probe.Name}' (plugin {rule.Probe.Plugin}) could not be created: {inner.Message}")]);
+            throw new ConfigException([new ConfigError(location,
+                $"rule '{rule.Name}': {kind} '{registration.Name}' (plugin {registration.Plugin}) could not be created: {inner.Message}")]);
         }
     }
 }

@@ -29,7 +29,8 @@ public sealed record RuleState(
     long Checks = 0,
     long Failures = 0,
     CheckRecord? LastCheck = null,
-    IReadOnlyDictionary<string, string>? ProbeState = null)
+    IReadOnlyDictionary<string, string>? ProbeState = null,
+    Remediation.RemediationState? Remediation = null)
 {
     public static RuleState New(string rule, DateTimeOffset now, bool paused = false)
         => new(rule, paused ? RuleStatus.Paused : RuleStatus.Pending, now);

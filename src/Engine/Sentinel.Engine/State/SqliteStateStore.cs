@@ -11,7 +11,7 @@ namespace Sentinel.Engine.State;
 /// </summary>
 public sealed partial class SqliteStateStore : IStateStore
 {
-    private const int SchemaVersion = 2;
+    private const int SchemaVersion = 3;
     private readonly SqliteConnection _connection;
     private readonly SemaphoreSlim _gate = new(1, 1);
 
@@ -68,7 +68,8 @@ public sealed partial class SqliteStateStore : IStateStore
                     checks INTEGER NOT NULL,
                     failures INTEGER NOT NULL,
                     last_check TEXT NULL,
-                    probe_state TEXT NULL
+                    probe_state TEXT NULL,
+                    remediation TEXT NULL
                 );
                 """;
             cmd.ExecuteNonQuery();
@@ -82,15 +83,16 @@ public sealed partial class SqliteStateStore : IStateStore
         }
     }
 
-    // Version 1 (the first release) had no probe_state column.
+    // Version 1 had no probe_state column, version 2 no remediation column.
     private static void Migrate(SqliteConnection connection)
     {
-        using var columns = connection.CreateCommand();
-        columns.CommandText = "SELECT COUNT(*) FROM pragma_table_info('rule_state') WHERE name = 'probe_state'";
-        if ((long)columns.ExecuteScalar()! == 0)
+        foreach (var column in new[] { "probe_state", "remediation" })
         {
+            using var columns = connection.CreateCommand();
+            columns.CommandText = $"SELECT COUNT(*) FROM pragma_table_info('rule_state') WHERE name = '{column}'";
+            if ((long)columns.ExecuteScalar()! != 0) continue;
             using var alter = connection.CreateCommand();
-            alter.CommandText = "ALTER TABLE rule_state ADD COLUMN probe_state TEXT NULL";
+            alter.CommandText = $"ALTER TABLE rule_state ADD COLUMN {column} TEXT NULL";
             alter.ExecuteNonQuery();
         }
         using var version = connection.CreateCommand();
@@ -106,7 +108,7 @@ public sealed partial class SqliteStateStore : IStateStore
         {
             var result = new Dictionary<string, RuleState>(StringComparer.Ordinal);
             using var cmd = _connection.CreateCommand();
-            cmd.CommandText = "SELECT rule, status, since, consecutive_failures, consecutive_successes, checks, failures, last_check, probe_state FROM rule_state";
+            cmd.CommandText = "SELECT rule, status, since, consecutive_failures, consecutive_successes, checks, failures, last_check, probe_state, remediation FROM rule_state";
             using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
             while (await reader.ReadAsync(cancellationToken))
             {
@@ -124,8 +126,14 @@ public sealed partial class SqliteStateStore : IStateStore
                     try { probeState = JsonSerializer.Deserialize<Dictionary<string, string>>(reader.GetString(8)); }
                     catch (JsonException) { probeState = null; }
                 }
+                Remediation.RemediationState? remediation = null;
+                if (!reader.IsDBNull(9))
+                {
+                    try { remediation = JsonSerializer.Deserialize<Remediation.RemediationState>(reader.GetString(9), SentinelJson.Options); }
+                    catch (JsonException) { remediation = null; }
+                }
                 result[rule] = new RuleState(rule, status, DateTimeOffset.Parse(reader.GetString(2), System.Globalization.CultureInfo.InvariantCulture),
-                    reader.GetInt32(3), reader.GetInt32(4), reader.GetInt64(5), reader.GetInt64(6), last, probeState);
+                    reader.GetInt32(3), reader.GetInt32(4), reader.GetInt64(5), reader.GetInt64(6), last, probeState, remediation);
             }
             return result;
         }
@@ -143,13 +151,14 @@ public sealed partial class SqliteStateStore : IStateStore
             {
                 upsert.Transaction = tx;
                 upsert.CommandText = """
-                    INSERT INTO rule_state(rule, status, since, consecutive_failures, consecutive_successes, checks, failures, last_check, probe_state)
-                    VALUES ($rule, $status, $since, $cf, $cs, $checks, $failures, $last, $probe)
+                    INSERT INTO rule_state(rule, status, since, consecutive_failures, consecutive_successes, checks, failures, last_check, probe_state, remediation)
+                    VALUES ($rule, $status, $since, $cf, $cs, $checks, $failures, $last, $probe, $remediation)
                     ON CONFLICT(rule) DO UPDATE SET status=excluded.status, since=excluded.since,
                         consecutive_failures=excluded.consecutive_failures, consecutive_successes=excluded.consecutive_successes,
-                        checks=excluded.checks, failures=excluded.failures, last_check=excluded.last_check, probe_state=excluded.probe_state
+                        checks=excluded.checks, failures=excluded.failures, last_check=excluded.last_check, probe_state=excluded.probe_state,
+                        remediation=excluded.remediation
                     """;
-                var p = new[] { "$rule", "$status", "$since", "$cf", "$cs", "$checks", "$failures", "$last", "$probe" }
+                var p = new[] { "$rule", "$status", "$since", "$cf", "$cs", "$checks", "$failures", "$last", "$probe", "$remediation" }
                     .Select(n => upsert.Parameters.Add(n, SqliteType.Text)).ToArray();
                 foreach (var s in states)
                 {
@@ -162,6 +171,7 @@ public sealed partial class SqliteStateStore : IStateStore
                     p[6].Value = s.Failures;
                     p[7].Value = s.LastCheck is null ? DBNull.Value : JsonSerializer.Serialize(s.LastCheck, SentinelJson.Options);
                     p[8].Value = s.ProbeState is null ? DBNull.Value : JsonSerializer.Serialize(s.ProbeState);
+                    p[9].Value = s.Remediation is null ? DBNull.Value : JsonSerializer.Serialize(s.Remediation, SentinelJson.Options);
                     await upsert.ExecuteNonQueryAsync(cancellationToken);
                 }
             }

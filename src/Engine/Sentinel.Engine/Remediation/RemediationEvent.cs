@@ -1,0 +1,24 @@
+using System.Text.Json.Serialization;
+
+namespace Sentinel.Engine.Remediation;
+
+[JsonConverter(typeof(JsonStringEnumConverter<RemediationEventKind>))]
+public enum RemediationEventKind { Remediating, Remediated, RemediationFailed, GaveUp, Exited }
+
+/// <summary>
+/// Remediation of a rule: an attempt starts (<c>remediating</c>), succeeds (<c>remediated</c>) or fails
+/// (<c>remediation-failed</c>), the budget is spent (<c>gave-up</c>, once per episode), or a supervised service
+/// exited (<c>exited</c>). <see cref="Output"/> holds the last lines the actions (or the service) printed.
+/// </summary>
+public sealed record RemediationEvent(
+    string Rule, RemediationEventKind Kind, int Attempt, DateTimeOffset When, string Message, IReadOnlyList<string> Output)
+    : EngineEvent(When)
+{
+    /// <summary>The kind as written in config and messages: remediating, remediated, remediation-failed, gave-up, exited.</summary>
+    public string Name => Kind switch
+    {
+        RemediationEventKind.RemediationFailed => "remediation-failed",
+        RemediationEventKind.GaveUp => "gave-up",
+        _ => Kind.ToString().ToLowerInvariant(),
+    };
+}

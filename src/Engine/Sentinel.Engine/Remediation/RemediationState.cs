@@ -1,0 +1,126 @@
+using System.Text.Json.Serialization;
+
+namespace Sentinel.Engine.Remediation;
+
+/// <summary>
+/// A rule's remediation bookkeeping, persisted with its state so that counts and timers survive a restart of
+/// Sentinel. Times are absolute; nothing here depends on when the engine started.
+/// </summary>
+public sealed record RemediationState
+{
+    /// <summary>When the attempts inside the budget window were made.</summary>
+    public IReadOnlyList<DateTimeOffset> Attempts { get; init; } = [];
+
+    /// <summary>Attempts in the current episode (since the last reset); the next attempt's number is this plus one.</summary>
+    public int Streak { get; init; }
+
+    /// <summary>Attempts ever made for this rule.</summary>
+    public long Total { get; init; }
+
+    public DateTimeOffset? LastAttemptAt { get; init; }
+
+    /// <summary>The earliest time of the next attempt (backoff, or the slow retry after giving up).</summary>
+    public DateTimeOffset? NextAttemptAt { get; init; }
+
+    /// <summary>Failures before this time do not count toward the next attempt.</summary>
+    public DateTimeOffset? GraceUntil { get; init; }
+
+    /// <summary>Since when the rule has been healthy without a break (for the reset after stable-after).</summary>
+    public DateTimeOffset? HealthySince { get; init; }
+
+    /// <summary>Failed checks since the grace period of the last attempt ended.</summary>
+    public int FailuresAfterGrace { get; init; }
+
+    /// <summary>The budget is spent: attempts continue only every retry-after, until the rule is stable again.</summary>
+    public bool GaveUp { get; init; }
+
+    public DateTimeOffset? GaveUpAt { get; init; }
+
+    /// <summary>What the last attempt did, in one line.</summary>
+    public string? LastOutcome { get; init; }
+
+    /// <summary>The supervised service's process, when the rule supervises one and it runs.</summary>
+    public SupervisedProcess? Process { get; init; }
+}
+
+/// <summary>A supervised process, identified by PID and kernel start time (so a reused PID is never adopted).</summary>
+public sealed record SupervisedProcess(int Pid, long StartTicks, DateTimeOffset StartedAt);
+
+[JsonConverter(typeof(JsonStringEnumConverter<RemediationDecisionKind>))]
+public enum RemediationDecisionKind { Run, Wait, GiveUp }
+
+/// <summary>What to do now: run attempt <see cref="Attempt"/>, wait until <see cref="At"/>, or give up.</summary>
+public readonly record struct RemediationDecision(RemediationDecisionKind Kind, DateTimeOffset At, int Attempt);
+
+/// <summary>
+/// The remediation policy as pure functions of state, policy and time: exponential backoff between attempts (the
+/// first of an episode is immediate), a budget of <c>max</c> attempts <c>within</c> a sliding window, giving up
+/// once when it is spent, slow retries every <c>retry-after</c> after that, and a reset after <c>stable-after</c>
+/// of health.
+/// </summary>
+public static class RemediationPlanner
+{
+    public static RemediationDecision Decide(RemediationState s, Configuration.RemediationPolicy p, DateTimeOffset now)
+    {
+        var attempt = s.Streak + 1;
+        if (s.GaveUp)
+        {
+            var slow = s.NextAttemptAt ?? now;
+            return now >= slow ? new(RemediationDecisionKind.Run, now, attempt) : new(RemediationDecisionKind.Wait, slow, attempt);
+        }
+        if (s.Attempts.Count(a => a > now - p.BudgetWithin) >= p.BudgetMax) return new(RemediationDecisionKind.GiveUp, now, attempt);
+        var due = s.NextAttemptAt ?? now;
+        return now >= due ? new(RemediationDecisionKind.Run, now, attempt) : new(RemediationDecisionKind.Wait, due, attempt);
+    }
+
+    /// <summary>The budget is spent: record it (the caller emits gave-up once) and set the first slow retry.</summary>
+    public static RemediationState GiveUp(RemediationState s, Configuration.RemediationPolicy p, DateTimeOffset now)
+        => s with { GaveUp = true, GaveUpAt = now, NextAttemptAt = now + p.RetryAfter };
+
+    /// <summary>An attempt starts now. <paramref name="random"/> in [0, 1) spreads the next wait by the jitter.</summary>
+    public static RemediationState Attempted(RemediationState s, Configuration.RemediationPolicy p, DateTimeOffset now, double random)
+    {
+        var streak = s.Streak + 1;
+        return s with
+        {
+            Attempts = [.. s.Attempts.Where(a => a > now - p.BudgetWithin), now],
+            Streak = streak,
+            Total = s.Total + 1,
+            LastAttemptAt = now,
+            NextAttemptAt = now + (s.GaveUp ? p.RetryAfter : Delay(p, streak, random)),
+            GraceUntil = now + p.Grace,
+            FailuresAfterGrace = 0,
+            HealthySince = null,
+        };
+    }
+
+    /// <summary>The wait after attempt <paramref name="attemptsMade"/> before the next: initial × factor^(n−1), capped at max, ± jitter.</summary>
+    public static TimeSpan Delay(Configuration.RemediationPolicy p, int attemptsMade, double random)
+    {
+        var exponent = Math.Max(0, attemptsMade - 1);
+        var ticks = Math.Min(p.BackoffMax.Ticks, p.BackoffInitial.Ticks * Math.Pow(p.BackoffFactor, Math.Min(exponent, 64)));
+        ticks *= 1 + p.Jitter * (2 * random - 1);
+        return TimeSpan.FromTicks((long)Math.Clamp(ticks, 0, p.BackoffMax.Ticks));
+    }
+
+    /// <summary>A healthy observation; resets the episode once healthy for stable-after. <paramref name="since"/> overrides when health began.</summary>
+    public static RemediationState Healthy(RemediationState s, Configuration.RemediationPolicy p, DateTimeOffset now, out bool reset, DateTimeOffset? since = null)
+    {
+        reset = false;
+        var healthySince = since ?? s.HealthySince ?? now;
+        if ((s.Streak > 0 || s.GaveUp) && now - healthySince >= p.StableAfter)
+        {
+            reset = true;
+            return new RemediationState { Total = s.Total, LastOutcome = s.LastOutcome, Process = s.Process, HealthySince = healthySince };
+        }
+        return s with { HealthySince = healthySince, FailuresAfterGrace = 0 };
+    }
+
+    /// <summary>A failed observation: health is interrupted; past the grace period it counts toward the next attempt.</summary>
+    public static RemediationState Failed(RemediationState s, DateTimeOffset now)
+        => s with { HealthySince = null, FailuresAfterGrace = s.GraceUntil is { } g && now < g ? s.FailuresAfterGrace : s.FailuresAfterGrace + 1 };
+
+    /// <summary>True when failures have been seen past the grace period enough times to warrant the next attempt.</summary>
+    public static bool FailuresWarrantAttempt(RemediationState s, int failureThreshold, DateTimeOffset now)
+        => s.GraceUntil is not { } g || now >= g ? s.Streak == 0 || s.FailuresAfterGrace >= failureThreshold : false;
+}

@@ -1,0 +1,194 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+using Sentinel.Abstractions;
+using Sentinel.Engine.Configuration;
+using Sentinel.Engine.Plugins;
+using Sentinel.Engine.Remediation;
+using Sentinel.Engine.Rules;
+using Sentinel.Engine.Tests.Support;
+
+namespace Sentinel.Engine.Tests.Remediation;
+
+/// <summary>A real supervised process under the remediation policy, with the policy's clock faked.</summary>
+public sealed class SupervisorPolicyTests : IAsyncLifetime
+{
+    private readonly TempDir _dir = new();
+    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 11, 22, 12, 0, 0, TimeSpan.Zero));
+    private readonly TestHost _host = new();
+    private readonly CancellationTokenSource _stopping = new();
+    private RuleRemediator? _remediator;
+
+    public static string Service => Path.Combine(TestPaths.RepoRoot, "tests", "services", "testservice.py");
+
+    internal static RuleDefinition Load(TempDir dir, string rule)
+    {
+        var path = dir.File("sentinel.yaml", EngineHarness.Config(rule));
+        var catalog = new PluginCatalog(null, NullLogger.Instance, builtIn: [new TestProbesPlugin()]);
+        catalog.LoadAll();
+        var result = new ConfigLoader().Load(path, catalog);
+        result.Errors.Should().BeEmpty();
+        return result.Config!.Rules.Single();
+    }
+
+    [Fact]
+    public async Task CrashLoop_BacksOff_GivesUpOnce_RetriesSlowly_AndResetsAfterStable()
+    {
+        var marker = _dir.File("FAIL", "");
+        var port = Path.Combine(_dir.Path, "port");
+        var def = Load(_dir, $$"""
+            rules:
+              - name: svc
+                supervise:
+                  shell: true
+                  command: "if [ -e '{{marker}}' ]; then echo 'boom: cannot start'; exit 3; fi; exec /usr/bin/python3 '{{Service}}' --port-file '{{port}}'"
+                backoff: { initial: 10s, factor: 2, max: 1m, jitter: 0 }
+                restart-budget: { max: 3, within: 10m, retry-after: 10m, stable-after: 5m }
+            """);
+        _remediator = new RuleRemediator(def, [], _host, NullLoggerFactory.Instance, _time, _stopping.Token);
+        var t0 = _time.GetUtcNow();
+        _remediator.Activate();
+
+        // The first start fails, attempt 1 follows at once (the first attempt of an episode is immediate).
+        var a1 = await _host.WaitFor(RemediationEventKind.RemediationFailed, attempt: 1);
+        a1.When.Should().Be(t0);
+        a1.Message.Should().Contain("exited with code 3");
+        a1.Output.Should().Contain(l => l.Contains("boom: cannot start"));
+
+        _time.Advance(TimeSpan.FromSeconds(10));
+        (await _host.WaitFor(RemediationEventKind.Remediating, attempt: 2)).When.Should().Be(t0 + TimeSpan.FromSeconds(10));
+        await _host.WaitFor(RemediationEventKind.RemediationFailed, attempt: 2);
+        _time.Advance(TimeSpan.FromSeconds(20));
+        (await _host.WaitFor(RemediationEventKind.Remediating, attempt: 3)).When.Should().Be(t0 + TimeSpan.FromSeconds(30));
+        await _host.WaitFor(RemediationEventKind.RemediationFailed, attempt: 3);
+
+        // The budget (3 within 10m) is spent when the fourth is due (40s later): gave-up, once.
+        _time.Advance(TimeSpan.FromSeconds(40));
+        var gaveUp = await _host.WaitFor(RemediationEventKind.GaveUp, attempt: 3);
+        gaveUp.When.Should().Be(t0 + TimeSpan.FromSeconds(70));
+        _host.State.GaveUp.Should().BeTrue();
+
+        // Slow retries every retry-after, still failing, with no second gave-up.
+        _time.Advance(TimeSpan.FromMinutes(10));
+        (await _host.WaitFor(RemediationEventKind.Remediating, attempt: 4)).When.Should().Be(t0 + TimeSpan.FromSeconds(70) + TimeSpan.FromMinutes(10));
+        await _host.WaitFor(RemediationEventKind.RemediationFailed, attempt: 4);
+
+        // The cause is fixed; the next slow retry starts it, and it counts as started after its start period.
+        File.Delete(marker);
+        _time.Advance(TimeSpan.FromMinutes(10));
+        await _host.WaitFor(RemediationEventKind.Remediating, attempt: 5);
+        await Eventually.Until(() => File.Exists(port), what: "the service answering");
+        _time.Advance(TimeSpan.FromSeconds(1));
+        (await _host.WaitFor(RemediationEventKind.Remediated, attempt: 5)).Message.Should().StartWith("started pid");
+        _host.Events.Count(e => e.Kind == RemediationEventKind.GaveUp).Should().Be(1);
+
+        // Healthy for stable-after: budget, backoff and gave-up are reset.
+        var pid = _remediator.Supervisor!.Current!.Pid;
+        _remediator.OnCheck(_host.Rule(RuleStatus.Healthy), Check(true));
+        _time.Advance(TimeSpan.FromMinutes(5));
+        _remediator.OnCheck(_host.Rule(RuleStatus.Healthy), Check(true));
+        _host.State.Should().BeEquivalentTo(new { Streak = 0, GaveUp = false, Total = 5L });
+
+        // So a crash now is restarted at once, as attempt 1 of a new episode.
+        var crashAt = _time.GetUtcNow();
+        await Tell(File.ReadAllText(port), "crash");
+        (await _host.WaitFor(RemediationEventKind.Exited, attempt: 0, after: crashAt)).Message.Should().Contain($"pid {pid}").And.Contain("exited with code 1");
+        (await _host.WaitFor(RemediationEventKind.Remediating, attempt: 1, after: crashAt)).When.Should().Be(crashAt);
+        await Eventually.Until(() => _remediator.Supervisor.Current is { } p && p.Pid != pid, what: "a new pid");
+    }
+
+    [Fact]
+    public async Task ExitZero_WithRestartOnFailure_StaysStopped_WhileACrashIsRestarted()
+    {
+        var port = Path.Combine(_dir.Path, "port");
+        var def = Load(_dir, $$"""
+            rules:
+              - name: svc
+                supervise: { command: [/usr/bin/python3, "{{Service}}", --port-file, "{{port}}"], restart: on-failure }
+            """);
+        _remediator = new RuleRemediator(def, [], _host, NullLoggerFactory.Instance, _time, _stopping.Token);
+        _remediator.Activate();
+        await Eventually.Until(() => File.Exists(port));
+        var first = _remediator.Supervisor!.Current!;
+        await Tell(File.ReadAllText(port), "crash");
+        await _host.WaitFor(RemediationEventKind.Remediating, attempt: 1);
+        await Eventually.Until(() => _remediator.Supervisor.Current is { } p && p.Pid != first.Pid);
+        File.Delete(port);
+        await Eventually.Until(() => File.Exists(port));
+        _time.Advance(TimeSpan.FromSeconds(1));
+        await _host.WaitFor(RemediationEventKind.Remediated, attempt: 1);
+
+        await Tell(File.ReadAllText(port), "exit0");
+        (await _host.WaitFor(RemediationEventKind.Exited, attempt: 1)).Message.Should().Contain("exited with code 0");
+        _time.Advance(TimeSpan.FromMinutes(30));
+        _remediator.Supervisor.IsRunning.Should().BeFalse();
+        _host.Events.Count(e => e.Kind == RemediationEventKind.Remediating).Should().Be(1, "a clean exit is not restarted under on-failure");
+    }
+
+    [Fact]
+    public async Task MissingProgram_IsAClearRemediationFailure_NotACrash()
+    {
+        var def = Load(_dir, """
+            rules:
+              - name: svc
+                supervise: { command: [/nonexistent/bot, --serve] }
+                backoff: { initial: 1m, jitter: 0 }
+            """);
+        _remediator = new RuleRemediator(def, [], _host, NullLoggerFactory.Instance, _time, _stopping.Token);
+        _remediator.Activate();
+        var failed = await _host.WaitFor(RemediationEventKind.RemediationFailed, attempt: 1);
+        failed.Message.Should().Be("cannot start '/nonexistent/bot': no such program (give a full path, or fix supervise.command)");
+        _host.State.NextAttemptAt.Should().Be(_time.GetUtcNow() + TimeSpan.FromMinutes(1));
+    }
+
+    /// <summary>Tells the test service to crash, exit0 or hang; it may exit before it answers.</summary>
+    internal static async Task Tell(string port, string command)
+    {
+        using var http = new HttpClient();
+        try { await http.PostAsync($"http://127.0.0.1:{port}/{command}", null); }
+        catch (HttpRequestException) { }
+    }
+
+    private CheckRecord Check(bool ok) => new(ok ? ProbeStatus.Healthy : ProbeStatus.Unhealthy, ok ? "ok" : "down", _time.GetUtcNow(), TimeSpan.Zero);
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        if (_remediator is not null) await _remediator.DisposeAsync(stopService: true);
+        _stopping.Dispose();
+        _dir.Dispose();
+    }
+
+    /// <summary>Stands in for the engine: keeps the remediation state and collects the events.</summary>
+    internal sealed class TestHost : IRemediationHost
+    {
+        private readonly Lock _lock = new();
+        public RemediationState State { get; private set; } = new();
+        public ConcurrentQueue<RemediationEvent> Queue { get; } = new();
+        public List<RemediationEvent> Events => [.. Queue];
+        public HashSet<string> Down { get; } = [];
+
+        public RuleState Rule(RuleStatus status) => new("svc", status, DateTimeOffset.UnixEpoch, Remediation: State);
+
+        public RuleState? GetState(string rule) => Rule(RuleStatus.Healthy);
+
+        public RemediationState UpdateRemediation(string rule, Func<RemediationState, RemediationState> update)
+        {
+            lock (_lock) return State = update(State);
+        }
+
+        public void Publish(EngineEvent e)
+        {
+            if (e is RemediationEvent r) Queue.Enqueue(r);
+        }
+
+        public string? FirstDown(IReadOnlyList<string> rules) => rules.FirstOrDefault(Down.Contains);
+
+        public void RequestCheck(string rule) { }
+
+        public Task<RemediationEvent> WaitFor(RemediationEventKind kind, int attempt, DateTimeOffset? after = null)
+            => Eventually.Until(() => Queue.FirstOrDefault(e => e.Kind == kind && e.Attempt == attempt && e.When >= (after ?? DateTimeOffset.MinValue)),
+                e => e is not null, what: $"{kind} attempt {attempt}; events so far: {string.Join(", ", Queue.Select(e => $"{e.Name}#{e.Attempt}"))}")!;
+    }
+}
