@@ -117,7 +117,7 @@ public sealed class RemediationEngineTests
                 every: 100ms
                 supervise: { command: [/usr/bin/python3, "{{Service}}", --port-file, "{{port}}"], start-period: 0s }
             """;
-        var h = await EngineHarness.StartAsync(rules, dir);
+        await using var h = await EngineHarness.StartAsync(rules, dir);
         var events = Collect(h.Engine);
         await Eventually.Until(() => File.Exists(port), what: "the service listening");
         var pidfile = Path.Combine(dir.Path, "state", "supervise", "svc.pid");
@@ -146,7 +146,6 @@ public sealed class RemediationEngineTests
         // Removing the rule stops its service.
         h.WriteConfig("rules: []");
         await Eventually.Until(() => NativeProcess.Stat(newPid) is null or { Zombie: true }, what: "the service stopped with its rule");
-        await h.DisposeAsync();
     }
 
     [Fact]
@@ -154,14 +153,14 @@ public sealed class RemediationEngineTests
     {
         using var dir = new TempDir();
         var port = Path.Combine(dir.Path, "port");
-        var h = await EngineHarness.StartAsync($$"""
+        await using var h = await EngineHarness.StartAsync($$"""
             rules:
               - name: svc
                 supervise: { command: [/usr/bin/python3, "{{Service}}", --port-file, "{{port}}"], stop-on-exit: true }
             """, dir);
         await Eventually.Until(() => File.Exists(port));
         var pid = int.Parse(File.ReadAllText(Path.Combine(dir.Path, "state", "supervise", "svc.pid")));
-        await h.DisposeAsync();
+        await h.StopEngineAsync();
         (NativeProcess.Stat(pid) is null or { Zombie: true }).Should().BeTrue();
     }
 

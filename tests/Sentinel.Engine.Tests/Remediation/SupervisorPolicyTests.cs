@@ -155,7 +155,12 @@ public sealed class SupervisorPolicyTests : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        if (_remediator is not null) await _remediator.DisposeAsync(stopService: true);
+        if (_remediator is not null)
+        {
+            var last = _remediator.Supervisor?.Current;
+            await _remediator.DisposeAsync(stopService: true);
+            if (last is not null && NativeProcess.IsAlive(last.Pid, last.StartTicks)) NativeProcess.Signal(last.Pid, NativeProcess.SigKill);
+        }
         _stopping.Dispose();
         _dir.Dispose();
     }

@@ -76,6 +76,13 @@ public sealed class EngineHarness : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         if (Engine is not null) await StopEngineAsync();
+        // Supervised services outlive the engine by design; a test must not leave them behind.
+        var supervised = Path.Combine(Dir.Path, "state", "supervise");
+        if (Directory.Exists(supervised))
+            foreach (var pidfile in Directory.GetFiles(supervised, "*.pid"))
+                if (int.TryParse(File.ReadAllText(pidfile).Trim(), out var pid))
+                    try { System.Diagnostics.Process.GetProcessById(pid).Kill(entireProcessTree: true); }
+                    catch (Exception e) when (e is ArgumentException or InvalidOperationException) { }
         Dir.Dispose();
     }
 }

@@ -31,14 +31,20 @@ public static class RealPlugins
         return reg;
     }
 
+    public static PluginTypeRegistration Action(string type)
+    {
+        Catalog.TryGet(PluginKind.Action, type, out var reg).Should().BeTrue($"action '{type}' is registered");
+        return reg;
+    }
+
     /// <summary>Binds a `with:` block (YAML flow or block text) as a rule would, returning the options or the errors.</summary>
-    public static (object? Options, List<ConfigError> Errors) Bind(string type, string withYaml)
+    public static (object? Options, List<ConfigError> Errors) Bind(string type, string withYaml, PluginKind kind = PluginKind.Probe)
     {
         var stream = new YamlStream();
         stream.Load(new StringReader(withYaml.Trim().Length == 0 ? "{}" : withYaml));
         var errors = new List<ConfigError>();
         var binder = new YamlBinder("test.yaml", Environment.GetEnvironmentVariable, errors, new BindingLocations());
-        var options = binder.Bind(stream.Documents[0].RootNode, Probe(type).OptionsType, "with");
+        var options = binder.Bind(stream.Documents[0].RootNode, (kind == PluginKind.Probe ? Probe(type) : Action(type)).OptionsType, "with");
         return (options, errors);
     }
 
@@ -53,6 +59,30 @@ public static class RealPlugins
             SuccessThreshold = 1, Fingerprint = "t", Every = TimeSpan.FromSeconds(1),
         };
         return new ProbeFactory(NullLoggerFactory.Instance, TimeProvider.System).Create(rule);
+    }
+
+    public static IAction CreateAction(string type, string withYaml)
+    {
+        var (options, errors) = Bind(type, withYaml, PluginKind.Action);
+        errors.Should().BeEmpty();
+        var rule = new RuleDefinition
+        {
+            Name = "test", Timeout = TimeSpan.FromSeconds(5), Probe = Probe("process"), ProbeOptions = new object(), FailureThreshold = 1,
+            SuccessThreshold = 1, Fingerprint = "t", Every = TimeSpan.FromSeconds(1),
+        };
+        return new ProbeFactory(NullLoggerFactory.Instance, TimeProvider.System).CreateAction(rule, new ActionDefinition(Action(type), options!, default));
+    }
+
+    /// <summary>Runs an action once as a remediation attempt; returns what it wrote and what it threw.</summary>
+    public static async Task<(IReadOnlyList<string> Output, Exception? Error)> RunAsync(this IAction action, int attempt = 1, CancellationToken cancellationToken = default)
+    {
+        var context = new ActionContext
+        {
+            RuleName = "test", Event = "remediate", Message = "test", Attempt = attempt, TimeProvider = TimeProvider.System, Logger = NullLogger.Instance,
+        };
+        try { await action.ExecuteAsync(context, cancellationToken); }
+        catch (Exception ex) { return (context.Output.Lines, ex); }
+        return (context.Output.Lines, null);
     }
 
     public static async Task<ProbeResult> CheckAsync(this IProbe probe, CancellationToken cancellationToken = default, TimeProvider? time = null)

@@ -302,10 +302,9 @@ internal sealed partial class RuleRemediator : IAsyncDisposable
             if (Actions.Count == 0 && supervisor.IsRunning) await supervisor.StopAsync(_stopping);
             if (!supervisor.IsRunning && (mode != RestartMode.Never || Actions.Count == 0))
             {
+                var ran = done.Count == 0 ? "" : "ran " + string.Join(", ", done) + "; ";
                 var (ok, message, startOutput) = await StartConfirmedAsync();
-                if (!ok) return (false, message, startOutput);
-                done.Add(message);
-                return (true, string.Join("; ", done), startOutput);
+                return (ok, ran + message, [.. output.Lines, .. startOutput]);
             }
         }
         return (true, done.Count == 0 ? "nothing to do" : "ran " + string.Join(", ", done), output.Lines);

@@ -1,0 +1,160 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json;
+
+namespace Sentinel.Host.Tests;
+
+/// <summary>Supervision end to end: the real `sentinel` supervising the real test service.</summary>
+public sealed class SupervisionTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "sentinel-supervise-tests", Guid.NewGuid().ToString("N")[..12]);
+    private static readonly string Plugins = Path.Combine(SentinelProcess.RepoRoot, "plugins");
+    private static readonly string Service = Path.Combine(SentinelProcess.RepoRoot, "tests", "services", "testservice.py");
+
+    public SupervisionTests() => Directory.CreateDirectory(_dir);
+
+    private string Pidfile => Path.Combine(_dir, "state", "supervise", "svc.pid");
+    private string PortFile => Path.Combine(_dir, "port");
+
+    private string Config(string rule)
+    {
+        var path = Path.Combine(_dir, "sentinel.yaml");
+        File.WriteAllText(path, $"""
+            engine:
+              http: {"{"} listen: "127.0.0.1:0" {"}"}
+              plugins: "{Plugins}"
+              state: state
+              log: {"{"} directory: logs {"}"}
+              state-flush-interval: 100ms
+            rules:
+            {rule}
+            """);
+        return path;
+    }
+
+    [Fact]
+    public async Task SentinelKilledWithSigkill_TheNextSentinelAdoptsTheServiceWithoutRestartingIt()
+    {
+        var config = Config($"""
+              - name: svc
+                every: 200ms
+                supervise: {"{"} command: [/usr/bin/python3, "{Service}", --port-file, "{PortFile}"] {"}"}
+            """);
+        int pid;
+        using (var first = SentinelProcess.Start(_dir, null, "run", "--config", config))
+        {
+            await Until(() => File.Exists(PortFile) && File.Exists(Pidfile), first);
+            pid = int.Parse(File.ReadAllText(Pidfile));
+            // The process record is in the state file once status.json shows it (the database is written first).
+            await Until(() => RecordedPid() == pid, first);
+            first.Signal("KILL");
+            (await first.WaitForExitAsync(TimeSpan.FromSeconds(10))).Should().Be(137);
+        }
+        (await Health()).Should().Be("ok", "the service outlives a killed Sentinel");
+
+        using var second = SentinelProcess.Start(_dir, null, "run", "--config", config);
+        await Until(() => second.Stdout.Contains($"Rule svc: adopted pid {pid}"), second);
+        await Until(() => Status() is { } s && s.GetProperty("status").GetString() == "healthy", second);
+        int.Parse(File.ReadAllText(Pidfile)).Should().Be(pid);
+        (await Health()).Should().Be("ok");
+        ServiceLog().Split('\n').Count(l => l.StartsWith("started pid")).Should().Be(1, "the service was never restarted");
+
+        // The adopted service is watched: its crash is seen at once and it is restarted.
+        var port = File.ReadAllText(PortFile);
+        File.Delete(PortFile);
+        await Tell(port, "crash");
+        await Until(() => File.Exists(PortFile), second);
+        int.Parse(File.ReadAllText(Pidfile)).Should().NotBe(pid);
+        (await Health()).Should().Be("ok");
+        second.Stdout.Should().Contain($"Rule svc: pid {pid} exited (status unknown: it was adopted from an earlier Sentinel)")
+            .And.Contain("Rule svc: remediation attempt 1: the service exited");
+    }
+
+    [Fact]
+    public async Task HungService_FoundByItsProbe_IsStoppedBySignal_AndStartedAgain()
+    {
+        var port = FreePort();
+        var config = Config($"""
+              - name: svc
+                every: 200ms
+                timeout: 500ms
+                failure-threshold: 2
+                supervise: {"{"} command: [/usr/bin/python3, "{Service}", --port, "{port}", --port-file, "{PortFile}"] {"}"}
+                probe: {"{"} type: http, with: {"{"} url: "http://127.0.0.1:{port}/health" {"}"} {"}"}
+                remediate:
+                  - {"{"} type: signal, with: {"{"} pidfile: state/supervise/svc.pid, grace: 1s {"}"} {"}"}
+            """);
+        using var sentinel = SentinelProcess.Start(_dir, null, "run", "--config", config);
+        await Until(() => Status() is { } s && s.GetProperty("status").GetString() == "healthy", sentinel);
+        var pid = int.Parse(File.ReadAllText(Pidfile));
+
+        await Tell(port.ToString(), "hang");
+        await Until(() => File.Exists(Pidfile) && int.Parse(File.ReadAllText(Pidfile)) != pid ? true : (bool?)null, sentinel);
+        await Until(() => Status() is { } s && s.GetProperty("status").GetString() == "healthy", sentinel);
+        (await Health()).Should().Be("ok");
+        await Until(() => sentinel.Stdout.Contains("Rule svc: attempt 1 done: ran signal; started pid"), sentinel);
+        sentinel.Stdout.Should().Contain("Rule svc: Healthy -> Failing").And.Contain("Rule svc: remediation attempt 1: timed out after 500ms");
+        File.Exists($"/proc/{pid}").Should().BeFalse("the hung process was stopped");
+    }
+
+    private int? RecordedPid()
+        => Status() is { } s && s.TryGetProperty("remediation", out var r) && r.TryGetProperty("process", out var p) && p.ValueKind == JsonValueKind.Object
+            ? p.GetProperty("pid").GetInt32() : null;
+
+    private JsonElement? Status()
+    {
+        try
+        {
+            var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(_dir, "state", "status.json")));
+            return doc.RootElement.GetProperty("rules").EnumerateArray().Single(r => r.GetProperty("name").GetString() == "svc");
+        }
+        catch (Exception e) when (e is IOException or JsonException or InvalidOperationException or KeyNotFoundException) { return null; }
+    }
+
+    private string ServiceLog() => File.ReadAllText(Path.Combine(_dir, "logs", "svc.log"));
+
+    private async Task<string> Health()
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        return await http.GetStringAsync($"http://127.0.0.1:{File.ReadAllText(PortFile)}/health");
+    }
+
+    private static async Task Tell(string port, string command)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        try { await http.PostAsync($"http://127.0.0.1:{port}/{command}", null); }
+        catch (HttpRequestException) { }
+    }
+
+    private static int FreePort()
+    {
+        using var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        return ((IPEndPoint)l.LocalEndpoint).Port;
+    }
+
+    private static Task<bool> Until(Func<bool> condition, SentinelProcess process) => Until(() => condition() ? true : (bool?)null, process);
+
+    private static async Task<bool> Until(Func<bool?> probe, SentinelProcess process)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (probe() is { } value) return value;
+            await Task.Delay(20);
+        }
+        throw new TimeoutException($"sentinel did not get there in 30s.\nstdout:\n{process.Stdout}\nstderr:\n{process.Stderr}");
+    }
+
+    public void Dispose()
+    {
+        // Supervised services run in sessions of their own, outside Sentinel's process tree: stop them here.
+        try
+        {
+            if (File.Exists(Pidfile) && int.TryParse(File.ReadAllText(Pidfile).Trim(), out var pid))
+                using (var kill = System.Diagnostics.Process.Start("kill", ["-9", pid.ToString()])) kill.WaitForExit();
+        }
+        catch (Exception e) when (e is IOException or System.ComponentModel.Win32Exception) { }
+        try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
+    }
+}
