@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """A service for Sentinel's supervision tests and benchmark, told what to do over HTTP.
 
-    testservice.py [--port N] [--port-file F] [--fail-on-start] [--start-delay S]
+    testservice.py [--port N] [--port-file F] [--pid-file F] [--fail-on-start] [--start-delay S]
 
 GET /health answers 200 "ok" (until /hang); POST /crash exits 1, /exit0 exits 0, /hang stops answering
 (the process stays alive). The port it listens on (0 = any free one) is written to --port-file once it
@@ -13,11 +13,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 args = argparse.ArgumentParser()
 args.add_argument("--port", type=int, default=0)
 args.add_argument("--port-file")
+args.add_argument("--pid-file")
 args.add_argument("--fail-on-start", action="store_true")
 args.add_argument("--start-delay", type=float, default=0)
 a = args.parse_args()
 
 print(f"started pid {os.getpid()} argv {sys.argv[1:]}", flush=True)
+if a.pid_file:
+    with open(a.pid_file + ".tmp", "w") as f:
+        f.write(str(os.getpid()))
+    os.replace(a.pid_file + ".tmp", a.pid_file)
 if a.fail_on_start:
     print("boom: failing on start as told", file=sys.stderr, flush=True)
     sys.exit(2)
