@@ -133,9 +133,10 @@ public sealed class SupervisionTests : IDisposable
         return ((IPEndPoint)l.LocalEndpoint).Port;
     }
 
-    private static Task<bool> Until(Func<bool> condition, SentinelProcess process) => Until(() => condition() ? true : (bool?)null, process);
+    private Task<bool> Until(Func<bool> condition, SentinelProcess process, [System.Runtime.CompilerServices.CallerArgumentExpression(nameof(condition))] string what = "")
+        => Until(() => condition() ? true : (bool?)null, process, what);
 
-    private static async Task<bool> Until(Func<bool?> probe, SentinelProcess process)
+    private async Task<bool> Until(Func<bool?> probe, SentinelProcess process, [System.Runtime.CompilerServices.CallerArgumentExpression(nameof(probe))] string what = "")
     {
         var deadline = DateTime.UtcNow.AddSeconds(30);
         while (DateTime.UtcNow < deadline)
@@ -143,7 +144,10 @@ public sealed class SupervisionTests : IDisposable
             if (probe() is { } value) return value;
             await Task.Delay(20);
         }
-        throw new TimeoutException($"sentinel did not get there in 30s.\nstdout:\n{process.Stdout}\nstderr:\n{process.Stderr}");
+        var status = Path.Combine(_dir, "state", "status.json");
+        throw new TimeoutException($"sentinel did not get there in 30s: {what}\nstdout:\n{process.Stdout}\nstderr:\n{process.Stderr}\n"
+            + $"port file: {File.Exists(PortFile)}, pidfile: {(File.Exists(Pidfile) ? File.ReadAllText(Pidfile).Trim() : "none")}\n"
+            + $"status.json rule: {Status()?.ToString() ?? "(none)"}");
     }
 
     public void Dispose()

@@ -36,7 +36,8 @@ internal static class CheckCommand
             {
                 try
                 {
-                    await using var runtime = new RuleRuntime(rule, factory.Create(rule));
+                    var probe = rule.Probe == SupervisedProbe.Registration ? SupervisedProbe.FromPidfile(rule.Supervise!, TimeProvider.System) : factory.Create(rule);
+                    await using var runtime = new RuleRuntime(rule, probe);
                     return (rule, await ProbeRunner.RunAsync(runtime, TimeProvider.System, logger, cancellationToken));
                 }
                 catch (ConfigException ex)

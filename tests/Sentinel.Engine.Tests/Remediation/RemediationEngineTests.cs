@@ -77,6 +77,37 @@ public sealed class RemediationEngineTests
     }
 
     [Fact]
+    public async Task GivenUpState_AndCounts_SurviveAnEngineRestart_WithoutASecondGaveUp()
+    {
+        var key = Guid.NewGuid().ToString("N");
+        ScriptedProbe.Script[key] = false;
+        var rules = $$"""
+            rules:
+              - name: worker
+                every: 100ms
+                failure-threshold: 1
+                probe: { type: scripted, with: { key: {{key}} } }
+                remediate: [{ type: record, with: { key: {{key}}, fail: true } }]
+                grace: 0s
+                backoff: { initial: 100ms, max: 100ms, jitter: 0 }
+                restart-budget: { max: 2, within: 1h, retry-after: 1h }
+            """;
+        await using var h = await EngineHarness.StartAsync(rules);
+        var events = Collect(h.Engine);
+        await Eventually.Until(() => events.Any(e => e.Kind == RemediationEventKind.GaveUp), what: "gave-up");
+        var before = h.Engine.GetState("worker")!.Remediation!;
+
+        await h.StopEngineAsync();
+        await h.StartEngineAsync();
+        var after = Collect(h.Engine);
+        h.Engine.GetState("worker")!.Remediation.Should().BeEquivalentTo(new { before.Streak, before.Total, GaveUp = true, before.NextAttemptAt });
+        var checks = h.Engine.GetState("worker")!.Checks;
+        await Eventually.Until(() => h.Engine.GetState("worker")!.Checks >= checks + 5, what: "checks after the restart");
+        after.Should().BeEmpty("the budget is still spent and the slow retry is an hour away: no attempt and no second gave-up");
+        RecordingAction.Of(key).Should().HaveCount(2);
+    }
+
+    [Fact]
     public async Task DependsOn_DefersRemediationWhileTheDependencyIsDown()
     {
         var gw = Guid.NewGuid().ToString("N");

@@ -48,12 +48,12 @@ public sealed class SignalActionTests : IDisposable
         var tag = "sentinel-signal-" + Guid.NewGuid().ToString("N")[..8];
         using var a = ChildProcess.Start("/usr/bin/python3", "-c", "import time\nwhile True: time.sleep(1)", tag);
         using var b = ChildProcess.Start("/usr/bin/python3", "-c", "import time\nwhile True: time.sleep(1)", tag);
-        var action = RealPlugins.CreateAction("signal", $"{{ match: '{tag}', signal: int }}");
+        var action = RealPlugins.CreateAction("signal", $"{{ match: '{tag}', signal: usr1 }}");
         var (output, error) = await action.RunAsync();
         error.Should().BeNull();
         a.Process.WaitForExit(5000).Should().BeTrue();
         b.Process.WaitForExit(5000).Should().BeTrue();
-        output.Should().HaveCount(2).And.OnlyContain(l => l.StartsWith("sent INT to pid"));
+        output.Should().HaveCount(2).And.OnlyContain(l => l.StartsWith("sent USR1 to pid"));
     }
 
     [Fact]
