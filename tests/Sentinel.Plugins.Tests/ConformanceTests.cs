@@ -72,6 +72,52 @@ public sealed partial class ConformanceTests
         (probe as IDisposable)?.Dispose();
     }
 
+    /// <summary>Each action type with a `with:` block that fails on this machine, and one that would run for long.</summary>
+    public static TheoryData<string, string, string> Actions => new()
+    {
+        { "exec", "{ command: [/bin/false] }", "{ command: [sleep, '30'] }" },
+        { "signal", "{ pidfile: /nonexistent/sentinel-test.pid }", "{ name: sentinel-no-such-process }" },
+    };
+
+    [Fact]
+    public void EveryRegisteredAction_IsCovered()
+        => RealPlugins.Catalog.Names(Sentinel.Engine.Plugins.PluginKind.Action).Should().BeEquivalentTo(Actions.Select(row => (string)row[0]));
+
+    public static TheoryData<string> ActionTypes => new(Actions.Select(row => (string)row[0]));
+
+    [Theory]
+    [MemberData(nameof(ActionTypes))]
+    public void ActionTypes_AreSealed_Internal_Described_AndRejectUnknownKeys(string type)
+    {
+        var reg = RealPlugins.Action(type);
+        reg.ImplementationType.IsSealed.Should().BeTrue();
+        reg.OptionsType.IsSealed.Should().BeTrue();
+        reg.ImplementationType.IsPublic.Should().BeFalse();
+        KebabName().IsMatch(type).Should().BeTrue();
+        reg.Description.Should().NotBeNullOrWhiteSpace();
+        RealPlugins.Bind(type, "{ definitely-not-an-option: 1 }", Sentinel.Engine.Plugins.PluginKind.Action).Errors
+            .Should().Contain(e => e.Message.Contains("unknown key 'definitely-not-an-option'"));
+    }
+
+    [Theory]
+    [MemberData(nameof(Actions))]
+    public async Task FailingAction_Throws_WithAMessage(string type, string failing, string _)
+    {
+        var (_, error) = await RealPlugins.CreateAction(type, failing).RunAsync();
+        error.Should().NotBeNull("an action reports failure by throwing; the engine isolates it");
+        error!.Message.Should().NotBeNullOrWhiteSpace();
+    }
+
+    [Theory]
+    [MemberData(nameof(Actions))]
+    public async Task Action_HonoursCancellationPromptly(string type, string _, string slow)
+    {
+        using var cancelled = new CancellationTokenSource(TimeSpan.FromMilliseconds(100));
+        var clock = Stopwatch.StartNew();
+        await RealPlugins.CreateAction(type, slow).RunAsync(cancellationToken: cancelled.Token).WaitAsync(TimeSpan.FromSeconds(10));
+        clock.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(2));
+    }
+
     [GeneratedRegex("^[a-z][a-z0-9-]*$")]
     private static partial Regex KebabName();
 }

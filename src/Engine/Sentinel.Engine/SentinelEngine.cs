@@ -263,7 +263,12 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost
                 throw new ConfigException(errors);
             }
             var next = builder.ToImmutable();
-            foreach (var r in newRemediators) _remediators[r.Definition.Name] = r;
+            foreach (var r in newRemediators)
+            {
+                // A rule that started or stopped supervising gets a new remediator; the old one's service is stopped.
+                if (_remediators.TryGetValue(r.Definition.Name, out var replaced)) await replaced.DisposeAsync(stopService: true);
+                _remediators[r.Definition.Name] = r;
+            }
             foreach (var runtime in created)
                 if (_remediators.TryGetValue(runtime.Definition.Name, out var r) && !newRemediators.Contains(r))
                     await r.UpdateAsync(runtime.Definition, CreateActions(runtime.Definition));
