@@ -43,6 +43,9 @@ public sealed class ActionContext
     /// lines are kept in the remediation event, the incident and the alert.
     /// </summary>
     public ActionOutput Output { get; init; } = new();
+
+    /// <summary>For a notification channel: what to send. Null for remediations.</summary>
+    public Notification? Notification { get; init; }
 }
 
 /// <summary>The last lines an action reported; thread-safe, bounded (older lines are dropped).</summary>

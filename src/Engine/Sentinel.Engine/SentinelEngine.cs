@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging;
 using Sentinel.Abstractions;
 using Sentinel.Engine.Configuration;
 using Sentinel.Engine.Events;
+using Sentinel.Engine.Notifications;
 using Sentinel.Engine.Plugins;
 using Sentinel.Engine.Remediation;
 using Sentinel.Engine.Rules;
@@ -19,7 +20,7 @@ namespace Sentinel.Engine;
 /// transition published on <see cref="Events"/>, state persisted. A new configuration or plugin version is
 /// applied in place: rules whose definition did not change keep their schedule, all keep their state.
 /// </summary>
-public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost
+public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost, INotificationHost
 {
     private readonly PluginCatalog _catalog;
     private readonly IStateStore _store;
@@ -40,6 +41,7 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost
     private IReadOnlyList<ConfigError> _configErrors = [];
     private DateTimeOffset? _configRejectedAt;
     private StatePersister? _persister;
+    private NotificationCenter? _notifications;
     private FileSystemWatcher? _configWatcher;
     private ITimer? _configDebounce;
     private long _lastTick;
@@ -96,6 +98,12 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost
         foreach (var (rule, state) in await _store.LoadAsync(cancellationToken)) _states[rule] = state;
         _persister = new StatePersister(_store, StatusFilePath, WriteStatus, _config.Engine.StateFlushInterval,
             _loggerFactory.CreateLogger("Sentinel.State"));
+        if (_store is INotificationStore notificationStore)
+        {
+            _notifications = new NotificationCenter(notificationStore, this, _probes, _time, _loggerFactory);
+            await _notifications.StartAsync(cancellationToken);
+            Events.Subscribe(_notifications.OnEventAsync);
+        }
         await _scheduler.StartAsync(RunScheduledAsync, () => Interlocked.Exchange(ref _lastTick, _time.GetUtcNow().UtcTicks), cancellationToken);
         await ApplyAsync(_config, cancellationToken);
         var forgotten = _states.Keys.Where(k => !_runtimes.ContainsKey(k)).ToList();
@@ -254,6 +262,11 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost
                     created.Add(runtime);
                     builder[rule.Name] = runtime;
                 }
+                catch (ConfigException ex) { errors.AddRange(ex.Errors); }
+            }
+            if (!ReferenceEquals(config, _config))
+            {
+                try { _notifications?.ApplyChannels(config); }
                 catch (ConfigException ex) { errors.AddRange(ex.Errors); }
             }
             if (errors.Count > 0)
@@ -441,8 +454,15 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost
             new ConfigStatus(_configErrors.Count == 0, _configRejectedAt, _configErrors.Select(e => e.ToString()).ToList()),
             _catalog.Plugins.Select(p => new PluginView(p.Name, p.Version, p.Types.Select(t => $"{t.Kind.ToString().ToLowerInvariant()}:{t.Name}").ToList())).ToList(),
             _catalog.Errors.Select(e => e.ToString()).ToList(),
-            rules);
+            rules) { Notifications = _notifications?.GetStatus() };
     }
+
+    /// <summary>Open incidents first, then the most recent closed ones.</summary>
+    public async Task<IReadOnlyList<Incident>> GetIncidentsAsync(CancellationToken cancellationToken)
+        => _store is INotificationStore s ? (await s.RecentIncidentsAsync(100, cancellationToken)).OrderBy(i => i.ClosedAt is null ? 0 : 1).ThenByDescending(i => i.Id).ToList() : [];
+
+    /// <summary>Acknowledges an open incident (stops its escalations and reminders).</summary>
+    public Task<bool> AckAsync(long incident, CancellationToken cancellationToken) => _notifications?.AckAsync(incident, cancellationToken) ?? Task.FromResult(false);
 
     private void WriteStatus(Stream stream) => JsonSerializer.Serialize(stream, GetStatus(), SentinelJson.Indented);
 
@@ -462,6 +482,7 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost
             catch (Exception ex) { LogRunFailed(_logger, r.Definition.Name + " (stopping)", ex); }
         }
         _remediators.Clear();
+        if (_notifications is not null) await _notifications.DisposeAsync();
         if (_persister is not null) await _persister.DisposeAsync();
         LogStopped(_logger);
     }
@@ -505,7 +526,10 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost
 }
 
 public sealed record EngineStatus(string Version, DateTimeOffset StartedAt, DateTimeOffset Now, string ConfigFile, bool Healthy, string Health,
-    string? Http, ConfigStatus Config, IReadOnlyList<PluginView> Plugins, IReadOnlyList<string> PluginErrors, IReadOnlyList<RuleStatusView> Rules);
+    string? Http, ConfigStatus Config, IReadOnlyList<PluginView> Plugins, IReadOnlyList<string> PluginErrors, IReadOnlyList<RuleStatusView> Rules)
+{
+    public NotificationStatus? Notifications { get; init; }
+}
 
 public sealed record ConfigStatus(bool Valid, DateTimeOffset? RejectedAt, IReadOnlyList<string> Errors);
 

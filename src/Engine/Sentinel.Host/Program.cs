@@ -29,5 +29,17 @@ var plugins = new Command("plugins", "List the loaded plugins, their probe and a
 plugins.SetAction(parse => PluginsCommand.Execute(parse.GetValue(config)!));
 root.Subcommands.Add(plugins);
 
+var channelName = new Argument<string>("CHANNEL") { Description = "The channel's name, as under channels: in the config" };
+var notifyTest = new Command("notify-test", "Send a test message on a channel now and print what its server said; exit 0 when it was accepted, 1 when not.");
+notifyTest.Arguments.Add(channelName);
+notifyTest.SetAction((parse, ct) => NotifyTestCommand.ExecuteAsync(parse.GetValue(config)!, parse.GetValue(channelName)!, ct));
+root.Subcommands.Add(notifyTest);
+
+var incidentId = new Argument<long>("INCIDENT") { Description = "The incident number (#12 in messages; GET /api/incidents lists them)" };
+var ack = new Command("ack", "Acknowledge an open incident in the running Sentinel: its escalations and reminders stop; the resolved message still comes.");
+ack.Arguments.Add(incidentId);
+ack.SetAction((parse, ct) => AckCommand.ExecuteAsync(parse.GetValue(config)!, parse.GetValue(incidentId), ct));
+root.Subcommands.Add(ack);
+
 // `run` handles SIGTERM/Ctrl+C itself (the host flushes state before exiting), so the parser must not.
 return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null });

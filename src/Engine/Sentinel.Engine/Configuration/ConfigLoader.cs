@@ -58,7 +58,7 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
             if (includeRoot is null) continue;
             var includeBinder = new YamlBinder(Display(include), _env, errors, locations, Path.GetDirectoryName(include));
             foreach (var (key, _) in includeRoot.Children)
-                if (key is YamlScalarNode { Value: "engine" or "defaults" or "include" } k)
+                if (key is YamlScalarNode { Value: "engine" or "defaults" or "include" or "channels" or "notifications" } k)
                     includeBinder.Error(k, "", $"'{k.Value}' belongs in the main config file {Display(full)}; an included file holds only 'rules'");
             var included = includeBinder.Bind<IncludedFileSpec>(includeRoot, "");
             for (var i = 0; i < (included?.Rules?.Count ?? 0); i++)
@@ -84,6 +84,12 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
             if (def is not null) definitions.Add(def);
         }
         CheckDependencies(rules.Select(r => r.Spec).ToList(), locations, errors);
+        var channels = ResolveChannels(spec, binder, catalog, errors, locations);
+        foreach (var (rule, _, rulePath) in rules)
+            foreach (var n in rule.Notify ?? defaults.Notify ?? [])
+                if (n?.Channel is { } c && !channels.Any(ch => ch.Name == c))
+                    errors.Add(new(locations.Of(n, "channel"), $"rule '{rule.Name ?? rulePath}'.notify: there is no channel named '{c}'"
+                        + (channels.Count == 0 ? " (define it under channels:)" : DidYouMean.Suffix(c, channels.Select(ch => ch.Name), "channels"))));
 
         if (errors.Count > 0)
         {
@@ -91,7 +97,40 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
             return new(null, errors.OrderBy(e => order.GetValueOrDefault(e.Location.File, int.MaxValue))
                 .ThenBy(e => e.Location.Line).ThenBy(e => e.Location.Column).ToList());
         }
-        return new(new SentinelConfig(settings, definitions, files), []);
+        return new(new SentinelConfig(settings, definitions, files)
+        {
+            Channels = channels,
+            GroupWait = spec.Notifications?.GroupWait ?? TimeSpan.FromSeconds(30),
+        }, []);
+    }
+
+    private static List<ChannelDefinition> ResolveChannels(RootSpec spec, YamlBinder binder, PluginCatalog catalog, List<ConfigError> errors, BindingLocations locations)
+    {
+        var result = new List<ChannelDefinition>();
+        var specs = (spec.Channels ?? []).Where(c => c is not null).ToList();
+        var names = specs.Where(c => c.Name is not null).Select(c => c.Name!).ToHashSet(StringComparer.Ordinal);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < specs.Count; i++)
+        {
+            var c = specs[i];
+            var label = $"channels[{i}]" + (c.Name is null ? "" : $" ({c.Name})");
+            if (c.Name is null || c.Type is null) continue;
+            if (!seen.Add(c.Name)) { errors.Add(new(locations.Of(c, "name"), $"{label}: a channel named '{c.Name}' is already defined: channel names must be unique")); continue; }
+            if (c.Fallback is { } fb && (fb == c.Name || !names.Contains(fb)))
+                errors.Add(new(locations.Of(c, "fallback"), fb == c.Name ? $"{label}.fallback: a channel cannot be its own fallback"
+                    : $"{label}.fallback: there is no channel named '{fb}'" + DidYouMean.Suffix(fb, names, "channels")));
+            if (!catalog.TryGet(PluginKind.Action, c.Type, out var reg))
+            {
+                var known = catalog.Names(PluginKind.Action).ToList();
+                errors.Add(new(locations.Of(c, "type"), $"{label}: unknown channel type '{c.Type}'"
+                    + (known.Count == 0 ? " (no action types are loaded: is the plugins folder right?)" : DidYouMean.Suffix(c.Type, known))));
+                continue;
+            }
+            var path = $"{label}.with ({c.Type})";
+            var options = c.With is { } w ? binder.Bind(w, reg.OptionsType, path) : binder.BindEmpty(reg.OptionsType, path, locations.Of(c));
+            if (options is not null) result.Add(new ChannelDefinition(c.Name, reg, options, c.Fallback, c.FailoverAfter, c.GiveUpAfter, c.Template, locations.Of(c)));
+        }
+        return result;
     }
 
     private static void CheckDependencies(List<RuleSpec> rules, BindingLocations locations, List<ConfigError> errors)
@@ -249,6 +288,10 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
             Supervise = rule.Supervise,
             Policy = policy,
             DependsOn = dependsOn,
+            Notify = (rule.Notify ?? defaults.Notify ?? []).Where(n => n?.Channel is not null).Select(n => new NotifyTarget(n.Channel!, n.After)).ToList(),
+            ReminderInterval = rule.ReminderInterval ?? defaults.ReminderInterval,
+            SendResolved = rule.SendResolved ?? defaults.SendResolved ?? true,
+            AlertOn = (rule.AlertOn ?? defaults.AlertOn)?.ToHashSet() ?? new HashSet<AlertOn> { Configuration.AlertOn.Down, Configuration.AlertOn.GaveUp },
             Location = locations.Of(rule),
             Fingerprint = fingerprint,
         };

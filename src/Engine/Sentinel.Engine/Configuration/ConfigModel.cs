@@ -13,8 +13,59 @@ public sealed class RootSpec
     public EngineSpec? Engine { get; set; }
     public DefaultsSpec? Defaults { get; set; }
     public List<string>? Include { get; set; }
+    public List<ChannelSpec>? Channels { get; set; }
+    public NotificationsSpec? Notifications { get; set; }
     public List<RuleSpec>? Rules { get; set; }
 }
+
+/// <summary>A named notification target (see docs/notifications.md).</summary>
+public sealed class ChannelSpec : IValidatableObject
+{
+    [Required] public string? Name { get; set; }
+    [Required] public string? Type { get; set; }
+    public YamlMappingNode? With { get; set; }
+
+    [Description("The channel that gets this channel's messages when it keeps failing (or fails permanently).")]
+    public string? Fallback { get; set; }
+
+    [Description("How long a message keeps failing on this channel before it goes to the fallback.")]
+    public TimeSpan FailoverAfter { get; set; } = TimeSpan.FromMinutes(5);
+
+    [Description("An undelivered message is dropped, with an error, after this long.")]
+    public TimeSpan GiveUpAfter { get; set; } = TimeSpan.FromHours(24);
+
+    public TemplateSpec? Template { get; set; }
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (FailoverAfter < TimeSpan.Zero) yield return new("failover-after cannot be negative", [nameof(FailoverAfter)]);
+        if (GiveUpAfter <= TimeSpan.Zero) yield return new("give-up-after must be longer than 0s, e.g. 24h", [nameof(GiveUpAfter)]);
+    }
+}
+
+/// <summary>Overrides of the composed message; placeholders: {subject} {text} {short} {rule} {kind} {status} {since} {description} {host} {count}.</summary>
+public sealed class TemplateSpec
+{
+    public string? Subject { get; set; }
+    public string? Text { get; set; }
+    public string? Short { get; set; }
+}
+
+public sealed class NotificationsSpec
+{
+    [Description("Incidents opening (or resolving) within this time go out as one message per channel.")]
+    public TimeSpan GroupWait { get; set; } = TimeSpan.FromSeconds(30);
+}
+
+public sealed class NotifySpec
+{
+    [Required] public string? Channel { get; set; }
+
+    [Description("Escalation: notify this channel only if the incident is still open (and not acknowledged) after this long.")]
+    public TimeSpan After { get; set; }
+}
+
+public enum AlertOn { Down, GaveUp, RemediationFailed }
 
 public sealed class IncludedFileSpec
 {
@@ -22,6 +73,8 @@ public sealed class IncludedFileSpec
     public YamlNode? Engine { get; set; }
     public YamlNode? Defaults { get; set; }
     public YamlNode? Include { get; set; }
+    public YamlNode? Channels { get; set; }
+    public YamlNode? Notifications { get; set; }
     public List<RuleSpec>? Rules { get; set; }
 }
 
@@ -79,6 +132,10 @@ public sealed class DefaultsSpec
     public BackoffSpec? Backoff { get; set; }
     public RestartBudgetSpec? RestartBudget { get; set; }
     public TimeSpan? Grace { get; set; }
+    public List<NotifySpec>? Notify { get; set; }
+    public TimeSpan? ReminderInterval { get; set; }
+    public bool? SendResolved { get; set; }
+    public List<AlertOn>? AlertOn { get; set; }
 }
 
 /// <summary>Exponential backoff between remediation attempts; the first attempt of an episode is immediate.</summary>
@@ -204,6 +261,13 @@ public sealed class RuleSpec
     [Description("After a remediation, failures for this long do not count toward the next one.")]
     public TimeSpan? Grace { get; set; }
     public List<string>? DependsOn { get; set; }
+    [Description("Channels to notify when the rule goes down; replaces defaults.notify.")]
+    public List<NotifySpec>? Notify { get; set; }
+    [Description("While an incident is open and not acknowledged, notify again this often.")]
+    public TimeSpan? ReminderInterval { get; set; }
+    public bool? SendResolved { get; set; }
+    [Description("What opens an alert: down, gave-up (default both), remediation-failed.")]
+    public List<AlertOn>? AlertOn { get; set; }
 }
 
 public sealed class PluginRefSpec
@@ -249,6 +313,10 @@ public sealed record RuleDefinition
     public SuperviseSpec? Supervise { get; init; }
     public RemediationPolicy Policy { get; init; } = RemediationPolicy.Default;
     public IReadOnlyList<string> DependsOn { get; init; } = [];
+    public IReadOnlyList<NotifyTarget> Notify { get; init; } = [];
+    public TimeSpan? ReminderInterval { get; init; }
+    public bool SendResolved { get; init; } = true;
+    public IReadOnlySet<AlertOn> AlertOn { get; init; } = new HashSet<AlertOn> { Configuration.AlertOn.Down, Configuration.AlertOn.GaveUp };
     public SourceLocation Location { get; init; }
     /// <summary>Changes whenever anything that affects how the rule runs changes (its YAML or its plugin's code).</summary>
     public required string Fingerprint { get; init; }
@@ -274,4 +342,13 @@ public sealed record RemediationPolicy(
     }
 }
 
-public sealed record SentinelConfig(EngineSettings Engine, IReadOnlyList<RuleDefinition> Rules, IReadOnlyList<string> Files);
+public sealed record NotifyTarget(string Channel, TimeSpan After);
+
+public sealed record ChannelDefinition(string Name, PluginTypeRegistration Type, object Options, string? Fallback, TimeSpan FailoverAfter,
+    TimeSpan GiveUpAfter, TemplateSpec? Template, SourceLocation Location);
+
+public sealed record SentinelConfig(EngineSettings Engine, IReadOnlyList<RuleDefinition> Rules, IReadOnlyList<string> Files)
+{
+    public IReadOnlyList<ChannelDefinition> Channels { get; init; } = [];
+    public TimeSpan GroupWait { get; init; } = TimeSpan.FromSeconds(30);
+}

@@ -9,7 +9,7 @@ namespace Sentinel.Engine.State;
 /// Rule state in an embedded SQLite file. A file that is not a readable SQLite database is moved aside
 /// (<c>sentinel.db.corrupt-&lt;time&gt;</c>) with a warning, and a fresh one is started: never a crash.
 /// </summary>
-public sealed partial class SqliteStateStore : IStateStore
+public sealed partial class SqliteStateStore : IStateStore, Notifications.INotificationStore
 {
     private const int SchemaVersion = 3;
     private readonly SqliteConnection _connection;
@@ -71,6 +71,17 @@ public sealed partial class SqliteStateStore : IStateStore
                     probe_state TEXT NULL,
                     remediation TEXT NULL
                 );
+                CREATE TABLE IF NOT EXISTS incidents (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    body TEXT NOT NULL,
+                    closed INTEGER NOT NULL DEFAULT 0
+                );
+                CREATE TABLE IF NOT EXISTS outbox (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    body TEXT NOT NULL,
+                    status TEXT NOT NULL
+                );
+                CREATE INDEX IF NOT EXISTS outbox_status ON outbox(status);
                 """;
             cmd.ExecuteNonQuery();
             Migrate(connection);
@@ -147,34 +158,7 @@ public sealed partial class SqliteStateStore : IStateStore
         try
         {
             using var tx = _connection.BeginTransaction();
-            using (var upsert = _connection.CreateCommand())
-            {
-                upsert.Transaction = tx;
-                upsert.CommandText = """
-                    INSERT INTO rule_state(rule, status, since, consecutive_failures, consecutive_successes, checks, failures, last_check, probe_state, remediation)
-                    VALUES ($rule, $status, $since, $cf, $cs, $checks, $failures, $last, $probe, $remediation)
-                    ON CONFLICT(rule) DO UPDATE SET status=excluded.status, since=excluded.since,
-                        consecutive_failures=excluded.consecutive_failures, consecutive_successes=excluded.consecutive_successes,
-                        checks=excluded.checks, failures=excluded.failures, last_check=excluded.last_check, probe_state=excluded.probe_state,
-                        remediation=excluded.remediation
-                    """;
-                var p = new[] { "$rule", "$status", "$since", "$cf", "$cs", "$checks", "$failures", "$last", "$probe", "$remediation" }
-                    .Select(n => upsert.Parameters.Add(n, SqliteType.Text)).ToArray();
-                foreach (var s in states)
-                {
-                    p[0].Value = s.Rule;
-                    p[1].Value = s.Status.ToString().ToLowerInvariant();
-                    p[2].Value = s.Since.ToString("O");
-                    p[3].Value = s.ConsecutiveFailures;
-                    p[4].Value = s.ConsecutiveSuccesses;
-                    p[5].Value = s.Checks;
-                    p[6].Value = s.Failures;
-                    p[7].Value = s.LastCheck is null ? DBNull.Value : JsonSerializer.Serialize(s.LastCheck, SentinelJson.Options);
-                    p[8].Value = s.ProbeState is null ? DBNull.Value : JsonSerializer.Serialize(s.ProbeState);
-                    p[9].Value = s.Remediation is null ? DBNull.Value : JsonSerializer.Serialize(s.Remediation, SentinelJson.Options);
-                    await upsert.ExecuteNonQueryAsync(cancellationToken);
-                }
-            }
+            await UpsertStatesAsync(tx, states, cancellationToken);
             using (var delete = _connection.CreateCommand())
             {
                 delete.Transaction = tx;
@@ -189,6 +173,36 @@ public sealed partial class SqliteStateStore : IStateStore
             await tx.CommitAsync(cancellationToken);
         }
         finally { _gate.Release(); }
+    }
+
+    private async Task UpsertStatesAsync(SqliteTransaction tx, IReadOnlyCollection<RuleState> states, CancellationToken cancellationToken)
+    {
+        using var upsert = _connection.CreateCommand();
+        upsert.Transaction = tx;
+        upsert.CommandText = """
+            INSERT INTO rule_state(rule, status, since, consecutive_failures, consecutive_successes, checks, failures, last_check, probe_state, remediation)
+            VALUES ($rule, $status, $since, $cf, $cs, $checks, $failures, $last, $probe, $remediation)
+            ON CONFLICT(rule) DO UPDATE SET status=excluded.status, since=excluded.since,
+                consecutive_failures=excluded.consecutive_failures, consecutive_successes=excluded.consecutive_successes,
+                checks=excluded.checks, failures=excluded.failures, last_check=excluded.last_check, probe_state=excluded.probe_state,
+                remediation=excluded.remediation
+            """;
+        var p = new[] { "$rule", "$status", "$since", "$cf", "$cs", "$checks", "$failures", "$last", "$probe", "$remediation" }
+            .Select(n => upsert.Parameters.Add(n, SqliteType.Text)).ToArray();
+        foreach (var s in states)
+        {
+            p[0].Value = s.Rule;
+            p[1].Value = s.Status.ToString().ToLowerInvariant();
+            p[2].Value = s.Since.ToString("O");
+            p[3].Value = s.ConsecutiveFailures;
+            p[4].Value = s.ConsecutiveSuccesses;
+            p[5].Value = s.Checks;
+            p[6].Value = s.Failures;
+            p[7].Value = s.LastCheck is null ? DBNull.Value : JsonSerializer.Serialize(s.LastCheck, SentinelJson.Options);
+            p[8].Value = s.ProbeState is null ? DBNull.Value : JsonSerializer.Serialize(s.ProbeState);
+            p[9].Value = s.Remediation is null ? DBNull.Value : JsonSerializer.Serialize(s.Remediation, SentinelJson.Options);
+            await upsert.ExecuteNonQueryAsync(cancellationToken);
+        }
     }
 
     public async ValueTask DisposeAsync()

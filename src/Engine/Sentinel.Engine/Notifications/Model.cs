@@ -1,0 +1,61 @@
+using System.Text.Json.Serialization;
+using Sentinel.Abstractions;
+using Sentinel.Engine.Rules;
+
+namespace Sentinel.Engine.Notifications;
+
+/// <summary>A rule's outage, from down (or gave-up) to healthy again; what was sent about it is tracked for the resolved message.</summary>
+public sealed class Incident
+{
+    public long Id { get; set; }
+    public string Rule { get; set; } = "";
+    /// <summary><c>down</c> or <c>gave-up</c>.</summary>
+    public string Cause { get; set; } = "down";
+    public DateTimeOffset OpenedAt { get; set; }
+    public DateTimeOffset? ClosedAt { get; set; }
+    public DateTimeOffset? AckedAt { get; set; }
+    /// <summary>Not alerted for: a rule it depends on is down.</summary>
+    public string? SuppressedBy { get; set; }
+    public string? Description { get; set; }
+    /// <summary>Channels that accepted a message about it: each gets the resolved message.</summary>
+    public List<string> Notified { get; set; } = [];
+    public DateTimeOffset? LastNotifiedAt { get; set; }
+}
+
+[JsonConverter(typeof(JsonStringEnumConverter<OutboxStatus>))]
+public enum OutboxStatus { Pending, Sent, Cancelled, FailedOver, Expired }
+
+/// <summary>One message for one channel, durable until the channel accepted it (or it expired, or went to the fallback).</summary>
+public sealed class OutboxMessage
+{
+    public long Id { get; set; }
+    public long? IncidentId { get; set; }
+    public string Rule { get; set; } = "";
+    public string Channel { get; set; } = "";
+    public required NotificationItem Item { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+    public DateTimeOffset DueAt { get; set; }
+    /// <summary>May go out with others for the same channel before it is due (group-wait); escalations wait for their time.</summary>
+    public bool Groupable { get; set; } = true;
+    public int Attempts { get; set; }
+    public DateTimeOffset? FirstAttemptAt { get; set; }
+    public OutboxStatus Status { get; set; } = OutboxStatus.Pending;
+    public string? LastError { get; set; }
+    public DateTimeOffset? SentAt { get; set; }
+    public string? FailedOverFrom { get; set; }
+}
+
+public interface INotificationStore
+{
+    Task CommitAsync(RuleState? state, IReadOnlyCollection<Incident> incidents, IReadOnlyCollection<OutboxMessage> messages, CancellationToken cancellationToken);
+    Task<NotificationSnapshot> LoadNotificationsAsync(CancellationToken cancellationToken);
+    Task<List<Incident>> RecentIncidentsAsync(int limit, CancellationToken cancellationToken);
+}
+
+public sealed record NotificationSnapshot(List<Incident> Open, List<OutboxMessage> Pending, Dictionary<OutboxStatus, long> Counts, long MaxIncidentId, long MaxMessageId);
+
+/// <summary>What status shows of notifications.</summary>
+public sealed record NotificationStatus(long Pending, long Sent, long FailedOver, long Expired, IReadOnlyList<IncidentView> OpenIncidents);
+
+public sealed record IncidentView(long Id, string Rule, string Cause, DateTimeOffset OpenedAt, DateTimeOffset? AckedAt, string? SuppressedBy,
+    IReadOnlyList<string> Notified, string? Description);

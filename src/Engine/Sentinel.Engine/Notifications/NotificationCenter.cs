@@ -1,0 +1,479 @@
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Polly;
+using Polly.Retry;
+using Sentinel.Abstractions;
+using Sentinel.Engine.Configuration;
+using Sentinel.Engine.Remediation;
+using Sentinel.Engine.Rules;
+
+namespace Sentinel.Engine.Notifications;
+
+/// <summary>What the <see cref="NotificationCenter"/> needs of the engine.</summary>
+internal interface INotificationHost
+{
+    SentinelConfig Config { get; }
+    RuleState? GetState(string rule);
+}
+
+/// <summary>
+/// Incidents and the outbox. A rule going down opens an incident and writes its messages (one per channel; later
+/// ones for escalations) to the outbox in the same transaction as the rule's state; a dispatcher sends what is due,
+/// groups what opens together, retries with backoff, fails over to a channel's fallback, and marks a message sent
+/// only once its channel accepted it. Every channel that was told of an incident is told it is resolved.
+/// </summary>
+internal sealed partial class NotificationCenter : IAsyncDisposable
+{
+    private static readonly TimeSpan RetryMax = TimeSpan.FromMinutes(5);
+    internal static readonly TimeSpan SendCap = TimeSpan.FromMinutes(2);
+
+    private readonly INotificationStore _store;
+    private readonly INotificationHost _host;
+    private readonly ProbeFactory _factory;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly Dictionary<string, Incident> _open = new(StringComparer.Ordinal);
+    private readonly List<OutboxMessage> _pending = [];
+    private readonly Dictionary<string, (ChannelDefinition Def, string Key, IAction Action)> _channels = new(StringComparer.Ordinal);
+    private readonly CancellationTokenSource _stop = new();
+    private Dictionary<OutboxStatus, long> _counts = [];
+    private TaskCompletionSource _signal = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private long _nextIncident;
+    private long _nextMessage;
+    private Task? _loop;
+
+    public NotificationCenter(INotificationStore store, INotificationHost host, ProbeFactory factory, TimeProvider time, ILoggerFactory loggers)
+    {
+        _store = store;
+        _host = host;
+        _factory = factory;
+        _time = time;
+        _logger = loggers.CreateLogger("Sentinel.Notifications");
+    }
+
+    private TimeSpan GroupWait => _host.Config.GroupWait;
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var snapshot = await _store.LoadNotificationsAsync(cancellationToken);
+        foreach (var i in snapshot.Open) _open[i.Rule] = i;
+        _pending.AddRange(snapshot.Pending);
+        _counts = snapshot.Counts;
+        _nextIncident = snapshot.MaxIncidentId;
+        _nextMessage = snapshot.MaxMessageId;
+        ApplyChannels(_host.Config);
+        _loop = Task.Run(LoopAsync);
+    }
+
+    /// <summary>Creates the channels of a (new) configuration; unchanged channels keep their instance.</summary>
+    public void ApplyChannels(SentinelConfig config)
+    {
+        lock (_channels)
+        {
+            var keep = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var def in config.Channels)
+            {
+                var key = def.Type.Name + "@" + def.Type.Generation + JsonSerializer.Serialize(def.Options, def.Options.GetType(), State.SentinelJson.Options);
+                keep.Add(def.Name);
+                if (_channels.TryGetValue(def.Name, out var existing) && existing.Key == key) { _channels[def.Name] = (def, key, existing.Action); continue; }
+                var rule = new RuleDefinition
+                {
+                    Name = "channel " + def.Name, Timeout = SendCap, Probe = SupervisedProbe.Registration, ProbeOptions = new SupervisedProbeOptions(),
+                    FailureThreshold = 1, SuccessThreshold = 1, Fingerprint = "", Location = def.Location,
+                };
+                var action = _factory.CreateAction(rule, new ActionDefinition(def.Type, def.Options, def.Location));
+                if (existing.Action is IDisposable d) d.Dispose();
+                _channels[def.Name] = (def, key, action);
+            }
+            foreach (var name in _channels.Keys.Where(k => !keep.Contains(k)).ToList())
+            {
+                if (_channels[name].Action is IDisposable d) d.Dispose();
+                _channels.Remove(name);
+            }
+        }
+    }
+
+    public async ValueTask OnEventAsync(EngineEvent e, CancellationToken cancellationToken)
+    {
+        switch (e)
+        {
+            case RuleTransition { To: RuleStatus.Down } t:
+                if (Rule(t.Rule) is { } def && def.AlertOn.Contains(AlertOn.Down)) await OpenAsync(def, "down", t.Check?.Description, t.When, cancellationToken);
+                break;
+            case RuleTransition { To: RuleStatus.Healthy or RuleStatus.Paused } t:
+                if (Rule(t.Rule) is { } healthy) await CloseAsync(healthy, t.When, t.To == RuleStatus.Paused ? "paused" : t.Check?.Description, cancellationToken);
+                break;
+            case RemediationEvent { Kind: RemediationEventKind.GaveUp } g:
+                if (Rule(g.Rule) is { } gaveUp && gaveUp.AlertOn.Contains(AlertOn.GaveUp)) await OpenAsync(gaveUp, "gave-up", g.Message, g.When, cancellationToken, g.Output);
+                break;
+            case RemediationEvent { Kind: RemediationEventKind.RemediationFailed } f:
+                if (Rule(f.Rule) is { } failed && failed.AlertOn.Contains(AlertOn.RemediationFailed)) await EventAsync(failed, "remediation-failed", f.Message, f.When, f.Output, cancellationToken);
+                break;
+        }
+    }
+
+    private RuleDefinition? Rule(string name) => _host.Config.Rules.FirstOrDefault(r => r.Name == name);
+
+    private async Task OpenAsync(RuleDefinition def, string cause, string? description, DateTimeOffset at, CancellationToken ct, IReadOnlyList<string>? output = null)
+    {
+        await _gate.WaitAsync(ct);
+        try
+        {
+            if (_open.TryGetValue(def.Name, out var existing))
+            {
+                // Already open (down, then the restart budget ran out): tell the channels already told, once.
+                if (cause == "gave-up" && existing.SuppressedBy is null)
+                {
+                    var extra = Immediate(def).Select(c => NewMessage(existing, def, c, "gave-up", description, at, output)).ToList();
+                    await CommitAsync(def.Name, [], extra, ct);
+                }
+                return;
+            }
+            var incident = new Incident { Id = ++_nextIncident, Rule = def.Name, Cause = cause, OpenedAt = at, Description = description };
+            incident.SuppressedBy = def.DependsOn.FirstOrDefault(p => _host.GetState(p)?.Status == RuleStatus.Down || _open.ContainsKey(p));
+            var messages = incident.SuppressedBy is null ? Messages(def, incident, cause, description, at, output) : [];
+            if (incident.SuppressedBy is not null) LogSuppressed(_logger, def.Name, incident.Id, incident.SuppressedBy);
+            _open[def.Name] = incident;
+            await CommitAsync(def.Name, [incident], messages, ct);
+        }
+        finally { _gate.Release(); }
+        Wake();
+    }
+
+    private List<OutboxMessage> Messages(RuleDefinition def, Incident incident, string kind, string? description, DateTimeOffset at, IReadOnlyList<string>? output = null)
+        => def.Notify.Select(n =>
+        {
+            var m = NewMessage(incident, def, n.Channel, n.After > TimeSpan.Zero ? "escalation" : kind, description, at, output);
+            if (n.After > TimeSpan.Zero) { m.DueAt = incident.OpenedAt + n.After; m.Groupable = false; }
+            return m;
+        }).ToList();
+
+    private static IEnumerable<string> Immediate(RuleDefinition def) => def.Notify.Where(n => n.After == TimeSpan.Zero).Select(n => n.Channel).Distinct();
+
+    private OutboxMessage NewMessage(Incident? incident, RuleDefinition def, string channel, string kind, string? description, DateTimeOffset at, IReadOnlyList<string>? output = null)
+    {
+        var status = _host.GetState(def.Name)?.Status.ToString().ToLowerInvariant() ?? "unknown";
+        return new OutboxMessage
+        {
+            Id = ++_nextMessage, IncidentId = incident?.Id, Rule = def.Name, Channel = channel, CreatedAt = at, DueAt = at + GroupWait,
+            Item = new NotificationItem(def.Name, kind, status, incident?.OpenedAt ?? at, description, incident?.Id, output),
+        };
+    }
+
+    private async Task EventAsync(RuleDefinition def, string kind, string description, DateTimeOffset at, IReadOnlyList<string> output, CancellationToken ct)
+    {
+        await _gate.WaitAsync(ct);
+        try
+        {
+            _open.TryGetValue(def.Name, out var incident);
+            if (incident?.SuppressedBy is not null) return;
+            await CommitAsync(def.Name, [], Immediate(def).Select(c => NewMessage(incident, def, c, kind, description, at, output)).ToList(), ct);
+        }
+        finally { _gate.Release(); }
+        Wake();
+    }
+
+    private async Task CloseAsync(RuleDefinition def, DateTimeOffset at, string? description, CancellationToken ct)
+    {
+        await _gate.WaitAsync(ct);
+        try
+        {
+            if (!_open.Remove(def.Name, out var incident)) return;
+            incident.ClosedAt = at;
+            var changed = CancelPending(m => m.IncidentId == incident.Id);
+            var messages = new List<OutboxMessage>();
+            if (def.SendResolved)
+                foreach (var channel in incident.Notified.Distinct())
+                {
+                    var m = NewMessage(incident, def, channel, "resolved", description, at);
+                    messages.Add(m);
+                }
+            var incidents = new List<Incident> { incident };
+            // Children held back while this rule was down: those still down are alerted for now.
+            foreach (var child in _open.Values.Where(i => i.SuppressedBy == def.Name).ToList())
+            {
+                child.SuppressedBy = null;
+                incidents.Add(child);
+                if (Rule(child.Rule) is { } childDef && _host.GetState(child.Rule)?.Status == RuleStatus.Down)
+                    messages.AddRange(Messages(childDef, child, child.Cause, child.Description, at));
+            }
+            LogResolved(_logger, def.Name, incident.Id, messages.Count(m => m.Item.Kind == "resolved"));
+            await CommitAsync(def.Name, incidents, [.. changed, .. messages], ct);
+        }
+        finally { _gate.Release(); }
+        Wake();
+    }
+
+    /// <summary>Acknowledges an open incident: its escalations and reminders stop. False when there is no such open incident.</summary>
+    public async Task<bool> AckAsync(long id, CancellationToken ct)
+    {
+        await _gate.WaitAsync(ct);
+        try
+        {
+            var incident = _open.Values.FirstOrDefault(i => i.Id == id);
+            if (incident is null) return false;
+            incident.AckedAt ??= _time.GetUtcNow();
+            var cancelled = CancelPending(m => m.IncidentId == id && m.Item.Kind is "escalation" or "reminder");
+            await CommitAsync(incident.Rule, [incident], cancelled, ct);
+            LogAcked(_logger, incident.Rule, id);
+            return true;
+        }
+        finally { _gate.Release(); }
+    }
+
+    private List<OutboxMessage> CancelPending(Func<OutboxMessage, bool> which)
+    {
+        var cancelled = _pending.Where(m => m.Status == OutboxStatus.Pending && which(m)).ToList();
+        foreach (var m in cancelled) m.Status = OutboxStatus.Cancelled;
+        return cancelled;
+    }
+
+    private async Task CommitAsync(string? rule, IReadOnlyCollection<Incident> incidents, IReadOnlyCollection<OutboxMessage> messages, CancellationToken ct)
+    {
+        await _store.CommitAsync(rule is null ? null : _host.GetState(rule), incidents, messages, ct);
+        foreach (var m in messages)
+        {
+            if (m.Status == OutboxStatus.Pending) { if (!_pending.Contains(m)) _pending.Add(m); }
+            else
+            {
+                _pending.Remove(m);
+                _counts[m.Status] = _counts.GetValueOrDefault(m.Status) + 1;
+            }
+        }
+    }
+
+    private void Wake() => _signal.TrySetResult();
+
+    private async Task LoopAsync()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            var signal = _signal;
+            TimeSpan wait;
+            try { wait = await DispatchDueAsync(_stop.Token); }
+            catch (OperationCanceledException) when (_stop.IsCancellationRequested) { break; }
+            catch (Exception ex)
+            {
+                LogDispatchFailed(_logger, ex);
+                wait = TimeSpan.FromSeconds(5);
+            }
+            if (signal.Task.IsCompleted) { _signal = new(TaskCreationOptions.RunContinuationsAsynchronously); continue; }
+            using var delay = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+            await Task.WhenAny(signal.Task, Task.Delay(wait, _time, delay.Token));
+            delay.Cancel();
+            if (signal.Task.IsCompleted) Interlocked.CompareExchange(ref _signal, new(TaskCreationOptions.RunContinuationsAsynchronously), signal);
+        }
+    }
+
+    /// <summary>Sends what is due; returns how long until something else is due.</summary>
+    private async Task<TimeSpan> DispatchDueAsync(CancellationToken ct)
+    {
+        var now = _time.GetUtcNow();
+        List<(string Channel, List<OutboxMessage> Batch)> batches;
+        await _gate.WaitAsync(ct);
+        try
+        {
+            await QueueRemindersAsync(now, ct);
+            batches = _pending.Where(m => m.Status == OutboxStatus.Pending && m.DueAt <= now).Select(m => m.Channel).Distinct()
+                .Select(c => (c, _pending.Where(m => m.Channel == c && m.Status == OutboxStatus.Pending && (m.DueAt <= now || m.Groupable)).OrderBy(m => m.Id).ToList()))
+                .ToList();
+        }
+        finally { _gate.Release(); }
+
+        foreach (var (channel, batch) in batches) await SendAsync(channel, batch, ct);
+
+        await _gate.WaitAsync(ct);
+        try
+        {
+            var next = _pending.Where(m => m.Status == OutboxStatus.Pending).Select(m => m.DueAt)
+                .Concat(_open.Values.Select(NextReminder).OfType<DateTimeOffset>())
+                .DefaultIfEmpty(now + TimeSpan.FromMinutes(1)).Min();
+            var wait = next - _time.GetUtcNow();
+            return wait < TimeSpan.Zero ? TimeSpan.Zero : wait > TimeSpan.FromMinutes(1) ? TimeSpan.FromMinutes(1) : wait;
+        }
+        finally { _gate.Release(); }
+    }
+
+    private DateTimeOffset? NextReminder(Incident i)
+        => i.AckedAt is null && i.SuppressedBy is null && i.LastNotifiedAt is { } last && Rule(i.Rule)?.ReminderInterval is { } every ? last + every : null;
+
+    private async Task QueueRemindersAsync(DateTimeOffset now, CancellationToken ct)
+    {
+        foreach (var incident in _open.Values.ToList())
+        {
+            if (NextReminder(incident) is not { } due || due > now || Rule(incident.Rule) is not { } def) continue;
+            incident.LastNotifiedAt = now;
+            var messages = incident.Notified.Distinct().Select(c => NewMessage(incident, def, c, "reminder", _host.GetState(def.Name)?.LastCheck?.Description ?? incident.Description, now)).ToList();
+            foreach (var m in messages) m.DueAt = now;
+            await CommitAsync(null, [incident], messages, ct);
+        }
+    }
+
+    private async Task SendAsync(string channel, List<OutboxMessage> batch, CancellationToken ct)
+    {
+        (ChannelDefinition Def, string Key, IAction Action) target;
+        bool found;
+        lock (_channels) found = _channels.TryGetValue(channel, out target);
+        var now = _time.GetUtcNow();
+        if (!found)
+        {
+            await FinishAsync(batch, m => { m.Status = OutboxStatus.Expired; m.LastError = $"channel '{channel}' is no longer configured"; }, ct);
+            LogExpired(_logger, batch.Count, channel, "the channel is no longer configured");
+            return;
+        }
+        List<NotificationItem> items;
+        await _gate.WaitAsync(ct);
+        try
+        {
+            items = batch.Select(m => m.Item.Kind is "down" or "reminder" or "escalation" or "gave-up"
+                ? m.Item with { Suppressed = _open.Values.Where(i => i.SuppressedBy == m.Rule).Select(i => i.Rule).ToList() is { Count: > 0 } s ? s : null }
+                : m.Item).ToList();
+        }
+        finally { _gate.Release(); }
+        var notification = MessageComposer.Compose(items, target.Def.Template, now);
+        var output = new ActionOutput(20);
+        var context = new ActionContext
+        {
+            RuleName = batch.Count == 1 ? batch[0].Rule : $"{batch.Count} rules", Event = "notify", Message = notification.Text, Notification = notification,
+            TimeProvider = _time, Logger = _logger, Output = output,
+        };
+        Exception? error = null;
+        try
+        {
+            var pipeline = new ResiliencePipelineBuilder { TimeProvider = _time }
+                .AddRetry(new RetryStrategyOptions
+                {
+                    MaxRetryAttempts = 2, Delay = TimeSpan.FromSeconds(1), BackoffType = DelayBackoffType.Exponential,
+                    ShouldHandle = new PredicateBuilder().Handle<Exception>(e => e is not ActionFailedException { Permanent: true } && e is not OperationCanceledException),
+                })
+                .AddTimeout(SendCap)
+                .Build();
+            await pipeline.ExecuteAsync(async token => await target.Action.ExecuteAsync(context, token), ct);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested) { throw; }
+        catch (Exception ex) { error = ex; }
+
+        now = _time.GetUtcNow();
+        if (error is null)
+        {
+            await FinishAsync(batch, m => { m.Status = OutboxStatus.Sent; m.SentAt = now; m.Attempts++; }, ct, incident =>
+            {
+                if (!incident.Notified.Contains(channel)) incident.Notified.Add(channel);
+                incident.LastNotifiedAt = now;
+            });
+            LogSent(_logger, batch.Count, channel, notification.Subject);
+            return;
+        }
+        var permanent = error is ActionFailedException { Permanent: true };
+        var message = error is Polly.Timeout.TimeoutRejectedException ? $"no answer within {Duration.Format(SendCap)}" : error.Message;
+        LogSendFailed(_logger, channel, permanent ? "permanent" : "will retry", message);
+        var fallback = target.Def.Fallback;
+        var moved = new List<OutboxMessage>();
+        await FinishAsync(batch, m =>
+        {
+            m.Attempts++;
+            m.FirstAttemptAt ??= now;
+            m.LastError = message;
+            if (now - m.CreatedAt >= target.Def.GiveUpAfter) { m.Status = OutboxStatus.Expired; return; }
+            if (fallback is not null && (permanent || now - m.FirstAttemptAt >= target.Def.FailoverAfter))
+            {
+                m.Status = OutboxStatus.FailedOver;
+                moved.Add(new OutboxMessage
+                {
+                    Id = ++_nextMessage, IncidentId = m.IncidentId, Rule = m.Rule, Channel = fallback, Item = m.Item, CreatedAt = now, DueAt = now,
+                    FailedOverFrom = channel,
+                });
+                return;
+            }
+            if (permanent) { m.Status = OutboxStatus.Expired; return; }
+            var backoff = TimeSpan.FromSeconds(Math.Min(RetryMax.TotalSeconds, 5 * Math.Pow(2, Math.Min(m.Attempts - 1, 10))));
+            m.DueAt = now + backoff;
+        }, ct, extra: moved);
+        var expired = batch.Count(m => m.Status == OutboxStatus.Expired);
+        if (expired > 0) LogExpired(_logger, expired, channel, message);
+        if (moved.Count > 0) LogFailedOver(_logger, moved.Count, channel, fallback!);
+    }
+
+    private async Task FinishAsync(List<OutboxMessage> batch, Action<OutboxMessage> update, CancellationToken ct, Action<Incident>? onIncident = null, List<OutboxMessage>? extra = null)
+    {
+        await _gate.WaitAsync(ct);
+        try
+        {
+            var incidents = new List<Incident>();
+            foreach (var m in batch)
+            {
+                // Cancelled meanwhile (resolved during the send): a delivered "down" still counts as told.
+                var wasCancelled = m.Status == OutboxStatus.Cancelled;
+                update(m);
+                if (onIncident is not null && m.IncidentId is { } id && m.Item.Kind != "resolved")
+                {
+                    var incident = _open.Values.FirstOrDefault(i => i.Id == id);
+                    if (incident is not null) { onIncident(incident); if (!incidents.Contains(incident)) incidents.Add(incident); }
+                    else if (wasCancelled || m.Status == OutboxStatus.Sent) await ResolvedForLateDeliveryAsync(m, extra ??= []);
+                }
+            }
+            await CommitAsync(null, incidents, [.. batch, .. extra ?? []], ct);
+        }
+        finally { _gate.Release(); }
+        if (extra is { Count: > 0 }) Wake();
+    }
+
+    // A "down" delivered after its incident closed (the send was in flight): the channel was told, so it gets the resolved message too.
+    private Task ResolvedForLateDeliveryAsync(OutboxMessage sent, List<OutboxMessage> extra)
+    {
+        if (sent.Status != OutboxStatus.Sent || Rule(sent.Rule) is not { SendResolved: true } def) return Task.CompletedTask;
+        var now = _time.GetUtcNow();
+        extra.Add(new OutboxMessage
+        {
+            Id = ++_nextMessage, IncidentId = sent.IncidentId, Rule = sent.Rule, Channel = sent.Channel, CreatedAt = now, DueAt = now + GroupWait,
+            Item = new NotificationItem(def.Name, "resolved", _host.GetState(def.Name)?.Status.ToString().ToLowerInvariant() ?? "healthy", sent.Item.Since, null, sent.IncidentId),
+        });
+        return Task.CompletedTask;
+    }
+
+    public NotificationStatus GetStatus()
+    {
+        _gate.Wait();
+        try
+        {
+            return new NotificationStatus(_pending.Count(m => m.Status == OutboxStatus.Pending), _counts.GetValueOrDefault(OutboxStatus.Sent),
+                _counts.GetValueOrDefault(OutboxStatus.FailedOver), _counts.GetValueOrDefault(OutboxStatus.Expired),
+                _open.Values.OrderBy(i => i.Id).Select(i => new IncidentView(i.Id, i.Rule, i.Cause, i.OpenedAt, i.AckedAt, i.SuppressedBy, [.. i.Notified], i.Description)).ToList());
+        }
+        finally { _gate.Release(); }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        if (_loop is not null) { try { await _loop; } catch (OperationCanceledException) { } }
+        lock (_channels)
+            foreach (var c in _channels.Values) (c.Action as IDisposable)?.Dispose();
+        _stop.Dispose();
+    }
+
+    [LoggerMessage(EventId = 600, Level = LogLevel.Information, Message = "Notified {Channel} ({Count} messages): {Subject}")]
+    private static partial void LogSent(ILogger logger, int count, string channel, string subject);
+
+    [LoggerMessage(EventId = 601, Level = LogLevel.Warning, Message = "Channel {Channel} failed ({How}): {Error}")]
+    private static partial void LogSendFailed(ILogger logger, string channel, string how, string error);
+
+    [LoggerMessage(EventId = 602, Level = LogLevel.Warning, Message = "{Count} messages for {Channel} go to its fallback {Fallback}")]
+    private static partial void LogFailedOver(ILogger logger, int count, string channel, string fallback);
+
+    [LoggerMessage(EventId = 603, Level = LogLevel.Error, Message = "{Count} messages for {Channel} could not be delivered and were dropped: {Reason}")]
+    private static partial void LogExpired(ILogger logger, int count, string channel, string reason);
+
+    [LoggerMessage(EventId = 604, Level = LogLevel.Information, Message = "Rule {Rule}: incident #{Incident} not alerted for: '{Parent}', which it depends on, is down")]
+    private static partial void LogSuppressed(ILogger logger, string rule, long incident, string parent);
+
+    [LoggerMessage(EventId = 605, Level = LogLevel.Information, Message = "Rule {Rule}: incident #{Incident} resolved ({Messages} resolved messages)")]
+    private static partial void LogResolved(ILogger logger, string rule, long incident, int messages);
+
+    [LoggerMessage(EventId = 606, Level = LogLevel.Information, Message = "Rule {Rule}: incident #{Incident} acknowledged: escalations and reminders stop")]
+    private static partial void LogAcked(ILogger logger, string rule, long incident);
+
+    [LoggerMessage(EventId = 607, Level = LogLevel.Error, Message = "The notification dispatcher failed; it retries in 5s")]
+    private static partial void LogDispatchFailed(ILogger logger, Exception ex);
+}

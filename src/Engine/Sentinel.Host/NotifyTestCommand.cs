@@ -1,0 +1,49 @@
+using Sentinel.Engine.Configuration;
+using Sentinel.Engine.Notifications;
+using Sentinel.Engine.Rules;
+
+namespace Sentinel.Host;
+
+/// <summary>`sentinel notify-test CHANNEL`: sends a test message now and prints what the server said.</summary>
+internal static class NotifyTestCommand
+{
+    public static async Task<int> ExecuteAsync(string configPath, string channelName, CancellationToken cancellationToken)
+    {
+        using var loggers = Bootstrap.QuietLoggerFactory();
+        var (catalog, result) = Bootstrap.Load(configPath, loggers);
+        using (catalog)
+        {
+            if (catalog is null || result is null) return Bootstrap.ExitConfigInvalid;
+            if (!result.IsValid)
+            {
+                Bootstrap.PrintErrors(result.Errors);
+                return Bootstrap.ExitConfigInvalid;
+            }
+            var channels = result.Config!.Channels;
+            if (channels.FirstOrDefault(c => c.Name == channelName) is not { } channel)
+            {
+                Console.Error.WriteLine(channels.Count == 0
+                    ? $"error: no channel named '{channelName}': the configuration defines no channels (see docs/notifications.md)"
+                    : $"error: no channel named '{channelName}'{DidYouMean.Suffix(channelName, channels.Select(c => c.Name), "channels")}");
+                return Bootstrap.ExitConfigInvalid;
+            }
+            var rule = new RuleDefinition
+            {
+                Name = "notify-test", Timeout = TimeSpan.FromMinutes(1), Probe = SupervisedProbe.Registration, ProbeOptions = new SupervisedProbeOptions(),
+                FailureThreshold = 1, SuccessThreshold = 1, Fingerprint = "", Location = channel.Location,
+            };
+            var action = new ProbeFactory(loggers, TimeProvider.System).CreateAction(rule, new ActionDefinition(channel.Type, channel.Options, channel.Location));
+            Console.WriteLine($"Sending a test message on '{channel.Name}' ({channel.Type.Name})...");
+            var (ok, output, error) = await ChannelTest.SendTestAsync(action, channel, TimeProvider.System, loggers.CreateLogger("Sentinel.Notify"), cancellationToken);
+            (action as IDisposable)?.Dispose();
+            foreach (var line in output) Console.WriteLine("  " + line);
+            if (ok)
+            {
+                Console.WriteLine($"ok: '{channel.Name}' accepted the message");
+                return 0;
+            }
+            Console.Error.WriteLine($"failed: {error}");
+            return 1;
+        }
+    }
+}
