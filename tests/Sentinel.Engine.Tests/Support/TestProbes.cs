@@ -15,6 +15,7 @@ public sealed class TestProbesPlugin : ISentinelPlugin
         registrar.AddProbe<ThrowingProbe, ThrowingOptions>("throw", "Throws.");
         registrar.AddProbe<StatefulProbe, StatefulOptions>("stateful", "Counts its runs in its durable state.");
         registrar.AddAction<RecordingAction, RecordingOptions>("record", "Records each run (attempt numbers) under its key; fails when told.");
+        registrar.AddAction<TestChannel, TestChannelOptions>("test-channel", "Records each notification under its key; fails (transiently or permanently) when scripted.");
     }
 }
 
@@ -126,6 +127,35 @@ public sealed class RecordingAction(RecordingOptions options) : IAction
         Runs.GetOrAdd(options.Key!, _ => new()).Enqueue(context.Attempt);
         context.Output.WriteLine($"recorded attempt {context.Attempt} for {context.RuleName}");
         if (options.Fail) throw new InvalidOperationException("told to fail");
+        return ValueTask.CompletedTask;
+    }
+}
+
+public sealed class TestChannelOptions
+{
+    [Required] public string? Key { get; set; }
+}
+
+public enum ChannelScript { Accept, FailTransient, FailPermanent }
+
+/// <summary>A notification channel that records what it accepted, under its key, and fails as <see cref="Script"/> says.</summary>
+public sealed class TestChannel(TestChannelOptions options) : IAction
+{
+    public static readonly ConcurrentDictionary<string, ConcurrentQueue<Notification>> Accepted = new();
+    public static readonly ConcurrentDictionary<string, int> Attempts = new();
+    public static readonly ConcurrentDictionary<string, ChannelScript> Script = new();
+
+    public static IReadOnlyList<Notification> Of(string key) => Accepted.TryGetValue(key, out var q) ? q.ToArray() : [];
+
+    public ValueTask ExecuteAsync(ActionContext context, CancellationToken cancellationToken)
+    {
+        Attempts.AddOrUpdate(options.Key!, 1, (_, v) => v + 1);
+        switch (Script.GetValueOrDefault(options.Key!))
+        {
+            case ChannelScript.FailTransient: throw new InvalidOperationException("scripted transient failure");
+            case ChannelScript.FailPermanent: throw new ActionFailedException("scripted permanent failure", permanent: true);
+        }
+        Accepted.GetOrAdd(options.Key!, _ => new()).Enqueue(context.Notification!);
         return ValueTask.CompletedTask;
     }
 }

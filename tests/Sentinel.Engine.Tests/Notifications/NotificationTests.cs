@@ -1,0 +1,205 @@
+using Sentinel.Engine.Notifications;
+using Sentinel.Engine.Rules;
+using Sentinel.Engine.Tests.Support;
+
+namespace Sentinel.Engine.Tests.Notifications;
+
+/// <summary>Incidents and the outbox through the real engine (real scheduler, real SQLite file), with recording channels.</summary>
+public sealed class NotificationTests
+{
+    private static string Key() => Guid.NewGuid().ToString("N")[..10];
+
+    private static string Channels(params string[] keys) => "channels:\n" + string.Join("\n", keys.Select(k => $"  - {{ name: {k}, type: test-channel, with: {{ key: {k} }} }}"));
+
+    private static string Rule(string name, string probeKey, string notify, string extra = "") => $$"""
+          - name: {{name}}
+            every: 100ms
+            failure-threshold: 1
+            success-threshold: 1
+            probe: { type: scripted, with: { key: {{probeKey}} } }
+            notify: {{notify}}
+        {{extra}}
+        """;
+
+    [Fact]
+    public async Task Down_ThenHealthy_SendsOneDownAndOnePairedResolved_PerChannel()
+    {
+        var (mail, sms, probe) = (Key(), Key(), Key());
+        ScriptedProbe.Script[probe] = true;
+        await using var h = await EngineHarness.StartAsync($"""
+            notifications: {"{"} group-wait: 200ms {"}"}
+            {Channels(mail, sms)}
+            rules:
+            {Rule("api", probe, $"[{{ channel: {mail} }}, {{ channel: {sms} }}]")}
+            """);
+        await Eventually.Until(() => h.Engine.GetState("api")?.Status == RuleStatus.Healthy);
+        ScriptedProbe.Script[probe] = false;
+        await Eventually.Until(() => TestChannel.Of(mail).Count == 1 && TestChannel.Of(sms).Count == 1, what: "down on both");
+        TestChannel.Of(mail)[0].Subject.Should().Be("[Sentinel] DOWN: api");
+        TestChannel.Of(mail)[0].Text.Should().Contain("saw: scripted failure").And.Contain("incident: #1");
+        h.Engine.GetStatus().Notifications!.OpenIncidents.Should().ContainSingle().Which.Notified.Should().BeEquivalentTo([mail, sms]);
+
+        ScriptedProbe.Script[probe] = true;
+        await Eventually.Until(() => TestChannel.Of(mail).Count == 2 && TestChannel.Of(sms).Count == 2, what: "resolved on both");
+        TestChannel.Of(sms)[1].Subject.Should().Be("[Sentinel] RESOLVED: api");
+        TestChannel.Of(sms)[1].Items.Single().Incident.Should().Be(1);
+        h.Engine.GetStatus().Notifications!.OpenIncidents.Should().BeEmpty();
+    }
+
+    [Fact]
+    public async Task FiftyRulesGoingDownTogether_AreOneMessagePerChannel()
+    {
+        var (mail, probe) = (Key(), Key());
+        ScriptedProbe.Script[probe] = true;
+        var rules = string.Join("\n", Enumerable.Range(1, 50).Select(i => Rule($"svc{i:00}", probe, $"[{{ channel: {mail} }}]")));
+        await using var h = await EngineHarness.StartAsync($"""
+            notifications: {"{"} group-wait: 2s {"}"}
+            {Channels(mail)}
+            rules:
+            {rules}
+            """);
+        await Eventually.Until(() => Enumerable.Range(1, 50).All(i => h.Engine.GetState($"svc{i:00}")?.Status == RuleStatus.Healthy), what: "all healthy");
+        ScriptedProbe.Script[probe] = false;
+        await Eventually.Until(() => TestChannel.Of(mail).Count >= 1, what: "the grouped message");
+        var n = TestChannel.Of(mail).Single();
+        n.Items.Should().HaveCount(50);
+        n.Subject.Should().StartWith("[Sentinel] 50 DOWN: svc");
+        n.Short.Should().StartWith("50 DOWN:");
+        await Eventually.Until(() => h.Engine.GetStatus().Notifications!.Pending == 0);
+        TestChannel.Of(mail).Should().HaveCount(1);
+    }
+
+    [Fact]
+    public async Task ChildOfADownParent_IsSilent_TheParentListsIt_AndResolvedStaysPaired()
+    {
+        var (mail, gw, bot) = (Key(), Key(), Key());
+        ScriptedProbe.Script[gw] = true;
+        ScriptedProbe.Script[bot] = true;
+        await using var h = await EngineHarness.StartAsync($"""
+            notifications: {"{"} group-wait: 500ms {"}"}
+            {Channels(mail)}
+            rules:
+            {Rule("gateway", gw, $"[{{ channel: {mail} }}]")}
+            {Rule("bot", bot, $"[{{ channel: {mail} }}]", "    depends-on: [gateway]")}
+            """);
+        await Eventually.Until(() => h.Engine.GetState("bot")?.Status == RuleStatus.Healthy && h.Engine.GetState("gateway")?.Status == RuleStatus.Healthy);
+        ScriptedProbe.Script[gw] = false;
+        await Eventually.Until(() => h.Engine.GetState("gateway")?.Status == RuleStatus.Down);
+        ScriptedProbe.Script[bot] = false;
+        await Eventually.Until(() => TestChannel.Of(mail).Count == 1, what: "the gateway's message");
+        var down = TestChannel.Of(mail)[0];
+        down.Items.Select(i => i.Rule).Should().Equal("gateway");
+        down.Items[0].Suppressed.Should().Equal("bot");
+        down.Text.Should().Contain("also down (depend on it, not alerted separately): bot");
+
+        // Both recover: only the gateway was told, so only the gateway gets a resolved message.
+        ScriptedProbe.Script[bot] = true;
+        ScriptedProbe.Script[gw] = true;
+        await Eventually.Until(() => TestChannel.Of(mail).Count == 2, what: "resolved");
+        await Eventually.Until(() => h.Engine.GetStatus().Notifications!.Pending == 0 && h.Engine.GetStatus().Notifications!.OpenIncidents.Count == 0);
+        TestChannel.Of(mail).Should().HaveCount(2);
+        TestChannel.Of(mail)[1].Items.Should().ContainSingle().Which.Should().Match<Sentinel.Abstractions.NotificationItem>(i => i.Rule == "gateway" && i.Kind == "resolved");
+    }
+
+    [Fact]
+    public async Task PermanentFailure_IsNotRetried_AndGoesToTheFallback()
+    {
+        var (sms, mail, probe) = (Key(), Key(), Key());
+        TestChannel.Script[sms] = ChannelScript.FailPermanent;
+        ScriptedProbe.Script[probe] = false;
+        await using var h = await EngineHarness.StartAsync($$"""
+            notifications: { group-wait: 0s }
+            channels:
+              - { name: {{sms}}, type: test-channel, with: { key: {{sms}} }, fallback: {{mail}} }
+              - { name: {{mail}}, type: test-channel, with: { key: {{mail}} } }
+            rules:
+            {{Rule("api", probe, $"[{{ channel: {sms} }}]")}}
+            """);
+        await Eventually.Until(() => TestChannel.Of(mail).Count == 1, what: "delivered through the fallback");
+        TestChannel.Attempts[sms].Should().Be(1, "a permanent failure is not retried");
+        TestChannel.Of(mail)[0].Subject.Should().Be("[Sentinel] DOWN: api");
+        await Eventually.Until(() => h.Engine.GetStatus().Notifications!.FailedOver == 1);
+    }
+
+    [Fact]
+    public async Task TransientFailures_AreRetried_AndDeliveredOnce()
+    {
+        var (mail, probe) = (Key(), Key());
+        TestChannel.Script[mail] = ChannelScript.FailTransient;
+        ScriptedProbe.Script[probe] = false;
+        await using var h = await EngineHarness.StartAsync($$"""
+            notifications: { group-wait: 0s }
+            {{Channels(mail)}}
+            rules:
+            {{Rule("api", probe, $"[{{ channel: {mail} }}]")}}
+            """);
+        await Eventually.Until(() => TestChannel.Attempts.GetValueOrDefault(mail) >= 2, what: "retried");
+        TestChannel.Of(mail).Should().BeEmpty();
+        h.Engine.GetStatus().Notifications!.Pending.Should().Be(1, "kept in the outbox, not dropped");
+        TestChannel.Script[mail] = ChannelScript.Accept;
+        await Eventually.Until(() => TestChannel.Of(mail).Count == 1, TimeSpan.FromSeconds(30), what: "delivered once the channel works");
+        await Eventually.Until(() => h.Engine.GetStatus().Notifications!.Pending == 0);
+        TestChannel.Of(mail).Should().HaveCount(1);
+    }
+
+    [Fact]
+    public async Task Escalation_WaitsItsDelay_AndAckStopsIt_WhileResolvedStillComes()
+    {
+        var (mail, sms, probe) = (Key(), Key(), Key());
+        ScriptedProbe.Script[probe] = false;
+        await using var h = await EngineHarness.StartAsync($$"""
+            notifications: { group-wait: 0s }
+            {{Channels(mail, sms)}}
+            rules:
+            {{Rule("api", probe, $"[{{ channel: {mail} }}, {{ channel: {sms}, after: 1h }}]")}}
+            """);
+        await Eventually.Until(() => TestChannel.Of(mail).Count == 1, what: "the immediate channel");
+        var incident = h.Engine.GetStatus().Notifications!.OpenIncidents.Single();
+        h.Engine.GetStatus().Notifications!.Pending.Should().Be(1, "the SMS escalation waits an hour");
+        (await h.Engine.AckAsync(incident.Id, default)).Should().BeTrue();
+        h.Engine.GetStatus().Notifications!.Pending.Should().Be(0, "acknowledged: the escalation is cancelled");
+        (await h.Engine.AckAsync(999, default)).Should().BeFalse();
+
+        ScriptedProbe.Script[probe] = true;
+        await Eventually.Until(() => TestChannel.Of(mail).Count == 2, what: "resolved after ack");
+        TestChannel.Of(sms).Should().BeEmpty();
+    }
+
+    [Fact]
+    public async Task Reminders_RepeatWhileDown()
+    {
+        var (mail, probe) = (Key(), Key());
+        ScriptedProbe.Script[probe] = false;
+        await using var h = await EngineHarness.StartAsync($$"""
+            notifications: { group-wait: 0s }
+            {{Channels(mail)}}
+            rules:
+            {{Rule("api", probe, $"[{{ channel: {mail} }}]", "    reminder-interval: 300ms")}}
+            """);
+        await Eventually.Until(() => TestChannel.Of(mail).Count >= 3, what: "two reminders");
+        TestChannel.Of(mail).Skip(1).Should().OnlyContain(n => n.Subject == "[Sentinel] STILL DOWN: api");
+    }
+
+    [Fact]
+    public async Task PendingMessages_SurviveARestart_AndAreDeliveredOnce()
+    {
+        var (mail, probe) = (Key(), Key());
+        ScriptedProbe.Script[probe] = false;
+        TestChannel.Script[mail] = ChannelScript.FailTransient;
+        var config = $$"""
+            notifications: { group-wait: 0s }
+            {{Channels(mail)}}
+            rules:
+            {{Rule("api", probe, $"[{{ channel: {mail} }}]")}}
+            """;
+        await using var h = await EngineHarness.StartAsync(config);
+        await Eventually.Until(() => TestChannel.Attempts.GetValueOrDefault(mail) >= 1);
+        await h.StopEngineAsync();
+        TestChannel.Script[mail] = ChannelScript.Accept;
+        await h.StartEngineAsync();
+        await Eventually.Until(() => TestChannel.Of(mail).Count == 1, TimeSpan.FromSeconds(30), what: "delivered after the restart");
+        h.Engine.GetStatus().Notifications!.OpenIncidents.Should().ContainSingle("the incident is still open, not opened again");
+        await Eventually.Until(() => h.Engine.GetStatus().Notifications!.Pending == 0);
+        TestChannel.Of(mail).Should().HaveCount(1);
+    }
+}
