@@ -77,6 +77,11 @@ public sealed partial class ConformanceTests
     {
         { "exec", "{ command: [/bin/false] }", "{ command: [sleep, '30'] }" },
         { "signal", "{ pidfile: /nonexistent/sentinel-test.pid }", "{ name: sentinel-no-such-process }" },
+        { "console", "{ }", "{ }" },
+        { "file", "{ path: /proc/sentinel-cannot-write/x.jsonl }", "{ path: /proc/sentinel-cannot-write/x.jsonl }" },
+        { "webhook", "{ url: 'http://127.0.0.1:1/hook' }", "{ url: 'http://127.0.0.1:1/hook' }" },
+        { "email", "{ host: 127.0.0.1, port: 1, tls: none, from: a@example.test, to: [b@example.test] }", "{ host: 127.0.0.1, port: 1, tls: none, from: a@example.test, to: [b@example.test] }" },
+        { "twilio-sms", "{ account-sid: AC1, auth-token: t, from: '+15550001111', to: ['+15550002222'], base-url: 'http://127.0.0.1:1' }", "{ account-sid: AC1, auth-token: t, from: '+15550001111', to: ['+15550002222'], base-url: 'http://127.0.0.1:1' }" },
     };
 
     [Fact]

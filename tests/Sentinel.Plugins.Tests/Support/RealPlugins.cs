@@ -85,6 +85,27 @@ public static class RealPlugins
         return (context.Output.Lines, null);
     }
 
+    /// <summary>Sends a notification through a channel action; returns what it reported and what it threw.</summary>
+    public static async Task<(IReadOnlyList<string> Output, Exception? Error)> NotifyAsync(this IAction action, Notification notification, CancellationToken cancellationToken = default)
+    {
+        var context = new ActionContext
+        {
+            RuleName = "test", Event = "notify", Message = notification.Text, Notification = notification, TimeProvider = TimeProvider.System, Logger = NullLogger.Instance,
+        };
+        try { await action.ExecuteAsync(context, cancellationToken); }
+        catch (Exception ex) { return (context.Output.Lines, ex); }
+        return (context.Output.Lines, null);
+    }
+
+    public static Notification SampleNotification(string text = "DOWN: api\n  saw: GET http://127.0.0.1:8080/health -> 503") => new()
+    {
+        Subject = "[Sentinel] DOWN: api",
+        Text = text,
+        Html = "<h3>DOWN: api</h3>",
+        Short = "DOWN api: GET http://127.0.0.1:8080/health -> 503 (since 12:00Z)",
+        Items = [new NotificationItem("api", "down", "down", new DateTimeOffset(2026, 11, 22, 12, 0, 0, TimeSpan.Zero), "GET http://127.0.0.1:8080/health -> 503", 7)],
+    };
+
     public static async Task<ProbeResult> CheckAsync(this IProbe probe, CancellationToken cancellationToken = default, TimeProvider? time = null)
         => await probe.CheckAsync(new ProbeContext { RuleName = "test", TimeProvider = time ?? TimeProvider.System, Logger = NullLogger.Instance, Timeout = TimeSpan.FromSeconds(5) }, cancellationToken);
 }

@@ -1,0 +1,101 @@
+using System.Text.Json;
+using Sentinel.Plugins.Tests.Support;
+
+namespace Sentinel.Host.Tests;
+
+/// <summary>The outbox end to end: the real `sentinel`, a real SMTP server, real crashes.</summary>
+public sealed class NotificationDeliveryTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "sentinel-notify-tests", Guid.NewGuid().ToString("N")[..12]);
+    private static readonly string Plugins = Path.Combine(SentinelProcess.RepoRoot, "plugins");
+
+    public NotificationDeliveryTests() => Directory.CreateDirectory(_dir);
+
+    private string Config(int smtpPort, string groupWait)
+    {
+        var path = Path.Combine(_dir, "sentinel.yaml");
+        File.WriteAllText(path, $$"""
+            engine:
+              http: { listen: "127.0.0.1:0" }
+              plugins: "{{Plugins}}"
+              state: state
+              log: { directory: "" }
+              state-flush-interval: 100ms
+            notifications: { group-wait: {{groupWait}} }
+            channels:
+              - name: ops-mail
+                type: email
+                with: { host: 127.0.0.1, port: {{smtpPort}}, tls: none, from: alerts@example.test, to: [ops@example.test] }
+            rules:
+              - name: api
+                every: 200ms
+                failure-threshold: 1
+                probe: { type: http, with: { url: "http://127.0.0.1:1/health" } }
+                notify: [{ channel: ops-mail }]
+            """);
+        return path;
+    }
+
+    [Fact]
+    public async Task SentinelKilledBetweenEnqueueAndDelivery_DeliversOnceAfterRestart()
+    {
+        using var smtp = await SmtpServer.StartAsync();
+        var config = Config(smtp.Port, "3s");
+        using (var first = SentinelProcess.Start(_dir, null, "run", "--config", config))
+        {
+            // The message is in the outbox (status.json is written after the database) and waits for its group.
+            await Until(() => Pending() == 1, first);
+            first.Signal("KILL");
+            await first.WaitForExitAsync(TimeSpan.FromSeconds(10));
+        }
+        smtp.Messages().Should().BeEmpty();
+
+        using var second = SentinelProcess.Start(_dir, null, "run", "--config", config);
+        await Until(() => smtp.Messages().Count == 1, second);
+        // The outbox holds one sent message and nothing pending: there is nothing left that could be sent twice.
+        await Until(() => Pending() == 0 && Count("sent") == 1, second);
+        smtp.Messages().Should().ContainSingle().Which.Subject.Should().Be("[Sentinel] DOWN: api");
+    }
+
+    [Fact]
+    public async Task SmtpServerDownForAWhile_ThenUp_DeliversOnce()
+    {
+        var port = SmtpServer.FreePort();
+        var config = Config(port, "0s");
+        using var sentinel = SentinelProcess.Start(_dir, null, "run", "--config", config);
+        await Until(() => sentinel.Stdout.Contains("Channel ops-mail failed (will retry)"), sentinel);
+        Pending().Should().Be(1);
+
+        using var smtp = await SmtpServer.StartAsync(port);
+        await Until(() => smtp.Messages().Count == 1, sentinel);
+        await Until(() => Pending() == 0, sentinel);
+        smtp.Messages().Should().ContainSingle().Which.Subject.Should().Be("[Sentinel] DOWN: api");
+    }
+
+    private long? Pending() => Count("pending");
+
+    private long? Count(string what)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(_dir, "state", "status.json")));
+            return doc.RootElement.TryGetProperty("notifications", out var n) && n.ValueKind == JsonValueKind.Object ? n.GetProperty(what).GetInt64() : null;
+        }
+        catch (Exception e) when (e is IOException or JsonException or KeyNotFoundException) { return null; }
+    }
+
+    private static async Task Until(Func<bool> condition, SentinelProcess process)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(45);
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"not reached in 45s.\nstdout:\n{process.Stdout}\nstderr:\n{process.Stderr}");
+            await Task.Delay(20);
+        }
+    }
+
+    public void Dispose()
+    {
+        try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
+    }
+}
