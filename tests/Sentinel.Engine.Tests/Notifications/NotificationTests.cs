@@ -202,4 +202,69 @@ public sealed class NotificationTests
         await Eventually.Until(() => h.Engine.GetStatus().Notifications!.Pending == 0);
         TestChannel.Of(mail).Should().HaveCount(1);
     }
+
+    [Fact]
+    public async Task DuringMaintenance_NothingIsSent_AndWhatIsStillDownIsAlertedWhenItEnds()
+    {
+        var (mail, probe, other) = (Key(), Key(), Key());
+        ScriptedProbe.Script[probe] = false;
+        ScriptedProbe.Script[other] = false;
+        var start = DateTimeOffset.UtcNow.AddMinutes(-1).ToString("O");
+        var end = DateTimeOffset.UtcNow.AddSeconds(3).ToString("O");
+        await using var h = await EngineHarness.StartAsync($$"""
+            notifications: { group-wait: 0s }
+            {{Channels(mail)}}
+            maintenance:
+              - { name: upgrade, rules: [api], start: "{{start}}", end: "{{end}}" }
+            rules:
+            {{Rule("api", probe, $"[{{ channel: {mail} }}]")}}
+            {{Rule("web", other, $"[{{ channel: {mail} }}]")}}
+            """);
+        await Eventually.Until(() => TestChannel.Of(mail).Count == 1, what: "web, not in the window, alerted at once");
+        TestChannel.Of(mail)[0].Items.Single().Rule.Should().Be("web");
+        h.Engine.GetStatus().Notifications!.OpenIncidents.Single(i => i.Rule == "api").MutedBy.Should().Be("upgrade");
+
+        await Eventually.Until(() => TestChannel.Of(mail).Count == 2, what: "api alerted when the window ended");
+        TestChannel.Of(mail)[1].Items.Single().Rule.Should().Be("api");
+        DateTimeOffset.UtcNow.Should().BeOnOrAfter(DateTimeOffset.Parse(end));
+    }
+
+    [Fact]
+    public async Task DefaultsNotify_TemplateOverride_AndGaveUpAlert()
+    {
+        var (mail, probe, act) = (Key(), Key(), Key());
+        ScriptedProbe.Script[probe] = false;
+        await using var h = await EngineHarness.StartAsync($$"""
+            notifications: { group-wait: 0s }
+            defaults:
+              notify: [{ channel: {{mail}} }]
+            channels:
+              - name: {{mail}}
+                type: test-channel
+                with: { key: {{mail}} }
+                template: { subject: "{rule} is {kind} on {host}", short: "{count} item" }
+            rules:
+              - name: worker
+                every: 100ms
+                failure-threshold: 1
+                probe: { type: scripted, with: { key: {{probe}} } }
+                remediate: [{ type: record, with: { key: {{act}}, fail: true } }]
+                grace: 0s
+                backoff: { initial: 100ms, max: 100ms, jitter: 0 }
+                restart-budget: { max: 1, within: 1h, retry-after: 1h }
+            """);
+        try { await Eventually.Until(() => TestChannel.Of(mail).Count == 2); }
+        catch (TimeoutException)
+        {
+            throw new TimeoutException($"down, then gave-up: got {string.Join(" | ", TestChannel.Of(mail).Select(n => n.Subject))}; attempts {TestChannel.Attempts.GetValueOrDefault(mail)}; "
+                + $"state {System.Text.Json.JsonSerializer.Serialize(h.Engine.GetState("worker"))}; runs {RecordingAction.Of(act).Count}; notifications {System.Text.Json.JsonSerializer.Serialize(h.Engine.GetStatus().Notifications)}");
+        }
+        // (diagnostics on failure come from the what: below)
+        var (down, gaveUp) = (TestChannel.Of(mail)[0], TestChannel.Of(mail)[1]);
+        down.Subject.Should().Be($"worker is down on {Environment.MachineName}");
+        down.Short.Should().Be("1 item");
+        gaveUp.Items.Single().Kind.Should().Be("gave-up");
+        gaveUp.Items.Single().Description.Should().StartWith("gave up after 1 attempts");
+        gaveUp.Items.Single().Output.Should().BeEmpty("record failed without output lines of the service");
+    }
 }

@@ -58,7 +58,7 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
             if (includeRoot is null) continue;
             var includeBinder = new YamlBinder(Display(include), _env, errors, locations, Path.GetDirectoryName(include));
             foreach (var (key, _) in includeRoot.Children)
-                if (key is YamlScalarNode { Value: "engine" or "defaults" or "include" or "channels" or "notifications" } k)
+                if (key is YamlScalarNode { Value: "engine" or "defaults" or "include" or "channels" or "notifications" or "maintenance" } k)
                     includeBinder.Error(k, "", $"'{k.Value}' belongs in the main config file {Display(full)}; an included file holds only 'rules'");
             var included = includeBinder.Bind<IncludedFileSpec>(includeRoot, "");
             for (var i = 0; i < (included?.Rules?.Count ?? 0); i++)
@@ -85,6 +85,7 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
         }
         CheckDependencies(rules.Select(r => r.Spec).ToList(), locations, errors);
         var channels = ResolveChannels(spec, binder, catalog, errors, locations);
+        var maintenance = ResolveMaintenance(spec, names.Keys.ToHashSet(StringComparer.Ordinal), errors, locations);
         foreach (var (rule, _, rulePath) in rules)
             foreach (var n in rule.Notify ?? defaults.Notify ?? [])
                 if (n?.Channel is { } c && !channels.Any(ch => ch.Name == c))
@@ -100,6 +101,7 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
         return new(new SentinelConfig(settings, definitions, files)
         {
             Channels = channels,
+            Maintenance = maintenance,
             GroupWait = spec.Notifications?.GroupWait ?? TimeSpan.FromSeconds(30),
         }, []);
     }
@@ -129,6 +131,30 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
             var path = $"{label}.with ({c.Type})";
             var options = c.With is { } w ? binder.Bind(w, reg.OptionsType, path) : binder.BindEmpty(reg.OptionsType, path, locations.Of(c));
             if (options is not null) result.Add(new ChannelDefinition(c.Name, reg, options, c.Fallback, c.FailoverAfter, c.GiveUpAfter, c.Template, locations.Of(c)));
+        }
+        return result;
+    }
+
+    private static List<MaintenanceWindow> ResolveMaintenance(RootSpec spec, HashSet<string> rules, List<ConfigError> errors, BindingLocations locations)
+    {
+        var result = new List<MaintenanceWindow>();
+        foreach (var (m, i) in (spec.Maintenance ?? []).Select((m, i) => (m, i)))
+        {
+            if (m?.Name is null) continue;
+            var label = $"maintenance[{i}] ({m.Name})";
+            foreach (var r in (m.Rules ?? []).Where(r => !rules.Contains(r)))
+                errors.Add(new(locations.Of(m, "rules"), $"{label}.rules: there is no rule named '{r}'" + DidYouMean.Suffix(r, rules, "rules")));
+            Quartz.CronExpression? cron = null;
+            if (m.Cron is not null)
+            {
+                if (!CronText.TryToQuartz(m.Cron, out var q, out var cronError)) { errors.Add(new(locations.Of(m, "cron"), $"{label}.cron: {cronError}")); continue; }
+                cron = new Quartz.CronExpression(q, m.TimeZone is { } tz && TimeZoneInfo.TryFindSystemTimeZoneById(tz, out var zone) ? zone : TimeZoneInfo.Utc);
+            }
+            DateTimeOffset? Parse(string? t) => t is null ? null : DateTimeOffset.Parse(t, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal);
+            var (start, end) = (Parse(m.Start), Parse(m.End));
+            if (start is { } s && end is { } e && e <= s) { errors.Add(new(locations.Of(m, "end"), $"{label}.end: must be after start")); continue; }
+            if (cron is null && start is null) continue;
+            result.Add(new MaintenanceWindow(m.Name, m.Rules, cron, m.Duration ?? TimeSpan.Zero, start, end));
         }
         return result;
     }

@@ -15,7 +15,62 @@ public sealed class RootSpec
     public List<string>? Include { get; set; }
     public List<ChannelSpec>? Channels { get; set; }
     public NotificationsSpec? Notifications { get; set; }
+    public List<MaintenanceSpec>? Maintenance { get; set; }
     public List<RuleSpec>? Rules { get; set; }
+}
+
+/// <summary>A time when alerts are muted: a recurring window (cron + duration) or a one-off (start, end).</summary>
+public sealed class MaintenanceSpec : IValidatableObject
+{
+    [Required] public string? Name { get; set; }
+
+    [Description("The rules it mutes; default: all.")]
+    public List<string>? Rules { get; set; }
+
+    [Description("When a recurring window starts: 5-field cron, in UTC unless time-zone is set.")]
+    public string? Cron { get; set; }
+
+    public TimeSpan? Duration { get; set; }
+
+    [Description("A one-off window: ISO 8601 times with an offset, e.g. 2026-12-01T02:00:00Z.")]
+    public string? Start { get; set; }
+
+    public string? End { get; set; }
+
+    [Description("IANA time zone of the cron expression, e.g. Europe/Berlin.")]
+    public string? TimeZone { get; set; }
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if ((Cron is null) == (Start is null))
+            yield return new("write either cron + duration (a recurring window) or start + end (a one-off), not both or neither", [nameof(Cron)]);
+        if (Cron is not null && Duration is not { } d)
+            yield return new("a recurring window needs duration, e.g. duration: 30m", [nameof(Duration)]);
+        if (Start is not null && End is null) yield return new("a one-off window needs end too", [nameof(End)]);
+        if (Start is not null && !DateTimeOffset.TryParse(Start, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out _))
+            yield return new($"start '{Start}' is not a time: write e.g. 2026-12-01T02:00:00Z", [nameof(Start)]);
+        if (End is not null && !DateTimeOffset.TryParse(End, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out _))
+            yield return new($"end '{End}' is not a time: write e.g. 2026-12-01T03:00:00Z", [nameof(End)]);
+        if (TimeZone is not null && !TimeZoneInfo.TryFindSystemTimeZoneById(TimeZone, out _))
+            yield return new($"time-zone '{TimeZone}' is unknown: use an IANA name such as Europe/Berlin", [nameof(TimeZone)]);
+    }
+}
+
+/// <summary>A resolved maintenance window.</summary>
+public sealed class MaintenanceWindow(string name, IReadOnlyList<string>? rules, Quartz.CronExpression? cron, TimeSpan duration, DateTimeOffset? start, DateTimeOffset? end)
+{
+    public string Name { get; } = name;
+
+    public bool Covers(string rule) => rules is null || rules.Contains(rule);
+
+    /// <summary>The end of the window that is open at <paramref name="now"/>, or null when none is.</summary>
+    public DateTimeOffset? OpenUntil(DateTimeOffset now)
+    {
+        if (start is { } s && end is { } e) return now >= s && now < e ? e : null;
+        // The first start after (now - duration) that is not after now opens a window that is still open.
+        var began = cron!.GetNextValidTimeAfter(now - duration - TimeSpan.FromSeconds(1));
+        return began is { } b && b <= now && now < b + duration ? b + duration : null;
+    }
 }
 
 /// <summary>A named notification target (see docs/notifications.md).</summary>
@@ -75,6 +130,7 @@ public sealed class IncludedFileSpec
     public YamlNode? Include { get; set; }
     public YamlNode? Channels { get; set; }
     public YamlNode? Notifications { get; set; }
+    public YamlNode? Maintenance { get; set; }
     public List<RuleSpec>? Rules { get; set; }
 }
 
@@ -350,5 +406,6 @@ public sealed record ChannelDefinition(string Name, PluginTypeRegistration Type,
 public sealed record SentinelConfig(EngineSettings Engine, IReadOnlyList<RuleDefinition> Rules, IReadOnlyList<string> Files)
 {
     public IReadOnlyList<ChannelDefinition> Channels { get; init; } = [];
+    public IReadOnlyList<MaintenanceWindow> Maintenance { get; init; } = [];
     public TimeSpan GroupWait { get; init; } = TimeSpan.FromSeconds(30);
 }

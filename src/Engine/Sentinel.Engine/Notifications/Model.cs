@@ -16,6 +16,8 @@ public sealed class Incident
     public DateTimeOffset? AckedAt { get; set; }
     /// <summary>Not alerted for: a rule it depends on is down.</summary>
     public string? SuppressedBy { get; set; }
+    /// <summary>Opened during this maintenance window: alerted for when it ends, if still down.</summary>
+    public string? MutedBy { get; set; }
     public string? Description { get; set; }
     /// <summary>Channels that accepted a message about it: each gets the resolved message.</summary>
     public List<string> Notified { get; set; } = [];
@@ -58,4 +60,4 @@ public sealed record NotificationSnapshot(List<Incident> Open, List<OutboxMessag
 public sealed record NotificationStatus(long Pending, long Sent, long FailedOver, long Expired, IReadOnlyList<IncidentView> OpenIncidents);
 
 public sealed record IncidentView(long Id, string Rule, string Cause, DateTimeOffset OpenedAt, DateTimeOffset? AckedAt, string? SuppressedBy,
-    IReadOnlyList<string> Notified, string? Description);
+    IReadOnlyList<string> Notified, string? Description, string? MutedBy = null);

@@ -123,17 +123,20 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
             if (_open.TryGetValue(def.Name, out var existing))
             {
                 // Already open (down, then the restart budget ran out): tell the channels already told, once.
-                if (cause == "gave-up" && existing.SuppressedBy is null)
+                if (cause == "gave-up" && existing.SuppressedBy is null && existing.MutedBy is null)
                 {
                     var extra = Immediate(def).Select(c => NewMessage(existing, def, c, "gave-up", description, at, output)).ToList();
                     await CommitAsync(def.Name, [], extra, ct);
+                    Wake();
                 }
                 return;
             }
             var incident = new Incident { Id = ++_nextIncident, Rule = def.Name, Cause = cause, OpenedAt = at, Description = description };
             incident.SuppressedBy = def.DependsOn.FirstOrDefault(p => _host.GetState(p)?.Status == RuleStatus.Down || _open.ContainsKey(p));
-            var messages = incident.SuppressedBy is null ? Messages(def, incident, cause, description, at, output) : [];
+            if (incident.SuppressedBy is null) incident.MutedBy = Muting(def.Name, at)?.Name;
+            var messages = incident.SuppressedBy is null && incident.MutedBy is null ? Messages(def, incident, cause, description, at, output) : [];
             if (incident.SuppressedBy is not null) LogSuppressed(_logger, def.Name, incident.Id, incident.SuppressedBy);
+            if (incident.MutedBy is not null) LogMuted(_logger, def.Name, incident.Id, incident.MutedBy);
             _open[def.Name] = incident;
             await CommitAsync(def.Name, [incident], messages, ct);
         }
@@ -167,7 +170,7 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
         try
         {
             _open.TryGetValue(def.Name, out var incident);
-            if (incident?.SuppressedBy is not null) return;
+            if (incident?.SuppressedBy is not null || incident?.MutedBy is not null || Muting(def.Name, at) is not null) return;
             await CommitAsync(def.Name, [], Immediate(def).Select(c => NewMessage(incident, def, c, kind, description, at, output)).ToList(), ct);
         }
         finally { _gate.Release(); }
@@ -274,9 +277,12 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
         await _gate.WaitAsync(ct);
         try
         {
+            await ReleaseMutedAsync(now, ct);
             await QueueRemindersAsync(now, ct);
-            batches = _pending.Where(m => m.Status == OutboxStatus.Pending && m.DueAt <= now).Select(m => m.Channel).Distinct()
-                .Select(c => (c, _pending.Where(m => m.Channel == c && m.Status == OutboxStatus.Pending && (m.DueAt <= now || m.Groupable)).OrderBy(m => m.Id).ToList()))
+            // During a rule's maintenance window only resolved messages go out; the rest wait for its end.
+            bool Sendable(OutboxMessage m) => m.Status == OutboxStatus.Pending && (m.Item.Kind == "resolved" || Muting(m.Rule, now) is null);
+            batches = _pending.Where(m => Sendable(m) && m.DueAt <= now).Select(m => m.Channel).Distinct()
+                .Select(c => (c, _pending.Where(m => m.Channel == c && Sendable(m) && (m.DueAt <= now || m.Groupable)).OrderBy(m => m.Id).ToList()))
                 .ToList();
         }
         finally { _gate.Release(); }
@@ -286,8 +292,12 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
         await _gate.WaitAsync(ct);
         try
         {
+            var muted = _pending.Where(m => m.Status == OutboxStatus.Pending && m.Item.Kind != "resolved")
+                .Select(m => _host.Config.Maintenance.Where(w => w.Covers(m.Rule)).Select(w => w.OpenUntil(now)).OfType<DateTimeOffset>().DefaultIfEmpty(m.DueAt).Max());
             var next = _pending.Where(m => m.Status == OutboxStatus.Pending).Select(m => m.DueAt)
+                .Concat(muted)
                 .Concat(_open.Values.Select(NextReminder).OfType<DateTimeOffset>())
+                .Concat(_open.Values.Select(MutedUntil).OfType<DateTimeOffset>())
                 .DefaultIfEmpty(now + TimeSpan.FromMinutes(1)).Min();
             var wait = next - _time.GetUtcNow();
             return wait < TimeSpan.Zero ? TimeSpan.Zero : wait > TimeSpan.FromMinutes(1) ? TimeSpan.FromMinutes(1) : wait;
@@ -295,8 +305,29 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
         finally { _gate.Release(); }
     }
 
+    private MaintenanceWindow? Muting(string rule, DateTimeOffset at)
+        => _host.Config.Maintenance.FirstOrDefault(w => w.Covers(rule) && w.OpenUntil(at) is not null);
+
+    // Incidents opened during a maintenance window that has ended: alerted for now if their rule is still down.
+    private async Task ReleaseMutedAsync(DateTimeOffset now, CancellationToken ct)
+    {
+        foreach (var incident in _open.Values.Where(i => i.MutedBy is not null).ToList())
+        {
+            if (Muting(incident.Rule, now) is not null) continue;
+            incident.MutedBy = null;
+            var messages = Rule(incident.Rule) is { } def && _host.GetState(incident.Rule)?.Status == RuleStatus.Down
+                ? Messages(def, incident, incident.Cause, _host.GetState(incident.Rule)?.LastCheck?.Description ?? incident.Description, now)
+                : [];
+            foreach (var m in messages.Where(m => m.Groupable)) m.DueAt = now;
+            await CommitAsync(null, [incident], messages, ct);
+        }
+    }
+
+    private DateTimeOffset? MutedUntil(Incident i)
+        => i.MutedBy is null ? null : _host.Config.Maintenance.Where(w => w.Covers(i.Rule)).Select(w => w.OpenUntil(_time.GetUtcNow())).OfType<DateTimeOffset>().DefaultIfEmpty(_time.GetUtcNow()).Max();
+
     private DateTimeOffset? NextReminder(Incident i)
-        => i.AckedAt is null && i.SuppressedBy is null && i.LastNotifiedAt is { } last && Rule(i.Rule)?.ReminderInterval is { } every ? last + every : null;
+        => i.AckedAt is null && i.SuppressedBy is null && i.MutedBy is null && i.LastNotifiedAt is { } last && Rule(i.Rule)?.ReminderInterval is { } every ? last + every : null;
 
     private async Task QueueRemindersAsync(DateTimeOffset now, CancellationToken ct)
     {
@@ -439,7 +470,7 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
         {
             return new NotificationStatus(_pending.Count(m => m.Status == OutboxStatus.Pending), _counts.GetValueOrDefault(OutboxStatus.Sent),
                 _counts.GetValueOrDefault(OutboxStatus.FailedOver), _counts.GetValueOrDefault(OutboxStatus.Expired),
-                _open.Values.OrderBy(i => i.Id).Select(i => new IncidentView(i.Id, i.Rule, i.Cause, i.OpenedAt, i.AckedAt, i.SuppressedBy, [.. i.Notified], i.Description)).ToList());
+                _open.Values.OrderBy(i => i.Id).Select(i => new IncidentView(i.Id, i.Rule, i.Cause, i.OpenedAt, i.AckedAt, i.SuppressedBy, [.. i.Notified], i.Description, i.MutedBy)).ToList());
         }
         finally { _gate.Release(); }
     }
@@ -467,6 +498,9 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
 
     [LoggerMessage(EventId = 604, Level = LogLevel.Information, Message = "Rule {Rule}: incident #{Incident} not alerted for: '{Parent}', which it depends on, is down")]
     private static partial void LogSuppressed(ILogger logger, string rule, long incident, string parent);
+
+    [LoggerMessage(EventId = 608, Level = LogLevel.Information, Message = "Rule {Rule}: incident #{Incident} not alerted for during maintenance window '{Window}'")]
+    private static partial void LogMuted(ILogger logger, string rule, long incident, string window);
 
     [LoggerMessage(EventId = 605, Level = LogLevel.Information, Message = "Rule {Rule}: incident #{Incident} resolved ({Messages} resolved messages)")]
     private static partial void LogResolved(ILogger logger, string rule, long incident, int messages);
