@@ -12,6 +12,8 @@ using Sentinel.Engine.Configuration;
 using Sentinel.Engine.Plugins;
 using Sentinel.Engine.State;
 
+if (args.Length > 0 && args[0] == "notify")
+    return await Sentinel.Bench.NotifyBenchmark.RunAsync(args.Skip(1).ToArray());
 if (args.Length > 0 && args[0] == "restart")
     return await Sentinel.Bench.RestartBenchmark.RunAsync(args.Skip(1).ToArray());
 if (args.Length > 0 && args[0] is "logscan" or "logdetect" or "http")

@@ -34,9 +34,10 @@ public sealed class Notification
 /// <param name="Incident">The incident id, when there is one.</param>
 /// <param name="Output">Lines of output (a failed restart's, the matched log lines).</param>
 /// <param name="Suppressed">Rules that depend on this one and are down too, not alerted for separately.</param>
+/// <param name="Restarts">Remediation attempts made for the rule so far, when it remediates.</param>
 public sealed record NotificationItem(
     string Rule, string Kind, string Status, DateTimeOffset Since, string? Description, long? Incident = null,
-    IReadOnlyList<string>? Output = null, IReadOnlyList<string>? Suppressed = null);
+    IReadOnlyList<string>? Output = null, IReadOnlyList<string>? Suppressed = null, long? Restarts = null);
 
 /// <summary>
 /// Thrown by an action to say how it failed. <see cref="Permanent"/> failures (an invalid phone number, a

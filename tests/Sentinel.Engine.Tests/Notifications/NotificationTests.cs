@@ -267,4 +267,42 @@ public sealed class NotificationTests
         gaveUp.Items.Single().Description.Should().StartWith("gave up after 1 attempts");
         gaveUp.Items.Single().Output.Should().BeEmpty("record failed without output lines of the service");
     }
+
+    [Fact]
+    public async Task RestartRateAndFailedRestarts_AlertWhenAskedFor_OnceForTheRate()
+    {
+        var (mail, probe, act, act2) = (Key(), Key(), Key(), Key());
+        ScriptedProbe.Script[probe] = false;
+        await using var h = await EngineHarness.StartAsync($$"""
+            notifications: { group-wait: 0s }
+            {{Channels(mail)}}
+            rules:
+              - name: flappy
+                every: 100ms
+                failure-threshold: 1
+                probe: { type: scripted, with: { key: {{probe}} } }
+                remediate: [{ type: record, with: { key: {{act}} } }]
+                grace: 0s
+                backoff: { initial: 50ms, max: 50ms, jitter: 0 }
+                restart-budget: { max: 100, within: 1h }
+                notify: [{ channel: {{mail}} }]
+                alert-on: [restart-rate]
+                restart-rate: { max: 2, within: 1h }
+              - name: broken
+                every: 100ms
+                failure-threshold: 1
+                probe: { type: scripted, with: { key: {{probe}} } }
+                remediate: [{ type: record, with: { key: {{act2}}, fail: true } }]
+                grace: 1h
+                notify: [{ channel: {{mail}} }]
+                alert-on: [remediation-failed]
+            """);
+        await Eventually.Until(() => RecordingAction.Of(act).Count >= 6, what: "six restarts of flappy");
+        await Eventually.Until(() => h.Engine.GetStatus().Notifications!.Pending == 0 && TestChannel.Of(mail).Count >= 2);
+        var items = TestChannel.Of(mail).SelectMany(n => n.Items).ToList();
+        items.Where(i => i.Rule == "flappy").Should().ContainSingle("the rate alert comes once per window, and down is not asked for")
+            .Which.Should().Match<Sentinel.Abstractions.NotificationItem>(i => i.Kind == "restart-rate" && i.Description!.StartsWith("remediated 3 times within 1h (limit 2)"));
+        items.Where(i => i.Rule == "broken").Should().ContainSingle().Which.Kind.Should().Be("remediation-failed");
+        items.Single(i => i.Rule == "broken").Description.Should().Be("record failed: told to fail");
+    }
 }

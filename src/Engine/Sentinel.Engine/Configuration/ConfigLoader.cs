@@ -318,6 +318,7 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
             ReminderInterval = rule.ReminderInterval ?? defaults.ReminderInterval,
             SendResolved = rule.SendResolved ?? defaults.SendResolved ?? true,
             AlertOn = (rule.AlertOn ?? defaults.AlertOn)?.ToHashSet() ?? new HashSet<AlertOn> { Configuration.AlertOn.Down, Configuration.AlertOn.GaveUp },
+            RestartRate = rule.RestartRate ?? new RestartRateSpec(),
             Location = locations.Of(rule),
             Fingerprint = fingerprint,
         };

@@ -120,7 +120,14 @@ public sealed class NotifySpec
     public TimeSpan After { get; set; }
 }
 
-public enum AlertOn { Down, GaveUp, RemediationFailed }
+public enum AlertOn { Down, GaveUp, RemediationFailed, RestartRate }
+
+/// <summary>With alert-on: [restart-rate]: alert (once per window) when a rule is remediated more than max times within the window.</summary>
+public sealed class RestartRateSpec
+{
+    [Range(1, 10_000)] public int Max { get; set; } = 3;
+    public TimeSpan Within { get; set; } = TimeSpan.FromHours(1);
+}
 
 public sealed class IncludedFileSpec
 {
@@ -322,8 +329,9 @@ public sealed class RuleSpec
     [Description("While an incident is open and not acknowledged, notify again this often.")]
     public TimeSpan? ReminderInterval { get; set; }
     public bool? SendResolved { get; set; }
-    [Description("What opens an alert: down, gave-up (default both), remediation-failed.")]
+    [Description("What opens an alert: down, gave-up (default both), remediation-failed, restart-rate.")]
     public List<AlertOn>? AlertOn { get; set; }
+    public RestartRateSpec? RestartRate { get; set; }
 }
 
 public sealed class PluginRefSpec
@@ -373,6 +381,7 @@ public sealed record RuleDefinition
     public TimeSpan? ReminderInterval { get; init; }
     public bool SendResolved { get; init; } = true;
     public IReadOnlySet<AlertOn> AlertOn { get; init; } = new HashSet<AlertOn> { Configuration.AlertOn.Down, Configuration.AlertOn.GaveUp };
+    public RestartRateSpec RestartRate { get; init; } = new();
     public SourceLocation Location { get; init; }
     /// <summary>Changes whenever anything that affects how the rule runs changes (its YAML or its plugin's code).</summary>
     public required string Fingerprint { get; init; }

@@ -18,6 +18,7 @@ public static class MessageComposer
         "escalation" => "STILL DOWN",
         "gave-up" => "GAVE UP restarting",
         "remediation-failed" => "RESTART FAILED",
+        "restart-rate" => "RESTARTING OFTEN",
         "test" => "TEST",
         _ => kind.ToUpperInvariant(),
     };
@@ -56,7 +57,8 @@ public static class MessageComposer
             Row("state", i.Status);
             Row(i.Kind == "resolved" ? "was down since" : "since", $"{i.Since:yyyy-MM-dd HH:mm:ss}Z ({Duration.Format(lasting < TimeSpan.Zero ? TimeSpan.Zero : TimeSpan.FromSeconds(Math.Floor(lasting.TotalSeconds)))})");
             Row(i.Kind == "resolved" ? "now" : "saw", i.Description);
-            if (i.Incident is { } id) Row("incident", $"#{id} (acknowledge: sentinel ack {id})");
+            if (i.Restarts is { } restarts) Row("restarts", restarts.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            if (i.Incident is { } id) Row("incident", i.Kind == "resolved" ? $"#{id}" : $"#{id} (acknowledge: sentinel ack {id})");
             if (i.Suppressed is { Count: > 0 } s) Row("also down (depend on it, not alerted separately)", string.Join(", ", s));
             html.Append("</table>");
             if (i.Output is { Count: > 0 } output)

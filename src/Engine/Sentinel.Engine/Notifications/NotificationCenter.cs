@@ -42,6 +42,7 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
     private long _nextIncident;
     private long _nextMessage;
     private Task? _loop;
+    private readonly Dictionary<string, (List<DateTimeOffset> Attempts, DateTimeOffset? AlertedAt)> _restarts = new(StringComparer.Ordinal);
 
     public NotificationCenter(INotificationStore store, INotificationHost host, ProbeFactory factory, TimeProvider time, ILoggerFactory loggers)
     {
@@ -107,10 +108,25 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
             case RemediationEvent { Kind: RemediationEventKind.GaveUp } g:
                 if (Rule(g.Rule) is { } gaveUp && gaveUp.AlertOn.Contains(AlertOn.GaveUp)) await OpenAsync(gaveUp, "gave-up", g.Message, g.When, cancellationToken, g.Output);
                 break;
+            case RemediationEvent { Kind: RemediationEventKind.Remediating } r:
+                if (Rule(r.Rule) is { } restarted && restarted.AlertOn.Contains(AlertOn.RestartRate) && RestartRateExceeded(restarted, r.When) is { } count)
+                    await EventAsync(restarted, "restart-rate", $"remediated {count} times within {Duration.Format(restarted.RestartRate.Within)} (limit {restarted.RestartRate.Max}): {r.Message}", r.When, [], cancellationToken);
+                break;
             case RemediationEvent { Kind: RemediationEventKind.RemediationFailed } f:
                 if (Rule(f.Rule) is { } failed && failed.AlertOn.Contains(AlertOn.RemediationFailed)) await EventAsync(failed, "remediation-failed", f.Message, f.When, f.Output, cancellationToken);
                 break;
         }
+    }
+
+    // Counts attempts in the rule's window; the count when it just went over the limit (once per window), else null.
+    private int? RestartRateExceeded(RuleDefinition def, DateTimeOffset at)
+    {
+        var (attempts, alertedAt) = _restarts.TryGetValue(def.Name, out var entry) ? entry : ([], null);
+        attempts.Add(at);
+        attempts.RemoveAll(a => a <= at - def.RestartRate.Within);
+        var exceeded = attempts.Count > def.RestartRate.Max && (alertedAt is null || at - alertedAt >= def.RestartRate.Within);
+        _restarts[def.Name] = (attempts, exceeded ? at : alertedAt);
+        return exceeded ? attempts.Count : null;
     }
 
     private RuleDefinition? Rule(string name) => _host.Config.Rules.FirstOrDefault(r => r.Name == name);
@@ -160,7 +176,8 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
         return new OutboxMessage
         {
             Id = ++_nextMessage, IncidentId = incident?.Id, Rule = def.Name, Channel = channel, CreatedAt = at, DueAt = at + GroupWait,
-            Item = new NotificationItem(def.Name, kind, status, incident?.OpenedAt ?? at, description, incident?.Id, output),
+            Item = new NotificationItem(def.Name, kind, status, incident?.OpenedAt ?? at, description, incident?.Id, output,
+                Restarts: _host.GetState(def.Name)?.Remediation?.Total is > 0 and var r ? r : null),
         };
     }
 

@@ -133,6 +133,7 @@ internal sealed partial class RuleRemediator : IAsyncDisposable
                 var (ok, message, output) = await StartConfirmedAsync();
                 if (ok) return;
                 Publish(RemediationEventKind.RemediationFailed, 0, message, output);
+                if (Definition.Supervise!.Restart == RestartMode.Never) return;
                 _pendingStart = true;
             }
             finally { _gate.Release(); }
@@ -300,7 +301,7 @@ internal sealed partial class RuleRemediator : IAsyncDisposable
         {
             var mode = Definition.Supervise!.Restart;
             if (Actions.Count == 0 && supervisor.IsRunning) await supervisor.StopAsync(_stopping);
-            if (!supervisor.IsRunning && (mode != RestartMode.Never || Actions.Count == 0))
+            if (!supervisor.IsRunning && mode != RestartMode.Never)
             {
                 var ran = done.Count == 0 ? "" : "ran " + string.Join(", ", done) + "; ";
                 var (ok, message, startOutput) = await StartConfirmedAsync();
@@ -345,7 +346,12 @@ internal sealed partial class RuleRemediator : IAsyncDisposable
     {
         if (Interlocked.Exchange(ref _disposed, 1) == 1) return;
         lock (_timerLock) _retry?.Dispose();
-        if (Supervisor is not null) await Supervisor.DisposeAsync(stopService);
+        if (Supervisor is not null)
+        {
+            await Supervisor.DisposeAsync(stopService);
+            // Stopped on purpose: the next start is a fresh start, not a restart after a crash.
+            if (stopService) _host.UpdateRemediation(Rule, s => s.Process is null ? s : s with { Process = null });
+        }
         foreach (var a in Actions) await DisposeActionAsync(a);
     }
 

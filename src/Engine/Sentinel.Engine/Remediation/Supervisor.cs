@@ -37,6 +37,7 @@ internal sealed partial class Supervisor : IAsyncDisposable
     private readonly Lock _lock = new();
     private readonly ITimer _rotation;
     private Watch? _watch;
+    private SupervisorExit? _lastExit;
     private int _disposed;
 
     public Supervisor(string rule, SuperviseSpec spec, ILogger logger, TimeProvider time, Action<SupervisorExit> onExit)
@@ -135,13 +136,14 @@ internal sealed partial class Supervisor : IAsyncDisposable
 
     private void Exited(Watch watch, int? code)
     {
+        var exit = new SupervisorExit(watch.Process, code, _time.GetUtcNow());
         lock (_lock)
         {
             if (!ReferenceEquals(_watch, watch)) return;
             _watch = null;
+            _lastExit = exit;
         }
         watch.Wake?.Dispose();
-        var exit = new SupervisorExit(watch.Process, code, _time.GetUtcNow());
         watch.Exited.TrySetResult(exit);
         if (watch.Expected || Volatile.Read(ref _disposed) == 1) return;
         LogExited(_logger, _rule, watch.Process.Pid, exit.Describe());
@@ -152,9 +154,14 @@ internal sealed partial class Supervisor : IAsyncDisposable
     public async Task<SupervisorExit?> WaitForExitAsync(SupervisedProcess process, TimeSpan within, CancellationToken cancellationToken)
     {
         Watch? watch;
-        lock (_lock) watch = _watch;
+        SupervisorExit? last;
+        lock (_lock) (watch, last) = (_watch, _lastExit);
         if (watch is null || watch.Process != process)
+        {
+            // It may have exited (and been reported) before this was called.
+            if (last?.Process == process) return last;
             return NativeProcess.IsAlive(process.Pid, process.StartTicks) ? null : new SupervisorExit(process, null, _time.GetUtcNow());
+        }
         var delay = Task.Delay(within, _time, cancellationToken);
         return await Task.WhenAny(watch.Exited.Task, delay) == watch.Exited.Task ? await watch.Exited.Task : null;
     }
