@@ -7,20 +7,10 @@ namespace Sentinel.Host.Tests;
 public sealed class NotificationDeliveryTests : IDisposable
 {
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "sentinel-notify-tests", Guid.NewGuid().ToString("N")[..12]);
-    private static readonly string Plugins = Path.Combine(SentinelProcess.RepoRoot, "plugins");
 
     public NotificationDeliveryTests() => Directory.CreateDirectory(_dir);
 
-    private string Config(int smtpPort, string groupWait)
-    {
-        var path = Path.Combine(_dir, "sentinel.yaml");
-        File.WriteAllText(path, $$"""
-            engine:
-              http: { listen: "127.0.0.1:0" }
-              plugins: "{{Plugins}}"
-              state: state
-              log: { directory: "" }
-              state-flush-interval: 100ms
+    private string Config(int smtpPort, string groupWait) => SentinelProcess.WriteConfig(_dir, $$"""
             notifications: { group-wait: {{groupWait}} }
             channels:
               - name: ops-mail
@@ -33,8 +23,6 @@ public sealed class NotificationDeliveryTests : IDisposable
                 probe: { type: http, with: { url: "http://127.0.0.1:1/health" } }
                 notify: [{ channel: ops-mail }]
             """);
-        return path;
-    }
 
     [Fact]
     public async Task SentinelKilledBetweenEnqueueAndDelivery_DeliversOnceAfterRestart()

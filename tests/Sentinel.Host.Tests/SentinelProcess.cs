@@ -12,6 +12,24 @@ public sealed class SentinelProcess : IDisposable
     public static string RepoRoot { get; } = Path.GetFullPath(Meta("RepoRoot"));
     public static string Dll { get; } = Path.Combine(RepoRoot, "artifacts", "bin", "Sentinel.Host", Meta("Configuration"), "sentinel.dll");
 
+    /// <summary>
+    /// Writes <c>sentinel.yaml</c> in <paramref name="dir"/>: an engine section for tests (HTTP on a free loopback
+    /// port, the real plugins, state in the folder, console logging, fast flushes) followed by <paramref name="rest"/>.
+    /// </summary>
+    public static string WriteConfig(string dir, string rest)
+    {
+        var path = Path.Combine(dir, "sentinel.yaml");
+        File.WriteAllText(path, $$"""
+            engine:
+              http: { listen: "127.0.0.1:0" }
+              plugins: "{{Path.Combine(RepoRoot, "plugins")}}"
+              state: state
+              log: { directory: "" }
+              state-flush-interval: 100ms
+            """ + "\n" + rest);
+        return path;
+    }
+
     private readonly Process _process;
     private readonly StringBuilder _stdout = new();
     private readonly StringBuilder _stderr = new();

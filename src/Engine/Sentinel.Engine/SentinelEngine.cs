@@ -368,6 +368,12 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
 
     void IRemediationHost.Publish(EngineEvent e) => Events.Publish(e);
 
+    void INotificationHost.NotificationsChanged()
+    {
+        _persister?.MarkStatusChanged();
+        _persister?.FlushSoon();
+    }
+
     string? IRemediationHost.FirstDown(IReadOnlyList<string> rules) => rules.FirstOrDefault(r => GetState(r) is { Status: RuleStatus.Down });
 
     void IRemediationHost.RequestCheck(string rule) => _ = Task.Run(async () =>

@@ -11,6 +11,14 @@ public sealed class NotificationTests
 
     private static string Channels(params string[] keys) => "channels:\n" + string.Join("\n", keys.Select(k => $"  - {{ name: {k}, type: test-channel, with: {{ key: {k} }} }}"));
 
+    // Rule "api" with scripted probe <probe>, notifying channel <mail> at once.
+    private static string OneRuleOneChannel(string mail, string probe) => $$"""
+        notifications: { group-wait: 0s }
+        {{Channels(mail)}}
+        rules:
+        {{Rule("api", probe, $"[{{ channel: {mail} }}]")}}
+        """;
+
     private static string Rule(string name, string probeKey, string notify, string extra = "") => $$"""
           - name: {{name}}
             every: 100ms
@@ -186,13 +194,7 @@ public sealed class NotificationTests
         var (mail, probe) = (Key(), Key());
         ScriptedProbe.Script[probe] = false;
         TestChannel.Script[mail] = ChannelScript.FailTransient;
-        var config = $$"""
-            notifications: { group-wait: 0s }
-            {{Channels(mail)}}
-            rules:
-            {{Rule("api", probe, $"[{{ channel: {mail} }}]")}}
-            """;
-        await using var h = await EngineHarness.StartAsync(config);
+        await using var h = await EngineHarness.StartAsync(OneRuleOneChannel(mail, probe));
         await Eventually.Until(() => TestChannel.Attempts.GetValueOrDefault(mail) >= 1);
         await h.StopEngineAsync();
         TestChannel.Script[mail] = ChannelScript.Accept;
@@ -304,5 +306,42 @@ public sealed class NotificationTests
             .Which.Should().Match<Sentinel.Abstractions.NotificationItem>(i => i.Kind == "restart-rate" && i.Description!.StartsWith("remediated 3 times within 1h (limit 2)"));
         items.Where(i => i.Rule == "broken").Should().ContainSingle().Which.Kind.Should().Be("remediation-failed");
         items.Single(i => i.Rule == "broken").Description.Should().Be("record failed: told to fail");
+    }
+
+    [Fact]
+    public async Task AChannelThatKeepsFailing_FailsOverAfterItsDelay_AndWithoutFallbackExpires()
+    {
+        var (flaky, backup, dead, probe) = (Key(), Key(), Key(), Key());
+        TestChannel.Script[flaky] = ChannelScript.FailTransient;
+        TestChannel.Script[dead] = ChannelScript.FailTransient;
+        ScriptedProbe.Script[probe] = false;
+        await using var h = await EngineHarness.StartAsync($$"""
+            notifications: { group-wait: 0s }
+            channels:
+              - { name: {{flaky}}, type: test-channel, with: { key: {{flaky}} }, fallback: {{backup}}, failover-after: 1s }
+              - { name: {{backup}}, type: test-channel, with: { key: {{backup}} } }
+              - { name: {{dead}}, type: test-channel, with: { key: {{dead}} }, give-up-after: 1s }
+            rules:
+            {{Rule("api", probe, $"[{{ channel: {flaky} }}, {{ channel: {dead} }}]")}}
+            """);
+        await Eventually.Until(() => TestChannel.Of(backup).Count == 1, TimeSpan.FromSeconds(30), what: "failed over to the backup");
+        TestChannel.Of(backup)[0].Subject.Should().Be("[Sentinel] DOWN: api");
+        await Eventually.Until(() => h.Engine.GetStatus().Notifications!.Expired == 1, TimeSpan.FromSeconds(30), what: "the dead channel's message expired");
+        h.Engine.GetStatus().Notifications!.Should().BeEquivalentTo(new { Pending = 0L, FailedOver = 1L, Expired = 1L });
+    }
+
+    [Fact]
+    public async Task ResolvedMessage_ComesAfterARestart_OnTheChannelsThatWereTold()
+    {
+        var (mail, probe) = (Key(), Key());
+        ScriptedProbe.Script[probe] = false;
+        await using var h = await EngineHarness.StartAsync(OneRuleOneChannel(mail, probe));
+        await Eventually.Until(() => TestChannel.Of(mail).Count == 1, what: "down");
+        await h.StopEngineAsync();
+        ScriptedProbe.Script[probe] = true;
+        await h.StartEngineAsync();
+        await Eventually.Until(() => TestChannel.Of(mail).Count == 2, what: "resolved after the restart");
+        TestChannel.Of(mail)[1].Subject.Should().Be("[Sentinel] RESOLVED: api");
+        TestChannel.Of(mail)[1].Items.Single().Incident.Should().Be(TestChannel.Of(mail)[0].Items.Single().Incident);
     }
 }

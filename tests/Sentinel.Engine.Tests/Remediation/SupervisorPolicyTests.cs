@@ -110,11 +110,12 @@ public sealed class SupervisorPolicyTests : IAsyncLifetime
         _remediator.Activate();
         await Eventually.Until(() => File.Exists(port));
         var first = _remediator.Supervisor!.Current!;
-        await Tell(File.ReadAllText(port), "crash");
+        var firstPort = File.ReadAllText(port);
+        File.Delete(port);
+        await Tell(firstPort, "crash");
         await _host.WaitFor(RemediationEventKind.Remediating, attempt: 1);
         await Eventually.Until(() => _remediator.Supervisor.Current is { } p && p.Pid != first.Pid);
-        File.Delete(port);
-        await Eventually.Until(() => File.Exists(port));
+        await Eventually.Until(() => File.Exists(port), what: "the restarted service listening");
         _time.Advance(TimeSpan.FromSeconds(1));
         await _host.WaitFor(RemediationEventKind.Remediated, attempt: 1);
 

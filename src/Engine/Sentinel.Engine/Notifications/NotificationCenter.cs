@@ -14,6 +14,8 @@ internal interface INotificationHost
 {
     SentinelConfig Config { get; }
     RuleState? GetState(string rule);
+    /// <summary>Incidents or the outbox changed: status.json should show it.</summary>
+    void NotificationsChanged();
 }
 
 /// <summary>
@@ -252,6 +254,7 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
     private async Task CommitAsync(string? rule, IReadOnlyCollection<Incident> incidents, IReadOnlyCollection<OutboxMessage> messages, CancellationToken ct)
     {
         await _store.CommitAsync(rule is null ? null : _host.GetState(rule), incidents, messages, ct);
+        _host.NotificationsChanged();
         foreach (var m in messages)
         {
             if (m.Status == OutboxStatus.Pending) { if (!_pending.Contains(m)) _pending.Add(m); }
