@@ -44,6 +44,9 @@ public sealed class ActionContext
     /// </summary>
     public ActionOutput Output { get; init; } = new();
 
+    /// <summary>Pairs the pings of one run (a start with its finish), for dead-man's-switch actions.</summary>
+    public Guid? RunId { get; init; }
+
     /// <summary>For a notification channel: what to send. Null for remediations.</summary>
     public Notification? Notification { get; init; }
 }

@@ -42,6 +42,8 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
     private DateTimeOffset? _configRejectedAt;
     private StatePersister? _persister;
     private NotificationCenter? _notifications;
+    private Heartbeat.HeartbeatSender? _heartbeat;
+    private volatile bool _hung;
     private FileSystemWatcher? _configWatcher;
     private ITimer? _configDebounce;
     private long _lastTick;
@@ -104,7 +106,10 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
             await _notifications.StartAsync(cancellationToken);
             Events.Subscribe(_notifications.OnEventAsync);
         }
-        await _scheduler.StartAsync(RunScheduledAsync, () => Interlocked.Exchange(ref _lastTick, _time.GetUtcNow().UtcTicks), cancellationToken);
+        await _scheduler.StartAsync(RunScheduledAsync, () =>
+        {
+            if (!_hung) Interlocked.Exchange(ref _lastTick, _time.GetUtcNow().UtcTicks);
+        }, cancellationToken);
         await ApplyAsync(_config, cancellationToken);
         var forgotten = _states.Keys.Where(k => !_runtimes.ContainsKey(k)).ToList();
         foreach (var rule in forgotten)
@@ -116,14 +121,42 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
         if (_config.Engine.WatchConfig) WatchConfig();
         if (_config.Engine.WatchPlugins) _catalog.StartWatching();
         _catalog.Changed += OnPluginsChanged;
+        if (_config.Heartbeat is { To.Count: > 0 } heartbeat)
+        {
+            _heartbeat = new Heartbeat.HeartbeatSender(heartbeat, heartbeat.To.Select(a => _probes.CreateAction("engine.heartbeat", a)).ToList(), HeartbeatProbe, _time,
+                _loggerFactory.CreateLogger("Sentinel.Heartbeat"));
+            _heartbeat.Start();
+        }
         LogStarted(_logger, Version, _runtimes.Count, _config.Engine.ConfigFile);
     }
+
+    private (bool Alive, string Summary) HeartbeatProbe()
+    {
+        var (healthy, reason) = GetHealth();
+        if (!healthy) return (false, reason);
+        var states = _runtimes.Keys.Select(GetState).ToList();
+        var down = states.Where(s => s?.Status == RuleStatus.Down).Select(s => s!.Rule).ToList();
+        return (true, $"Sentinel {Version} on {Environment.MachineName}: {states.Count} rules, {down.Count} down" + (down.Count > 0 ? ": " + string.Join(", ", down.Take(20)) : ""));
+    }
+
+    /// <summary>Sends the heartbeat's fail ping (a fatal error is about to stop Sentinel); waits at most a few seconds.</summary>
+    public Task HeartbeatFailAsync(string reason) => _heartbeat?.FailAsync(reason, TimeSpan.FromSeconds(10)) ?? Task.CompletedTask;
+
+    /// <summary>
+    /// Test hook (used by the tests through <c>SENTINEL_TEST_HANG_SCHEDULER_AFTER</c>): the scheduler stops running
+    /// rules and ticking, as if it hung, while the process stays up. Heartbeats and watchdog keep-alives must stop.
+    /// </summary>
+    public void SimulateSchedulerHang() => _hung = true;
+
+    /// <summary>True while the scheduler fired within the last few seconds (what heartbeats and the systemd watchdog require).</summary>
+    public bool SchedulerAlive => GetHealth().Healthy;
 
     /// <summary>Observes how late each scheduled check started (for the load harness and, later, metrics).</summary>
     internal Action<string, TimeSpan>? ScheduledStartObserver { get; set; }
 
     private async Task RunScheduledAsync(string rule, DateTimeOffset scheduledAt, CancellationToken cancellationToken)
     {
+        if (_hung) return;
         try
         {
             // The scheduler fires triggers due together in one batch, some a few milliseconds early. Where that is
@@ -476,6 +509,7 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
     public async Task StopAsync(CancellationToken cancellationToken = default)
     {
         if (_stopping.IsCancellationRequested) return;
+        if (_heartbeat is not null) await _heartbeat.DisposeAsync();
         _catalog.Changed -= OnPluginsChanged;
         _configWatcher?.Dispose();
         _configDebounce?.Dispose();

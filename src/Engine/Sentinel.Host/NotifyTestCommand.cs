@@ -27,12 +27,7 @@ internal static class NotifyTestCommand
                     : $"error: no channel named '{channelName}'{DidYouMean.Suffix(channelName, channels.Select(c => c.Name), "channels")}");
                 return Bootstrap.ExitConfigInvalid;
             }
-            var rule = new RuleDefinition
-            {
-                Name = "notify-test", Timeout = TimeSpan.FromMinutes(1), Probe = SupervisedProbe.Registration, ProbeOptions = new SupervisedProbeOptions(),
-                FailureThreshold = 1, SuccessThreshold = 1, Fingerprint = "", Location = channel.Location,
-            };
-            var action = new ProbeFactory(loggers, TimeProvider.System).CreateAction(rule, new ActionDefinition(channel.Type, channel.Options, channel.Location));
+            var action = new ProbeFactory(loggers, TimeProvider.System).CreateAction("channel " + channel.Name, new ActionDefinition(channel.Type, channel.Options, channel.Location));
             Console.WriteLine($"Sending a test message on '{channel.Name}' ({channel.Type.Name})...");
             var (ok, output, error) = await ChannelTest.SendTestAsync(action, channel, TimeProvider.System, loggers.CreateLogger("Sentinel.Notify"), cancellationToken);
             (action as IDisposable)?.Dispose();

@@ -40,6 +40,14 @@ internal static class RunCommand
         {
             foreach (var e in result.Errors) log.LogError("{Error}", e.ToString());
             Bootstrap.PrintErrors(result.Errors);
+            if (result.Heartbeat is { To.Count: > 0 } heartbeat)
+            {
+                // The outside switch hears why Sentinel is not running, instead of only noticing the silence later.
+                var factory = new Sentinel.Engine.Rules.ProbeFactory(loggerFactory, TimeProvider.System);
+                var targets = heartbeat.To.Select(a => factory.CreateAction("engine.heartbeat", a)).ToList();
+                await Sentinel.Engine.Heartbeat.HeartbeatSender.FailAsync(targets, $"Sentinel did not start: the configuration is invalid ({result.Errors.Count} errors):\n"
+                    + string.Join("\n", result.Errors), TimeProvider.System, log, TimeSpan.FromSeconds(10));
+            }
             catalog.Dispose();
             return Bootstrap.ExitConfigInvalid;
         }
@@ -60,6 +68,7 @@ internal static class RunCommand
         catch (Exception ex)
         {
             log.LogCritical(ex, "Sentinel stopped on a fatal error");
+            await engine.HeartbeatFailAsync($"Sentinel stopped on a fatal error: {ex.GetType().Name}: {ex.Message}");
             return 1;
         }
         finally
@@ -78,6 +87,8 @@ internal static class RunCommand
             hb.Services.AddSerilog(serilog, dispose: false);
             hb.Services.AddSingleton(engine);
             hb.Services.AddHostedService<EngineService>();
+            hb.Services.AddHostedService<ServiceManagerNotifier>();
+            hb.Services.AddHostedService<TestHooks>();
             return hb.Build();
         }
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
@@ -85,6 +96,8 @@ internal static class RunCommand
         builder.Services.AddSerilog(serilog, dispose: false);
         builder.Services.AddSingleton(engine);
         builder.Services.AddHostedService<EngineService>();
+        builder.Services.AddHostedService<ServiceManagerNotifier>();
+        builder.Services.AddHostedService<TestHooks>();
         TryParseListen(settings.HttpListen, out var endpoint, out _);
         builder.WebHost.UseKestrel(k => k.Listen(endpoint!));
         var app = builder.Build();
@@ -147,6 +160,18 @@ internal static class RunCommand
                 retainedFileCountLimit: settings.LogRetainedFiles);
         }
         return config.CreateLogger();
+    }
+
+    /// <summary>SENTINEL_TEST_HANG_SCHEDULER_AFTER=2s makes the scheduler stop running rules after that long (tests of the dead-man's switch).</summary>
+    private sealed class TestHooks(SentinelEngine engine, ILogger<SentinelEngine> logger) : BackgroundService
+    {
+        protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+        {
+            if (Environment.GetEnvironmentVariable("SENTINEL_TEST_HANG_SCHEDULER_AFTER") is not { Length: > 0 } after || !Duration.TryParse(after, out var delay)) return;
+            await Task.Delay(delay, stoppingToken);
+            engine.SimulateSchedulerHang();
+            logger.LogWarning("TEST HOOK: the scheduler now simulates a hang (SENTINEL_TEST_HANG_SCHEDULER_AFTER)");
+        }
     }
 
     private sealed class EngineService(SentinelEngine engine) : IHostedService

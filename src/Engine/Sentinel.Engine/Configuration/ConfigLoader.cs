@@ -12,6 +12,9 @@ namespace Sentinel.Engine.Configuration;
 public sealed record ConfigLoadResult(SentinelConfig? Config, IReadOnlyList<ConfigError> Errors)
 {
     public bool IsValid => Config is not null && Errors.Count == 0;
+
+    /// <summary>The engine's heartbeat targets, when they could be read even though something else is wrong (to report the failure).</summary>
+    public HeartbeatDefinition? Heartbeat { get; init; }
 }
 
 /// <summary>
@@ -86,6 +89,9 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
         CheckDependencies(rules.Select(r => r.Spec).ToList(), locations, errors);
         var channels = ResolveChannels(spec, binder, catalog, errors, locations);
         var maintenance = ResolveMaintenance(spec, names.Keys.ToHashSet(StringComparer.Ordinal), errors, locations);
+        var heartbeatErrors = new List<ConfigError>();
+        var heartbeat = ResolveHeartbeat(spec.Engine?.Heartbeat, binder, catalog, heartbeatErrors, locations);
+        errors.AddRange(heartbeatErrors);
         foreach (var (rule, _, rulePath) in rules)
             foreach (var n in rule.Notify ?? defaults.Notify ?? [])
                 if (n?.Channel is { } c && !channels.Any(ch => ch.Name == c))
@@ -96,12 +102,13 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
         {
             var order = files.Select((f, i) => (Display(f), i)).ToDictionary(x => x.Item1, x => x.i);
             return new(null, errors.OrderBy(e => order.GetValueOrDefault(e.Location.File, int.MaxValue))
-                .ThenBy(e => e.Location.Line).ThenBy(e => e.Location.Column).ToList());
+                .ThenBy(e => e.Location.Line).ThenBy(e => e.Location.Column).ToList()) { Heartbeat = heartbeatErrors.Count == 0 ? heartbeat : null };
         }
         return new(new SentinelConfig(settings, definitions, files)
         {
             Channels = channels,
             Maintenance = maintenance,
+            Heartbeat = heartbeat,
             GroupWait = spec.Notifications?.GroupWait ?? TimeSpan.FromSeconds(30),
         }, []);
     }
@@ -133,6 +140,26 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
             if (options is not null) result.Add(new ChannelDefinition(c.Name, reg, options, c.Fallback, c.FailoverAfter, c.GiveUpAfter, c.Template, locations.Of(c)));
         }
         return result;
+    }
+
+    private static HeartbeatDefinition? ResolveHeartbeat(HeartbeatSpec? spec, YamlBinder binder, PluginCatalog catalog, List<ConfigError> errors, BindingLocations locations)
+    {
+        if (spec is null || spec.To.Count == 0) return null;
+        if (spec.Every < TimeSpan.FromSeconds(1)) errors.Add(new(locations.Of(spec, "every"), "engine.heartbeat.every: the shortest interval is 1s"));
+        var targets = new List<ActionDefinition>();
+        for (var i = 0; i < spec.To.Count; i++)
+        {
+            if (spec.To[i] is not { Type: { } type } to) continue;
+            if (!catalog.TryGet(PluginKind.Action, type, out var reg))
+            {
+                errors.Add(new(locations.Of(to, "type"), $"engine.heartbeat.to[{i}]: unknown type '{type}'" + DidYouMean.Suffix(type, catalog.Names(PluginKind.Action))));
+                continue;
+            }
+            var path = $"engine.heartbeat.to[{i}].with ({type})";
+            var options = to.With is { } w ? binder.Bind(w, reg.OptionsType, path) : binder.BindEmpty(reg.OptionsType, path, locations.Of(to));
+            if (options is not null) targets.Add(new ActionDefinition(reg, options, locations.Of(to)));
+        }
+        return new HeartbeatDefinition(spec.Every, targets);
     }
 
     private static List<MaintenanceWindow> ResolveMaintenance(RootSpec spec, HashSet<string> rules, List<ConfigError> errors, BindingLocations locations)

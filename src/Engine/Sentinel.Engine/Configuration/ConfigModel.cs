@@ -163,6 +163,18 @@ public sealed class EngineSpec
     public bool WatchConfig { get; set; } = true;
 
     public bool WatchPlugins { get; set; } = true;
+
+    [Description("The engine's own dead-man's switch: pings sent only while the scheduler runs rules.")]
+    public HeartbeatSpec? Heartbeat { get; set; }
+}
+
+public sealed class HeartbeatSpec
+{
+    [Description("How often a success ping is sent.")]
+    public TimeSpan Every { get; set; } = TimeSpan.FromMinutes(1);
+
+    [Description("Where: actions such as { type: healthchecks, with: { uuid: ... } }.")]
+    public List<PluginRefSpec> To { get; set; } = [];
 }
 
 public sealed class HttpSpec
@@ -412,8 +424,11 @@ public sealed record NotifyTarget(string Channel, TimeSpan After);
 public sealed record ChannelDefinition(string Name, PluginTypeRegistration Type, object Options, string? Fallback, TimeSpan FailoverAfter,
     TimeSpan GiveUpAfter, TemplateSpec? Template, SourceLocation Location);
 
+public sealed record HeartbeatDefinition(TimeSpan Every, IReadOnlyList<ActionDefinition> To);
+
 public sealed record SentinelConfig(EngineSettings Engine, IReadOnlyList<RuleDefinition> Rules, IReadOnlyList<string> Files)
 {
+    public HeartbeatDefinition? Heartbeat { get; init; }
     public IReadOnlyList<ChannelDefinition> Channels { get; init; } = [];
     public IReadOnlyList<MaintenanceWindow> Maintenance { get; init; } = [];
     public TimeSpan GroupWait { get; init; } = TimeSpan.FromSeconds(30);

@@ -80,12 +80,7 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
                 var key = def.Type.Name + "@" + def.Type.Generation + JsonSerializer.Serialize(def.Options, def.Options.GetType(), State.SentinelJson.Options);
                 keep.Add(def.Name);
                 if (_channels.TryGetValue(def.Name, out var existing) && existing.Key == key) { _channels[def.Name] = (def, key, existing.Action); continue; }
-                var rule = new RuleDefinition
-                {
-                    Name = "channel " + def.Name, Timeout = SendCap, Probe = SupervisedProbe.Registration, ProbeOptions = new SupervisedProbeOptions(),
-                    FailureThreshold = 1, SuccessThreshold = 1, Fingerprint = "", Location = def.Location,
-                };
-                var action = _factory.CreateAction(rule, new ActionDefinition(def.Type, def.Options, def.Location));
+                var action = _factory.CreateAction("channel " + def.Name, new ActionDefinition(def.Type, def.Options, def.Location));
                 if (existing.Action is IDisposable d) d.Dispose();
                 _channels[def.Name] = (def, key, action);
             }

@@ -25,6 +25,13 @@ public sealed class ProbeFactory
 
     public IAction CreateAction(RuleDefinition rule, ActionDefinition action) => Create<IAction>(rule, action.Type, action.Options, action.Location, "action");
 
+    /// <summary>An action used outside a rule (a channel, the engine heartbeat); <paramref name="owner"/> names it in errors.</summary>
+    public IAction CreateAction(string owner, ActionDefinition action) => CreateAction(new RuleDefinition
+    {
+        Name = owner, Timeout = TimeSpan.FromMinutes(1), Probe = SupervisedProbe.Registration, ProbeOptions = new SupervisedProbeOptions(),
+        FailureThreshold = 1, SuccessThreshold = 1, Fingerprint = "", Location = action.Location,
+    }, action);
+
     private T Create<T>(RuleDefinition rule, PluginTypeRegistration registration, object options, SourceLocation location, string kind)
     {
         try

@@ -1,0 +1,111 @@
+using System.Net.Sockets;
+using System.Text;
+
+namespace Sentinel.Host.Tests;
+
+/// <summary>The engine's dead-man's switch and the systemd watchdog, on the real `sentinel`.</summary>
+public sealed class HeartbeatTests : IDisposable
+{
+    private const string Uuid = "5bf66975-d4c7-4bf5-bcc8-b8d8a82ea278";
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "sentinel-heartbeat-tests", Guid.NewGuid().ToString("N")[..12]);
+
+    public HeartbeatTests() => Directory.CreateDirectory(_dir);
+
+    private string Config(string pingBase, string rules = "rules:\n  - { name: self, every: 200ms, probe: { type: http, with: { url: \"http://127.0.0.1:1/\" } } }")
+    {
+        var path = SentinelProcess.WriteConfig(_dir, rules);
+        // The heartbeat belongs in the engine section: insert it there.
+        var text = File.ReadAllText(path).Replace("engine:\n", $"engine:\n  heartbeat:\n    every: 1s\n    to: [{{ type: healthchecks, with: {{ base: \"{pingBase}\", uuid: {Uuid} }} }}]\n");
+        File.WriteAllText(path, text);
+        return path;
+    }
+
+    [Fact]
+    public async Task Engine_PingsStartThenSuccess_PairedByRid_RetriesA5xx_HonoursTheBodyLimit_AndFallsSilentWhenTheSchedulerHangs()
+    {
+        await using var hc = await PingServer.StartAsync(Uuid);
+        hc.FailNext(2); // the start ping meets two 503s first
+        hc.BodyLimit = 20;
+        using var sentinel = SentinelProcess.Start(_dir, new Dictionary<string, string> { ["SENTINEL_TEST_HANG_SCHEDULER_AFTER"] = "4s" }, "run", "--config", Config(hc.Url));
+        await Until(() => sentinel.Stdout.Contains("TEST HOOK"), sentinel);
+        var hungAt = DateTimeOffset.UtcNow;
+        var pings = hc.Pings.ToList();
+        pings[0].Kind.Should().Be("start", "start comes first, after its retries");
+        hc.Requests.Should().BeGreaterThan(pings.Count, "the 503s were retried");
+        pings[0].Body.Should().StartWith("Sentinel ").And.Contain("starting");
+        pings.Skip(1).Should().NotBeEmpty().And.OnlyContain(p => p.Kind == "success" && p.Rid == pings[0].Rid, "success pings pair with the start");
+        pings[0].Rid.Should().NotBeNullOrEmpty();
+        pings.Skip(1).Should().OnlyContain(p => Encoding.UTF8.GetByteCount(p.Body) <= 20, "bodies are cut to the server's Ping-Body-Limit");
+
+        // Hung: the scheduler's last tick ages past 5s, then no more success pings, while the process stays up.
+        await Until(() => sentinel.Stdout.Contains("Heartbeat withheld"), sentinel);
+        var silentFrom = DateTimeOffset.UtcNow;
+        var before = hc.Pings.Count;
+        await Until(() => sentinel.Stdout.Split("Heartbeat withheld").Length > 3, sentinel); // two more intervals pass
+        hc.Pings.Count.Should().Be(before, "a hung engine falls silent");
+        (silentFrom - hungAt).Should().BeLessThan(TimeSpan.FromSeconds(8), "silence within the 5s staleness plus one interval");
+        File.Exists($"/proc/{sentinel.Id}/stat").Should().BeTrue("the process is still up: only the outside switch can tell");
+    }
+
+    [Fact]
+    public async Task InvalidConfigAtStart_SendsFailWithTheErrors()
+    {
+        await using var hc = await PingServer.StartAsync(Uuid);
+        var config = Config(hc.Url, "rules:\n  - { name: broken, every: 1s, probe: { type: htp } }");
+        var (exit, _, stderr) = await SentinelProcess.RunAsync(_dir, "run", "--config", config);
+        exit.Should().Be(2, stderr);
+        var fail = hc.Pings.Should().ContainSingle().Subject;
+        fail.Kind.Should().Be("fail");
+        fail.Body.Should().Contain("the configuration is invalid").And.Contain("unknown probe type 'htp' (did you mean 'http'?)");
+    }
+
+    [Fact]
+    public async Task Systemd_GetsReadyAndWatchdogKeepAlives_WhichStopWhenTheSchedulerHangs()
+    {
+        var socketPath = Path.Combine(_dir, "notify.sock");
+        using var socket = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
+        socket.Bind(new UnixDomainSocketEndPoint(socketPath));
+        var received = new System.Collections.Concurrent.ConcurrentQueue<(string Text, DateTimeOffset At)>();
+        using var cts = new CancellationTokenSource();
+        var reader = Task.Run(async () =>
+        {
+            var buffer = new byte[4096];
+            while (!cts.IsCancellationRequested)
+            {
+                try { var n = await socket.ReceiveAsync(buffer, cts.Token); received.Enqueue((Encoding.UTF8.GetString(buffer, 0, n), DateTimeOffset.UtcNow)); }
+                catch (OperationCanceledException) { break; }
+            }
+        });
+        var env = new Dictionary<string, string>
+        {
+            ["NOTIFY_SOCKET"] = socketPath, ["WATCHDOG_USEC"] = "1000000", ["SENTINEL_TEST_HANG_SCHEDULER_AFTER"] = "4s",
+        };
+        using var sentinel = SentinelProcess.Start(_dir, env, "run", "--config", SentinelProcess.WriteConfig(_dir, "rules: []"));
+        await Until(() => received.Any(r => r.Text.StartsWith("READY=1")), sentinel);
+        await Until(() => received.Count(r => r.Text == "WATCHDOG=1") >= 3, sentinel);
+        await Until(() => sentinel.Stdout.Contains("watchdog keep-alive is withheld"), sentinel);
+        var count = received.Count(r => r.Text == "WATCHDOG=1");
+        await Until(() => sentinel.Stdout.Split("watchdog keep-alive is withheld").Length > 3, sentinel);
+        received.Count(r => r.Text == "WATCHDOG=1").Should().Be(count, "no keep-alive while the scheduler is hung: systemd will restart Sentinel");
+        sentinel.Signal("TERM");
+        await sentinel.WaitForExitAsync(TimeSpan.FromSeconds(30));
+        await Until(() => received.Any(r => r.Text.StartsWith("STOPPING=1")), sentinel);
+        await cts.CancelAsync();
+        await reader;
+    }
+
+    private static async Task Until(Func<bool> condition, SentinelProcess process)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(40);
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"not reached in 40s.\nstdout:\n{process.Stdout}\nstderr:\n{process.Stderr}");
+            await Task.Delay(20);
+        }
+    }
+
+    public void Dispose()
+    {
+        try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
+    }
+}
