@@ -62,7 +62,8 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
         _time = time ?? TimeProvider.System;
         _scheduler = scheduler ?? new QuartzRuleScheduler(loggerFactory, config.Engine.MaxConcurrency);
         _loader = loader ?? new ConfigLoader();
-        _probes = new ProbeFactory(loggerFactory, _time);
+        Pings = new Heartbeat.PingRegistry(_time);
+        _probes = new ProbeFactory(loggerFactory, _time, Pings);
         Events = new EventBus(loggerFactory.CreateLogger("Sentinel.Events"));
         StartedAt = _time.GetUtcNow();
     }
@@ -71,6 +72,9 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
         .GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
 
     public EventBus Events { get; }
+
+    /// <summary>The checks of `heartbeat` rules and what their pings said (served at /ping/...).</summary>
+    public Heartbeat.PingRegistry Pings { get; }
     public DateTimeOffset StartedAt { get; }
     public SentinelConfig Config => _config;
     public PluginCatalog Catalog => _catalog;

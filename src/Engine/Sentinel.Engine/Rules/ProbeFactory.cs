@@ -12,12 +12,13 @@ public sealed class ProbeFactory
 {
     private readonly IServiceProvider _services;
 
-    public ProbeFactory(ILoggerFactory loggerFactory, TimeProvider time)
+    public ProbeFactory(ILoggerFactory loggerFactory, TimeProvider time, Heartbeat.PingRegistry? pings = null)
     {
         _services = new ServiceCollection()
             .AddSingleton(loggerFactory)
             .AddSingleton(typeof(ILogger<>), typeof(Logger<>))
             .AddSingleton(time)
+            .AddSingleton(pings ?? new Heartbeat.PingRegistry(time))
             .BuildServiceProvider();
     }
 

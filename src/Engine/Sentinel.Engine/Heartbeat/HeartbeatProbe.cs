@@ -1,0 +1,93 @@
+using System.ComponentModel;
+using System.ComponentModel.DataAnnotations;
+using System.Text.RegularExpressions;
+using Sentinel.Abstractions;
+using Sentinel.Engine.Configuration;
+
+namespace Sentinel.Engine.Heartbeat;
+
+public sealed partial class HeartbeatProbeOptions : IValidatableObject
+{
+    [Required, Description("The check's key in ping URLs: a UUID (/ping/<uuid>) or ping-key/slug (/ping/<ping-key>/<slug>).")]
+    public string? Key { get; set; }
+
+    [Description("A ping is expected at least this often; or give cron.")]
+    public TimeSpan? Period { get; set; }
+
+    [Description("A ping is expected at each of these times (5-field cron, UTC).")]
+    public string? Cron { get; set; }
+
+    [Description("How late a ping may be; also how long a /start may run without finishing.")]
+    public TimeSpan Grace { get; set; } = TimeSpan.FromMinutes(1);
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if ((Period is null) == (Cron is null)) yield return new("set period (e.g. 5m) or cron (e.g. \"0 3 * * *\"), one of them", [nameof(Period)]);
+        if (Key is not null && !Guid.TryParse(Key, out _) && !SlugKey().IsMatch(Key))
+            yield return new($"key '{Key}' is neither a UUID nor ping-key/slug (a ping key of 22+ characters, a slug of a-z, 0-9, - and _); "
+                + "use an unguessable key, e.g. a UUID from `uuidgen`", [nameof(Key)]);
+        if (Cron is not null && !CronText.TryToQuartz(Cron, out _, out var error)) yield return new($"cron: {error}", [nameof(Cron)]);
+    }
+
+    [GeneratedRegex("^[A-Za-z0-9_-]{22,}/[a-z0-9_-]+$")]
+    private static partial Regex SlugKey();
+}
+
+/// <summary>
+/// Expects pings on Sentinel's own endpoint (<c>/ping/{key}</c>) for a job or a bot: down when the ping is
+/// late (period or cron, plus grace), when a <c>/start</c> did not finish within grace, or when the job
+/// reported failure (<c>/fail</c>, a non-zero exit status). Data: <c>last-ping</c> (age), <c>duration</c>, <c>pings</c>.
+/// </summary>
+internal sealed class HeartbeatProbe : IProbe
+{
+    private readonly HeartbeatProbeOptions _options;
+    private readonly PingRegistry _registry;
+    private readonly TimeProvider _time;
+    private readonly DateTimeOffset _since;
+    private readonly Quartz.CronExpression? _cron;
+
+    public HeartbeatProbe(HeartbeatProbeOptions options, PingRegistry registry, TimeProvider time)
+    {
+        _options = options;
+        _registry = registry;
+        _time = time;
+        _since = time.GetUtcNow();
+        if (options.Cron is not null && CronText.TryToQuartz(options.Cron, out var q, out _)) _cron = new Quartz.CronExpression(q, TimeZoneInfo.Utc);
+        registry.Register(options.Key!);
+    }
+
+    public ValueTask<ProbeResult> CheckAsync(ProbeContext context, CancellationToken cancellationToken)
+    {
+        var now = _time.GetUtcNow();
+        var r = _registry.Get(_options.Key!) ?? new PingRecord();
+        var data = new Dictionary<string, object> { ["pings"] = r.Pings };
+        if (r.LastSuccess is { } ls) data["last-ping"] = now - ls;
+        if (r.LastDuration is { } d) data["duration"] = d;
+        string Ago(DateTimeOffset t) => Duration.Format(TimeSpan.FromSeconds(Math.Max(0, Math.Floor((now - t).TotalSeconds)))) + " ago";
+
+        if (r.LastStart is { } start && now - start > _options.Grace)
+            return Result(ProbeResult.Unhealthy($"started {Ago(start)} and not finished within the grace of {Duration.Format(_options.Grace)}", null, data));
+        if (r.LastFail is { } fail && (r.LastSuccess is null || fail > r.LastSuccess))
+            return Result(ProbeResult.Unhealthy($"the job reported failure {Ago(fail)}" + (r.LastExitCode is { } c and not 0 ? $" (exit status {c})" : "")
+                + (r.LastBody is { Length: > 0 } b ? $": {Cut(b)}" : ""), null, data));
+        var reference = r.LastSuccess ?? _since;
+        DateTimeOffset? due = _options.Period is { } period ? reference + period : _cron?.GetNextValidTimeAfter(reference);
+        if (due is { } expected && now > expected + _options.Grace)
+            return Result(ProbeResult.Unhealthy(r.LastSuccess is null
+                ? $"no ping yet: one was expected by {expected:u} (+{Duration.Format(_options.Grace)} grace)"
+                : $"the last ping was {Ago(r.LastSuccess.Value)}; the next was expected by {expected:u} (+{Duration.Format(_options.Grace)} grace)", null, data));
+        return Result(ProbeResult.Healthy(r.LastSuccess is { } s ? $"last ping {Ago(s)}" + (r.LastDuration is { } dur ? $", run took {Duration.Format(dur)}" : "") : "waiting for the first ping", data));
+    }
+
+    private static ValueTask<ProbeResult> Result(ProbeResult r) => ValueTask.FromResult(r);
+
+    private static string Cut(string s) => s.Length <= 200 ? s.Trim() : s[..197].Trim() + "...";
+}
+
+/// <summary>The probes built into the engine (they need its ping endpoint).</summary>
+public sealed class EngineProbesPlugin : ISentinelPlugin
+{
+    public void Register(IPluginRegistrar registrar)
+        => registrar.AddProbe<HeartbeatProbe, HeartbeatProbeOptions>("heartbeat",
+            "Expects healthchecks.io-style pings on Sentinel's /ping endpoint (period or cron, grace, start without finish, /fail).");
+}
