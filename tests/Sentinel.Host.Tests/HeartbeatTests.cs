@@ -94,6 +94,36 @@ public sealed class HeartbeatTests : IDisposable
         await reader;
     }
 
+    [Fact]
+    public async Task RulePing_MirrorsTheRule_SuccessRateLimited_FailWhenDown_LogOnRemediation()
+    {
+        await using var hc = await PingServer.StartAsync(Uuid);
+        await using var target = await TestServer.StartAsync();
+        var config = SentinelProcess.WriteConfig(_dir, $$"""
+            rules:
+              - name: api
+                every: 100ms
+                failure-threshold: 1
+                probe: { type: http, with: { url: "{{target.Url}}/health" } }
+                conditions: ["status == 200"]
+                ping: { type: healthchecks, with: { base: "{{hc.Url}}", uuid: {{Uuid}} } }
+                ping-every: 1s
+                remediate: [{ type: exec, with: { command: [/bin/true] } }]
+                grace: 1h
+            """);
+        using var sentinel = SentinelProcess.Start(_dir, null, "run", "--config", config);
+        await Until(() => hc.Pings.Count(p => p.Kind == "success") >= 4, sentinel);
+        // (The first ping's arrival is late by the client's first connection; the gaps after it are the rate.)
+        var successes = hc.Pings.Where(p => p.Kind == "success").Select(p => p.At).Skip(1).ToList();
+        successes.Zip(successes.Skip(1)).Should().OnlyContain(pair => pair.Second - pair.First >= TimeSpan.FromMilliseconds(900),
+            "a 100ms rule pings at most every ping-every (1s)");
+
+        target.Status = 503;
+        await Until(() => hc.Pings.Any(p => p.Kind == "fail") && hc.Pings.Any(p => p.Kind == "log"), sentinel);
+        hc.Pings.First(p => p.Kind == "fail").Body.Should().Contain("503");
+        hc.Pings.Where(p => p.Kind == "log").Select(p => p.Body).Should().Contain(b => b.StartsWith("remediating (attempt 1)"));
+    }
+
     private static async Task Until(Func<bool> condition, SentinelProcess process)
     {
         var deadline = DateTime.UtcNow.AddSeconds(40);

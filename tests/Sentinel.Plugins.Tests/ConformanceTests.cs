@@ -78,6 +78,7 @@ public sealed partial class ConformanceTests
         { "exec", "{ command: [/bin/false] }", "{ command: [sleep, '30'] }" },
         { "signal", "{ pidfile: /nonexistent/sentinel-test.pid }", "{ name: sentinel-no-such-process }" },
         { "console", "{ }", "{ }" },
+        { "healthchecks", "{ base: 'http://127.0.0.1:1', uuid: 5bf66975-d4c7-4bf5-bcc8-b8d8a82ea278 }", "{ base: 'http://127.0.0.1:1', uuid: 5bf66975-d4c7-4bf5-bcc8-b8d8a82ea278 }" },
         { "file", "{ path: /proc/sentinel-cannot-write/x.jsonl }", "{ path: /proc/sentinel-cannot-write/x.jsonl }" },
         { "webhook", "{ url: 'http://127.0.0.1:1/hook' }", "{ url: 'http://127.0.0.1:1/hook' }" },
         { "email", "{ host: 127.0.0.1, port: 1, tls: none, from: a@example.test, to: [b@example.test] }", "{ host: 127.0.0.1, port: 1, tls: none, from: a@example.test, to: [b@example.test] }" },

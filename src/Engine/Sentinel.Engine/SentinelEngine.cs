@@ -44,6 +44,14 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
     private NotificationCenter? _notifications;
     private Heartbeat.HeartbeatSender? _heartbeat;
     private volatile bool _hung;
+    private readonly ConcurrentDictionary<string, RulePing> _rulePings = new(StringComparer.Ordinal);
+
+    private sealed class RulePing(Heartbeat.HeartbeatSender sender, ActionDefinition definition)
+    {
+        public Heartbeat.HeartbeatSender Sender { get; } = sender;
+        public ActionDefinition Definition { get; } = definition;
+        public long LastSuccessTicks;
+    }
     private FileSystemWatcher? _configWatcher;
     private ITimer? _configDebounce;
     private long _lastTick;
@@ -208,10 +216,17 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
         _persister?.MarkDirty(next);
         if (transition is not null) Publish(transition);
         if (_remediators.TryGetValue(def.Name, out var remediator)) remediator.OnCheck(next, check);
+        if (_rulePings.TryGetValue(def.Name, out var ping) && next.Status == RuleStatus.Healthy
+            && (transition is not null || check.At.UtcTicks - Interlocked.Read(ref ping.LastSuccessTicks) >= def.PingEvery.Ticks))
+        {
+            Interlocked.Exchange(ref ping.LastSuccessTicks, check.At.UtcTicks);
+            ping.Sender.Send("success", check.Description ?? "ok");
+        }
     }
 
     private void Publish(RuleTransition t)
     {
+        if (t.To == RuleStatus.Down && _rulePings.TryGetValue(t.Rule, out var ping)) ping.Sender.Send("fail", t.Check?.Description ?? "down");
         if (t.To == RuleStatus.Healthy)
             foreach (var r in _remediators.Values)
                 if (r.Definition.DependsOn.Contains(t.Rule)) r.OnDependencyRecovered();
@@ -368,6 +383,7 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
             _persister?.MarkStatusChanged();
             _persister?.FlushSoon();
             foreach (var r in _remediators.Values) r.Activate();
+            await ApplyRulePingsAsync(config);
         }
         finally { _applyGate.Release(); }
     }
@@ -380,6 +396,21 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
         var remediator = new RuleRemediator(rule, CreateActions(rule), this, _loggerFactory, _time, _stopping.Token);
         created.Add(remediator);
         return remediator;
+    }
+
+    private async Task ApplyRulePingsAsync(SentinelConfig config)
+    {
+        foreach (var rule in config.Rules)
+        {
+            if (rule.Ping is null) continue;
+            if (_rulePings.TryGetValue(rule.Name, out var existing) && existing.Definition == rule.Ping) continue;
+            var sender = new Heartbeat.HeartbeatSender(new HeartbeatDefinition(rule.PingEvery, [rule.Ping]), [_probes.CreateAction(rule, rule.Ping)], () => (false, ""), _time,
+                _loggerFactory.CreateLogger("Sentinel.Heartbeat"));
+            _rulePings[rule.Name] = new RulePing(sender, rule.Ping);
+            if (existing is not null) await existing.Sender.DisposeAsync();
+        }
+        foreach (var name in _rulePings.Keys.Where(n => config.Rules.All(r => r.Name != n || r.Ping is null)).ToList())
+            if (_rulePings.TryRemove(name, out var gone)) await gone.Sender.DisposeAsync();
     }
 
     private List<IAction> CreateActions(RuleDefinition rule) => rule.Remediate.Select(a => _probes.CreateAction(rule, a)).ToList();
@@ -403,7 +434,12 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
         return result;
     }
 
-    void IRemediationHost.Publish(EngineEvent e) => Events.Publish(e);
+    void IRemediationHost.Publish(EngineEvent e)
+    {
+        if (e is RemediationEvent r && _rulePings.TryGetValue(r.Rule, out var ping))
+            ping.Sender.Send("log", $"{r.Name} (attempt {r.Attempt}): {r.Message}" + (r.Output.Count > 0 ? "\n" + string.Join("\n", r.Output) : ""));
+        Events.Publish(e);
+    }
 
     void INotificationHost.NotificationsChanged()
     {
@@ -514,6 +550,8 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
     {
         if (_stopping.IsCancellationRequested) return;
         if (_heartbeat is not null) await _heartbeat.DisposeAsync();
+        foreach (var p in _rulePings.Values) await p.Sender.DisposeAsync();
+        _rulePings.Clear();
         _catalog.Changed -= OnPluginsChanged;
         _configWatcher?.Dispose();
         _configDebounce?.Dispose();

@@ -309,6 +309,18 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
             var actionOptions = spec.With is { } w ? binder.Bind(w, reg.OptionsType, path) : binder.BindEmpty(reg.OptionsType, path, locations.Of(spec));
             if (actionOptions is not null) actions.Add(new ActionDefinition(reg, actionOptions, locations.Of(spec)));
         }
+        ActionDefinition? ping = null;
+        if (rule.Ping is { Type: { } pingType } pingSpec)
+        {
+            if (!catalog.TryGet(PluginKind.Action, pingType, out var pingReg))
+                errors.Add(new(locations.Of(pingSpec, "type"), $"{label}.ping: unknown type '{pingType}'" + DidYouMean.Suffix(pingType, catalog.Names(PluginKind.Action))));
+            else
+            {
+                var path = $"{label}.ping.with ({pingType})";
+                var pingOptions = pingSpec.With is { } pw ? binder.Bind(pw, pingReg.OptionsType, path) : binder.BindEmpty(pingReg.OptionsType, path, locations.Of(pingSpec));
+                if (pingOptions is not null) ping = new ActionDefinition(pingReg, pingOptions, locations.Of(pingSpec));
+            }
+        }
         if (rule.Supervise is { } supervise && rule.Name is not null)
         {
             var supervisedDir = Path.Combine(settings.StateDirectory, "supervise");
@@ -346,6 +358,8 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
             SendResolved = rule.SendResolved ?? defaults.SendResolved ?? true,
             AlertOn = (rule.AlertOn ?? defaults.AlertOn)?.ToHashSet() ?? new HashSet<AlertOn> { Configuration.AlertOn.Down, Configuration.AlertOn.GaveUp },
             RestartRate = rule.RestartRate ?? new RestartRateSpec(),
+            Ping = ping,
+            PingEvery = rule.PingEvery ?? TimeSpan.FromMinutes(1),
             Location = locations.Of(rule),
             Fingerprint = fingerprint,
         };

@@ -344,6 +344,9 @@ public sealed class RuleSpec
     [Description("What opens an alert: down, gave-up (default both), remediation-failed, restart-rate.")]
     public List<AlertOn>? AlertOn { get; set; }
     public RestartRateSpec? RestartRate { get; set; }
+    [Description("Mirror the rule to a dead-man's switch: success while healthy (at most every ping-every), fail when down, log on remediation.")]
+    public PluginRefSpec? Ping { get; set; }
+    public TimeSpan? PingEvery { get; set; }
 }
 
 public sealed class PluginRefSpec
@@ -394,6 +397,8 @@ public sealed record RuleDefinition
     public bool SendResolved { get; init; } = true;
     public IReadOnlySet<AlertOn> AlertOn { get; init; } = new HashSet<AlertOn> { Configuration.AlertOn.Down, Configuration.AlertOn.GaveUp };
     public RestartRateSpec RestartRate { get; init; } = new();
+    public ActionDefinition? Ping { get; init; }
+    public TimeSpan PingEvery { get; init; } = TimeSpan.FromMinutes(1);
     public SourceLocation Location { get; init; }
     /// <summary>Changes whenever anything that affects how the rule runs changes (its YAML or its plugin's code).</summary>
     public required string Fingerprint { get; init; }

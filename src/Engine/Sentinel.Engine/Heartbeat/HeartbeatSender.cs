@@ -70,6 +70,9 @@ public sealed partial class HeartbeatSender : IAsyncDisposable
         }
     }
 
+    /// <summary>Sends one ping (success, start, fail, log) to every target in the background, with retries.</summary>
+    public void Send(string kind, string message) => _ = SendAsync(kind, message, _stop.Token);
+
     /// <summary>Sends <c>fail</c> with the reason and waits for it (bounded): Sentinel is about to exit.</summary>
     public Task FailAsync(string reason, TimeSpan within) => SendAsync("fail", reason, CancellationToken.None).WaitAsync(within, _time).ContinueWith(_ => { }, TaskScheduler.Default);
 
