@@ -67,7 +67,7 @@ internal sealed class HeartbeatProbe : IProbe
 
         if (r.LastStart is { } start && now - start > _options.Grace)
             return Result(ProbeResult.Unhealthy($"started {Ago(start)} and not finished within the grace of {Duration.Format(_options.Grace)}", null, data));
-        if (r.LastFail is { } fail && (r.LastSuccess is null || fail > r.LastSuccess))
+        if (r.LastFail is { } fail && (r.LastSuccess is null || fail >= r.LastSuccess))
             return Result(ProbeResult.Unhealthy($"the job reported failure {Ago(fail)}" + (r.LastExitCode is { } c and not 0 ? $" (exit status {c})" : "")
                 + (r.LastBody is { Length: > 0 } b ? $": {Cut(b)}" : ""), null, data));
         var reference = r.LastSuccess ?? _since;
