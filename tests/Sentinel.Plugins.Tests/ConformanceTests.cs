@@ -21,6 +21,8 @@ public sealed partial class ConformanceTests
         { "log-growth", "{ path: /nonexistent/sentinel-test.log }" },
         { "log-regex", "{ path: /nonexistent/sentinel-test.log, pattern: ERROR }" },
         { "gateway", "{ host: 127.0.0.1, port: 1 }" },
+        { "file-valid", "{ path: /nonexistent/sentinel-test.json }" },
+        { "disk", "{ path: /nonexistent/sentinel-test }" },
     };
 
     [Fact]
@@ -78,6 +80,9 @@ public sealed partial class ConformanceTests
         { "exec", "{ command: [/bin/false] }", "{ command: [sleep, '30'] }" },
         { "signal", "{ pidfile: /nonexistent/sentinel-test.pid }", "{ name: sentinel-no-such-process }" },
         { "console", "{ }", "{ }" },
+        { "backup", "{ path: /nonexistent/sentinel-test.json, backup-dir: /proc/sentinel-test-backups }", "{ path: /nonexistent/sentinel-test.json, backup-dir: /proc/sentinel-test-backups }" },
+        { "restore", "{ path: /nonexistent/sentinel-test.json, backup-dir: /nonexistent/backups }", "{ path: /nonexistent/sentinel-test.json, backup-dir: /nonexistent/backups }" },
+        { "cleanup", "{ roots: [/nonexistent/sentinel-test], patterns: ['*.log'], max-age: 1d, mode: compress }", "{ roots: [/nonexistent/sentinel-test], patterns: ['*.log'], max-age: 1d }" },
         { "healthchecks", "{ base: 'http://127.0.0.1:1', uuid: 5bf66975-d4c7-4bf5-bcc8-b8d8a82ea278 }", "{ base: 'http://127.0.0.1:1', uuid: 5bf66975-d4c7-4bf5-bcc8-b8d8a82ea278 }" },
         { "file", "{ path: /proc/sentinel-cannot-write/x.jsonl }", "{ path: /proc/sentinel-cannot-write/x.jsonl }" },
         { "webhook", "{ url: 'http://127.0.0.1:1/hook' }", "{ url: 'http://127.0.0.1:1/hook' }" },

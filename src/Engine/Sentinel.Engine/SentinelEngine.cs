@@ -197,10 +197,39 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
             var stateVersion = runtime.State.Version;
             var check = await ProbeRunner.RunAsync(runtime, _time, logger, linked.Token);
             Record(runtime.Definition, check, runtime.State.Version != stateVersion ? runtime.State.Snapshot() : null);
+            await RunAfterCheckAsync(runtime, check, logger, linked.Token);
             return check;
         }
         finally { runtime.Gate.Release(); }
     }
+
+    // A rule's `run:` actions, after each check, in order, isolated: a failure is logged and the rule goes on.
+    private async Task RunAfterCheckAsync(RuleRuntime runtime, CheckRecord check, ILogger logger, CancellationToken cancellationToken)
+    {
+        foreach (var (action, def) in runtime.Run.Zip(runtime.Definition.Run))
+        {
+            var context = new ActionContext
+            {
+                RuleName = runtime.Definition.Name, Event = "run", Message = check.Description ?? "", TimeProvider = _time, Logger = logger,
+                LastResult = new ProbeResult(check.Status, check.Description, null, check.Data),
+            };
+            try
+            {
+                using var cap = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                cap.CancelAfter(TimeSpan.FromMinutes(10));
+                await action.ExecuteAsync(context, cap.Token);
+                if (context.Output.Lines.Count > 0) LogRunAction(logger, runtime.Definition.Name, def.Type.Name, string.Join("; ", context.Output.Lines));
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested) { throw; }
+            catch (Exception ex) { LogRunActionFailed(logger, runtime.Definition.Name, def.Type.Name, ex.Message); }
+        }
+    }
+
+    [LoggerMessage(EventId = 13, Level = LogLevel.Information, Message = "Rule {Rule}: {Action}: {Output}")]
+    private static partial void LogRunAction(ILogger logger, string rule, string action, string output);
+
+    [LoggerMessage(EventId = 14, Level = LogLevel.Warning, Message = "Rule {Rule}: {Action} failed: {Error}")]
+    private static partial void LogRunActionFailed(ILogger logger, string rule, string action, string error);
 
     private void Record(RuleDefinition def, CheckRecord check, IReadOnlyDictionary<string, string>? probeState)
     {
@@ -310,7 +339,7 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
                     IProbe probe = rule.Probe.ImplementationType == typeof(SupervisedProbe)
                         ? new SupervisedProbe(remediator!.Supervisor!, _time)
                         : _probes.Create(rule);
-                    var runtime = new RuleRuntime(rule, probe, new MemoryProbeState(saved));
+                    var runtime = new RuleRuntime(rule, probe, new MemoryProbeState(saved), rule.Run.Select(a => _probes.CreateAction(rule, a)).ToList());
                     created.Add(runtime);
                     builder[rule.Name] = runtime;
                 }

@@ -142,6 +142,27 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
         return result;
     }
 
+    private static List<ActionDefinition> ResolveActions(List<PluginRefSpec>? specs, string key, string label, YamlBinder binder, PluginCatalog catalog,
+        List<ConfigError> errors, BindingLocations locations)
+    {
+        var actions = new List<ActionDefinition>();
+        for (var i = 0; i < (specs?.Count ?? 0); i++)
+        {
+            if (specs![i] is not { Type: { } actionType } spec) continue;
+            if (!catalog.TryGet(PluginKind.Action, actionType, out var reg))
+            {
+                var known = catalog.Names(PluginKind.Action).ToList();
+                errors.Add(new(locations.Of(spec, "type"), $"{label}.{key}[{i}]: unknown action type '{actionType}'"
+                    + (known.Count == 0 ? " (no action types are loaded: is the plugins folder right?)" : DidYouMean.Suffix(actionType, known))));
+                continue;
+            }
+            var path = $"{label}.{key}[{i}].with ({actionType})";
+            var actionOptions = spec.With is { } w ? binder.Bind(w, reg.OptionsType, path) : binder.BindEmpty(reg.OptionsType, path, locations.Of(spec));
+            if (actionOptions is not null) actions.Add(new ActionDefinition(reg, actionOptions, locations.Of(spec)));
+        }
+        return actions;
+    }
+
     private static HeartbeatDefinition? ResolveHeartbeat(HeartbeatSpec? spec, YamlBinder binder, PluginCatalog catalog, List<ConfigError> errors, BindingLocations locations)
     {
         if (spec is null || spec.To.Count == 0) return null;
@@ -294,21 +315,8 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
             }
         }
 
-        var actions = new List<ActionDefinition>();
-        for (var i = 0; i < (rule.Remediate?.Count ?? 0); i++)
-        {
-            if (rule.Remediate![i] is not { Type: { } actionType } spec) continue;
-            if (!catalog.TryGet(PluginKind.Action, actionType, out var reg))
-            {
-                var known = catalog.Names(PluginKind.Action).ToList();
-                errors.Add(new(locations.Of(spec, "type"), $"{label}.remediate[{i}]: unknown action type '{actionType}'"
-                    + (known.Count == 0 ? " (no action types are loaded: is the plugins folder right?)" : DidYouMean.Suffix(actionType, known))));
-                continue;
-            }
-            var path = $"{label}.remediate[{i}].with ({actionType})";
-            var actionOptions = spec.With is { } w ? binder.Bind(w, reg.OptionsType, path) : binder.BindEmpty(reg.OptionsType, path, locations.Of(spec));
-            if (actionOptions is not null) actions.Add(new ActionDefinition(reg, actionOptions, locations.Of(spec)));
-        }
+        var actions = ResolveActions(rule.Remediate, "remediate", label, binder, catalog, errors, locations);
+        var runActions = ResolveActions(rule.Run, "run", label, binder, catalog, errors, locations);
         ActionDefinition? ping = null;
         if (rule.Ping is { Type: { } pingType } pingSpec)
         {
@@ -334,7 +342,7 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
         var success = rule.SuccessThreshold ?? defaults.SuccessThreshold;
         var policy = RemediationPolicy.From(rule.Backoff ?? defaults.Backoff, rule.RestartBudget ?? defaults.RestartBudget, rule.Grace ?? defaults.Grace);
         var dependsOn = (rule.DependsOn ?? []).Distinct(StringComparer.Ordinal).ToList();
-        var fingerprint = Fingerprint(rule, every, cron, timeout, failure, success, probe, actions, policy, dependsOn);
+        var fingerprint = Fingerprint(rule, every, cron, timeout, failure, success, probe, [.. actions, .. runActions], policy, dependsOn);
         return new RuleDefinition
         {
             Name = rule.Name,
@@ -350,6 +358,7 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
             SuccessThreshold = success,
             Paused = rule.Paused,
             Remediate = actions,
+            Run = runActions,
             Supervise = rule.Supervise,
             Policy = policy,
             DependsOn = dependsOn,

@@ -331,6 +331,8 @@ public sealed class RuleSpec
     public bool Paused { get; set; }
     public SuperviseSpec? Supervise { get; set; }
     public List<PluginRefSpec>? Remediate { get; set; }
+    [Description("Actions run after every check, whatever its result (e.g. a scheduled backup).")]
+    public List<PluginRefSpec>? Run { get; set; }
     public BackoffSpec? Backoff { get; set; }
     public RestartBudgetSpec? RestartBudget { get; set; }
     [Description("After a remediation, failures for this long do not count toward the next one.")]
@@ -388,6 +390,8 @@ public sealed record RuleDefinition
     public bool Paused { get; init; }
     /// <summary>The remediation actions, run in order on each attempt.</summary>
     public IReadOnlyList<ActionDefinition> Remediate { get; init; } = [];
+    /// <summary>Actions run after every check.</summary>
+    public IReadOnlyList<ActionDefinition> Run { get; init; } = [];
     /// <summary>The service the rule owns, when it supervises one (paths resolved).</summary>
     public SuperviseSpec? Supervise { get; init; }
     public RemediationPolicy Policy { get; init; } = RemediationPolicy.Default;

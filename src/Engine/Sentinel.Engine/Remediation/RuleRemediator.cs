@@ -281,6 +281,15 @@ internal sealed partial class RuleRemediator : IAsyncDisposable
                 RuleName = Rule, Event = "remediate", Attempt = attempt, Output = output, TimeProvider = _time, Logger = _logger,
                 Message = $"{Rule}: remediation attempt {attempt}", LastResult = null,
             };
+            if (action is Heartbeat.RestartAction && Supervisor is { } own)
+            {
+                if (own.IsRunning) await own.StopAsync(_stopping);
+                var (started, startMessage, startOutput) = await StartConfirmedAsync();
+                foreach (var line in startOutput) output.WriteLine(line);
+                if (!started) return (false, $"restart failed: {startMessage}", output.Lines);
+                done.Add("restart (" + startMessage + ")");
+                continue;
+            }
             try
             {
                 using var cap = new CancellationTokenSource(ActionCap, _time);

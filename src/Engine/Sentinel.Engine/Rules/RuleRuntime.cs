@@ -4,8 +4,11 @@ using Sentinel.Engine.Configuration;
 namespace Sentinel.Engine.Rules;
 
 /// <summary>A rule as it runs: its definition and its probe instance. Rebuilt when the rule or its plugin changes.</summary>
-public sealed class RuleRuntime(RuleDefinition definition, IProbe probe, MemoryProbeState? state = null) : IAsyncDisposable
+public sealed class RuleRuntime(RuleDefinition definition, IProbe probe, MemoryProbeState? state = null, IReadOnlyList<IAction>? run = null) : IAsyncDisposable
 {
+    /// <summary>The actions run after every check.</summary>
+    public IReadOnlyList<IAction> Run { get; } = run ?? [];
+
     public RuleDefinition Definition { get; } = definition;
     public IProbe Probe { get; } = probe;
 
@@ -22,10 +25,13 @@ public sealed class RuleRuntime(RuleDefinition definition, IProbe probe, MemoryP
     public async ValueTask DisposeAsync()
     {
         if (InFlight is { IsCompleted: false }) return; // a stuck probe may still use itself; let it be collected later
-        switch (Probe)
+        foreach (var item in Run.Cast<object>().Prepend(Probe))
         {
-            case IAsyncDisposable ad: await ad.DisposeAsync(); break;
-            case IDisposable d: d.Dispose(); break;
+            switch (item)
+            {
+                case IAsyncDisposable ad: await ad.DisposeAsync(); break;
+                case IDisposable d: d.Dispose(); break;
+            }
         }
     }
 }
