@@ -48,13 +48,12 @@ internal sealed partial class DiskProbe(DiskProbeOptions options, TimeProvider t
             ["free-percent"] = freePercent, ["inodes-free-percent"] = inodesFree,
         };
         var growth = Growth(context.State, used);
-        if (growth is { } perHour)
-        {
-            data["growth"] = new ByteSize((long)perHour);
-            if (perHour > 0) data["full-in"] = TimeSpan.FromHours(free / perHour);
-        }
+        if (growth is { } g) data["growth"] = new ByteSize((long)g);
+        // full-in is always there (a condition on it must not fail for want of a value): ten years when not filling.
+        var filling = growth is > 0;
+        data["full-in"] = filling ? TimeSpan.FromHours(Math.Min(free / growth!.Value, 87_600)) : TimeSpan.FromDays(3650);
         var summary = $"{new ByteSize(free)} free of {new ByteSize(usable)} ({freePercent.ToString(CultureInfo.InvariantCulture)}%), inodes {inodesFree.ToString(CultureInfo.InvariantCulture)}% free"
-            + (data.TryGetValue("full-in", out var fullIn) ? $", full in {PluginText.Duration((TimeSpan)fullIn)} at this rate" : "");
+            + (filling ? $", full in {PluginText.Duration((TimeSpan)data["full-in"])} at this rate" : "");
         string? failure =
             options.MinFreePercent is { } p && freePercent < p ? $"only {freePercent.ToString(CultureInfo.InvariantCulture)}% free (min {p.ToString(CultureInfo.InvariantCulture)}%)"
             : options.MinFree is { } m && free < m.Bytes ? $"only {new ByteSize(free)} free (min {m})"

@@ -154,4 +154,24 @@ public sealed class StateGuardianTests : IDisposable
         output[0].Should().StartWith($"compressed {root}/big.log");
         Directory.GetFiles(root).Select(Path.GetFileName).Should().BeEquivalentTo(["big.log.gz", "small.log.gz"]);
     }
+
+    [Fact]
+    public async Task Disk_MeasuresGrowthOverItsWindow_WithDurableSamples()
+    {
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UtcNow);
+        var probe = RealPlugins.Create("disk", $"{{ path: '{_dir}', growth-window: 1h }}", time);
+        var state = new MemoryProbeState();
+        ProbeContext Context() => new() { RuleName = "disk", TimeProvider = time, Logger = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, Timeout = TimeSpan.FromSeconds(5), State = state };
+        var first = await probe.CheckAsync(Context(), default);
+        first.Data!.Should().NotContainKey("growth", "one sample is no rate");
+        first.Data!["full-in"].Should().Be(TimeSpan.FromDays(3650));
+        time.Advance(TimeSpan.FromMinutes(10));
+        File.WriteAllBytes(Path.Combine(_dir, "grow.bin"), new byte[4 * 1024 * 1024]);
+        var second = await probe.CheckAsync(Context(), default);
+        second.Data!.Should().ContainKey("growth");
+        state.Get("samples")!.Split(';').Should().HaveCount(2, "the samples live in the rule's durable state");
+        // A fresh probe instance (after a restart) continues from the saved samples.
+        var again = await RealPlugins.Create("disk", $"{{ path: '{_dir}', growth-window: 1h }}", time).CheckAsync(Context(), default);
+        again.Data!.Should().ContainKey("growth");
+    }
 }

@@ -48,7 +48,7 @@ public static class RealPlugins
         return (options, errors);
     }
 
-    public static IProbe Create(string type, string withYaml)
+    public static IProbe Create(string type, string withYaml, TimeProvider? time = null)
     {
         var (options, errors) = Bind(type, withYaml);
         errors.Should().BeEmpty();
@@ -58,7 +58,7 @@ public static class RealPlugins
             Name = "test", Timeout = TimeSpan.FromSeconds(5), Probe = reg, ProbeOptions = options!, FailureThreshold = 1,
             SuccessThreshold = 1, Fingerprint = "t", Every = TimeSpan.FromSeconds(1),
         };
-        return new ProbeFactory(NullLoggerFactory.Instance, TimeProvider.System).Create(rule);
+        return new ProbeFactory(NullLoggerFactory.Instance, time ?? TimeProvider.System).Create(rule);
     }
 
     public static IAction CreateAction(string type, string withYaml)
