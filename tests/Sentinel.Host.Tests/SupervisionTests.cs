@@ -45,7 +45,7 @@ public sealed class SupervisionTests : IDisposable
         {
             await Until(() => File.Exists(PortFile) && File.Exists(Pidfile), first);
             pid = int.Parse(File.ReadAllText(Pidfile));
-            // The process record is in the state file once status.json shows it (the database is written first).
+            // Killed once status.json shows the process (the database may or may not have it yet: the pidfile covers that).
             await Until(() => RecordedPid() == pid, first);
             first.Signal("KILL");
             (await first.WaitForExitAsync(TimeSpan.FromSeconds(10))).Should().Be(137);

@@ -22,6 +22,8 @@ public sealed partial class ConformanceTests
         { "log-regex", "{ path: /nonexistent/sentinel-test.log, pattern: ERROR }" },
         { "gateway", "{ host: 127.0.0.1, port: 1 }" },
         { "file-valid", "{ path: /nonexistent/sentinel-test.json }" },
+        { "nagios", "{ command: [/bin/sh, -c, 'echo CRITICAL - down; exit 2'] }" },
+        { "check-program", "{ command: [/nonexistent/check_thing] }" },
         { "disk", "{ path: /nonexistent/sentinel-test }" },
     };
 

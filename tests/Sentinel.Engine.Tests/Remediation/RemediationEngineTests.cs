@@ -180,6 +180,34 @@ public sealed class RemediationEngineTests
     }
 
     [Fact]
+    public async Task AServiceWhoseRecordWasLost_IsStillAdopted_FromItsPidfile_NotStartedTwice()
+    {
+        using var dir = new TempDir();
+        var port = Path.Combine(dir.Path, "port");
+        await using var h = await EngineHarness.StartAsync($$"""
+            rules:
+              - name: svc
+                every: 100ms
+                supervise: { command: [/usr/bin/python3, "{{Service}}", --port-file, "{{port}}"] }
+            """, dir);
+        await Eventually.Until(() => File.Exists(port), what: "the service listening");
+        var pid = int.Parse(File.ReadAllText(Path.Combine(dir.Path, "state", "supervise", "svc.pid")));
+        await h.StopEngineAsync();
+        // As if Sentinel had been killed before the record of the start reached the state file.
+        await using (var db = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(dir.Path, "state", "sentinel.db")};Pooling=false"))
+        {
+            await db.OpenAsync();
+            await using var cmd = db.CreateCommand();
+            cmd.CommandText = "UPDATE rule_state SET remediation = NULL";
+            await cmd.ExecuteNonQueryAsync();
+        }
+        await h.StartEngineAsync();
+        await Eventually.Until(() => h.Engine.GetState("svc")?.Remediation?.Process?.Pid == pid, what: "adopted from the pidfile");
+        h.Engine.GetState("svc")!.LastCheck!.Description.Should().Contain($"pid {pid}");
+        System.Diagnostics.Process.GetProcesses().Count(p => NativeProcess.CommandLine(p.Id).Contains(port)).Should().Be(1, "not started a second time");
+    }
+
+    [Fact]
     public async Task StopOnExit_StopsTheServiceWithSentinel()
     {
         using var dir = new TempDir();

@@ -34,6 +34,26 @@ internal static partial class NativeProcess
         }
     }
 
+    private static readonly Lazy<DateTimeOffset> BootTime = new(() =>
+    {
+        foreach (var line in File.ReadLines("/proc/stat"))
+            if (line.StartsWith("btime ", StringComparison.Ordinal))
+                return DateTimeOffset.FromUnixTimeSeconds(long.Parse(line.AsSpan(6).Trim(), CultureInfo.InvariantCulture));
+        return DateTimeOffset.UnixEpoch;
+    });
+
+    private static readonly Lazy<long> ClockTicks = new(() => Math.Max(1, SysConf(2 /* _SC_CLK_TCK */)));
+
+    /// <summary>When a process started, from its start ticks (whole-second boot time: about a second of slack).</summary>
+    public static DateTimeOffset StartTime(long startTicks) => BootTime.Value.AddSeconds((double)startTicks / ClockTicks.Value);
+
+    /// <summary>The process's command line, arguments separated by spaces; empty when gone.</summary>
+    public static string CommandLine(int pid)
+    {
+        try { return File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ').Trim(); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return ""; }
+    }
+
     /// <summary>True while the process with this PID and start time runs (not a zombie, not a reused PID).</summary>
     public static bool IsAlive(int pid, long startTicks) => Stat(pid) is { Zombie: false } s && s.StartTicks == startTicks;
 
@@ -117,6 +137,9 @@ internal static partial class NativeProcess
         public short Events;
         public short REvents;
     }
+
+    [LibraryImport("libc", EntryPoint = "sysconf")]
+    private static partial long SysConf(int name);
 
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static partial int Kill(int pid, int signal);

@@ -104,6 +104,12 @@ internal sealed partial class RuleRemediator : IAsyncDisposable
         _activated = true;
         var saved = _host.GetState(Rule)?.Remediation;
         if (saved?.Process is { } p && Supervisor.TryAdopt(p)) return;
+        // Killed right after a start, before the record reached the state file: the pidfile still tells.
+        if (saved?.Process is null && Supervisor.FindLeftover() is { } leftover && Supervisor.TryAdopt(leftover))
+        {
+            _host.UpdateRemediation(Rule, s => s with { Process = leftover });
+            return;
+        }
         if (_host.GetState(Rule) is { Status: RuleStatus.Paused }) return;
         _ = Task.Run(() => StartAfterActivationAsync(saved));
     }

@@ -110,6 +110,25 @@ internal sealed partial class Supervisor : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// A service left running by a Sentinel that was killed before it could record it: the pidfile names a live
+    /// process that started when the pidfile was written and runs the configured program. Null otherwise.
+    /// </summary>
+    public SupervisedProcess? FindLeftover()
+    {
+        try
+        {
+            if (!File.Exists(Spec.Pidfile) || !int.TryParse(File.ReadAllText(Spec.Pidfile!).Trim(), out var pid)) return null;
+            if (NativeProcess.Stat(pid) is not { Zombie: false } stat) return null;
+            var started = NativeProcess.StartTime(stat.StartTicks);
+            var written = File.GetLastWriteTimeUtc(Spec.Pidfile!);
+            if (started > written + TimeSpan.FromSeconds(2) || started < written - TimeSpan.FromSeconds(30)) return null;
+            var program = Path.GetFileName(Spec.Shell ? "sh" : Spec.Command[0]);
+            return NativeProcess.CommandLine(pid).Contains(program, StringComparison.Ordinal) ? new SupervisedProcess(pid, stat.StartTicks, started) : null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
+    }
+
     private async Task WatchOwnAsync(Watch watch)
     {
         try { await watch.Own!.WaitForExitAsync(); }
