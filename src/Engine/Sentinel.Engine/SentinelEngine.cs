@@ -367,6 +367,8 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
                 if (_remediators.TryGetValue(runtime.Definition.Name, out var r) && !newRemediators.Contains(r))
                     await r.UpdateAsync(runtime.Definition, CreateActions(runtime.Definition));
             _runtimes = next;
+            // Adopt (or start) supervised services before their rules are first checked.
+            foreach (var r in _remediators.Values) r.Activate();
             if (!ReferenceEquals(config, _config) && config.Engine != _config.Engine) LogEngineSettingsChanged(_logger);
             _config = config with { Engine = _config.Engine };
             _configErrors = [];
@@ -411,7 +413,6 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
             Events.Publish(new ConfigApplied(now, added, changed, removed));
             _persister?.MarkStatusChanged();
             _persister?.FlushSoon();
-            foreach (var r in _remediators.Values) r.Activate();
             await ApplyRulePingsAsync(config);
         }
         finally { _applyGate.Release(); }

@@ -203,7 +203,7 @@ public sealed class RemediationEngineTests
         }
         await h.StartEngineAsync();
         await Eventually.Until(() => h.Engine.GetState("svc")?.Remediation?.Process?.Pid == pid, what: "adopted from the pidfile");
-        h.Engine.GetState("svc")!.LastCheck!.Description.Should().Contain($"pid {pid}");
+        await Eventually.Until(() => h.Engine.GetState("svc")?.LastCheck?.Description?.Contains($"running (pid {pid}") == true, what: "checked as running");
         System.Diagnostics.Process.GetProcesses().Count(p => NativeProcess.CommandLine(p.Id).Contains(port)).Should().Be(1, "not started a second time");
     }
 

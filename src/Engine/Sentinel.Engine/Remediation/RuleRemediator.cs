@@ -110,7 +110,7 @@ internal sealed partial class RuleRemediator : IAsyncDisposable
             _host.UpdateRemediation(Rule, s => s with { Process = leftover });
             return;
         }
-        if (_host.GetState(Rule) is { Status: RuleStatus.Paused }) return;
+        if (Definition.Paused || _host.GetState(Rule) is { Status: RuleStatus.Paused }) return;
         _ = Task.Run(() => StartAfterActivationAsync(saved));
     }
 
