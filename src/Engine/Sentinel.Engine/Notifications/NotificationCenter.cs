@@ -443,6 +443,8 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
 
     private async Task FinishAsync(List<OutboxMessage> batch, Action<OutboxMessage> update, CancellationToken ct, Action<Incident>? onIncident = null, List<OutboxMessage>? extra = null)
     {
+        // What a channel did is recorded even while Sentinel stops: a delivered message must not be sent again.
+        ct = CancellationToken.None;
         await _gate.WaitAsync(ct);
         try
         {
