@@ -1,0 +1,36 @@
+using System.Diagnostics;
+using System.IO.Compression;
+
+namespace Sentinel.Host.Tests;
+
+/// <summary>`dotnet pack` of the plugin contract gives a package a plugin author can reference.</summary>
+public sealed class AbstractionsPackageTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("sentinel-pack-").FullName;
+
+    [Fact]
+    public async Task Pack_ProducesAVersionedPackage_WithTheAssemblyItsXmlDocsAndAReadme()
+    {
+        var project = Path.Combine(SentinelProcess.RepoRoot, "src", "Engine", "Sentinel.Abstractions");
+        var psi = new ProcessStartInfo("dotnet", ["pack", project, "-c", "Release", "-o", _dir, "--nologo", "-v", "quiet"]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        using var pack = Process.Start(psi)!;
+        var output = await pack.StandardOutput.ReadToEndAsync() + await pack.StandardError.ReadToEndAsync();
+        await pack.WaitForExitAsync();
+        pack.ExitCode.Should().Be(0, output);
+
+        var nupkg = Directory.GetFiles(_dir, "*.nupkg").Should().ContainSingle().Subject;
+        Path.GetFileName(nupkg).Should().Be("Sentinel.Abstractions.0.1.0.nupkg");
+        using var zip = ZipFile.OpenRead(nupkg);
+        zip.Entries.Select(e => e.FullName).Should().Contain(["lib/net10.0/Sentinel.Abstractions.dll", "lib/net10.0/Sentinel.Abstractions.xml", "README.md"]);
+        using var nuspec = new StreamReader(zip.Entries.Single(e => e.FullName.EndsWith(".nuspec")).Open());
+        var text = await nuspec.ReadToEndAsync();
+        text.Should().Contain("<readme>README.md</readme>").And.Contain("Microsoft.Extensions.Logging.Abstractions");
+        using var xml = new StreamReader(zip.GetEntry("lib/net10.0/Sentinel.Abstractions.xml")!.Open());
+        (await xml.ReadToEndAsync()).Should().Contain("M:Sentinel.Abstractions.IProbe.CheckAsync", "the contract ships its XML docs");
+    }
+
+    public void Dispose()
+    {
+        try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
+    }
+}
