@@ -455,7 +455,8 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
         {
             var current = _states.GetValueOrDefault(rule) ?? RuleState.New(rule, _time.GetUtcNow());
             result = update(current.Remediation ?? new RemediationState());
-            if (ReferenceEquals(result, current.Remediation)) return result;
+            // Healthy checks of a healthy rule change nothing: no write, no flush.
+            if (Equals(result, current.Remediation)) return result;
             next = current with { Remediation = result };
             _states[rule] = next;
         }
