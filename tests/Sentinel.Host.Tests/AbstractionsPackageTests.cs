@@ -29,6 +29,21 @@ public sealed class AbstractionsPackageTests : IDisposable
         (await xml.ReadToEndAsync()).Should().Contain("M:Sentinel.Abstractions.IProbe.CheckAsync", "the contract ships its XML docs");
     }
 
+    [Fact]
+    public async Task TheConformanceKit_PacksToo_DependingOnTheContract()
+    {
+        var project = Path.Combine(SentinelProcess.RepoRoot, "src", "Engine", "Sentinel.Plugins.Testing");
+        var psi = new ProcessStartInfo("dotnet", ["pack", project, "-c", "Release", "-o", _dir, "--nologo", "-v", "quiet"]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        using var pack = Process.Start(psi)!;
+        var output = await pack.StandardOutput.ReadToEndAsync() + await pack.StandardError.ReadToEndAsync();
+        await pack.WaitForExitAsync();
+        pack.ExitCode.Should().Be(0, output);
+        using var zip = ZipFile.OpenRead(Path.Combine(_dir, "Sentinel.Plugins.Testing.0.1.0.nupkg"));
+        zip.Entries.Select(e => e.FullName).Should().Contain("lib/net10.0/Sentinel.Plugins.Testing.dll");
+        using var nuspec = new StreamReader(zip.Entries.Single(e => e.FullName.EndsWith(".nuspec")).Open());
+        (await nuspec.ReadToEndAsync()).Should().Contain("id=\"Sentinel.Abstractions\"");
+    }
+
     public void Dispose()
     {
         try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }

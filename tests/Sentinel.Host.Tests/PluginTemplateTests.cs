@@ -33,7 +33,7 @@ public sealed class PluginTemplateTests : IDisposable
         var configuration = Path.GetFileName(Path.GetDirectoryName(SentinelProcess.Dll))!;
         await Dotnet(src, "build", "Acme.Probes", "-c", "Release", $"-p:SentinelConfiguration={configuration}", "--nologo", "-v", "quiet");
         var tests = await Dotnet(src, "test", "Acme.Probes.Tests", $"-p:SentinelConfiguration={configuration}", "--nologo");
-        tests.Should().Contain("Passed!");
+        tests.Should().Contain("Passed!").And.Contain("Passed:     6", "its probe tests and Sentinel's conformance kit");
 
         // Before the plugin is dropped in, a rule of its type is a config error naming the type.
         var watched = Path.Combine(_dir, "watched.txt");

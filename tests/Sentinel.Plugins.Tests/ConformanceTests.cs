@@ -55,10 +55,9 @@ public sealed partial class ConformanceTests
     [MemberData(nameof(Probes))]
     public async Task FailingTarget_IsReported_NotThrown(string type, string with)
     {
+        // The same check plugin authors run from Sentinel.Plugins.Testing.
         var probe = RealPlugins.Create(type, with);
-        var result = await probe.CheckAsync();
-        result.Status.Should().Be(ProbeStatus.Unhealthy);
-        result.Description.Should().NotBeNullOrWhiteSpace();
+        await Sentinel.Plugins.Testing.PluginConformance.AssertReportsFailureAsync(probe);
         (probe as IDisposable)?.Dispose();
     }
 
@@ -67,13 +66,17 @@ public sealed partial class ConformanceTests
     public async Task Cancellation_IsHonouredPromptly(string type, string with)
     {
         var probe = RealPlugins.Create(type, with);
-        using var cancelled = new CancellationTokenSource();
-        cancelled.Cancel();
-        var clock = Stopwatch.StartNew();
-        try { await probe.CheckAsync(cancelled.Token).WaitAsync(TimeSpan.FromSeconds(5)); }
-        catch (OperationCanceledException) { }
-        clock.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(1));
+        await Sentinel.Plugins.Testing.PluginConformance.AssertHonoursCancellationAsync(probe);
         (probe as IDisposable)?.Dispose();
+    }
+
+    [Fact]
+    public void EveryFirstPartyPlugin_PassesTheKitsContractCheck()
+    {
+        var plugins = RealPlugins.Catalog.Plugins.SelectMany(p => p.Types).Select(t => t.ImplementationType.Assembly).Distinct()
+            .SelectMany(a => a.GetExportedTypes().Where(t => typeof(ISentinelPlugin).IsAssignableFrom(t) && !t.IsAbstract)).ToList();
+        plugins.Should().HaveCountGreaterThanOrEqualTo(8);
+        foreach (var type in plugins) Sentinel.Plugins.Testing.PluginConformance.AssertContract((ISentinelPlugin)Activator.CreateInstance(type)!);
     }
 
     /// <summary>Each action type with a `with:` block that fails on this machine, and one that would run for long.</summary>
