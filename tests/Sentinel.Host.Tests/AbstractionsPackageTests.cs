@@ -11,13 +11,7 @@ public sealed class AbstractionsPackageTests : IDisposable
     [Fact]
     public async Task Pack_ProducesAVersionedPackage_WithTheAssemblyItsXmlDocsAndAReadme()
     {
-        var project = Path.Combine(SentinelProcess.RepoRoot, "src", "Engine", "Sentinel.Abstractions");
-        var psi = new ProcessStartInfo("dotnet", ["pack", project, "-c", "Release", "-o", _dir, "--nologo", "-v", "quiet"]) { RedirectStandardOutput = true, RedirectStandardError = true };
-        using var pack = Process.Start(psi)!;
-        var output = await pack.StandardOutput.ReadToEndAsync() + await pack.StandardError.ReadToEndAsync();
-        await pack.WaitForExitAsync();
-        pack.ExitCode.Should().Be(0, output);
-
+        await PackAsync("Sentinel.Abstractions");
         var nupkg = Directory.GetFiles(_dir, "*.nupkg").Should().ContainSingle().Subject;
         Path.GetFileName(nupkg).Should().Be("Sentinel.Abstractions.0.1.0.nupkg");
         using var zip = ZipFile.OpenRead(nupkg);
@@ -32,16 +26,21 @@ public sealed class AbstractionsPackageTests : IDisposable
     [Fact]
     public async Task TheConformanceKit_PacksToo_DependingOnTheContract()
     {
-        var project = Path.Combine(SentinelProcess.RepoRoot, "src", "Engine", "Sentinel.Plugins.Testing");
-        var psi = new ProcessStartInfo("dotnet", ["pack", project, "-c", "Release", "-o", _dir, "--nologo", "-v", "quiet"]) { RedirectStandardOutput = true, RedirectStandardError = true };
-        using var pack = Process.Start(psi)!;
-        var output = await pack.StandardOutput.ReadToEndAsync() + await pack.StandardError.ReadToEndAsync();
-        await pack.WaitForExitAsync();
-        pack.ExitCode.Should().Be(0, output);
+        await PackAsync("Sentinel.Plugins.Testing");
         using var zip = ZipFile.OpenRead(Path.Combine(_dir, "Sentinel.Plugins.Testing.0.1.0.nupkg"));
         zip.Entries.Select(e => e.FullName).Should().Contain("lib/net10.0/Sentinel.Plugins.Testing.dll");
         using var nuspec = new StreamReader(zip.Entries.Single(e => e.FullName.EndsWith(".nuspec")).Open());
         (await nuspec.ReadToEndAsync()).Should().Contain("id=\"Sentinel.Abstractions\"");
+    }
+
+    private async Task PackAsync(string project)
+    {
+        var path = Path.Combine(SentinelProcess.RepoRoot, "src", "Engine", project);
+        var psi = new ProcessStartInfo("dotnet", ["pack", path, "-c", "Release", "-o", _dir, "--nologo", "-v", "quiet"]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        using var pack = Process.Start(psi)!;
+        var output = await pack.StandardOutput.ReadToEndAsync() + await pack.StandardError.ReadToEndAsync();
+        await pack.WaitForExitAsync();
+        pack.ExitCode.Should().Be(0, output);
     }
 
     public void Dispose()

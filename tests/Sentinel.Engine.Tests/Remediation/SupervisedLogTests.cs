@@ -58,6 +58,7 @@ public sealed class SupervisedLogTests : IDisposable
         await Eventually.Until(() => File.Exists(log) && File.ReadAllText(log).Length > 0, what: "output in the log file");
         File.ReadAllText(log).Trim().Should().Be("'" + arg + "'");
         File.Exists(marker).Should().BeFalse();
-        await remediator.DisposeAsync(stopService: true);
+        try { await remediator.DisposeAsync(stopService: true).AsTask().WaitAsync(TimeSpan.FromSeconds(15)); }
+        catch (TimeoutException) { }
     }
 }

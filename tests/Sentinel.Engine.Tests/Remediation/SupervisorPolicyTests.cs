@@ -159,7 +159,9 @@ public sealed class SupervisorPolicyTests : IAsyncLifetime
         if (_remediator is not null)
         {
             var last = _remediator.Supervisor?.Current;
-            await _remediator.DisposeAsync(stopService: true);
+            // The stop waits on the fake clock; the teardown must not: kill what is left after a real bound.
+            try { await _remediator.DisposeAsync(stopService: true).AsTask().WaitAsync(TimeSpan.FromSeconds(15)); }
+            catch (TimeoutException) { }
             if (last is not null && NativeProcess.IsAlive(last.Pid, last.StartTicks)) NativeProcess.Signal(last.Pid, NativeProcess.SigKill);
         }
         _stopping.Dispose();
