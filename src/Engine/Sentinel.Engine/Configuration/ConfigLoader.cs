@@ -128,18 +128,27 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
             if (c.Fallback is { } fb && (fb == c.Name || !names.Contains(fb)))
                 errors.Add(new(locations.Of(c, "fallback"), fb == c.Name ? $"{label}.fallback: a channel cannot be its own fallback"
                     : $"{label}.fallback: there is no channel named '{fb}'" + DidYouMean.Suffix(fb, names, "channels")));
-            if (!catalog.TryGet(PluginKind.Action, c.Type, out var reg))
-            {
-                var known = catalog.Names(PluginKind.Action).ToList();
-                errors.Add(new(locations.Of(c, "type"), $"{label}: unknown channel type '{c.Type}'"
-                    + (known.Count == 0 ? " (no action types are loaded: is the plugins folder right?)" : DidYouMean.Suffix(c.Type, known))));
-                continue;
-            }
-            var path = $"{label}.with ({c.Type})";
-            var options = c.With is { } w ? binder.Bind(w, reg.OptionsType, path) : binder.BindEmpty(reg.OptionsType, path, locations.Of(c));
-            if (options is not null) result.Add(new ChannelDefinition(c.Name, reg, options, c.Fallback, c.FailoverAfter, c.GiveUpAfter, c.Template, locations.Of(c)));
+            if (ResolveAction(new PluginRefSpec { Type = c.Type, With = c.With }, locations.Of(c), locations.Of(c, "type"), label, "channel type", binder, catalog, errors) is { } action)
+                result.Add(new ChannelDefinition(c.Name, action.Type, action.Options, c.Fallback, c.FailoverAfter, c.GiveUpAfter, c.Template, action.Location));
         }
         return result;
+    }
+
+    // One `{ type, with }` reference to an action: its registration and its options bound, or an error naming the type.
+    private static ActionDefinition? ResolveAction(PluginRefSpec spec, SourceLocation at, SourceLocation typeAt, string label, string noun, YamlBinder binder,
+        PluginCatalog catalog, List<ConfigError> errors)
+    {
+        var type = spec.Type!;
+        if (!catalog.TryGet(PluginKind.Action, type, out var reg))
+        {
+            var known = catalog.Names(PluginKind.Action).ToList();
+            errors.Add(new(typeAt, $"{label}: unknown {noun} '{type}'"
+                + (known.Count == 0 ? " (no action types are loaded: is the plugins folder right?)" : DidYouMean.Suffix(type, known))));
+            return null;
+        }
+        var path = $"{label}.with ({type})";
+        var options = spec.With is { } w ? binder.Bind(w, reg.OptionsType, path) : binder.BindEmpty(reg.OptionsType, path, at);
+        return options is null ? null : new ActionDefinition(reg, options, at);
     }
 
     private static List<ActionDefinition> ResolveActions(List<PluginRefSpec>? specs, string key, string label, YamlBinder binder, PluginCatalog catalog,
@@ -148,17 +157,8 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
         var actions = new List<ActionDefinition>();
         for (var i = 0; i < (specs?.Count ?? 0); i++)
         {
-            if (specs![i] is not { Type: { } actionType } spec) continue;
-            if (!catalog.TryGet(PluginKind.Action, actionType, out var reg))
-            {
-                var known = catalog.Names(PluginKind.Action).ToList();
-                errors.Add(new(locations.Of(spec, "type"), $"{label}.{key}[{i}]: unknown action type '{actionType}'"
-                    + (known.Count == 0 ? " (no action types are loaded: is the plugins folder right?)" : DidYouMean.Suffix(actionType, known))));
-                continue;
-            }
-            var path = $"{label}.{key}[{i}].with ({actionType})";
-            var actionOptions = spec.With is { } w ? binder.Bind(w, reg.OptionsType, path) : binder.BindEmpty(reg.OptionsType, path, locations.Of(spec));
-            if (actionOptions is not null) actions.Add(new ActionDefinition(reg, actionOptions, locations.Of(spec)));
+            if (specs![i] is { Type: not null } spec && ResolveAction(spec, locations.Of(spec), locations.Of(spec, "type"), $"{label}.{key}[{i}]", "action type", binder, catalog, errors) is { } action)
+                actions.Add(action);
         }
         return actions;
     }
@@ -170,15 +170,8 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
         var targets = new List<ActionDefinition>();
         for (var i = 0; i < spec.To.Count; i++)
         {
-            if (spec.To[i] is not { Type: { } type } to) continue;
-            if (!catalog.TryGet(PluginKind.Action, type, out var reg))
-            {
-                errors.Add(new(locations.Of(to, "type"), $"engine.heartbeat.to[{i}]: unknown type '{type}'" + DidYouMean.Suffix(type, catalog.Names(PluginKind.Action))));
-                continue;
-            }
-            var path = $"engine.heartbeat.to[{i}].with ({type})";
-            var options = to.With is { } w ? binder.Bind(w, reg.OptionsType, path) : binder.BindEmpty(reg.OptionsType, path, locations.Of(to));
-            if (options is not null) targets.Add(new ActionDefinition(reg, options, locations.Of(to)));
+            if (spec.To[i] is { Type: not null } to && ResolveAction(to, locations.Of(to), locations.Of(to, "type"), $"engine.heartbeat.to[{i}]", "type", binder, catalog, errors) is { } action)
+                targets.Add(action);
         }
         return new HeartbeatDefinition(spec.Every, targets);
     }
@@ -317,18 +310,7 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
 
         var actions = ResolveActions(rule.Remediate, "remediate", label, binder, catalog, errors, locations);
         var runActions = ResolveActions(rule.Run, "run", label, binder, catalog, errors, locations);
-        ActionDefinition? ping = null;
-        if (rule.Ping is { Type: { } pingType } pingSpec)
-        {
-            if (!catalog.TryGet(PluginKind.Action, pingType, out var pingReg))
-                errors.Add(new(locations.Of(pingSpec, "type"), $"{label}.ping: unknown type '{pingType}'" + DidYouMean.Suffix(pingType, catalog.Names(PluginKind.Action))));
-            else
-            {
-                var path = $"{label}.ping.with ({pingType})";
-                var pingOptions = pingSpec.With is { } pw ? binder.Bind(pw, pingReg.OptionsType, path) : binder.BindEmpty(pingReg.OptionsType, path, locations.Of(pingSpec));
-                if (pingOptions is not null) ping = new ActionDefinition(pingReg, pingOptions, locations.Of(pingSpec));
-            }
-        }
+        var ping = rule.Ping is { Type: not null } pingSpec ? ResolveAction(pingSpec, locations.Of(pingSpec), locations.Of(pingSpec, "type"), $"{label}.ping", "type", binder, catalog, errors) : null;
         if (rule.Supervise is { } supervise && rule.Name is not null)
         {
             var supervisedDir = Path.Combine(settings.StateDirectory, "supervise");
