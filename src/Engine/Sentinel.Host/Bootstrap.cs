@@ -42,6 +42,14 @@ internal static class Bootstrap
         return (catalog, loader.Load(configPath, catalog));
     }
 
+    /// <summary>As <see cref="Load"/>, printing the errors: the config is null when the commands must exit with <see cref="ExitConfigInvalid"/>.</summary>
+    public static (PluginCatalog? Catalog, SentinelConfig? Config) LoadValid(string configPath, ILoggerFactory loggerFactory)
+    {
+        var (catalog, result) = Load(configPath, loggerFactory);
+        if (result is { IsValid: false }) PrintErrors(result.Errors);
+        return (catalog, result is { IsValid: true } ? result.Config : null);
+    }
+
     public static void PrintErrors(IReadOnlyList<ConfigError> errors)
     {
         var err = Console.Error;

@@ -13,16 +13,11 @@ internal static class CheckCommand
     {
         Bootstrap.SizeConsole();
         using var loggers = Bootstrap.QuietLoggerFactory();
-        var (catalog, result) = Bootstrap.Load(configPath, loggers);
+        var (catalog, config) = Bootstrap.LoadValid(configPath, loggers);
         using (catalog)
         {
-            if (catalog is null || result is null) return Bootstrap.ExitConfigInvalid;
-            if (!result.IsValid)
-            {
-                Bootstrap.PrintErrors(result.Errors);
-                return Bootstrap.ExitConfigInvalid;
-            }
-            var all = result.Config!.Rules;
+            if (config is null) return Bootstrap.ExitConfigInvalid;
+            var all = config.Rules;
             var unknown = names.Where(n => all.All(r => r.Name != n)).ToList();
             if (unknown.Count > 0)
             {

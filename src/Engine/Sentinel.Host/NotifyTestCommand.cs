@@ -10,16 +10,11 @@ internal static class NotifyTestCommand
     public static async Task<int> ExecuteAsync(string configPath, string channelName, CancellationToken cancellationToken)
     {
         using var loggers = Bootstrap.QuietLoggerFactory();
-        var (catalog, result) = Bootstrap.Load(configPath, loggers);
+        var (catalog, config) = Bootstrap.LoadValid(configPath, loggers);
         using (catalog)
         {
-            if (catalog is null || result is null) return Bootstrap.ExitConfigInvalid;
-            if (!result.IsValid)
-            {
-                Bootstrap.PrintErrors(result.Errors);
-                return Bootstrap.ExitConfigInvalid;
-            }
-            var channels = result.Config!.Channels;
+            if (config is null) return Bootstrap.ExitConfigInvalid;
+            var channels = config.Channels;
             if (channels.FirstOrDefault(c => c.Name == channelName) is not { } channel)
             {
                 Console.Error.WriteLine(channels.Count == 0
