@@ -60,7 +60,7 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
     private string? _httpAddress;
 
     public SentinelEngine(SentinelConfig config, PluginCatalog catalog, IStateStore store, ILoggerFactory loggerFactory,
-        TimeProvider? time = null, IRuleScheduler? scheduler = null, ConfigLoader? loader = null)
+        TimeProvider? time = null, IRuleScheduler? scheduler = null, ConfigLoader? loader = null, History.HistoryStore? history = null)
     {
         _config = config;
         _catalog = catalog;
@@ -74,12 +74,41 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
         _probes = new ProbeFactory(loggerFactory, _time, Pings);
         Events = new EventBus(loggerFactory.CreateLogger("Sentinel.Events"));
         StartedAt = _time.GetUtcNow();
+        if (history is not null)
+            History = new History.HistoryRecorder(history, config.Engine.History, _time, loggerFactory.CreateLogger("Sentinel.History"));
+        Metrics = new Metrics.EngineMetrics(() => GetStatus());
+        Activity = new ActivityLog();
+        Redactor = Api.Redactor.For(config, null);
     }
 
     public static string Version { get; } = typeof(SentinelEngine).Assembly
         .GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
 
     public EventBus Events { get; }
+
+    /// <summary>Every check, kept in the history store (null when history is off).</summary>
+    public History.HistoryRecorder? History { get; }
+
+    /// <summary>The Prometheus metrics served at /metrics.</summary>
+    public Metrics.EngineMetrics Metrics { get; }
+
+    /// <summary>The last events, and their live stream.</summary>
+    public ActivityLog Activity { get; }
+
+    /// <summary>Keeps the running configuration's secrets out of what the API sends.</summary>
+    public Api.Redactor Redactor { get; private set; }
+
+    /// <summary>The bearer token the API's changing calls require (set by the host before start).</summary>
+    public string? ApiToken
+    {
+        get => _apiToken;
+        set
+        {
+            _apiToken = value;
+            Redactor = Api.Redactor.For(_config, value);
+        }
+    }
+    private string? _apiToken;
 
     /// <summary>The checks of `heartbeat` rules and what their pings said (served at /ping/...).</summary>
     public Heartbeat.PingRegistry Pings { get; }
@@ -110,6 +139,12 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
     {
         if (Interlocked.Exchange(ref _started, 1) == 1) throw new InvalidOperationException("the engine is already started");
         foreach (var (rule, state) in await _store.LoadAsync(cancellationToken)) _states[rule] = state;
+        Events.Subscribe(Activity.OnEventAsync);
+        if (History is not null)
+        {
+            await History.LoadAsync(cancellationToken);
+            History.Start();
+        }
         _persister = new StatePersister(_store, StatusFilePath, WriteStatus, _config.Engine.StateFlushInterval,
             _loggerFactory.CreateLogger("Sentinel.State"));
         if (_store is INotificationStore notificationStore)
@@ -243,6 +278,8 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
             _states[def.Name] = next;
         }
         _persister?.MarkDirty(next);
+        Metrics.OnCheck(def.Name, check);
+        History?.Record(def.Name, check, next.Status);
         if (transition is not null) Publish(transition);
         if (_remediators.TryGetValue(def.Name, out var remediator)) remediator.OnCheck(next, check);
         if (_rulePings.TryGetValue(def.Name, out var ping) && next.Status == RuleStatus.Healthy
@@ -255,6 +292,7 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
 
     private void Publish(RuleTransition t)
     {
+        Metrics.OnTransition(t.Rule, t.To);
         if (t.To == RuleStatus.Down && _rulePings.TryGetValue(t.Rule, out var ping)) ping.Sender.Send("fail", t.Check?.Description ?? "down");
         if (t.To == RuleStatus.Healthy)
             foreach (var r in _remediators.Values)
@@ -371,6 +409,7 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
             foreach (var r in _remediators.Values) r.Activate();
             if (!ReferenceEquals(config, _config) && config.Engine != _config.Engine) LogEngineSettingsChanged(_logger);
             _config = config with { Engine = _config.Engine };
+            Redactor = Api.Redactor.For(_config, _apiToken);
             _configErrors = [];
             _configRejectedAt = null;
 
@@ -467,9 +506,16 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
 
     void IRemediationHost.Publish(EngineEvent e)
     {
+        if (e is RemediationEvent re) Metrics.OnRemediation(re.Rule, re.Name);
         if (e is RemediationEvent r && _rulePings.TryGetValue(r.Rule, out var ping))
             ping.Sender.Send("log", $"{r.Name} (attempt {r.Attempt}): {r.Message}" + (r.Output.Count > 0 ? "\n" + string.Join("\n", r.Output) : ""));
         Events.Publish(e);
+    }
+
+    void INotificationHost.Delivered(string channel, string result, int messages, string detail)
+    {
+        Metrics.OnNotification(channel, result, messages);
+        Activity.Add(_time.GetUtcNow(), "notification-" + result, null, $"{channel}: {detail}");
     }
 
     void INotificationHost.NotificationsChanged()
@@ -549,17 +595,11 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
             : (true, _configErrors.Count > 0 ? $"running; the last config change was rejected ({_configErrors.Count} errors)" : "running");
     }
 
-    public EngineStatus GetStatus()
+    /// <summary>The engine and every rule; with <paramref name="recent"/> &gt; 0, each rule's last check durations too.</summary>
+    public EngineStatus GetStatus(int recent = 0)
     {
         var (healthy, reason) = GetHealth();
-        var rules = _runtimes.Values.OrderBy(r => r.Definition.Name, StringComparer.Ordinal).Select(r =>
-        {
-            var def = r.Definition;
-            var s = _states.GetValueOrDefault(def.Name) ?? RuleState.New(def.Name, StartedAt);
-            return new RuleStatusView(def.Name, def.Description, s.Status, s.Since, def.Schedule, def.Probe.Name,
-                s.ConsecutiveFailures, s.ConsecutiveSuccesses, s.Checks, s.Failures, s.LastCheck,
-                def.Supervise is null && def.Remediate.Count == 0 ? null : s.Remediation ?? new RemediationState());
-        }).ToList();
+        var rules = _runtimes.Values.OrderBy(r => r.Definition.Name, StringComparer.Ordinal).Select(r => View(r.Definition, recent)).ToList();
         return new EngineStatus(Version, StartedAt, _time.GetUtcNow(), _config.Engine.ConfigFile, healthy, reason, HttpAddress,
             new ConfigStatus(_configErrors.Count == 0, _configRejectedAt, _configErrors.Select(e => e.ToString()).ToList()),
             _catalog.Plugins.Select(p => new PluginView(p.Name, p.Version, p.Types.Select(t => $"{t.Kind.ToString().ToLowerInvariant()}:{t.Name}").ToList())).ToList(),
@@ -567,9 +607,17 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
             rules) { Notifications = _notifications?.GetStatus() };
     }
 
-    /// <summary>Open incidents first, then the most recent closed ones.</summary>
-    public async Task<IReadOnlyList<Incident>> GetIncidentsAsync(CancellationToken cancellationToken)
-        => _store is INotificationStore s ? (await s.RecentIncidentsAsync(100, cancellationToken)).OrderBy(i => i.ClosedAt is null ? 0 : 1).ThenByDescending(i => i.Id).ToList() : [];
+    private RuleStatusView View(RuleDefinition def, int recent)
+    {
+        var s = _states.GetValueOrDefault(def.Name) ?? RuleState.New(def.Name, StartedAt);
+        return new RuleStatusView(def.Name, def.Description, s.Status, s.Since, def.Schedule, def.Probe.Name,
+            s.ConsecutiveFailures, s.ConsecutiveSuccesses, s.Checks, s.Failures, s.LastCheck,
+            def.Supervise is null && def.Remediate.Count == 0 ? null : s.Remediation ?? new RemediationState())
+        {
+            Uptime = History?.Uptime(def.Name),
+            Recent = recent > 0 && History is not null ? Sparkline.From(History.Recent(def.Name), recent) : null,
+        };
+    }
 
     /// <summary>Acknowledges an open incident (stops its escalations and reminders).</summary>
     public Task<bool> AckAsync(long incident, CancellationToken cancellationToken) => _notifications?.AckAsync(incident, cancellationToken) ?? Task.FromResult(false);
@@ -597,6 +645,7 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
         _remediators.Clear();
         if (_notifications is not null) await _notifications.DisposeAsync();
         if (_persister is not null) await _persister.DisposeAsync();
+        if (History is not null) await History.DisposeAsync();
         LogStopped(_logger);
     }
 
@@ -649,4 +698,20 @@ public sealed record ConfigStatus(bool Valid, DateTimeOffset? RejectedAt, IReadO
 public sealed record PluginView(string Name, string Version, IReadOnlyList<string> Types);
 
 public sealed record RuleStatusView(string Name, string? Description, RuleStatus Status, DateTimeOffset Since, string Schedule, string Probe,
-    int ConsecutiveFailures, int ConsecutiveSuccesses, long Checks, long Failures, CheckRecord? LastCheck, RemediationState? Remediation = null);
+    int ConsecutiveFailures, int ConsecutiveSuccesses, long Checks, long Failures, CheckRecord? LastCheck, RemediationState? Remediation = null)
+{
+    public History.UptimeView? Uptime { get; init; }
+    /// <summary>The last checks' durations (for a sparkline), when asked for.</summary>
+    public Sparkline? Recent { get; init; }
+}
+
+/// <summary>The last checks of a rule, oldest first: durations in milliseconds, and which of them failed (indexes).</summary>
+public sealed record Sparkline(IReadOnlyList<double> Ms, IReadOnlyList<int> Failed)
+{
+    public static Sparkline From(IReadOnlyList<History.CheckPoint> points, int count)
+    {
+        var last = points.Skip(Math.Max(0, points.Count - count)).ToList();
+        return new Sparkline(last.Select(p => Math.Round(p.Duration.TotalMilliseconds, 1)).ToList(),
+            last.Select((p, i) => (p, i)).Where(x => x.p.Status == ProbeStatus.Unhealthy).Select(x => x.i).ToList());
+    }
+}

@@ -31,6 +31,15 @@ internal static class RunCommand
             return Bootstrap.ExitConfigInvalid;
         }
 
+        if (settings.HttpEnabled && TryParseListen(settings.HttpListen, out var listen, out _) && !System.Net.IPAddress.IsLoopback(listen!.Address)
+            && EngineApi.ExplicitToken(settings) is null)
+        {
+            Console.Error.WriteLine($"error: {settings.ConfigFile}: engine.http.listen is {settings.HttpListen}, beyond this machine, but no API token is set: "
+                + $"anyone who reaches it could pause rules and trigger restarts. Set engine.http.token: \"${{SENTINEL_API_TOKEN}}\" (and the variable), "
+                + "or listen on 127.0.0.1.");
+            return Bootstrap.ExitConfigInvalid;
+        }
+
         await using var serilog = CreateLogger(settings);
         using var loggerFactory = new SerilogLoggerFactory(serilog, dispose: false);
         var log = loggerFactory.CreateLogger("Sentinel.Host");
@@ -53,7 +62,13 @@ internal static class RunCommand
         }
 
         var store = SqliteStateStore.Open(Path.Combine(settings.StateDirectory, "sentinel.db"), loggerFactory.CreateLogger("Sentinel.State"));
-        var engine = new SentinelEngine(result.Config!, catalog, store, loggerFactory, loader: loader);
+        var history = settings.History.Enabled
+            ? Sentinel.Engine.History.HistoryStore.Open(Path.Combine(settings.StateDirectory, "history.db"), loggerFactory.CreateLogger("Sentinel.History"))
+            : null;
+        var engine = new SentinelEngine(result.Config!, catalog, store, loggerFactory, loader: loader, history: history)
+        {
+            ApiToken = settings.HttpEnabled ? EngineApi.ResolveOrCreateToken(settings) : null,
+        };
         try
         {
             var app = BuildHost(settings, engine, serilog);
@@ -75,6 +90,7 @@ internal static class RunCommand
         {
             await engine.DisposeAsync();
             await store.DisposeAsync();
+            if (history is not null) await history.DisposeAsync();
             catalog.Dispose();
         }
     }
@@ -106,7 +122,7 @@ internal static class RunCommand
         {
             var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault();
             engine.HttpAddress = address;
-            app.Logger.LogInformation("HTTP: {Address}/health and {Address}/api/status", address, address);
+            app.Logger.LogInformation("Status page: {Address}/ (API: {Address}/api, metrics: {Address}/metrics)", address, address, address);
         });
         return app;
     }

@@ -1,29 +1,206 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Sentinel.Engine.Configuration;
 using Sentinel.Engine.State;
 
 namespace Sentinel.Engine.Api;
 
-/// <summary>The engine's HTTP surface: <c>GET /health</c>, <c>GET /api/status</c>, <c>GET /api/incidents</c>, <c>POST /api/incidents/{id}/ack</c>.</summary>
+/// <summary>
+/// The engine's HTTP surface: the status page at <c>/</c>, <c>/health</c>, <c>/metrics</c>, the REST API under
+/// <c>/api</c> (reads open; changing calls need the bearer token), and healthchecks-style pings under <c>/ping</c>.
+/// Every JSON answer passes the <see cref="Redactor"/>. See docs/api.md.
+/// </summary>
 public static class EngineEndpoints
 {
+    private static readonly string[] Routes =
+    [
+        "GET  /                          the status page",
+        "GET  /health                    200 while the scheduler runs, else 503",
+        "GET  /metrics                   Prometheus metrics",
+        "GET  /api/status                engine, plugins, config errors, every rule (?recent=30 adds durations for sparklines)",
+        "GET  /api/rules                 every rule's state",
+        "GET  /api/rules/{rule}          one rule: state, definition (secrets masked), last checks",
+        "GET  /api/rules/{rule}/history  checks (?since=24h or from=&to=, limit=500) or hourly counts (&resolution=hour)",
+        "GET  /api/incidents             open incidents, then recent ones, with their messages (?rule=, limit=)",
+        "GET  /api/incidents/{id}        one incident with its messages",
+        "GET  /api/plugins               loaded plugins and load errors",
+        "GET  /api/config                config file, validity, errors of the last rejected change",
+        "GET  /api/events                the last events (?limit=50); with Accept: text/event-stream, a live stream",
+        "POST /api/rules/{rule}/pause    stop checking the rule (token)",
+        "POST /api/rules/{rule}/resume   check it again (token)",
+        "POST /api/rules/{rule}/run      check it now; answers the check (token)",
+        "POST /api/rules/{rule}/remediate  one remediation attempt now, whatever the backoff and budget (token)",
+        "POST /api/incidents/{id}/ack    acknowledge: escalations and reminders stop (token)",
+    ];
+
     public static IEndpointRouteBuilder MapSentinel(this IEndpointRouteBuilder app, SentinelEngine engine)
     {
+        app.MapGet("/", () => Results.Content(StatusPage.Html, "text/html; charset=utf-8"))
+            .AddEndpointFilter(async (ctx, next) =>
+            {
+                var h = ctx.HttpContext.Response.Headers;
+                h.CacheControl = "no-cache";
+                // Nothing from elsewhere: the page must work on a box without internet.
+                h.ContentSecurityPolicy = "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:; connect-src 'self'";
+                h.XContentTypeOptions = "nosniff";
+                return await next(ctx);
+            });
         app.MapGet("/health", () =>
         {
             var (healthy, reason) = engine.GetHealth();
             return Results.Json(new { status = healthy ? "ok" : "unavailable", reason }, SentinelJson.Options,
                 statusCode: healthy ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
         });
-        app.MapGet("/api/status", () => Results.Json(engine.GetStatus(), SentinelJson.Options));
-        app.MapGet("/api/incidents", async (CancellationToken ct) => Results.Json(await engine.GetIncidentsAsync(ct), SentinelJson.Options));
-        app.MapPost("/api/incidents/{id:long}/ack", async (long id, CancellationToken ct) => await engine.AckAsync(id, ct)
-            ? Results.Json(new { acknowledged = id }, SentinelJson.Options)
-            : Results.Json(new { error = $"there is no open incident #{id} (GET /api/incidents lists them)" }, SentinelJson.Options, statusCode: StatusCodes.Status404NotFound));
+        app.MapGet("/metrics", async (HttpContext ctx) =>
+        {
+            ctx.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+            await engine.Metrics.WriteAsync(ctx.Response.Body, ctx.RequestAborted);
+        });
+
+        var api = app.MapGroup("/api");
+        api.MapGet("", () => Results.Text(string.Join("\n", Routes) + "\n"));
+        api.MapGet("/status", (int? recent) => Json(engine, engine.GetStatus(Math.Clamp(recent ?? 0, 0, History.HistoryRecorder.RecentSize))));
+        api.MapGet("/rules", () => Json(engine, engine.GetStatus().Rules));
+        api.MapGet("/rules/{rule}", (string rule) => engine.GetRule(rule) is { } detail ? Json(engine, detail) : NoRule(engine, rule));
+        api.MapGet("/rules/{rule}/history", HistoryAsync);
+        api.MapGet("/incidents", async (string? rule, int? limit, CancellationToken ct)
+            => Json(engine, await engine.GetIncidentsAsync(ct, rule, Math.Clamp(limit ?? 100, 1, 1000))));
+        api.MapGet("/incidents/{id:long}", async (long id, CancellationToken ct)
+            => (await engine.GetIncidentsAsync(ct, limit: 1000)).FirstOrDefault(i => i.Incident.Id == id) is { } found
+                ? Json(engine, found) : Error(engine, StatusCodes.Status404NotFound, $"there is no incident #{id} (GET /api/incidents lists them)"));
+        api.MapGet("/plugins", () =>
+        {
+            var s = engine.GetStatus();
+            return Json(engine, new { plugins = s.Plugins, errors = s.PluginErrors });
+        });
+        api.MapGet("/config", () =>
+        {
+            var s = engine.GetStatus();
+            return Json(engine, new { file = s.ConfigFile, files = engine.Config.Files, s.Config.Valid, s.Config.RejectedAt, s.Config.Errors });
+        });
+        api.MapGet("/events", EventsAsync);
+
+        api.MapPost("/rules/{rule}/pause", async (string rule, HttpContext ctx) => await Authorized(engine, ctx) ?? (await engine.SetPausedAsync(rule, true, ctx.RequestAborted)
+            ? Json(engine, new { rule, status = "paused" }) : NoRule(engine, rule)));
+        api.MapPost("/rules/{rule}/resume", async (string rule, HttpContext ctx) => await Authorized(engine, ctx) ?? (await engine.SetPausedAsync(rule, false, ctx.RequestAborted)
+            ? Json(engine, new { rule, status = engine.GetState(rule)?.Status }) : NoRule(engine, rule)));
+        api.MapPost("/rules/{rule}/run", async (string rule, HttpContext ctx) =>
+        {
+            if (await Authorized(engine, ctx) is { } denied) return denied;
+            if (!engine.HasRule(rule)) return NoRule(engine, rule);
+            if (engine.GetState(rule) is { Status: Rules.RuleStatus.Paused })
+                return Error(engine, StatusCodes.Status409Conflict, $"rule '{rule}' is paused: resume it first (POST /api/rules/{rule}/resume)");
+            return await engine.RunNowAsync(rule, ctx.RequestAborted) is { } check
+                ? Json(engine, new { rule, check, status = engine.GetState(rule)?.Status })
+                : Error(engine, StatusCodes.Status409Conflict, $"a check of '{rule}' is already running; its result will show in GET /api/rules/{rule}");
+        });
+        api.MapPost("/rules/{rule}/remediate", async (string rule, HttpContext ctx) =>
+        {
+            if (await Authorized(engine, ctx) is { } denied) return denied;
+            if (!engine.HasRule(rule)) return NoRule(engine, rule);
+            var (ran, ok, message) = await engine.RemediateNowAsync(rule, "the API");
+            return ran ? Json(engine, new { rule, remediated = ok, message }) : Error(engine, StatusCodes.Status409Conflict, message);
+        });
+        api.MapPost("/incidents/{id:long}/ack", async (long id, HttpContext ctx) => await Authorized(engine, ctx) ?? (await engine.AckAsync(id, ctx.RequestAborted)
+            ? Json(engine, new { acknowledged = id })
+            : Error(engine, StatusCodes.Status404NotFound, $"there is no open incident #{id} (GET /api/incidents lists them)")));
+
         app.MapMethods("/ping/{a}/{**rest}", ["GET", "POST", "HEAD"], (string a, string? rest, HttpContext ctx) => PingAsync(engine.Pings, a, rest, ctx));
         app.MapMethods("/ping/{a}", ["GET", "POST", "HEAD"], (string a, HttpContext ctx) => PingAsync(engine.Pings, a, null, ctx));
         return app;
+
+        async Task<IResult> HistoryAsync(string rule, string? since, DateTimeOffset? from, DateTimeOffset? to, int? limit, string? resolution, CancellationToken ct)
+        {
+            if (engine.History is null) return Error(engine, StatusCodes.Status404NotFound, "history is off (engine.history.enabled: false)");
+            var now = engine.Now;
+            // A removed rule's history stays readable until it ages out.
+            if (!engine.HasRule(rule) && (await engine.History.HourlyAsync(rule, now - engine.History.Settings.DownsampledRetention, now, ct)).Count == 0)
+                return NoRule(engine, rule);
+            TimeSpan window = TimeSpan.FromHours(24);
+            if (since is not null && !Duration.TryParse(since, out window))
+                return Error(engine, StatusCodes.Status400BadRequest, $"since '{since}' is not a duration: write e.g. since=1h or since=7d");
+            var end = to ?? now;
+            var start = from ?? end - window;
+            if (resolution is "hour" or "hourly")
+                return Json(engine, new { rule, resolution = "hour", from = start, to = end, hours = await engine.History.HourlyAsync(rule, start, end, ct) });
+            if (resolution is not (null or "check"))
+                return Error(engine, StatusCodes.Status400BadRequest, $"resolution '{resolution}' is not one of: check, hour");
+            var checks = await engine.History.ChecksAsync(rule, start, end, Math.Clamp(limit ?? 500, 1, 100_000), ct);
+            return Json(engine, new { rule, resolution = "check", from = start, to = end, uptime = engine.History.Uptime(rule), checks });
+        }
+    }
+
+    private static async Task EventsAsync(HttpContext ctx, SentinelEngine engine, int? limit)
+    {
+        if (!ctx.Request.Headers.Accept.ToString().Contains("text/event-stream", StringComparison.Ordinal))
+        {
+            await Json(engine, engine.Activity.Recent(Math.Clamp(limit ?? 50, 1, 200))).ExecuteAsync(ctx);
+            return;
+        }
+        // Server-sent events: one "activity" event per entry, and a comment every 15 s so proxies keep the stream open.
+        ctx.Response.Headers.ContentType = "text/event-stream";
+        ctx.Response.Headers.CacheControl = "no-cache";
+        ctx.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseBodyFeature>()?.DisableBuffering();
+        await ctx.Response.WriteAsync("retry: 2000\n\n", ctx.RequestAborted);
+        await ctx.Response.Body.FlushAsync(ctx.RequestAborted);
+        using var keepAlive = new PeriodicTimer(TimeSpan.FromSeconds(15));
+        var write = new SemaphoreSlim(1, 1);
+        var pings = Task.Run(async () =>
+        {
+            while (await keepAlive.WaitForNextTickAsync(ctx.RequestAborted))
+            {
+                await write.WaitAsync(ctx.RequestAborted);
+                try { await ctx.Response.WriteAsync(": keep-alive\n\n", ctx.RequestAborted); await ctx.Response.Body.FlushAsync(ctx.RequestAborted); }
+                finally { write.Release(); }
+            }
+        });
+        try
+        {
+            await foreach (var e in engine.Activity.ListenAsync(ctx.RequestAborted))
+            {
+                var data = engine.Redactor.Apply(JsonSerializer.Serialize(e, SentinelJson.Options));
+                await write.WaitAsync(ctx.RequestAborted);
+                try
+                {
+                    await ctx.Response.WriteAsync($"id: {e.Id}\nevent: activity\ndata: {data}\n\n", ctx.RequestAborted);
+                    await ctx.Response.Body.FlushAsync(ctx.RequestAborted);
+                }
+                finally { write.Release(); }
+            }
+        }
+        catch (OperationCanceledException) when (ctx.RequestAborted.IsCancellationRequested) { }
+        try { await pings; } catch (OperationCanceledException) { }
+    }
+
+    /// <summary>JSON with the running configuration's secrets replaced.</summary>
+    private static IResult Json(SentinelEngine engine, object value, int statusCode = StatusCodes.Status200OK)
+        => Results.Text(engine.Redactor.Apply(JsonSerializer.Serialize(value, value.GetType(), SentinelJson.Options)), "application/json; charset=utf-8", Encoding.UTF8, statusCode);
+
+    private static IResult Error(SentinelEngine engine, int statusCode, string message) => Json(engine, new { error = message }, statusCode);
+
+    private static IResult NoRule(SentinelEngine engine, string rule)
+    {
+        var hint = DidYouMean.Suffix(rule, engine.GetStatus().Rules.Select(r => r.Name), "rules");
+        return Error(engine, StatusCodes.Status404NotFound, $"there is no rule '{rule}'{hint}");
+    }
+
+    /// <summary>Null when the request carries the API token; else the 401 to answer.</summary>
+    private static Task<IResult?> Authorized(SentinelEngine engine, HttpContext ctx)
+    {
+        var token = engine.ApiToken;
+        var header = ctx.Request.Headers.Authorization.ToString();
+        if (token is { Length: > 0 } && header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)
+            && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(header[7..].Trim()), Encoding.UTF8.GetBytes(token)))
+            return Task.FromResult<IResult?>(null);
+        ctx.Response.Headers.WWWAuthenticate = "Bearer realm=\"sentinel\"";
+        var why = token is not { Length: > 0 } ? "this Sentinel has no API token set, so changing calls are refused"
+            : header.Length == 0 ? "this call changes the engine: send Authorization: Bearer <token> (engine.http.token, $SENTINEL_API_TOKEN, or the state folder's api-token file)"
+            : "the bearer token is wrong";
+        return Task.FromResult<IResult?>(Error(engine, StatusCodes.Status401Unauthorized, why));
     }
 
     // healthchecks.io's ping API: /ping/{uuid}[/start|/fail|/log|/{0-255}] and /ping/{ping-key}/{slug}[...], same answers.
@@ -48,7 +225,7 @@ public static class EngineEndpoints
             int n;
             while (read < buffer.Length && (n = await ctx.Request.Body.ReadAsync(buffer.AsMemory(read))) > 0) read += n;
             if (read > Heartbeat.PingRegistry.MaxRequestBody) return Results.Text("request body too large", statusCode: StatusCodes.Status413PayloadTooLarge);
-            body = System.Text.Encoding.UTF8.GetString(buffer, 0, Math.Min(read, Heartbeat.PingRegistry.BodyLimit));
+            body = Encoding.UTF8.GetString(buffer, 0, Math.Min(read, Heartbeat.PingRegistry.BodyLimit));
         }
         pings.Record(key, kind, ctx.Request.Query["rid"].FirstOrDefault(), body);
         ctx.Response.Headers["Ping-Body-Limit"] = Heartbeat.PingRegistry.BodyLimit.ToString(System.Globalization.CultureInfo.InvariantCulture);

@@ -500,7 +500,11 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
             spec.MaxConcurrency,
             spec.StateFlushInterval,
             spec.WatchConfig,
-            spec.WatchPlugins);
+            spec.WatchPlugins)
+        {
+            HttpToken = string.IsNullOrEmpty(spec.Http.Token) ? null : spec.Http.Token,
+            History = new History.HistorySettings(spec.History.Enabled, spec.History.Retention, spec.History.DownsampledRetention, spec.StateFlushInterval),
+        };
     }
 
     private sealed class TrackingParser(IParser inner) : IParser

@@ -1,5 +1,6 @@
 using System.ComponentModel;
 using System.ComponentModel.DataAnnotations;
+using Sentinel.Abstractions;
 using Sentinel.Engine.Conditions;
 using Sentinel.Engine.Plugins;
 using YamlDotNet.RepresentationModel;
@@ -166,6 +167,28 @@ public sealed class EngineSpec
 
     [Description("The engine's own dead-man's switch: pings sent only while the scheduler runs rules.")]
     public HeartbeatSpec? Heartbeat { get; set; }
+
+    [Description("Check history (state/history.db): every check for the retention, hourly counts for longer.")]
+    public HistorySpec History { get; set; } = new();
+}
+
+public sealed class HistorySpec : IValidatableObject
+{
+    public bool Enabled { get; set; } = true;
+
+    [Description("How long every check is kept.")]
+    public TimeSpan Retention { get; set; } = TimeSpan.FromDays(30);
+
+    [Description("How long the hourly counts (uptime, failures, durations) are kept; at least the retention.")]
+    public TimeSpan DownsampledRetention { get; set; } = TimeSpan.FromDays(400);
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (Retention < TimeSpan.FromHours(1))
+            yield return new ValidationResult("retention must be at least 1h (the page's uptime needs the last hours): write e.g. retention: 30d", ["retention"]);
+        if (DownsampledRetention < Retention)
+            yield return new ValidationResult($"downsampled-retention ({Duration.Format(DownsampledRetention)}) must be at least the retention ({Duration.Format(Retention)})", ["downsampled-retention"]);
+    }
 }
 
 public sealed class HeartbeatSpec
@@ -183,6 +206,9 @@ public sealed class HttpSpec
 
     [Description("host:port to listen on; loopback by default. Port 0 picks a free port.")]
     public string Listen { get; set; } = "127.0.0.1:5100";
+
+    [Secret, Description("Bearer token required by the API's changing calls (pause, resume, run, remediate, ack); default: $SENTINEL_API_TOKEN, else one generated into state/api-token. Required to listen beyond loopback.")]
+    public string? Token { get; set; }
 }
 
 public enum LogLevelName { Trace, Debug, Information, Warning, Error }
@@ -371,7 +397,12 @@ public sealed record EngineSettings(
     int MaxConcurrency,
     TimeSpan StateFlushInterval,
     bool WatchConfig,
-    bool WatchPlugins);
+    bool WatchPlugins)
+{
+    /// <summary>engine.http.token as written (after ${ENV} expansion); null when not set.</summary>
+    public string? HttpToken { get; init; }
+    public Sentinel.Engine.History.HistorySettings History { get; init; } = Sentinel.Engine.History.HistorySettings.Default;
+}
 
 public sealed record RuleDefinition
 {

@@ -52,6 +52,8 @@ public interface INotificationStore
     Task CommitAsync(RuleState? state, IReadOnlyCollection<Incident> incidents, IReadOnlyCollection<OutboxMessage> messages, CancellationToken cancellationToken);
     Task<NotificationSnapshot> LoadNotificationsAsync(CancellationToken cancellationToken);
     Task<List<Incident>> RecentIncidentsAsync(int limit, CancellationToken cancellationToken);
+    /// <summary>The messages written about the given incidents, oldest first.</summary>
+    Task<List<OutboxMessage>> MessagesForAsync(IReadOnlyCollection<long> incidents, CancellationToken cancellationToken);
 }
 
 public sealed record NotificationSnapshot(List<Incident> Open, List<OutboxMessage> Pending, Dictionary<OutboxStatus, long> Counts, long MaxIncidentId, long MaxMessageId);

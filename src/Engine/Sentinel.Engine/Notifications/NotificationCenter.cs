@@ -16,6 +16,8 @@ internal interface INotificationHost
     RuleState? GetState(string rule);
     /// <summary>Incidents or the outbox changed: status.json should show it.</summary>
     void NotificationsChanged();
+    /// <summary>A delivery attempt ended: <paramref name="result"/> is sent, failed (to be retried), failed-over or expired.</summary>
+    void Delivered(string channel, string result, int messages, string detail);
 }
 
 /// <summary>
@@ -366,6 +368,7 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
         {
             await FinishAsync(batch, m => { m.Status = OutboxStatus.Expired; m.LastError = $"channel '{channel}' is no longer configured"; }, ct);
             LogExpired(_logger, batch.Count, channel, "the channel is no longer configured");
+            _host.Delivered(channel, "expired", batch.Count, "the channel is no longer configured");
             return;
         }
         List<NotificationItem> items;
@@ -409,6 +412,7 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
                 incident.LastNotifiedAt = now;
             });
             LogSent(_logger, batch.Count, channel, notification.Subject);
+            _host.Delivered(channel, "sent", batch.Count, notification.Subject);
             return;
         }
         var permanent = error is ActionFailedException { Permanent: true };
@@ -437,6 +441,10 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
             m.DueAt = now + backoff;
         }, ct, extra: moved);
         var expired = batch.Count(m => m.Status == OutboxStatus.Expired);
+        var retried = batch.Count(m => m.Status == OutboxStatus.Pending);
+        if (retried > 0) _host.Delivered(channel, "failed", retried, $"{message} (will retry)");
+        if (moved.Count > 0) _host.Delivered(channel, "failed-over", moved.Count, $"{message} (sent to {fallback} instead)");
+        if (expired > 0) _host.Delivered(channel, "expired", expired, message);
         if (expired > 0) LogExpired(_logger, expired, channel, message);
         if (moved.Count > 0) LogFailedOver(_logger, moved.Count, channel, fallback!);
     }

@@ -242,24 +242,45 @@ internal sealed partial class RuleRemediator : IAsyncDisposable
                     ArmRetry(decision.At, reason);
                     return;
             }
-            _host.UpdateRemediation(Rule, s => RemediationPlanner.Attempted(s, policy, now, Random.Shared.NextDouble()));
-            _inAttempt = true;
-            try
-            {
-                LogAttempt(_logger, Rule, decision.Attempt, reason);
-                Publish(RemediationEventKind.Remediating, decision.Attempt, $"attempt {decision.Attempt}: {reason}", []);
-                var (ok, message, output) = await RunAttemptAsync(decision.Attempt);
-                _host.UpdateRemediation(Rule, s => s with { LastOutcome = message });
-                if (ok) LogRemediated(_logger, Rule, decision.Attempt, message);
-                else LogRemediationFailed(_logger, Rule, decision.Attempt, message);
-                Publish(ok ? RemediationEventKind.Remediated : RemediationEventKind.RemediationFailed, decision.Attempt, message, output);
-            }
-            finally { _inAttempt = false; }
+            await AttemptAsync(decision.Attempt, reason, now);
             if (Supervisor is not null && !Supervisor.IsRunning && _pendingStart)
                 ArmRetry(_host.GetState(Rule)?.Remediation?.NextAttemptAt ?? _time.GetUtcNow(), "the service is still not running");
         }
         catch (OperationCanceledException) when (_stopping.IsCancellationRequested) { }
         catch (Exception ex) { LogRemediatorFailed(_logger, Rule, ex); }
+        finally { _gate.Release(); }
+    }
+
+    private async Task<(bool Ok, string Message)> AttemptAsync(int attempt, string reason, DateTimeOffset now)
+    {
+        _host.UpdateRemediation(Rule, s => RemediationPlanner.Attempted(s, Definition.Policy, now, Random.Shared.NextDouble()));
+        _inAttempt = true;
+        try
+        {
+            LogAttempt(_logger, Rule, attempt, reason);
+            Publish(RemediationEventKind.Remediating, attempt, $"attempt {attempt}: {reason}", []);
+            var (ok, message, output) = await RunAttemptAsync(attempt);
+            _host.UpdateRemediation(Rule, s => s with { LastOutcome = message });
+            if (ok) LogRemediated(_logger, Rule, attempt, message);
+            else LogRemediationFailed(_logger, Rule, attempt, message);
+            Publish(ok ? RemediationEventKind.Remediated : RemediationEventKind.RemediationFailed, attempt, message, output);
+            return (ok, message);
+        }
+        finally { _inAttempt = false; }
+    }
+
+    /// <summary>
+    /// An operator asked for it (API or CLI): one attempt now, whatever the backoff or the budget say; it counts in the
+    /// budget like any other. Null when an attempt is already running.
+    /// </summary>
+    public async Task<(bool Ok, string Message)?> RemediateNowAsync(string reason)
+    {
+        if (!await _gate.WaitAsync(0)) return null;
+        try
+        {
+            var attempt = (_host.GetState(Rule)?.Remediation?.Streak ?? 0) + 1;
+            return await AttemptAsync(attempt, reason, _time.GetUtcNow());
+        }
         finally { _gate.Release(); }
     }
 

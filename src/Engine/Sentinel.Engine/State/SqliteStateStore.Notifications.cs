@@ -30,7 +30,11 @@ public sealed partial class SqliteStateStore
             {
                 using var cmd = _connection.CreateCommand();
                 cmd.Transaction = tx;
-                cmd.CommandText = "INSERT INTO outbox(id, body, status) VALUES ($id, $body, $status) ON CONFLICT(id) DO UPDATE SET body = excluded.body, status = excluded.status";
+                cmd.CommandText = """
+                    INSERT INTO outbox(id, body, status, incident_id) VALUES ($id, $body, $status, $incident)
+                    ON CONFLICT(id) DO UPDATE SET body = excluded.body, status = excluded.status, incident_id = excluded.incident_id
+                    """;
+                cmd.Parameters.AddWithValue("$incident", m.IncidentId is { } incident ? incident : DBNull.Value);
                 cmd.Parameters.AddWithValue("$body", JsonSerializer.Serialize(m, SentinelJson.Options));
                 cmd.Parameters.AddWithValue("$status", m.Status.ToString().ToLowerInvariant());
                 cmd.Parameters.AddWithValue("$id", m.Id);
@@ -77,6 +81,23 @@ public sealed partial class SqliteStateStore
                 return (long)cmd.ExecuteScalar()!;
             }
             return new NotificationSnapshot(open, pending, counts, Max("incidents"), Max("outbox"));
+        }
+        finally { _gate.Release(); }
+    }
+
+    public async Task<List<OutboxMessage>> MessagesForAsync(IReadOnlyCollection<long> incidents, CancellationToken cancellationToken)
+    {
+        if (incidents.Count == 0) return [];
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            var list = new List<OutboxMessage>();
+            using var cmd = _connection.CreateCommand();
+            cmd.CommandText = $"SELECT body FROM outbox WHERE incident_id IN ({string.Join(",", incidents.Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)))}) ORDER BY id";
+            using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+            while (await r.ReadAsync(cancellationToken))
+                if (JsonSerializer.Deserialize<OutboxMessage>(r.GetString(0), SentinelJson.Options) is { } m) list.Add(m);
+            return list;
         }
         finally { _gate.Release(); }
     }

@@ -11,7 +11,7 @@ namespace Sentinel.Engine.State;
 /// </summary>
 public sealed partial class SqliteStateStore : IStateStore, Notifications.INotificationStore
 {
-    private const int SchemaVersion = 3;
+    private const int SchemaVersion = 4;
     private readonly SqliteConnection _connection;
     private readonly SemaphoreSlim _gate = new(1, 1);
 
@@ -24,77 +24,44 @@ public sealed partial class SqliteStateStore : IStateStore, Notifications.INotif
 
     public static SqliteStateStore Open(string path, ILogger logger, TimeProvider? time = null)
     {
-        time ??= TimeProvider.System;
-        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!);
-        string? movedAside = null;
-        try
-        {
-            return new SqliteStateStore(OpenAndPrepare(path)) { Path = path };
-        }
-        catch (Exception ex) when (ex is SqliteException or InvalidDataException)
-        {
-            SqliteConnection.ClearAllPools();
-            movedAside = $"{path}.corrupt-{time.GetUtcNow():yyyyMMdd-HHmmss}";
-            foreach (var suffix in new[] { "", "-wal", "-shm" })
-                if (File.Exists(path + suffix)) File.Move(path + suffix, movedAside + suffix, overwrite: true);
-            LogCorrupt(logger, path, ex.Message, movedAside);
-        }
-        return new SqliteStateStore(OpenAndPrepare(path)) { Path = path, MovedAside = movedAside };
+        var connection = SqliteFile.Open(path, Prepare, logger, time, out var movedAside);
+        return new SqliteStateStore(connection) { Path = path, MovedAside = movedAside };
     }
 
-    private static SqliteConnection OpenAndPrepare(string path)
+    private static void Prepare(SqliteConnection connection)
     {
-        var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
-        try
-        {
-            connection.Open();
-            using (var check = connection.CreateCommand())
-            {
-                check.CommandText = "PRAGMA quick_check;";
-                var result = check.ExecuteScalar() as string;
-                if (result != "ok") throw new InvalidDataException($"integrity check failed: {result}");
-            }
-            using var cmd = connection.CreateCommand();
-            cmd.CommandText = """
-                PRAGMA journal_mode=WAL;
-                PRAGMA synchronous=NORMAL;
-                CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-                CREATE TABLE IF NOT EXISTS rule_state (
-                    rule TEXT PRIMARY KEY,
-                    status TEXT NOT NULL,
-                    since TEXT NOT NULL,
-                    consecutive_failures INTEGER NOT NULL,
-                    consecutive_successes INTEGER NOT NULL,
-                    checks INTEGER NOT NULL,
-                    failures INTEGER NOT NULL,
-                    last_check TEXT NULL,
-                    probe_state TEXT NULL,
-                    remediation TEXT NULL
-                );
-                CREATE TABLE IF NOT EXISTS incidents (
-                    id INTEGER PRIMARY KEY AUTOINCREMENT,
-                    body TEXT NOT NULL,
-                    closed INTEGER NOT NULL DEFAULT 0
-                );
-                CREATE TABLE IF NOT EXISTS outbox (
-                    id INTEGER PRIMARY KEY AUTOINCREMENT,
-                    body TEXT NOT NULL,
-                    status TEXT NOT NULL
-                );
-                CREATE INDEX IF NOT EXISTS outbox_status ON outbox(status);
-                """;
-            cmd.ExecuteNonQuery();
-            Migrate(connection);
-            return connection;
-        }
-        catch
-        {
-            connection.Dispose();
-            throw;
-        }
+        using var cmd = connection.CreateCommand();
+        cmd.CommandText = """
+            CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS rule_state (
+                rule TEXT PRIMARY KEY,
+                status TEXT NOT NULL,
+                since TEXT NOT NULL,
+                consecutive_failures INTEGER NOT NULL,
+                consecutive_successes INTEGER NOT NULL,
+                checks INTEGER NOT NULL,
+                failures INTEGER NOT NULL,
+                last_check TEXT NULL,
+                probe_state TEXT NULL,
+                remediation TEXT NULL
+            );
+            CREATE TABLE IF NOT EXISTS incidents (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                body TEXT NOT NULL,
+                closed INTEGER NOT NULL DEFAULT 0
+            );
+            CREATE TABLE IF NOT EXISTS outbox (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                body TEXT NOT NULL,
+                status TEXT NOT NULL
+            );
+            CREATE INDEX IF NOT EXISTS outbox_status ON outbox(status);
+            """;
+        cmd.ExecuteNonQuery();
+        Migrate(connection);
     }
 
-    // Version 1 had no probe_state column, version 2 no remediation column.
+    // Version 1 had no probe_state column, version 2 no remediation column, version 3 no outbox.incident_id.
     private static void Migrate(SqliteConnection connection)
     {
         foreach (var column in new[] { "probe_state", "remediation" })
@@ -105,6 +72,23 @@ public sealed partial class SqliteStateStore : IStateStore, Notifications.INotif
             using var alter = connection.CreateCommand();
             alter.CommandText = $"ALTER TABLE rule_state ADD COLUMN {column} TEXT NULL";
             alter.ExecuteNonQuery();
+        }
+        // Version 4: the outbox knows its incident, so an incident's messages are found without reading them all.
+        using (var columns = connection.CreateCommand())
+        {
+            columns.CommandText = "SELECT COUNT(*) FROM pragma_table_info('outbox') WHERE name = 'incident_id'";
+            if ((long)columns.ExecuteScalar()! == 0)
+            {
+                using var alter = connection.CreateCommand();
+                alter.CommandText = """
+                    ALTER TABLE outbox ADD COLUMN incident_id INTEGER NULL;
+                    UPDATE outbox SET incident_id = json_extract(body, '$.incidentId');
+                    """;
+                alter.ExecuteNonQuery();
+            }
+            using var index = connection.CreateCommand();
+            index.CommandText = "CREATE INDEX IF NOT EXISTS outbox_incident ON outbox(incident_id)";
+            index.ExecuteNonQuery();
         }
         using var version = connection.CreateCommand();
         version.CommandText = "INSERT INTO meta(key, value) VALUES ('schema_version', $version) ON CONFLICT(key) DO UPDATE SET value = excluded.value";
@@ -212,7 +196,4 @@ public sealed partial class SqliteStateStore : IStateStore, Notifications.INotif
         finally { _gate.Release(); }
     }
 
-    [LoggerMessage(EventId = 400, Level = LogLevel.Warning,
-        Message = "The state file {Path} is unreadable ({Reason}); it was moved aside to {MovedTo} and Sentinel starts with a fresh state")]
-    private static partial void LogCorrupt(ILogger logger, string path, string reason, string movedTo);
 }

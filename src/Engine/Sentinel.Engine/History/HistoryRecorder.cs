@@ -1,0 +1,280 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using Sentinel.Abstractions;
+using Sentinel.Engine.Rules;
+
+namespace Sentinel.Engine.History;
+
+/// <summary>Uptime over the last day, week and 30 days (to the hour): the share of checks taken while the rule was not down.</summary>
+public sealed record UptimeView(double? Day, double? Week, double? Month);
+
+/// <summary>
+/// Keeps every check in the history store: appends it to its rule's open chunk, adds it to its hour's counts, and keeps
+/// the last few in memory for sparklines. Uptime figures come from the hourly counts of the last 30 days, held in
+/// memory, so a status page over thousands of rules never reads the disk. Changes are written in one transaction
+/// per flush interval; checks older than the retention are deleted (the hourly counts stay for the downsampled retention).
+/// </summary>
+public sealed partial class HistoryRecorder : IAsyncDisposable
+{
+    /// <summary>Checks kept in memory per rule (the page's sparkline).</summary>
+    public const int RecentSize = 60;
+    private const long MemoryHours = 30 * 24 + 1;
+    private readonly HistoryStore _store;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly ConcurrentDictionary<string, RuleHistory> _rules = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _flushGate = new(1, 1);
+    private readonly CancellationTokenSource _stop = new();
+    private Task? _loop;
+
+    public HistoryRecorder(HistoryStore store, HistorySettings settings, TimeProvider time, ILogger logger)
+    {
+        _store = store;
+        Settings = settings;
+        _time = time;
+        _logger = logger;
+    }
+
+    public HistorySettings Settings { get; }
+    public HistoryStore Store => _store;
+
+    private sealed class RuleHistory
+    {
+        public readonly Lock Lock = new();
+        public CheckChunk? Open;
+        public bool OpenDirty;
+        public readonly List<CheckChunk> Closed = [];
+        public readonly Dictionary<long, HourCounts> Hours = [];
+        public readonly HashSet<long> DirtyHours = [];
+        public readonly CheckPoint?[] Recent = new CheckPoint?[RecentSize];
+        public int RecentNext;
+        public long OldestHourKept;
+    }
+
+    /// <summary>Reads the last 30 days of hourly counts and each rule's last checks.</summary>
+    public async Task LoadAsync(CancellationToken cancellationToken)
+    {
+        var nowHour = _time.GetUtcNow().ToUnixTimeMilliseconds() / HistoryMath.HourMs;
+        foreach (var b in await _store.LoadHourlyAsync(nowHour - MemoryHours, cancellationToken))
+        {
+            var h = Get(b.Rule);
+            lock (h.Lock) h.Hours[b.Hour] = b.Counts;
+        }
+        var now = _time.GetUtcNow();
+        foreach (var (name, h) in _rules)
+            foreach (var p in await _store.ChecksAsync(name, now - TimeSpan.FromDays(1), now, RecentSize, cancellationToken))
+                lock (h.Lock) AddRecent(h, p);
+    }
+
+    public void Start()
+    {
+        if (_loop is not null) return;
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _loop = done.Task;
+        // A thread of its own: the disk work must not take thread-pool threads from checks.
+        new Thread(() =>
+        {
+            try { Loop(); }
+            finally { done.SetResult(); }
+        }) { IsBackground = true, Name = "sentinel-history" }.Start();
+    }
+
+    private void Loop()
+    {
+        var lastPrune = DateTimeOffset.MinValue;
+        while (!_stop.IsCancellationRequested)
+        {
+            try
+            {
+                _stop.Token.WaitHandle.WaitOne(Settings.FlushInterval);
+                FlushAsync(CancellationToken.None).GetAwaiter().GetResult();
+                if (_time.GetUtcNow() - lastPrune >= TimeSpan.FromHours(1))
+                {
+                    PruneAsync(CancellationToken.None).GetAwaiter().GetResult();
+                    lastPrune = _time.GetUtcNow();
+                }
+            }
+            catch (Exception ex) { LogFlushFailed(_logger, ex); }
+        }
+    }
+
+    private RuleHistory Get(string rule) => _rules.GetOrAdd(rule, _ => new RuleHistory());
+
+    public void Record(string rule, CheckRecord check, RuleStatus state)
+    {
+        var point = new CheckPoint(check.At, check.Status, state, check.Duration, check.Description, check.Stuck);
+        var h = Get(rule);
+        var ms = point.At.ToUnixTimeMilliseconds();
+        var hour = ms / HistoryMath.HourMs;
+        lock (h.Lock)
+        {
+            if (h.Open is { } open && (open.Hour != hour || open.Size > 256 * 1024 || ms < open.EndMs))
+            {
+                h.Closed.Add(open);
+                h.Open = null;
+            }
+            h.Open ??= new CheckChunk(ms);
+            h.Open.Append(point);
+            h.OpenDirty = true;
+            var counts = h.Hours.GetValueOrDefault(hour);
+            counts.Add(point);
+            h.Hours[hour] = counts;
+            h.DirtyHours.Add(hour);
+            AddRecent(h, point);
+            if (hour - MemoryHours > h.OldestHourKept)
+            {
+                h.OldestHourKept = hour - MemoryHours;
+                foreach (var old in h.Hours.Keys.Where(k => k < h.OldestHourKept && !h.DirtyHours.Contains(k)).ToList()) h.Hours.Remove(old);
+            }
+        }
+    }
+
+    private static void AddRecent(RuleHistory h, CheckPoint p)
+    {
+        h.Recent[h.RecentNext] = p;
+        h.RecentNext = (h.RecentNext + 1) % RecentSize;
+    }
+
+    /// <summary>The rule's last checks (at most <see cref="RecentSize"/>), oldest first.</summary>
+    public IReadOnlyList<CheckPoint> Recent(string rule)
+    {
+        if (!_rules.TryGetValue(rule, out var h)) return [];
+        lock (h.Lock)
+        {
+            var list = new List<CheckPoint>(RecentSize);
+            for (var i = 0; i < RecentSize; i++)
+                if (h.Recent[(h.RecentNext + i) % RecentSize] is { } p) list.Add(p);
+            return list;
+        }
+    }
+
+    public UptimeView Uptime(string rule)
+    {
+        if (!_rules.TryGetValue(rule, out var h)) return new UptimeView(null, null, null);
+        var nowHour = _time.GetUtcNow().ToUnixTimeMilliseconds() / HistoryMath.HourMs;
+        long dc = 0, dd = 0, wc = 0, wd = 0, mc = 0, md = 0;
+        lock (h.Lock)
+        {
+            foreach (var (hour, c) in h.Hours)
+            {
+                var age = nowHour - hour;
+                if (age < 0 || age >= 30 * 24) continue;
+                mc += c.Checks; md += c.Down;
+                if (age < 7 * 24) { wc += c.Checks; wd += c.Down; }
+                if (age < 24) { dc += c.Checks; dd += c.Down; }
+            }
+        }
+        static double? Share(long checks, long down) => checks == 0 ? null : (double)(checks - down) / checks;
+        return new UptimeView(Share(dc, dd), Share(wc, wd), Share(mc, md));
+    }
+
+    /// <summary>A rule's checks between two times, oldest first, at most <paramref name="limit"/> (the newest), including the ones not yet written.</summary>
+    public async Task<List<CheckPoint>> ChecksAsync(string rule, DateTimeOffset from, DateTimeOffset to, int limit, CancellationToken cancellationToken)
+    {
+        List<CheckPoint> unwritten = [];
+        long? before = null;
+        if (_rules.TryGetValue(rule, out var h))
+            lock (h.Lock)
+            {
+                // What is in memory is newer than what is on disk under the same chunk key; read it from memory.
+                var chunks = h.Closed.Append(h.Open).OfType<CheckChunk>().ToList();
+                if (chunks.Count > 0)
+                {
+                    before = chunks.Min(c => c.StartMs);
+                    unwritten = chunks.SelectMany(c => CheckChunk.Decode(c.StartMs, c.ToArray())).Where(p => p.At >= from && p.At <= to).ToList();
+                }
+            }
+        if (unwritten.Count >= limit) return unwritten[^limit..];
+        var stored = await _store.ChecksAsync(rule, from, to, limit - unwritten.Count, cancellationToken, before);
+        stored.AddRange(unwritten);
+        return stored;
+    }
+
+    /// <summary>A rule's hourly counts between two times, oldest first (what is in memory is newer than the disk).</summary>
+    public async Task<List<HourBucket>> HourlyAsync(string rule, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken)
+    {
+        var byHour = (await _store.HourlyAsync(rule, from, to, cancellationToken)).ToDictionary(b => b.Hour.ToUnixTimeMilliseconds() / HistoryMath.HourMs);
+        if (_rules.TryGetValue(rule, out var h))
+        {
+            long fromHour = from.ToUnixTimeMilliseconds() / HistoryMath.HourMs, toHour = to.ToUnixTimeMilliseconds() / HistoryMath.HourMs;
+            lock (h.Lock)
+                foreach (var (hour, c) in h.Hours)
+                    if (hour >= fromHour && hour <= toHour) byHour[hour] = c.ToBucket(hour);
+        }
+        return byHour.OrderBy(kv => kv.Key).Select(kv => kv.Value).ToList();
+    }
+
+    /// <summary>Writes what changed since the last flush, in one transaction.</summary>
+    public async Task FlushAsync(CancellationToken cancellationToken = default)
+    {
+        await _flushGate.WaitAsync(cancellationToken);
+        try
+        {
+            var chunks = new List<HistoryStore.ChunkWrite>();
+            var buckets = new List<HistoryStore.BucketWrite>();
+            var written = new List<(RuleHistory H, List<CheckChunk> Closed, CheckChunk? Open, List<long> Hours)>();
+            foreach (var (rule, h) in _rules)
+            {
+                lock (h.Lock)
+                {
+                    if (h.Closed.Count == 0 && !h.OpenDirty && h.DirtyHours.Count == 0) continue;
+                    var closed = h.Closed.ToList();
+                    foreach (var c in closed) chunks.Add(new(rule, c.StartMs, c.EndMs, c.Count, c.ToArray()));
+                    var open = h.OpenDirty ? h.Open : null;
+                    if (open is not null) chunks.Add(new(rule, open.StartMs, open.EndMs, open.Count, open.ToArray()));
+                    var hours = h.DirtyHours.ToList();
+                    foreach (var hour in hours) buckets.Add(new(rule, hour, h.Hours[hour]));
+                    written.Add((h, closed, open, hours));
+                    h.OpenDirty = false;
+                    h.DirtyHours.Clear();
+                }
+            }
+            try
+            {
+                await _store.WriteAsync(chunks, buckets, cancellationToken);
+            }
+            catch
+            {
+                foreach (var (h, _, open, hours) in written)
+                    lock (h.Lock)
+                    {
+                        if (open is not null && ReferenceEquals(open, h.Open)) h.OpenDirty = true;
+                        foreach (var hour in hours) h.DirtyHours.Add(hour);
+                    }
+                throw;
+            }
+            foreach (var (h, closed, _, _) in written)
+                lock (h.Lock) h.Closed.RemoveAll(closed.Contains);
+        }
+        finally { _flushGate.Release(); }
+    }
+
+    /// <summary>Deletes the checks older than the retention and the hourly counts older than the downsampled retention.</summary>
+    public async Task PruneAsync(CancellationToken cancellationToken = default)
+    {
+        var now = _time.GetUtcNow();
+        var (chunks, hours) = await _store.PruneAsync(now - Settings.Retention, now - Settings.DownsampledRetention, cancellationToken);
+        if (chunks + hours > 0) LogPruned(_logger, chunks, hours);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        if (_loop is not null) await _loop;
+        try { await FlushAsync(); }
+        catch (Exception ex) { LogFlushFailed(_logger, ex); }
+        _stop.Dispose();
+    }
+
+    [LoggerMessage(EventId = 410, Level = LogLevel.Error, Message = "Writing the check history failed; it will be retried")]
+    private static partial void LogFlushFailed(ILogger logger, Exception ex);
+
+    [LoggerMessage(EventId = 411, Level = LogLevel.Debug, Message = "History retention: {Chunks} chunks of checks and {Hours} hourly rows deleted")]
+    private static partial void LogPruned(ILogger logger, int chunks, int hours);
+}
+
+/// <summary>engine.history: how long checks and their hourly counts are kept.</summary>
+public sealed record HistorySettings(bool Enabled, TimeSpan Retention, TimeSpan DownsampledRetention, TimeSpan FlushInterval)
+{
+    public static HistorySettings Default { get; } = new(true, TimeSpan.FromDays(30), TimeSpan.FromDays(400), TimeSpan.FromSeconds(5));
+}

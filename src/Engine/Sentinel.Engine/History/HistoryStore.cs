@@ -1,0 +1,257 @@
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging;
+using Sentinel.Engine.State;
+
+namespace Sentinel.Engine.History;
+
+/// <summary>Checks of one rule in one hour, summed: what uptime figures and the downsampled history are made of.</summary>
+public sealed record HourBucket(DateTimeOffset Hour, long Checks, long Failures, long Degraded, long Down, TimeSpan DurationAverage, TimeSpan DurationMax)
+{
+    /// <summary>Share of the checks taken while the rule was not down (after thresholds); null without checks.</summary>
+    public double? Uptime => Checks == 0 ? null : (double)(Checks - Down) / Checks;
+}
+
+/// <summary>
+/// History in its own SQLite file (state/history.db), apart from the state and the outbox so that its volume never
+/// slows them: <c>chunks</c> holds every check packed per rule and hour (<see cref="CheckChunk"/>), kept for the
+/// retention; <c>hourly</c> holds per rule and hour the counts and durations, kept far longer (the downsampled history).
+/// </summary>
+public sealed class HistoryStore : IAsyncDisposable
+{
+    private readonly SqliteConnection _connection;
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly Dictionary<string, long> _ids = new(StringComparer.Ordinal);
+
+    private HistoryStore(SqliteConnection connection, string path)
+    {
+        _connection = connection;
+        Path = path;
+    }
+
+    public string Path { get; }
+
+    public static HistoryStore Open(string path, ILogger logger, TimeProvider? time = null)
+        => new(SqliteFile.Open(path, Prepare, logger, time, out _), path);
+
+    /// <summary>For readers beside a running engine (the CLI): no schema change, no moving aside, no writes.</summary>
+    public static HistoryStore OpenReadOnly(string path)
+    {
+        var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
+        connection.Open();
+        return new HistoryStore(connection, path);
+    }
+
+    private static void Prepare(SqliteConnection connection)
+    {
+        using var cmd = connection.CreateCommand();
+        cmd.CommandText = """
+            CREATE TABLE IF NOT EXISTS rules (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+            CREATE TABLE IF NOT EXISTS chunks (
+                rule_id INTEGER NOT NULL, start_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL, count INTEGER NOT NULL, data BLOB NOT NULL,
+                PRIMARY KEY (rule_id, start_ms)) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS hourly (
+                rule_id INTEGER NOT NULL, hour INTEGER NOT NULL, checks INTEGER NOT NULL, failures INTEGER NOT NULL, degraded INTEGER NOT NULL,
+                down INTEGER NOT NULL, duration_sum_us INTEGER NOT NULL, duration_max_us INTEGER NOT NULL,
+                PRIMARY KEY (rule_id, hour)) WITHOUT ROWID;
+            """;
+        cmd.ExecuteNonQuery();
+    }
+
+    internal sealed record ChunkWrite(string Rule, long StartMs, long EndMs, int Count, byte[] Data);
+
+    internal sealed record BucketWrite(string Rule, long Hour, HourCounts Counts);
+
+    internal async Task WriteAsync(IReadOnlyCollection<ChunkWrite> chunks, IReadOnlyCollection<BucketWrite> buckets, CancellationToken cancellationToken)
+    {
+        if (chunks.Count == 0 && buckets.Count == 0) return;
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            using var tx = _connection.BeginTransaction();
+            using (var cmd = _connection.CreateCommand())
+            {
+                cmd.Transaction = tx;
+                cmd.CommandText = """
+                    INSERT INTO chunks(rule_id, start_ms, end_ms, count, data) VALUES ($rule, $start, $end, $count, $data)
+                    ON CONFLICT(rule_id, start_ms) DO UPDATE SET end_ms = excluded.end_ms, count = excluded.count, data = excluded.data
+                    """;
+                var p = new[] { "$rule", "$start", "$end", "$count", "$data" }.Select(n => cmd.Parameters.Add(n, SqliteType.Integer)).ToArray();
+                p[4].SqliteType = SqliteType.Blob;
+                foreach (var c in chunks)
+                {
+                    p[0].Value = RuleId(c.Rule, tx);
+                    p[1].Value = c.StartMs;
+                    p[2].Value = c.EndMs;
+                    p[3].Value = c.Count;
+                    p[4].Value = c.Data;
+                    await cmd.ExecuteNonQueryAsync(cancellationToken);
+                }
+            }
+            using (var cmd = _connection.CreateCommand())
+            {
+                cmd.Transaction = tx;
+                cmd.CommandText = """
+                    INSERT INTO hourly(rule_id, hour, checks, failures, degraded, down, duration_sum_us, duration_max_us)
+                    VALUES ($rule, $hour, $checks, $failures, $degraded, $down, $sum, $max)
+                    ON CONFLICT(rule_id, hour) DO UPDATE SET checks = excluded.checks, failures = excluded.failures, degraded = excluded.degraded,
+                        down = excluded.down, duration_sum_us = excluded.duration_sum_us, duration_max_us = excluded.duration_max_us
+                    """;
+                var p = new[] { "$rule", "$hour", "$checks", "$failures", "$degraded", "$down", "$sum", "$max" }.Select(n => cmd.Parameters.Add(n, SqliteType.Integer)).ToArray();
+                foreach (var b in buckets)
+                {
+                    p[0].Value = RuleId(b.Rule, tx);
+                    p[1].Value = b.Hour;
+                    p[2].Value = b.Counts.Checks;
+                    p[3].Value = b.Counts.Failures;
+                    p[4].Value = b.Counts.Degraded;
+                    p[5].Value = b.Counts.Down;
+                    p[6].Value = b.Counts.DurationSumUs;
+                    p[7].Value = b.Counts.DurationMaxUs;
+                    await cmd.ExecuteNonQueryAsync(cancellationToken);
+                }
+            }
+            await tx.CommitAsync(cancellationToken);
+        }
+        catch
+        {
+            _ids.Clear(); // ids assigned inside the rolled-back transaction are void
+            throw;
+        }
+        finally { _gate.Release(); }
+    }
+
+    private long RuleId(string rule, SqliteTransaction tx)
+    {
+        if (_ids.TryGetValue(rule, out var id)) return id;
+        using var cmd = _connection.CreateCommand();
+        cmd.Transaction = tx;
+        cmd.CommandText = "INSERT INTO rules(name) VALUES ($name) ON CONFLICT(name) DO NOTHING; SELECT id FROM rules WHERE name = $name";
+        cmd.Parameters.AddWithValue("$name", rule);
+        return _ids[rule] = (long)cmd.ExecuteScalar()!;
+    }
+
+    /// <summary>The hourly counts of every rule from <paramref name="fromHour"/> on (hours since the Unix epoch).</summary>
+    internal async Task<List<BucketWrite>> LoadHourlyAsync(long fromHour, CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            var list = new List<BucketWrite>();
+            using var cmd = _connection.CreateCommand();
+            cmd.CommandText = """
+                SELECT r.name, h.hour, h.checks, h.failures, h.degraded, h.down, h.duration_sum_us, h.duration_max_us
+                FROM hourly h JOIN rules r ON r.id = h.rule_id WHERE h.hour >= $from
+                """;
+            cmd.Parameters.AddWithValue("$from", fromHour);
+            using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+            while (await r.ReadAsync(cancellationToken))
+                list.Add(new BucketWrite(r.GetString(0), r.GetInt64(1), new HourCounts(r.GetInt64(2), r.GetInt64(3), r.GetInt64(4), r.GetInt64(5), r.GetInt64(6), r.GetInt64(7))));
+            return list;
+        }
+        finally { _gate.Release(); }
+    }
+
+    /// <summary>A rule's hourly counts between two times (inclusive hours), oldest first.</summary>
+    public async Task<List<HourBucket>> HourlyAsync(string rule, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            var list = new List<HourBucket>();
+            using var cmd = _connection.CreateCommand();
+            cmd.CommandText = """
+                SELECT h.hour, h.checks, h.failures, h.degraded, h.down, h.duration_sum_us, h.duration_max_us
+                FROM hourly h JOIN rules r ON r.id = h.rule_id WHERE r.name = $rule AND h.hour BETWEEN $from AND $to ORDER BY h.hour
+                """;
+            cmd.Parameters.AddWithValue("$rule", rule);
+            cmd.Parameters.AddWithValue("$from", from.ToUnixTimeMilliseconds() / HistoryMath.HourMs);
+            cmd.Parameters.AddWithValue("$to", to.ToUnixTimeMilliseconds() / HistoryMath.HourMs);
+            using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+            while (await r.ReadAsync(cancellationToken))
+                list.Add(new HourCounts(r.GetInt64(1), r.GetInt64(2), r.GetInt64(3), r.GetInt64(4), r.GetInt64(5), r.GetInt64(6)).ToBucket(r.GetInt64(0)));
+            return list;
+        }
+        finally { _gate.Release(); }
+    }
+
+    /// <summary>A rule's checks between two times, oldest first, at most <paramref name="limit"/> (the newest ones).</summary>
+    public async Task<List<CheckPoint>> ChecksAsync(string rule, DateTimeOffset from, DateTimeOffset to, int limit, CancellationToken cancellationToken,
+        long? beforeStartMs = null)
+    {
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            var fromMs = from.ToUnixTimeMilliseconds();
+            var toMs = to.ToUnixTimeMilliseconds();
+            var result = new List<CheckPoint>();
+            using var cmd = _connection.CreateCommand();
+            // Newest chunks first, so a limit stops the reading early.
+            cmd.CommandText = """
+                SELECT c.start_ms, c.data FROM chunks c JOIN rules r ON r.id = c.rule_id
+                WHERE r.name = $rule AND c.end_ms >= $from AND c.start_ms <= $to AND c.start_ms < $before ORDER BY c.start_ms DESC
+                """;
+            cmd.Parameters.AddWithValue("$rule", rule);
+            cmd.Parameters.AddWithValue("$from", fromMs);
+            cmd.Parameters.AddWithValue("$to", toMs);
+            cmd.Parameters.AddWithValue("$before", beforeStartMs ?? long.MaxValue);
+            using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+            while (result.Count < limit && await r.ReadAsync(cancellationToken))
+            {
+                var points = CheckChunk.Decode(r.GetInt64(0), (byte[])r.GetValue(1));
+                for (var i = points.Count - 1; i >= 0 && result.Count < limit; i--)
+                    if (points[i].At.ToUnixTimeMilliseconds() is var ms && ms >= fromMs && ms <= toMs) result.Add(points[i]);
+            }
+            result.Reverse();
+            return result;
+        }
+        finally { _gate.Release(); }
+    }
+
+    /// <summary>Deletes checks older than <paramref name="checksBefore"/> and hourly counts older than <paramref name="hourlyBefore"/>.</summary>
+    public async Task<(int Chunks, int Hours)> PruneAsync(DateTimeOffset checksBefore, DateTimeOffset hourlyBefore, CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            using var cmd = _connection.CreateCommand();
+            cmd.CommandText = "DELETE FROM chunks WHERE end_ms < $checks";
+            cmd.Parameters.AddWithValue("$checks", checksBefore.ToUnixTimeMilliseconds());
+            var chunks = await cmd.ExecuteNonQueryAsync(cancellationToken);
+            cmd.CommandText = "DELETE FROM hourly WHERE hour < $hour";
+            cmd.Parameters.AddWithValue("$hour", hourlyBefore.ToUnixTimeMilliseconds() / HistoryMath.HourMs);
+            var hours = await cmd.ExecuteNonQueryAsync(cancellationToken);
+            return (chunks, hours);
+        }
+        finally { _gate.Release(); }
+    }
+
+    /// <summary>The file's size on disk (database and write-ahead log).</summary>
+    public long SizeOnDisk => new[] { "", "-wal" }.Select(s => new FileInfo(Path + s)).Where(f => f.Exists).Sum(f => f.Length);
+
+    public async ValueTask DisposeAsync()
+    {
+        await _gate.WaitAsync();
+        try { await _connection.DisposeAsync(); }
+        finally { _gate.Release(); }
+    }
+}
+
+/// <summary>Running sums of one rule's checks in one hour.</summary>
+public struct HourCounts(long checks, long failures, long degraded, long down, long durationSumUs, long durationMaxUs)
+{
+    public long Checks = checks, Failures = failures, Degraded = degraded, Down = down, DurationSumUs = durationSumUs, DurationMaxUs = durationMaxUs;
+
+    public void Add(CheckPoint p)
+    {
+        Checks++;
+        if (p.Status == Abstractions.ProbeStatus.Unhealthy) Failures++;
+        if (p.Status == Abstractions.ProbeStatus.Degraded) Degraded++;
+        if (p.State == Rules.RuleStatus.Down) Down++;
+        var us = Math.Max(0, p.Duration.Ticks / 10);
+        DurationSumUs += us;
+        DurationMaxUs = Math.Max(DurationMaxUs, us);
+    }
+
+    public readonly HourBucket ToBucket(long hour) => new(DateTimeOffset.FromUnixTimeMilliseconds(hour * HistoryMath.HourMs), Checks, Failures, Degraded, Down,
+        TimeSpan.FromTicks(Checks == 0 ? 0 : DurationSumUs * 10 / Checks), TimeSpan.FromTicks(DurationMaxUs * 10));
+}

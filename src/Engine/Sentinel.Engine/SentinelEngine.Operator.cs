@@ -1,0 +1,71 @@
+using Sentinel.Engine.Configuration;
+using Sentinel.Engine.Notifications;
+using Sentinel.Engine.Remediation;
+using Sentinel.Engine.Rules;
+
+namespace Sentinel.Engine;
+
+// What operators ask of a running engine (the API, the CLI through it, the status page).
+public sealed partial class SentinelEngine
+{
+    /// <summary>A rule in full: its state, its definition (secrets masked), its recent checks.</summary>
+    public RuleDetail? GetRule(string rule)
+    {
+        if (!_runtimes.TryGetValue(rule, out var runtime)) return null;
+        var def = runtime.Definition;
+        static ActionView Action(ActionDefinition a) => new(a.Type.Name, Api.Redactor.View(a.Options));
+        return new RuleDetail(View(def, History is null ? 0 : Sentinel.Engine.History.HistoryRecorder.RecentSize),
+            new RuleDefinitionView(def.Schedule, def.Timeout, def.FailureThreshold, def.SuccessThreshold, new ActionView(def.Probe.Name, Api.Redactor.View(def.ProbeOptions)),
+                def.Conditions.Select(c => c.Text).ToList(), def.Remediate.Select(Action).ToList(), def.Run.Select(Action).ToList(),
+                def.Supervise is null ? null : Api.Redactor.View(def.Supervise), def.DependsOn, def.Notify.Select(n => n.After > TimeSpan.Zero ? $"{n.Channel} after {Duration.Format(n.After)}" : n.Channel).ToList(),
+                $"{Display(def.Location.File)}:{def.Location.Line}"));
+    }
+
+    private static string Display(string? file) => file is null ? "" : ConfigLoader.Display(file);
+
+    /// <summary>Open incidents first, then the most recent closed ones; with the messages written about each.</summary>
+    public async Task<IReadOnlyList<IncidentDetail>> GetIncidentsAsync(CancellationToken cancellationToken, string? rule = null, int limit = 100)
+    {
+        if (_store is not INotificationStore s) return [];
+        var incidents = (await s.RecentIncidentsAsync(rule is null ? limit : 1000, cancellationToken))
+            .Where(i => rule is null || i.Rule == rule).Take(limit)
+            .OrderBy(i => i.ClosedAt is null ? 0 : 1).ThenByDescending(i => i.Id).ToList();
+        var messages = (await s.MessagesForAsync(incidents.Select(i => i.Id).ToList(), cancellationToken)).ToLookup(m => m.IncidentId);
+        return incidents.Select(i => new IncidentDetail(i, messages[i.Id].Select(m => new MessageView(m.Id, m.Channel, m.Item.Kind, m.Status, m.CreatedAt,
+            m.SentAt, m.Attempts, m.LastError, m.FailedOverFrom)).ToList())).ToList();
+    }
+
+    /// <summary>Runs a rule's check now (outside its schedule); null when the rule is unknown, paused, or a check is already running.</summary>
+    public Task<CheckRecord?> RunNowAsync(string rule, CancellationToken cancellationToken) => RunRuleAsync(rule, cancellationToken);
+
+    /// <summary>
+    /// Starts a remediation attempt of the rule now, whatever its backoff and budget say. Returns what became of it,
+    /// or an explanation when none could run.
+    /// </summary>
+    public async Task<(bool Ran, bool Ok, string Message)> RemediateNowAsync(string rule, string who)
+    {
+        if (!_runtimes.ContainsKey(rule)) return (false, false, $"there is no rule '{rule}'");
+        if (!_remediators.TryGetValue(rule, out var remediator))
+            return (false, false, $"rule '{rule}' has nothing to remediate with: give it remediate: actions or supervise:");
+        var result = await remediator.RemediateNowAsync($"requested by {who}");
+        return result is { } r ? (true, r.Ok, r.Message) : (false, false, "a remediation attempt of this rule is already running");
+    }
+
+    public bool HasRule(string rule) => _runtimes.ContainsKey(rule);
+
+    /// <summary>The engine's clock.</summary>
+    public DateTimeOffset Now => _time.GetUtcNow();
+}
+
+public sealed record RuleDetail(RuleStatusView State, RuleDefinitionView Definition);
+
+public sealed record RuleDefinitionView(string Schedule, TimeSpan Timeout, int FailureThreshold, int SuccessThreshold, ActionView Probe,
+    IReadOnlyList<string> Conditions, IReadOnlyList<ActionView> Remediate, IReadOnlyList<ActionView> Run, System.Text.Json.Nodes.JsonObject? Supervise,
+    IReadOnlyList<string> DependsOn, IReadOnlyList<string> Notify, string DefinedAt);
+
+public sealed record ActionView(string Type, System.Text.Json.Nodes.JsonObject Options);
+
+public sealed record IncidentDetail(Incident Incident, IReadOnlyList<MessageView> Messages);
+
+public sealed record MessageView(long Id, string Channel, string Kind, OutboxStatus Status, DateTimeOffset CreatedAt, DateTimeOffset? SentAt, int Attempts,
+    string? LastError, string? FailedOverFrom);

@@ -1,0 +1,83 @@
+using System.Globalization;
+using System.Text.Json;
+using Sentinel.Engine.Configuration;
+using Spectre.Console;
+
+namespace Sentinel.Host;
+
+/// <summary>
+/// `sentinel status`: every rule with its state, since when, uptime and last message, from the running Sentinel's API;
+/// when it does not answer, from the status.json it last wrote (said so, with its age).
+/// </summary>
+internal static class StatusCommand
+{
+    public static async Task<int> ExecuteAsync(string configPath, bool json, CancellationToken ct)
+    {
+        Bootstrap.SizeConsole();
+        using var api = EngineApi.Open(configPath);
+        if (api is null) return Bootstrap.ExitConfigInvalid;
+        var answer = await api.SendAsync(HttpMethod.Get, "/api/status", ct, quiet: true);
+        JsonElement status;
+        string? stale = null;
+        if (answer is { Ok: true }) status = answer.Body;
+        else
+        {
+            try
+            {
+                status = JsonDocument.Parse(await File.ReadAllTextAsync(api.StatusFile, ct)).RootElement.Clone();
+                var written = File.GetLastWriteTimeUtc(api.StatusFile);
+                stale = $"Sentinel is not answering{(api.Address is null ? "" : " at " + api.Address)}: this is {api.StatusFile}, written {Ago(DateTimeOffset.UtcNow - written)} ago.";
+            }
+            catch (Exception e) when (e is IOException or JsonException or UnauthorizedAccessException)
+            {
+                Console.Error.WriteLine($"error: no running Sentinel answered and there is no readable {api.StatusFile}: start it with `sentinel run`");
+                return 3;
+            }
+        }
+        if (json)
+        {
+            Console.WriteLine(JsonSerializer.Serialize(status, new JsonSerializerOptions { WriteIndented = true }));
+            return Exit(status);
+        }
+        if (stale is not null) AnsiConsole.MarkupLine($"[yellow]{Markup.Escape(stale)}[/]");
+        var healthy = status.GetProperty("healthy").GetBoolean();
+        AnsiConsole.MarkupLine($"Sentinel {Markup.Escape(status.GetProperty("version").GetString() ?? "")}: "
+            + (healthy ? "[green]running[/]" : $"[red]{Markup.Escape(status.GetProperty("health").GetString() ?? "unavailable")}[/]")
+            + $", up since {status.GetProperty("startedAt").GetDateTimeOffset().ToLocalTime():yyyy-MM-dd HH:mm:ss}");
+        var table = new Table().Border(TableBorder.Rounded)
+            .AddColumn("Rule").AddColumn("State").AddColumn(new TableColumn("Since").RightAligned())
+            .AddColumn(new TableColumn("24h").RightAligned()).AddColumn(new TableColumn("7d").RightAligned()).AddColumn(new TableColumn("30d").RightAligned())
+            .AddColumn("Last message");
+        var now = status.GetProperty("now").GetDateTimeOffset();
+        foreach (var r in status.GetProperty("rules").EnumerateArray())
+        {
+            var state = r.GetProperty("status").GetString() ?? "";
+            var color = state switch { "healthy" => "green", "failing" => "yellow", "down" => "red", _ => "grey" };
+            var uptime = r.TryGetProperty("uptime", out var u) ? u : default;
+            table.AddRow(Markup.Escape(r.GetProperty("name").GetString() ?? ""), $"[{color}]{state}[/]",
+                Ago(now - r.GetProperty("since").GetDateTimeOffset()),
+                Pct(uptime, "day"), Pct(uptime, "week"), Pct(uptime, "month"),
+                Markup.Escape(r.TryGetProperty("lastCheck", out var c) && c.TryGetProperty("description", out var d) ? d.GetString() ?? "" : "not checked yet"));
+        }
+        AnsiConsole.Write(table);
+        if (status.TryGetProperty("notifications", out var n) && n.TryGetProperty("openIncidents", out var open) && open.GetArrayLength() > 0)
+            foreach (var i in open.EnumerateArray())
+                AnsiConsole.MarkupLine($"[red]incident #{i.GetProperty("id").GetInt64()}[/] {Markup.Escape(i.GetProperty("rule").GetString() ?? "")} since "
+                    + $"{Ago(now - i.GetProperty("openedAt").GetDateTimeOffset())}{(i.TryGetProperty("ackedAt", out _) ? " (acknowledged)" : "")}");
+        if (!status.GetProperty("config").GetProperty("valid").GetBoolean())
+            foreach (var e in status.GetProperty("config").GetProperty("errors").EnumerateArray())
+                AnsiConsole.MarkupLine($"[yellow]config change rejected:[/] {Markup.Escape(e.GetString() ?? "")}");
+        return Exit(status);
+    }
+
+    // 0: every rule up (or paused/pending); 1: a rule is down or the engine unhealthy.
+    private static int Exit(JsonElement status)
+        => status.GetProperty("healthy").GetBoolean() && status.GetProperty("rules").EnumerateArray().All(r => r.GetProperty("status").GetString() != "down") ? 0 : 1;
+
+    private static string Pct(JsonElement uptime, string key)
+        => uptime.ValueKind == JsonValueKind.Object && uptime.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.Number
+            ? (v.GetDouble() * 100).ToString(v.GetDouble() is 1 or 0 ? "0" : "0.00", CultureInfo.InvariantCulture) + "%"
+            : "–";
+
+    public static string Ago(TimeSpan t) => t < TimeSpan.Zero ? "0s" : Duration.Format(t.TotalHours >= 1 ? TimeSpan.FromMinutes(Math.Floor(t.TotalMinutes)) : TimeSpan.FromSeconds(Math.Floor(t.TotalSeconds)));
+}
