@@ -59,7 +59,7 @@ public sealed class PluginTemplateTests : IDisposable
 
         // A running Sentinel picks up the dropped-in folder, then the rule that uses it.
         using var sentinel = SentinelProcess.Start(_dir, null, "run", "--config", Config("rules: []"));
-        await Until(() => sentinel.Stdout.Contains("HTTP:"), sentinel);
+        await Until(() => sentinel.Stdout.Contains("Status page:"), sentinel);
         var plugin = Path.Combine(_dir, "plugins", "Acme.Probes");
         Directory.CreateDirectory(plugin);
         foreach (var f in Directory.GetFiles(Path.Combine(src, "Acme.Probes", "bin", "Release", "net10.0"))) File.Copy(f, Path.Combine(plugin, Path.GetFileName(f)));

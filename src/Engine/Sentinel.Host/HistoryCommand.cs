@@ -50,7 +50,7 @@ internal static class HistoryCommand
                 var checks = h.GetProperty("checks").GetInt64();
                 var down = h.GetProperty("down").GetInt64();
                 table.AddRow(h.GetProperty("hour").GetDateTimeOffset().ToLocalTime().ToString("yyyy-MM-dd HH:00"), checks.ToString(), h.GetProperty("failures").GetInt64().ToString(),
-                    down.ToString(), checks == 0 ? "–" : $"{100.0 * (checks - down) / checks:0.##}%",
+                    down.ToString(), checks == 0 ? "–" : StatusCommand.Percent((double)(checks - down) / checks),
                     h.GetProperty("durationAverage").GetString() ?? "", h.GetProperty("durationMax").GetString() ?? "");
             }
             AnsiConsole.Write(table);
@@ -71,7 +71,7 @@ internal static class HistoryCommand
         }
         AnsiConsole.Write(list);
         var u = body.TryGetProperty("uptime", out var up) ? up : default;
-        string P(string k) => u.ValueKind == JsonValueKind.Object && u.TryGetProperty(k, out var v) && v.ValueKind == JsonValueKind.Number ? $"{v.GetDouble() * 100:0.##}%" : "–";
+        string P(string k) => u.ValueKind == JsonValueKind.Object && u.TryGetProperty(k, out var v) && v.ValueKind == JsonValueKind.Number ? StatusCommand.Percent(v.GetDouble()) : "–";
         Console.WriteLine($"{count} checks in the last {Duration.Format(window)}" + (u.ValueKind == JsonValueKind.Object ? $"; uptime 24h {P("day")}, 7d {P("week")}, 30d {P("month")}" : ""));
         return 0;
     }

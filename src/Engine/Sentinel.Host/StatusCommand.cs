@@ -76,8 +76,11 @@ internal static class StatusCommand
 
     private static string Pct(JsonElement uptime, string key)
         => uptime.ValueKind == JsonValueKind.Object && uptime.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.Number
-            ? (v.GetDouble() * 100).ToString(v.GetDouble() is 1 or 0 ? "0" : "0.00", CultureInfo.InvariantCulture) + "%"
+            ? Percent(v.GetDouble())
             : "–";
+
+    /// <summary>Rounded down to 0.01%, so an outage never shows as 100%.</summary>
+    public static string Percent(double share) => (Math.Floor(share * 10000) / 100).ToString("0.##", CultureInfo.InvariantCulture) + "%";
 
     public static string Ago(TimeSpan t) => t < TimeSpan.Zero ? "0s" : Duration.Format(t.TotalHours >= 1 ? TimeSpan.FromMinutes(Math.Floor(t.TotalMinutes)) : TimeSpan.FromSeconds(Math.Floor(t.TotalSeconds)));
 }

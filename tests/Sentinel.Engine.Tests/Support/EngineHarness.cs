@@ -29,9 +29,27 @@ public sealed class EngineHarness : IAsyncDisposable
     public PluginCatalog Catalog { get; private set; } = null!;
     public SqliteStateStore Store { get; private set; } = null!;
     public SentinelEngine Engine { get; private set; } = null!;
+    public Sentinel.Engine.History.HistoryStore? History { get; private set; }
+    private Microsoft.AspNetCore.Builder.WebApplication? _web;
     public ILoggerFactory Loggers { get; } = NullLoggerFactory.Instance;
 
     public static string Config(string rules) => EngineSection + "\n" + rules;
+
+    /// <summary>The engine's clock (a FakeTimeProvider in tests of time logic); the system clock by default.</summary>
+    public TimeProvider? Time { get; init; }
+
+    /// <summary>Serves the engine's HTTP surface on a real Kestrel server at a free loopback port; returns its address.</summary>
+    public async Task<Uri> ServeAsync(string? token = null)
+    {
+        Engine.ApiToken = token;
+        var builder = Microsoft.AspNetCore.Builder.WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        Microsoft.AspNetCore.Hosting.WebHostBuilderKestrelExtensions.UseKestrel(builder.WebHost, k => k.Listen(System.Net.IPAddress.Loopback, 0));
+        _web = builder.Build();
+        Sentinel.Engine.Api.EngineEndpoints.MapSentinel(_web, Engine);
+        await _web.StartAsync();
+        return new Uri(_web.Urls.First());
+    }
 
     /// <summary>Writes the config, then (if <paramref name="start"/>) loads plugins and starts the engine.</summary>
     public static async Task<EngineHarness> StartAsync(string rulesYaml, TempDir? dir = null, Action<TempDir>? prepare = null, bool start = true)
@@ -57,7 +75,10 @@ public sealed class EngineHarness : IAsyncDisposable
         var result = loader.Load(ConfigPath, Catalog);
         result.Errors.Should().BeEmpty();
         Store = SqliteStateStore.Open(Path.Combine(settings.StateDirectory, "sentinel.db"), Loggers.CreateLogger("state"));
-        Engine = new SentinelEngine(result.Config!, Catalog, Store, Loggers, loader: loader) { ReloadDelay = TimeSpan.FromMilliseconds(200) };
+        History = settings.History.Enabled
+            ? Sentinel.Engine.History.HistoryStore.Open(Path.Combine(settings.StateDirectory, "history.db"), Loggers.CreateLogger("history"))
+            : null;
+        Engine = new SentinelEngine(result.Config!, Catalog, Store, Loggers, time: Time, loader: loader, history: History) { ReloadDelay = TimeSpan.FromMilliseconds(200) };
         await Engine.StartAsync();
     }
 
@@ -66,7 +87,10 @@ public sealed class EngineHarness : IAsyncDisposable
     {
         if (_stopped) return;
         _stopped = true;
+        if (_web is not null) await _web.DisposeAsync();
+        _web = null;
         await Engine.DisposeAsync();
+        if (History is not null) await History.DisposeAsync();
         await Store.DisposeAsync();
         Catalog.Dispose();
     }

@@ -29,6 +29,9 @@ public sealed class ScriptedOptions
     public Sentinel.Abstractions.ByteSize Size { get; set; }
     public List<string> Tags { get; set; } = [];
     [FilePath] public string? File { get; set; }
+    /// <summary>The description to report instead of "scripted ok" / "scripted failure".</summary>
+    public string? Say { get; set; }
+    [Sentinel.Abstractions.Secret] public string? Password { get; set; }
 }
 
 /// <summary>Healthy or not as <see cref="Script"/> says for its key (else as its options say); counts its runs and overlaps.</summary>
@@ -50,7 +53,7 @@ public sealed class ScriptedProbe(ScriptedOptions options) : IProbe
             var runs = Runs.AddOrUpdate(key, 1, (_, v) => v + 1);
             var healthy = Script.TryGetValue(key, out var scripted) ? scripted : options.Healthy;
             var data = new Dictionary<string, object> { ["runs"] = runs, ["value"] = options.Value, ["rule"] = context.RuleName };
-            return healthy ? ProbeResult.Healthy("scripted ok", data) : ProbeResult.Unhealthy("scripted failure", null, data);
+            return healthy ? ProbeResult.Healthy(options.Say ?? "scripted ok", data) : ProbeResult.Unhealthy(options.Say ?? "scripted failure", null, data);
         }
         finally { Running.AddOrUpdate(key, 0, (_, v) => v - 1); }
     }

@@ -82,7 +82,7 @@ public static class EngineEndpoints
             var s = engine.GetStatus();
             return Json(engine, new { file = s.ConfigFile, files = engine.Config.Files, s.Config.Valid, s.Config.RejectedAt, s.Config.Errors });
         });
-        api.MapGet("/events", EventsAsync);
+        api.MapGet("/events", (HttpContext ctx, int? limit) => EventsAsync(ctx, engine, limit));
 
         api.MapPost("/rules/{rule}/pause", async (string rule, HttpContext ctx) => await Authorized(engine, ctx) ?? (await engine.SetPausedAsync(rule, true, ctx.RequestAborted)
             ? Json(engine, new { rule, status = "paused" }) : NoRule(engine, rule)));

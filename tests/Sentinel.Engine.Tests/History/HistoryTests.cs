@@ -1,0 +1,194 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+using Sentinel.Abstractions;
+using Sentinel.Engine.History;
+using Sentinel.Engine.Rules;
+using Sentinel.Engine.Tests.Support;
+
+namespace Sentinel.Engine.Tests.History;
+
+public sealed class CheckChunkTests
+{
+    [Fact]
+    public void Decode_ReturnsEveryCheckAsAppended_ThroughJitterAndPauses()
+    {
+        var start = DateTimeOffset.Parse("2026-11-20T10:00:00Z");
+        var offsets = new long[] { 0, 60_000, 120_003, 179_990, 240_000, 240_000, 900_000, 900_001 };
+        var chunk = new CheckChunk(start.ToUnixTimeMilliseconds());
+        var points = offsets.Select((o, i) => new CheckPoint(start.AddMilliseconds(o), (ProbeStatus)(i % 3), (RuleStatus)(i % 5),
+            TimeSpan.FromTicks(12_340 * (i + 1)), $"d{i % 3}", Stuck: i == 7)).ToList();
+        foreach (var p in points) chunk.Append(p);
+
+        var decoded = CheckChunk.Decode(chunk.StartMs, chunk.ToArray());
+
+        decoded.Select(p => p.At).Should().Equal(points.Select(p => p.At));
+        decoded.Select(p => p.Status).Should().Equal(points.Select(p => p.Status));
+        decoded.Select(p => p.State).Should().Equal(points.Select(p => p.State));
+        decoded.Select(p => p.Duration).Should().Equal(points.Select(p => TimeSpan.FromTicks(p.Duration.Ticks / 10 * 10)));
+        decoded.Select(p => p.Stuck).Should().Equal(points.Select(p => p.Stuck));
+        chunk.Count.Should().Be(8);
+    }
+
+    [Fact]
+    public void Descriptions_AreKeptForFailuresAndChanges_NotForEveryHealthyCheck()
+    {
+        var t = DateTimeOffset.Parse("2026-11-20T10:00:00Z");
+        var chunk = new CheckChunk(t.ToUnixTimeMilliseconds());
+        string?[] said = ["200 OK in 5ms", "200 OK in 6ms", "503 Service Unavailable", "503 Service Unavailable", "timed out", "200 OK in 4ms", "200 OK in 7ms"];
+        ProbeStatus[] status = [ProbeStatus.Healthy, ProbeStatus.Healthy, ProbeStatus.Unhealthy, ProbeStatus.Unhealthy, ProbeStatus.Unhealthy, ProbeStatus.Healthy, ProbeStatus.Healthy];
+        for (var i = 0; i < said.Length; i++) chunk.Append(new CheckPoint(t.AddSeconds(i * 10), status[i], RuleStatus.Healthy, TimeSpan.FromMilliseconds(5), said[i]));
+
+        CheckChunk.Decode(chunk.StartMs, chunk.ToArray()).Select(p => p.Description).Should()
+            .Equal("200 OK in 5ms", null, "503 Service Unavailable", "503 Service Unavailable", "timed out", "200 OK in 4ms", null);
+    }
+
+    [Fact]
+    public void RegularChecks_CostAboutFiveBytesEach()
+    {
+        var t = DateTimeOffset.Parse("2026-11-20T10:00:00Z");
+        var chunk = new CheckChunk(t.ToUnixTimeMilliseconds());
+        for (var i = 0; i < 60; i++)
+            chunk.Append(new CheckPoint(t.AddMinutes(i).AddMilliseconds(i % 7), ProbeStatus.Healthy, RuleStatus.Healthy, TimeSpan.FromMilliseconds(20 + i % 30), "pid 42 up"));
+        chunk.ToArray().Length.Should().BeLessThan(60 * 6);
+    }
+
+    [Fact]
+    public void Decode_OfATornTail_KeepsTheWholeChecksBeforeIt()
+    {
+        var t = DateTimeOffset.Parse("2026-11-20T10:00:00Z");
+        var chunk = new CheckChunk(t.ToUnixTimeMilliseconds());
+        for (var i = 0; i < 3; i++) chunk.Append(new CheckPoint(t.AddSeconds(i), ProbeStatus.Unhealthy, RuleStatus.Down, TimeSpan.FromMilliseconds(1), "a long description of the failure"));
+        var bytes = chunk.ToArray();
+        CheckChunk.Decode(chunk.StartMs, bytes[..^2]).Should().HaveCount(2);
+    }
+}
+
+public sealed class HistoryRecorderTests : IDisposable
+{
+    private readonly TempDir _dir = new();
+    private readonly FakeTimeProvider _time = new(DateTimeOffset.Parse("2026-11-20T12:00:00Z"));
+
+    public void Dispose() => _dir.Dispose();
+
+    private (HistoryStore Store, HistoryRecorder Recorder) Open(TimeSpan? retention = null, TimeSpan? downsampled = null)
+    {
+        var store = HistoryStore.Open(Path.Combine(_dir.Path, "history.db"), NullLogger.Instance);
+        var settings = new HistorySettings(true, retention ?? TimeSpan.FromDays(30), downsampled ?? TimeSpan.FromDays(400), TimeSpan.FromSeconds(5));
+        return (store, new HistoryRecorder(store, settings, _time, NullLogger.Instance));
+    }
+
+    private void Check(HistoryRecorder r, string rule, bool ok, RuleStatus state, int ms = 10)
+        => r.Record(rule, new CheckRecord(ok ? ProbeStatus.Healthy : ProbeStatus.Unhealthy, ok ? "ok" : "refused", _time.GetUtcNow(), TimeSpan.FromMilliseconds(ms)), state);
+
+    [Fact]
+    public async Task Uptime_IsTheShareOfChecksNotDown_OverDayWeekAndMonth()
+    {
+        var (store, recorder) = Open();
+        await using (store)
+        await using (recorder)
+        {
+            // 20 days ago: 10 checks, all down. 3 days ago: 10 checks, 5 down. Now: 10 checks, 1 down (a failure before
+            // the threshold does not count as downtime).
+            for (var i = 0; i < 10; i++) { Check(recorder, "api", false, RuleStatus.Down); _time.Advance(TimeSpan.FromMinutes(1)); }
+            _time.Advance(TimeSpan.FromDays(17) - TimeSpan.FromMinutes(10));
+            for (var i = 0; i < 10; i++) { Check(recorder, "api", i % 2 == 0, i % 2 == 0 ? RuleStatus.Healthy : RuleStatus.Down); _time.Advance(TimeSpan.FromMinutes(1)); }
+            _time.Advance(TimeSpan.FromDays(3) - TimeSpan.FromMinutes(10));
+            for (var i = 0; i < 10; i++) { Check(recorder, "api", i < 8, i == 9 ? RuleStatus.Down : i == 8 ? RuleStatus.Failing : RuleStatus.Healthy); _time.Advance(TimeSpan.FromSeconds(10)); }
+
+            var uptime = recorder.Uptime("api");
+            uptime.Day.Should().BeApproximately(0.9, 1e-9);
+            uptime.Week.Should().BeApproximately(14.0 / 20, 1e-9);
+            uptime.Month.Should().BeApproximately(14.0 / 30, 1e-9);
+            recorder.Uptime("never-checked").Should().Be(new UptimeView(null, null, null));
+        }
+    }
+
+    [Fact]
+    public async Task Flushed_History_IsReadBack_ByANewRecorder_WithUptimeAndRecentChecks()
+    {
+        var (store, recorder) = Open();
+        await using (store)
+        {
+            await using (recorder)
+            {
+                for (var i = 0; i < 70; i++) { Check(recorder, "bot", i % 10 != 0, i % 10 == 0 ? RuleStatus.Down : RuleStatus.Healthy, ms: i); _time.Advance(TimeSpan.FromSeconds(30)); }
+                await recorder.FlushAsync();
+            }
+        }
+        var (store2, recorder2) = Open();
+        await using (store2)
+        await using (recorder2)
+        {
+            await recorder2.LoadAsync(CancellationToken.None);
+            recorder2.Uptime("bot").Day.Should().BeApproximately(63.0 / 70, 1e-9);
+            var recent = recorder2.Recent("bot");
+            recent.Should().HaveCount(HistoryRecorder.RecentSize);
+            recent[^1].Duration.Should().Be(TimeSpan.FromMilliseconds(69));
+            var all = await recorder2.ChecksAsync("bot", _time.GetUtcNow() - TimeSpan.FromHours(2), _time.GetUtcNow(), 1000, CancellationToken.None);
+            all.Should().HaveCount(70);
+            all.Count(c => c.State == RuleStatus.Down).Should().Be(7);
+            all.Where(c => c.Status == ProbeStatus.Unhealthy).Should().OnlyContain(c => c.Description == "refused");
+        }
+    }
+
+    [Fact]
+    public async Task Checks_NotYetWritten_AreReturnedWithTheStoredOnes_InOrder_AndLimitedToTheNewest()
+    {
+        var (store, recorder) = Open();
+        await using (store)
+        await using (recorder)
+        {
+            for (var i = 0; i < 30; i++) { Check(recorder, "w", true, RuleStatus.Healthy, ms: i); _time.Advance(TimeSpan.FromMinutes(5)); }
+            await recorder.FlushAsync();
+            for (var i = 30; i < 40; i++) { Check(recorder, "w", true, RuleStatus.Healthy, ms: i); _time.Advance(TimeSpan.FromMinutes(5)); }
+
+            var all = await recorder.ChecksAsync("w", _time.GetUtcNow() - TimeSpan.FromDays(1), _time.GetUtcNow(), 1000, CancellationToken.None);
+            all.Select(c => (int)c.Duration.TotalMilliseconds).Should().Equal(Enumerable.Range(0, 40));
+            var newest = await recorder.ChecksAsync("w", _time.GetUtcNow() - TimeSpan.FromDays(1), _time.GetUtcNow(), 15, CancellationToken.None);
+            newest.Select(c => (int)c.Duration.TotalMilliseconds).Should().Equal(Enumerable.Range(25, 15));
+            var hours = await recorder.HourlyAsync("w", _time.GetUtcNow() - TimeSpan.FromDays(1), _time.GetUtcNow(), CancellationToken.None);
+            hours.Sum(h => h.Checks).Should().Be(40);
+            hours.Should().OnlyContain(h => h.Hour.Minute == 0 && h.Down == 0);
+            hours.Max(h => h.DurationMax).Should().Be(TimeSpan.FromMilliseconds(39));
+        }
+    }
+
+    [Fact]
+    public async Task Prune_DeletesChecksPastTheRetention_AndKeepsTheirHourlyCounts_UntilTheDownsampledRetention()
+    {
+        var (store, recorder) = Open(TimeSpan.FromDays(2), TimeSpan.FromDays(10));
+        await using (store)
+        await using (recorder)
+        {
+            var firstDay = _time.GetUtcNow();
+            for (var day = 0; day < 12; day++)
+            {
+                for (var i = 0; i < 6; i++) { Check(recorder, "db", i != 0, i == 0 ? RuleStatus.Down : RuleStatus.Healthy); _time.Advance(TimeSpan.FromMinutes(10)); }
+                _time.Advance(TimeSpan.FromDays(1) - TimeSpan.FromHours(1));
+            }
+            await recorder.FlushAsync();
+            await recorder.PruneAsync();
+
+            var now = _time.GetUtcNow();
+            var checks = await store.ChecksAsync("db", firstDay, now, 10_000, CancellationToken.None);
+            checks.Should().HaveCount(12).And.OnlyContain(c => c.At >= now - TimeSpan.FromDays(2) - TimeSpan.FromHours(1));
+            var hours = await store.HourlyAsync("db", firstDay, now, CancellationToken.None);
+            hours.Should().HaveCount(10, "the hourly counts of the last 10 days stay after their checks are gone");
+            hours.Should().OnlyContain(h => h.Checks == 6 && h.Down == 1 && h.Failures == 1);
+        }
+    }
+
+    [Fact]
+    public async Task ReadOnly_Store_ReadsWhatTheEngineWrote()
+    {
+        var (store, recorder) = Open();
+        await using (store)
+        await using (recorder)
+        {
+            for (var i = 0; i < 5; i++) { Check(recorder, "r", false, RuleStatus.Down); _time.Advance(TimeSpan.FromMinutes(1)); }
+            await recorder.FlushAsync();
+            await using var reader = HistoryStore.OpenReadOnly(store.Path);
+            (await reader.ChecksAsync("r", _time.GetUtcNow() - TimeSpan.FromHours(1), _time.GetUtcNow(), 100, CancellationToken.None)).Should().HaveCount(5);
+        }
+    }
+}

@@ -1,0 +1,179 @@
+using System.Diagnostics;
+using System.Text.Json;
+
+namespace Sentinel.Host.Tests;
+
+/// <summary>The status page in a real browser, and the operator commands, against the real `sentinel`.</summary>
+public sealed class OperatorSurfaceTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "sentinel-operator-tests", Guid.NewGuid().ToString("N")[..12]);
+
+    public OperatorSurfaceTests() => Directory.CreateDirectory(_dir);
+
+    /// <summary>Screenshots land here (under the repository's artifacts folder, kept after the run).</summary>
+    public static string ArtifactsDir { get; } = Path.Combine(SentinelProcess.RepoRoot, "artifacts", "test-screenshots");
+
+    private string StatusFile => Path.Combine(_dir, "state", "status.json");
+
+    private string? Address()
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllText(StatusFile));
+            return doc.RootElement.TryGetProperty("http", out var h) && h.ValueKind == JsonValueKind.String ? h.GetString() : null;
+        }
+        catch (Exception e) when (e is IOException or JsonException) { return null; }
+    }
+
+    private static string Rules(string url) => $"""
+        rules:
+          - name: bot-api
+            every: 200ms
+            timeout: 2s
+            failure-threshold: 2
+            success-threshold: 1
+            probe: {"{"} type: http, with: {"{"} url: "{url}/health" {"}"} {"}"}
+          - name: nightly
+            every: 1h
+            probe: {"{"} type: http, with: {"{"} url: "{url}/health" {"}"} {"}"}
+        """;
+
+    [Fact]
+    public async Task StatusPage_InARealBrowser_ShowsTheRuleGoingDownAndBackUp_LiveAndWithoutErrors()
+    {
+        await using var service = await TestServer.StartAsync();
+        using var sentinel = SentinelProcess.Start(_dir, null, "run", "--config", SentinelProcess.WriteConfig(_dir, Rules(service.Url)));
+        var address = await Until(Address, sentinel);
+        await using var browser = await HeadlessChromium.StartAsync();
+
+        await browser.SendAsync("Page.navigate", new { url = address + "/" });
+        async Task<string?> State() => (await browser.EvalAsync("document.querySelector('[data-rule=\"bot-api\"]')?.dataset.status ?? null"))?.GetValue<string>();
+        await UntilAsync(async () => await State() == "healthy", sentinel, "the page shows bot-api healthy");
+        await browser.EvalAsync("window.__sameDocument = 42");
+        (await browser.EvalAsync("document.getElementById('live').className"))!.GetValue<string>().Should().Be("on", "the event stream is connected");
+        await browser.ScreenshotAsync(Path.Combine(ArtifactsDir, "status-page-healthy.png"));
+
+        service.Status = 503;
+        var failedAt = Stopwatch.StartNew();
+        await UntilAsync(async () => await State() == "down", sentinel, "the page shows bot-api down");
+        failedAt.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(5), "the page follows the engine within seconds");
+        (await browser.EvalAsync("document.getElementById('incidents-section').hidden"))!.GetValue<bool>().Should().BeFalse("the open incident is listed");
+        (await browser.EvalAsync("document.getElementById('events').textContent"))!.GetValue<string>().Should().Contain("failing → down");
+        (await browser.EvalAsync("document.title"))!.GetValue<string>().Should().Be("(1 down) Sentinel");
+        await browser.ScreenshotAsync(Path.Combine(ArtifactsDir, "status-page-down.png"));
+
+        service.Status = 200;
+        await UntilAsync(async () => await State() == "healthy", sentinel, "the page shows bot-api healthy again");
+        (await browser.EvalAsync("window.__sameDocument"))!.GetValue<int>().Should().Be(42, "the page updated live, without a reload");
+        var row = (await browser.EvalAsync("document.querySelector('[data-rule=\"bot-api\"]').textContent"))!.GetValue<string>();
+        row.Should().Contain("24h").And.Contain("7d").And.Contain("30d").And.Contain("since");
+        (await browser.EvalAsync("document.querySelectorAll('[data-rule=\"bot-api\"] svg.spark polyline').length"))!.GetValue<int>().Should().Be(1, "a response-time sparkline");
+
+        // Readable on a phone: nothing wider than the screen.
+        await browser.SendAsync("Emulation.setDeviceMetricsOverride", new { width = 390, height = 844, deviceScaleFactor = 2, mobile = true });
+        await browser.EvalAsync("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))");
+        (await browser.EvalAsync("document.documentElement.scrollWidth <= window.innerWidth"))!.GetValue<bool>().Should().BeTrue("no sideways scrolling on a phone");
+        await browser.ScreenshotAsync(Path.Combine(ArtifactsDir, "status-page-phone.png"));
+
+        browser.Errors.Should().BeEmpty("the page logs no console error");
+        browser.Requests.Should().NotBeEmpty().And.OnlyContain(u => u.StartsWith(address, StringComparison.Ordinal), "the page loads nothing from elsewhere (no CDN)");
+        File.Exists(Path.Combine(ArtifactsDir, "status-page-down.png")).Should().BeTrue();
+    }
+
+    [Fact]
+    public async Task Commands_Status_History_Pause_Resume_RunNow_WorkThroughTheApi_AndStatusFallsBackToStatusJson()
+    {
+        await using var service = await TestServer.StartAsync();
+        var config = SentinelProcess.WriteConfig(_dir, Rules(service.Url));
+        int exit;
+        string stdout, stderr;
+        using (var sentinel = SentinelProcess.Start(_dir, new Dictionary<string, string> { ["COLUMNS"] = "200" }, "run", "--config", config))
+        {
+            await Until(Address, sentinel);
+            var tokenFile = Path.Combine(_dir, "state", "api-token");
+            if (!OperatingSystem.IsWindows()) File.GetUnixFileMode(tokenFile).Should().Be(UnixFileMode.UserRead | UnixFileMode.UserWrite, "only its owner may read the generated token");
+            await UntilAsync(async () => (await SentinelProcess.RunAsync(_dir, "status", "--config", config)).Stdout.Contains("healthy"), sentinel, "bot-api healthy");
+
+            (exit, stdout, _) = await SentinelProcess.RunAsync(_dir, "status", "--config", config);
+            exit.Should().Be(0);
+            stdout.Should().Contain("running").And.Contain("bot-api").And.Contain("100%").And.Contain("→ 200 OK");
+
+            (exit, stdout, stderr) = await SentinelProcess.RunAsync(_dir, "pause", "--config", config, "nightly");
+            (exit, stderr).Should().Be((0, ""));
+            stdout.Should().Contain("nightly: paused");
+            (await SentinelProcess.RunAsync(_dir, "status", "--config", config)).Stdout.Should().MatchRegex(@"nightly\s*│\s*paused");
+            (exit, _, stderr) = await SentinelProcess.RunAsync(_dir, "run-now", "--config", config, "nightly");
+            exit.Should().Be(1);
+            stderr.Should().Contain("paused: resume it first");
+            (exit, stdout, _) = await SentinelProcess.RunAsync(_dir, "resume", "--config", config, "nightly");
+            (exit, stdout.Trim()).Should().Be((0, "nightly: resumed"));
+            (exit, stdout, _) = await SentinelProcess.RunAsync(_dir, "run-now", "--config", config, "nightly");
+            exit.Should().Be(0);
+            stdout.Should().StartWith("nightly: healthy in ").And.Contain("200 OK");
+            (exit, _, stderr) = await SentinelProcess.RunAsync(_dir, "pause", "--config", config, "nightlly");
+            exit.Should().Be(1);
+            stderr.Should().Contain("did you mean 'nightly'");
+
+            service.Status = 503;
+            await UntilAsync(async () => (await SentinelProcess.RunAsync(_dir, "status", "--config", config)).Exit == 1, sentinel, "status exits 1 while a rule is down");
+            (exit, stdout, _) = await SentinelProcess.RunAsync(_dir, "history", "--config", config, "bot-api", "-n", "5");
+            exit.Should().Be(0);
+            stdout.Should().Contain("503").And.Contain("down").And.Contain("checks in the last 1d");
+            (exit, stdout, _) = await SentinelProcess.RunAsync(_dir, "history", "--config", config, "bot-api", "--hourly");
+            exit.Should().Be(0);
+            stdout.Should().Contain(":00").And.Contain("Uptime");
+
+            sentinel.Signal("TERM");
+            (await sentinel.WaitForExitAsync(TimeSpan.FromSeconds(20))).Should().Be(0);
+        }
+
+        // Sentinel is down: status reads what it last wrote, history reads the database.
+        (exit, stdout, _) = await SentinelProcess.RunAsync(_dir, "status", "--config", config);
+        exit.Should().Be(1, "the engine is not running");
+        stdout.Should().Contain("Sentinel is not answering").And.Contain("status.json").And.Contain("bot-api");
+        (exit, stdout, stderr) = await SentinelProcess.RunAsync(_dir, "history", "--config", config, "bot-api", "-n", "3");
+        exit.Should().Be(0);
+        stderr.Should().Contain("reading").And.Contain("history.db");
+        stdout.Should().Contain("503");
+        (exit, _, stderr) = await SentinelProcess.RunAsync(_dir, "pause", "--config", config, "nightly");
+        exit.Should().Be(1);
+        stderr.Should().Contain("did not answer");
+    }
+
+    [Fact]
+    public async Task Run_ListeningBeyondLoopbackWithoutAToken_IsRefusedAtStart()
+    {
+        var config = SentinelProcess.WriteConfig(_dir, "rules: []");
+        File.WriteAllText(config, File.ReadAllText(config).Replace("listen: \"127.0.0.1:0\"", "listen: \"0.0.0.0:0\""));
+        var (exit, _, stderr) = await SentinelProcess.RunAsync(_dir, "run", "--config", config);
+        exit.Should().Be(2);
+        stderr.Should().Contain("engine.http.listen is 0.0.0.0:0").And.Contain("no API token").And.Contain("engine.http.token");
+        File.Exists(StatusFile).Should().BeFalse("it never started");
+    }
+
+    private static async Task<T> Until<T>(Func<T?> probe, SentinelProcess process)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (probe() is { } value) return value;
+            await Task.Delay(50);
+        }
+        throw new TimeoutException($"sentinel did not get there in 30s.\nstdout:\n{process.Stdout}\nstderr:\n{process.Stderr}");
+    }
+
+    private static async Task UntilAsync(Func<Task<bool>> condition, SentinelProcess process, string what)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"{what}: not reached in 30s.\nstdout:\n{process.Stdout}\nstderr:\n{process.Stderr}");
+            await Task.Delay(50);
+        }
+    }
+
+    public void Dispose()
+    {
+        try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
+    }
+}
