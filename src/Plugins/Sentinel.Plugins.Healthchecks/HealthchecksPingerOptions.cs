@@ -6,12 +6,13 @@ namespace Sentinel.Plugins.Healthchecks;
 
 public sealed class HealthchecksPingerOptions : IValidatableObject
 {
-    [Description("The whole ping URL, e.g. https://hc-ping.com/<uuid>; or give base with uuid, or base with ping-key and slug.")]
+    [Secret, Description("The whole ping URL, e.g. https://hc-ping.com/<uuid>; or give base with uuid, or base with ping-key and slug.")]
     public Uri? Url { get; set; }
 
     [Description("The ping server: https://hc-ping.com, or a self-hosted healthchecks' /ping address.")]
     public Uri Base { get; set; } = new("https://hc-ping.com");
 
+    [Secret, Description("The check's UUID (whoever knows it can ping the check).")]
     public string? Uuid { get; set; }
 
     [Secret, Description("The project's ping key (with slug).")]

@@ -13,7 +13,7 @@ public enum WebhookFormat { Json, Discord, Slack, Telegram }
 
 public sealed class WebhookNotifierOptions : IValidatableObject
 {
-    [Description("Where to POST. For telegram, the Bot API base (default https://api.telegram.org); the path /bot<token>/sendMessage is added.")]
+    [Secret, Description("Where to POST (secret: a Discord or Slack webhook address is its own credential). For telegram, the Bot API base (default https://api.telegram.org); the path /bot<token>/sendMessage is added.")]
     public Uri? Url { get; set; }
 
     [Description("json: Sentinel's own payload (or 'template'); discord, slack: their incoming-webhook formats; telegram: Bot API sendMessage.")]
