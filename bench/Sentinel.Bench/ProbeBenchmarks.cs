@@ -66,7 +66,7 @@ internal static class ProbeBenchmarks
         var log = Path.Combine(dir, "busy.log");
         File.WriteAllText(log, "");
         File.WriteAllText(Path.Combine(dir, "sentinel.yaml"), $$"""
-            engine: { http: { enabled: false }, plugins: "{{Path.Combine(Repo, "plugins")}}", state: state, log: { directory: "" }, watch-config: false, watch-plugins: false }
+            {{Sentinel.Bench.BenchConfig.Engine($"plugins: \"{Path.Combine(Repo, "plugins")}\"").TrimEnd()}}
             rules:
               - name: errors
                 every: 500ms
@@ -153,7 +153,7 @@ internal static class ProbeBenchmarks
             await demo.StandardOutput.ReadLineAsync();
             var dir = TempDir();
             var yaml = new StringBuilder($$"""
-                engine: { http: { enabled: false }, plugins: "{{Path.Combine(Repo, "plugins")}}", state: state, log: { directory: "" }, watch-config: false, watch-plugins: false }
+                {{Sentinel.Bench.BenchConfig.Engine($"plugins: \"{Path.Combine(Repo, "plugins")}\"").TrimEnd()}}
                 rules:
 
                 """);

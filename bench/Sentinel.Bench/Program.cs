@@ -14,6 +14,8 @@ using Sentinel.Engine.State;
 
 if (args.Length > 0 && args[0] == "notify")
     return await Sentinel.Bench.NotifyBenchmark.RunAsync(args.Skip(1).ToArray());
+if (args.Length > 0 && args[0] == "surfaces")
+    return await Sentinel.Bench.SurfacesBenchmark.RunAsync(args.Skip(1).ToArray());
 if (args.Length > 0 && args[0] == "restart")
     return await Sentinel.Bench.RestartBenchmark.RunAsync(args.Skip(1).ToArray());
 if (args.Length > 0 && args[0] is "logscan" or "logdetect" or "http")
@@ -29,14 +31,7 @@ if (Environment.GetEnvironmentVariable("BENCH_FIRE_AHEAD") is { Length: > 0 } wi
 
 var dir = Path.Combine(Path.GetTempPath(), "sentinel-bench-" + Guid.NewGuid().ToString("N")[..8]);
 Directory.CreateDirectory(dir);
-var yaml = new System.Text.StringBuilder($$"""
-    engine:
-      http: { enabled: false }
-      state: state
-      log: { directory: "" }
-      watch-config: false
-      watch-plugins: false
-      state-flush-interval: {{flush}}
+var yaml = new System.Text.StringBuilder(Sentinel.Bench.BenchConfig.Engine($"state-flush-interval: {flush}") + """
     rules:
       - { name: fast, every: 100ms, probe: { type: noop } }
 

@@ -21,9 +21,11 @@ internal static class ControlCommands
 
     public static Task<int> RemediateAsync(string configPath, string rule, CancellationToken ct)
         => PostAsync(configPath, $"/api/rules/{Uri.EscapeDataString(rule)}/remediate", body =>
-            $"{rule}: {(body.GetProperty("remediated").GetBoolean() ? "remediated" : "remediation failed")}: {body.GetProperty("message").GetString()}", ct);
+            $"{rule}: {(body.GetProperty("remediated").GetBoolean() ? "remediated" : "remediation failed")}: {body.GetProperty("message").GetString()}", ct,
+            body => body.GetProperty("remediated").GetBoolean());
 
-    private static async Task<int> PostAsync(string configPath, string path, Func<System.Text.Json.JsonElement, string> describe, CancellationToken ct)
+    private static async Task<int> PostAsync(string configPath, string path, Func<System.Text.Json.JsonElement, string> describe, CancellationToken ct,
+        Func<System.Text.Json.JsonElement, bool>? succeeded = null)
     {
         using var api = EngineApi.Open(configPath);
         if (api is null) return Bootstrap.ExitConfigInvalid;
@@ -35,6 +37,6 @@ internal static class ControlCommands
             return 1;
         }
         Console.WriteLine(describe(answer.Body));
-        return 0;
+        return succeeded is null || succeeded(answer.Body) ? 0 : 1;
     }
 }

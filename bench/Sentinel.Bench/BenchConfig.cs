@@ -1,0 +1,9 @@
+namespace Sentinel.Bench;
+
+/// <summary>The engine section every load harness uses: no HTTP server, no file watching, console-free logs.</summary>
+internal static class BenchConfig
+{
+    public static string Engine(params string[] extra)
+        => "engine: { http: { enabled: false }, state: state, log: { directory: \"\" }, watch-config: false, watch-plugins: false"
+            + string.Concat(extra.Select(e => ", " + e)) + " }\n";
+}
