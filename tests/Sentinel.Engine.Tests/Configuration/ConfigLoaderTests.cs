@@ -258,6 +258,24 @@ public sealed class ConfigLoaderTests : IDisposable
         settings.HttpListen.Should().Be("127.0.0.1:0");
     }
 
+    [Fact]
+    public void LoadEngine_HistoryAndToken_AreRead_AndBadRetentionsExplained()
+    {
+        var path = _dir.File("h/sentinel.yaml", "engine:\n  http: { token: \"${API_T}\" }\n  history: { retention: 7d, downsampled-retention: 90d }\nrules: []\n");
+        var (settings, errors) = new ConfigLoader(n => n == "API_T" ? "s3cret-token" : null).LoadEngine(path);
+        errors.Should().BeEmpty();
+        settings!.HttpToken.Should().Be("s3cret-token");
+        settings.History.Should().Be(new Sentinel.Engine.History.HistorySettings(true, TimeSpan.FromDays(7), TimeSpan.FromDays(90), TimeSpan.FromSeconds(5)));
+        new ConfigLoader().LoadEngine(_dir.File("d/sentinel.yaml", "rules: []\n")).Settings!.History.Should().Be(Sentinel.Engine.History.HistorySettings.Default);
+
+        var bad = _dir.File("b/sentinel.yaml", "engine:\n  history: { retention: 10m, downsampled-retention: 5m }\nrules: []\n");
+        var (none, problems) = new ConfigLoader().LoadEngine(bad);
+        none.Should().BeNull();
+        problems.Select(e => e.Message).Should().Contain(m => m.Contains("retention must be at least 1h"))
+            .And.Contain(m => m.Contains("downsampled-retention (5m) must be at least the retention (10m)"));
+        problems.Should().OnlyContain(e => e.Location.Line == 2);
+    }
+
     public void Dispose()
     {
         _catalog.Dispose();
