@@ -3,6 +3,7 @@
 // lateness and the 100ms rule's period.
 // Usage: dotnet run -c Release --project bench/Sentinel.Bench -- [rules=10000] [every=10s] [seconds=60] [state-flush-interval=5s]
 // BENCH_DIRECT=1: the engine's own cost per check, without the scheduler. BENCH_FIRE_AHEAD=5ms: the batching window.
+// BENCH_HISTORY=0: without the check history (on by default, as in `sentinel run`).
 using System.Diagnostics;
 using System.Globalization;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -49,7 +50,10 @@ if (!config.IsValid) { Console.Error.WriteLine(string.Join("\n", config.Errors))
 Console.WriteLine($"config: {rules + 1} rules loaded and validated in {loadClock.ElapsedMilliseconds} ms");
 
 var store = SqliteStateStore.Open(Path.Combine(dir, "state", "sentinel.db"), NullLogger.Instance);
-var engine = new SentinelEngine(config.Config!, catalog, store, NullLoggerFactory.Instance, loader: loader);
+// History is on by default in `sentinel run`; BENCH_HISTORY=0 measures without it.
+var history = Environment.GetEnvironmentVariable("BENCH_HISTORY") is "0" ? null
+    : Sentinel.Engine.History.HistoryStore.Open(Path.Combine(dir, "state", "history.db"), NullLogger.Instance);
+var engine = new SentinelEngine(config.Config!, catalog, store, NullLoggerFactory.Instance, loader: loader, history: history);
 var lateness = new List<double>(capacity: rules * 8);
 var fastStarts = new List<long>();
 var measuring = false;
@@ -127,6 +131,7 @@ Console.WriteLine($"""
 
 await engine.DisposeAsync();
 await store.DisposeAsync();
+if (history is not null) await history.DisposeAsync();
 Directory.Delete(dir, recursive: true);
 return 0;
 

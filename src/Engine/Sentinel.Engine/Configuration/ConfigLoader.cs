@@ -503,7 +503,7 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
             spec.WatchPlugins)
         {
             HttpToken = string.IsNullOrEmpty(spec.Http.Token) ? null : spec.Http.Token,
-            History = new History.HistorySettings(spec.History.Enabled, spec.History.Retention, spec.History.DownsampledRetention, spec.StateFlushInterval),
+            History = new History.HistorySettings(spec.History.Enabled, spec.History.Retention, spec.History.DownsampledRetention, spec.History.FlushInterval),
         };
     }
 

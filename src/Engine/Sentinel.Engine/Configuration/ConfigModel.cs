@@ -182,10 +182,15 @@ public sealed class HistorySpec : IValidatableObject
     [Description("How long the hourly counts (uptime, failures, durations) are kept; at least the retention.")]
     public TimeSpan DownsampledRetention { get; set; } = TimeSpan.FromDays(400);
 
+    [Description("How often new checks are written (served from memory until then; a crash loses at most this much history, never state).")]
+    public TimeSpan FlushInterval { get; set; } = TimeSpan.FromSeconds(30);
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
         if (Retention < TimeSpan.FromHours(1))
             yield return new ValidationResult("retention must be at least 1h (the page's uptime needs the last hours): write e.g. retention: 30d", ["retention"]);
+        if (FlushInterval < TimeSpan.FromMilliseconds(100) || FlushInterval > TimeSpan.FromHours(1))
+            yield return new ValidationResult($"flush-interval ({Duration.Format(FlushInterval)}) must be between 100ms and 1h", ["flush-interval"]);
         if (DownsampledRetention < Retention)
             yield return new ValidationResult($"downsampled-retention ({Duration.Format(DownsampledRetention)}) must be at least the retention ({Duration.Format(Retention)})", ["downsampled-retention"]);
     }

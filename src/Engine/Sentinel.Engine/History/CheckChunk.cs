@@ -8,7 +8,7 @@ namespace Sentinel.Engine.History;
 public sealed record CheckPoint(DateTimeOffset At, ProbeStatus Status, RuleStatus State, TimeSpan Duration, string? Description = null, bool Stuck = false);
 
 /// <summary>
-/// The checks of one rule within one hour, packed: per check the change of the time step (zigzag varint, 1 byte while
+/// Up to 64 checks of one rule within one hour, packed: per check the change of the time step (zigzag varint, 1 byte while
 /// the schedule keeps time), a flags byte (probe status, rule state), the duration in microseconds (varint), and a
 /// description only where it says something (not healthy, or the status changed) and differs from the last one kept.
 /// A rule checked every minute costs about 5 bytes a check in the chunk, 6.5 on disk.

@@ -12,12 +12,15 @@ public sealed record UptimeView(double? Day, double? Week, double? Month);
 /// Keeps every check in the history store: appends it to its rule's open chunk, adds it to its hour's counts, and keeps
 /// the last few in memory for sparklines. Uptime figures come from the hourly counts of the last 30 days, held in
 /// memory, so a status page over thousands of rules never reads the disk. Changes are written in one transaction
-/// per flush interval; checks older than the retention are deleted (the hourly counts stay for the downsampled retention).
+/// per flush interval (checks not yet written are served from memory; a SIGKILL loses at most one interval of
+/// history, never state); checks older than the retention are deleted (the hourly counts stay for the downsampled retention).
 /// </summary>
 public sealed partial class HistoryRecorder : IAsyncDisposable
 {
     /// <summary>Checks kept in memory per rule (the page's sparkline).</summary>
     public const int RecentSize = 60;
+    /// <summary>Checks per chunk at most (a chunk also ends with its hour).</summary>
+    public const int ChunkChecks = 64;
     private const long MemoryHours = 30 * 24 + 1;
     private readonly HistoryStore _store;
     private readonly TimeProvider _time;
@@ -108,7 +111,8 @@ public sealed partial class HistoryRecorder : IAsyncDisposable
         var hour = ms / HistoryMath.HourMs;
         lock (h.Lock)
         {
-            if (h.Open is { } open && (open.Hour != hour || open.Size > 256 * 1024 || ms < open.EndMs))
+            // Small chunks: the open one is rewritten at each flush, so its size bounds the write amplification.
+            if (h.Open is { } open && (open.Hour != hour || open.Count >= ChunkChecks || open.Size > 8 * 1024 || ms < open.EndMs))
             {
                 h.Closed.Add(open);
                 h.Open = null;
@@ -276,5 +280,5 @@ public sealed partial class HistoryRecorder : IAsyncDisposable
 /// <summary>engine.history: how long checks and their hourly counts are kept.</summary>
 public sealed record HistorySettings(bool Enabled, TimeSpan Retention, TimeSpan DownsampledRetention, TimeSpan FlushInterval)
 {
-    public static HistorySettings Default { get; } = new(true, TimeSpan.FromDays(30), TimeSpan.FromDays(400), TimeSpan.FromSeconds(5));
+    public static HistorySettings Default { get; } = new(true, TimeSpan.FromDays(30), TimeSpan.FromDays(400), TimeSpan.FromSeconds(30));
 }
