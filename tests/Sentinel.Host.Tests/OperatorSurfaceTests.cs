@@ -123,8 +123,16 @@ public sealed class OperatorSurfaceTests : IDisposable
             exit.Should().Be(0);
             stdout.Should().Contain(":00").And.Contain("Uptime");
 
+            // An open page (its event stream) must not hold up a shutdown (Kestrel would wait 30 s for it).
+            using var http = new HttpClient();
+            using var request = new HttpRequestMessage(HttpMethod.Get, Address() + "/api/events");
+            request.Headers.Accept.ParseAdd("text/event-stream");
+            using var stream = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+            stream.Content.Headers.ContentType!.MediaType.Should().Be("text/event-stream");
+            var stopping = Stopwatch.StartNew();
             sentinel.Signal("TERM");
             (await sentinel.WaitForExitAsync(TimeSpan.FromSeconds(20))).Should().Be(0);
+            stopping.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(10));
         }
 
         // Sentinel is down: status reads what it last wrote, history reads the database.

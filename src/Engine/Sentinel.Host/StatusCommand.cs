@@ -26,7 +26,8 @@ internal static class StatusCommand
             {
                 status = JsonDocument.Parse(await File.ReadAllTextAsync(api.StatusFile, ct)).RootElement.Clone();
                 var written = File.GetLastWriteTimeUtc(api.StatusFile);
-                stale = $"Sentinel is not answering{(api.Address is null ? "" : " at " + api.Address)}: this is {api.StatusFile}, written {Ago(DateTimeOffset.UtcNow - written)} ago.";
+                stale = (api.Address is null ? "Sentinel names no HTTP address (is engine.http enabled?)" : $"Sentinel is not answering at {api.Address}")
+                    + $": this is {api.StatusFile}, written {Ago(DateTimeOffset.UtcNow - written)} ago.";
             }
             catch (Exception e) when (e is IOException or JsonException or UnauthorizedAccessException)
             {

@@ -142,38 +142,48 @@ public static class EngineEndpoints
             return;
         }
         // Server-sent events: one "activity" event per entry, and a comment every 15 s so proxies keep the stream open.
+        // The stream ends when the client goes or Sentinel stops (an open page must not hold up a shutdown).
+        var stopping = ctx.RequestServices.GetService(typeof(Microsoft.Extensions.Hosting.IHostApplicationLifetime)) is Microsoft.Extensions.Hosting.IHostApplicationLifetime lifetime
+            ? lifetime.ApplicationStopping : CancellationToken.None;
+        using var ended = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted, stopping);
+        var token = ended.Token;
         ctx.Response.Headers.ContentType = "text/event-stream";
         ctx.Response.Headers.CacheControl = "no-cache";
         ctx.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseBodyFeature>()?.DisableBuffering();
-        await ctx.Response.WriteAsync("retry: 2000\n\n", ctx.RequestAborted);
-        await ctx.Response.Body.FlushAsync(ctx.RequestAborted);
+        await ctx.Response.WriteAsync("retry: 2000\n\n", token);
+        await ctx.Response.Body.FlushAsync(token);
         using var keepAlive = new PeriodicTimer(TimeSpan.FromSeconds(15));
         var write = new SemaphoreSlim(1, 1);
         var pings = Task.Run(async () =>
         {
-            while (await keepAlive.WaitForNextTickAsync(ctx.RequestAborted))
+            while (await keepAlive.WaitForNextTickAsync(token))
             {
-                await write.WaitAsync(ctx.RequestAborted);
-                try { await ctx.Response.WriteAsync(": keep-alive\n\n", ctx.RequestAborted); await ctx.Response.Body.FlushAsync(ctx.RequestAborted); }
+                await write.WaitAsync(token);
+                try { await ctx.Response.WriteAsync(": keep-alive\n\n", token); await ctx.Response.Body.FlushAsync(token); }
                 finally { write.Release(); }
             }
         });
         try
         {
-            await foreach (var e in engine.Activity.ListenAsync(ctx.RequestAborted))
+            await foreach (var e in engine.Activity.ListenAsync(token))
             {
                 var data = engine.Redactor.Apply(JsonSerializer.Serialize(e, SentinelJson.Options));
-                await write.WaitAsync(ctx.RequestAborted);
+                await write.WaitAsync(token);
                 try
                 {
-                    await ctx.Response.WriteAsync($"id: {e.Id}\nevent: activity\ndata: {data}\n\n", ctx.RequestAborted);
-                    await ctx.Response.Body.FlushAsync(ctx.RequestAborted);
+                    await ctx.Response.WriteAsync($"id: {e.Id}\nevent: activity\ndata: {data}\n\n", token);
+                    await ctx.Response.Body.FlushAsync(token);
                 }
                 finally { write.Release(); }
             }
         }
-        catch (OperationCanceledException) when (ctx.RequestAborted.IsCancellationRequested) { }
-        try { await pings; } catch (OperationCanceledException) { }
+        catch (OperationCanceledException) when (token.IsCancellationRequested) { }
+        catch (IOException) { } // the client went away mid-write
+        finally
+        {
+            await ended.CancelAsync();
+            try { await pings; } catch (Exception e) when (e is OperationCanceledException or IOException) { }
+        }
     }
 
     /// <summary>JSON with the running configuration's secrets replaced.</summary>
