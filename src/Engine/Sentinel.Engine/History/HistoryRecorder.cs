@@ -54,7 +54,7 @@ public sealed partial class HistoryRecorder : IAsyncDisposable
         public long OldestHourKept;
     }
 
-    /// <summary>Reads the last 30 days of hourly counts and each rule's last checks.</summary>
+    /// <summary>Reads the last 30 days of hourly counts and each rule's last checks (whenever they were).</summary>
     public async Task LoadAsync(CancellationToken cancellationToken)
     {
         var nowHour = _time.GetUtcNow().ToUnixTimeMilliseconds() / HistoryMath.HourMs;
@@ -63,10 +63,12 @@ public sealed partial class HistoryRecorder : IAsyncDisposable
             var h = Get(b.Rule);
             lock (h.Lock) h.Hours[b.Hour] = b.Counts;
         }
-        var now = _time.GetUtcNow();
-        foreach (var (name, h) in _rules)
-            foreach (var p in await _store.ChecksAsync(name, now - TimeSpan.FromDays(1), now, RecentSize, cancellationToken))
-                lock (h.Lock) AddRecent(h, p);
+        foreach (var (name, points) in await _store.LatestAsync(cancellationToken))
+        {
+            var h = Get(name);
+            lock (h.Lock)
+                foreach (var p in points.Skip(Math.Max(0, points.Count - RecentSize))) AddRecent(h, p);
+        }
     }
 
     public void Start()

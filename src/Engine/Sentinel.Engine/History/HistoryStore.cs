@@ -151,6 +151,37 @@ public sealed class HistoryStore : IAsyncDisposable
         finally { _gate.Release(); }
     }
 
+    /// <summary>Every rule's newest checks (from its last two chunks), for the sparklines after a start: one seek per rule.</summary>
+    internal async Task<Dictionary<string, List<CheckPoint>>> LatestAsync(CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            var rules = new List<(long Id, string Name)>();
+            using (var list = _connection.CreateCommand())
+            {
+                list.CommandText = "SELECT id, name FROM rules";
+                using var r = await list.ExecuteReaderAsync(cancellationToken);
+                while (await r.ReadAsync(cancellationToken)) rules.Add((r.GetInt64(0), r.GetString(1)));
+            }
+            var result = new Dictionary<string, List<CheckPoint>>(StringComparer.Ordinal);
+            using var cmd = _connection.CreateCommand();
+            cmd.CommandText = "SELECT start_ms, data FROM chunks WHERE rule_id = $rule ORDER BY start_ms DESC LIMIT 2";
+            var p = cmd.Parameters.Add("$rule", SqliteType.Integer);
+            cmd.Prepare();
+            foreach (var (id, name) in rules)
+            {
+                p.Value = id;
+                var chunks = new List<List<CheckPoint>>();
+                using (var r = await cmd.ExecuteReaderAsync(cancellationToken))
+                    while (await r.ReadAsync(cancellationToken)) chunks.Add(CheckChunk.Decode(r.GetInt64(0), (byte[])r.GetValue(1)));
+                if (chunks.Count > 0) result[name] = [.. chunks.AsEnumerable().Reverse().SelectMany(c => c)];
+            }
+            return result;
+        }
+        finally { _gate.Release(); }
+    }
+
     /// <summary>A rule's hourly counts between two times (inclusive hours), oldest first.</summary>
     public async Task<List<HourBucket>> HourlyAsync(string rule, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken)
     {
