@@ -62,6 +62,18 @@ public sealed class OperatorSurfaceTests : IDisposable
         (await browser.EvalAsync("document.title"))!.GetValue<string>().Should().Be("(1 down) Sentinel");
         await browser.ScreenshotAsync(Path.Combine(ArtifactsDir, "status-page-down.png"));
 
+        // A rule's own view: its definition, the last 24 hours, its last checks with what they saw.
+        await browser.EvalAsync("document.querySelector('[data-open=\"bot-api\"]').click()");
+        await UntilAsync(async () => (await browser.EvalAsync("document.querySelector('#detail table.checks')?.textContent ?? ''"))!.GetValue<string>().Contains("503 Service Unavailable"),
+            sentinel, "the rule's view lists the failed checks");
+        (await browser.EvalAsync("document.getElementById('detail').open"))!.GetValue<bool>().Should().BeTrue();
+        (await browser.EvalAsync("document.getElementById('detail-body').textContent"))!.GetValue<string>()
+            .Should().Contain("down after 2 failures").And.Contain("http · every 200ms").And.Contain("sentinel.yaml:");
+        (await browser.EvalAsync("document.querySelectorAll('#detail .hours span').length"))!.GetValue<int>().Should().Be(24);
+        await browser.ScreenshotAsync(Path.Combine(ArtifactsDir, "status-page-rule.png"));
+        await browser.EvalAsync("document.querySelector('#detail .close').click()");
+        (await browser.EvalAsync("document.getElementById('detail').open"))!.GetValue<bool>().Should().BeFalse();
+
         service.Status = 200;
         await UntilAsync(async () => await State() == "healthy", sentinel, "the page shows bot-api healthy again");
         (await browser.EvalAsync("window.__sameDocument"))!.GetValue<int>().Should().Be(42, "the page updated live, without a reload");
