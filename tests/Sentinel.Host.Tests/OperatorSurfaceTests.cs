@@ -34,7 +34,7 @@ public sealed class OperatorSurfaceTests : IDisposable
             success-threshold: 1
             probe: {"{"} type: http, with: {"{"} url: "{url}/health" {"}"} {"}"}
           - name: nightly
-            every: 1h
+            cron: "0 0 1 1 *"    # never during a test: only run-now checks it
             probe: {"{"} type: http, with: {"{"} url: "{url}/health" {"}"} {"}"}
         """;
 
@@ -50,15 +50,18 @@ public sealed class OperatorSurfaceTests : IDisposable
         async Task<string?> State() => (await browser.EvalAsync("document.querySelector('[data-rule=\"bot-api\"]')?.dataset.status ?? null"))?.GetValue<string>();
         await UntilAsync(async () => await State() == "healthy", sentinel, "the page shows bot-api healthy");
         await browser.EvalAsync("window.__sameDocument = 42");
-        (await browser.EvalAsync("document.getElementById('live').className"))!.GetValue<string>().Should().Be("on", "the event stream is connected");
+        await UntilAsync(async () => (await browser.EvalAsync("document.getElementById('live').className"))!.GetValue<string>() == "on", sentinel,
+            "the page's event stream is connected");
         await browser.ScreenshotAsync(Path.Combine(ArtifactsDir, "status-page-healthy.png"));
 
         service.Status = 503;
         var failedAt = Stopwatch.StartNew();
         await UntilAsync(async () => await State() == "down", sentinel, "the page shows bot-api down");
         failedAt.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(5), "the page follows the engine within seconds");
-        (await browser.EvalAsync("document.getElementById('incidents-section').hidden"))!.GetValue<bool>().Should().BeFalse("the open incident is listed");
-        (await browser.EvalAsync("document.getElementById('events').textContent"))!.GetValue<string>().Should().Contain("failing → down");
+        // The incident (opened by the notification side, a moment later) and the event (from the stream) follow without a reload.
+        await UntilAsync(async () => !(await browser.EvalAsync("document.getElementById('incidents-section').hidden"))!.GetValue<bool>(), sentinel, "the open incident is listed");
+        await UntilAsync(async () => (await browser.EvalAsync("document.getElementById('events').textContent"))!.GetValue<string>().Contains("failing → down"), sentinel,
+            "the transition is in the last events");
         (await browser.EvalAsync("document.title"))!.GetValue<string>().Should().Be("(1 down) Sentinel");
         await browser.ScreenshotAsync(Path.Combine(ArtifactsDir, "status-page-down.png"));
 

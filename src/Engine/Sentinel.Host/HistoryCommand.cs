@@ -21,6 +21,11 @@ internal static class HistoryCommand
             Console.Error.WriteLine($"error: --since '{since}' is not a duration: write e.g. 1h, 24h or 7d");
             return Bootstrap.ExitConfigInvalid;
         }
+        if (limit is < 1 or > 100_000)
+        {
+            Console.Error.WriteLine($"error: --limit {limit} is out of range: give 1 to 100000");
+            return Bootstrap.ExitConfigInvalid;
+        }
         using var api = EngineApi.Open(configPath);
         if (api is null) return Bootstrap.ExitConfigInvalid;
         var query = $"/api/rules/{Uri.EscapeDataString(rule)}/history?since={Uri.EscapeDataString(since)}&limit={limit}" + (hourly ? "&resolution=hour" : "");
