@@ -142,7 +142,9 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
         Events.Subscribe(Activity.OnEventAsync);
         if (History is not null)
         {
-            await History.LoadAsync(cancellationToken);
+            // History only informs (uptime, sparklines): a history file that cannot be read must not stop the checks.
+            try { await History.LoadAsync(cancellationToken); }
+            catch (Exception ex) when (ex is Microsoft.Data.Sqlite.SqliteException or IOException or InvalidDataException) { LogHistoryUnreadable(_logger, ex.Message); }
             History.Start();
         }
         _persister = new StatePersister(_store, StatusFilePath, WriteStatus, _config.Engine.StateFlushInterval,
@@ -682,6 +684,9 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
 
     [LoggerMessage(EventId = 22, Level = LogLevel.Warning, Message = "The engine: section changed; restart Sentinel to apply it (rules were reloaded)")]
     private static partial void LogEngineSettingsChanged(ILogger logger);
+
+    [LoggerMessage(EventId = 24, Level = LogLevel.Warning, Message = "The check history could not be read ({Reason}); uptime starts from now")]
+    private static partial void LogHistoryUnreadable(ILogger logger, string reason);
 
     [LoggerMessage(EventId = 23, Level = LogLevel.Information, Message = "Plugins changed ({Plugins}); reloading the rules that use them")]
     private static partial void LogPluginsChanged(ILogger logger, string plugins);
