@@ -76,7 +76,7 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
         StartedAt = _time.GetUtcNow();
         if (history is not null)
             History = new History.HistoryRecorder(history, config.Engine.History, _time, loggerFactory.CreateLogger("Sentinel.History"));
-        Metrics = new Metrics.EngineMetrics(() => GetStatus());
+        Metrics = new Metrics.EngineMetrics(() => GetStatus(uptime: false));
         Activity = new ActivityLog();
         Redactor = Api.Redactor.For(config, null);
     }
@@ -597,11 +597,14 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
             : (true, _configErrors.Count > 0 ? $"running; the last config change was rejected ({_configErrors.Count} errors)" : "running");
     }
 
-    /// <summary>The engine and every rule; with <paramref name="recent"/> &gt; 0, each rule's last check durations too.</summary>
-    public EngineStatus GetStatus(int recent = 0)
+    /// <summary>
+    /// The engine and every rule; with <paramref name="recent"/> &gt; 0, each rule's last check durations too; without
+    /// <paramref name="uptime"/>, no uptime figures (what a metrics scrape needs is the states).
+    /// </summary>
+    public EngineStatus GetStatus(int recent = 0, bool uptime = true)
     {
         var (healthy, reason) = GetHealth();
-        var rules = _runtimes.Values.OrderBy(r => r.Definition.Name, StringComparer.Ordinal).Select(r => View(r.Definition, recent)).ToList();
+        var rules = _runtimes.Values.OrderBy(r => r.Definition.Name, StringComparer.Ordinal).Select(r => View(r.Definition, recent, uptime)).ToList();
         return new EngineStatus(Version, StartedAt, _time.GetUtcNow(), _config.Engine.ConfigFile, healthy, reason, HttpAddress,
             new ConfigStatus(_configErrors.Count == 0, _configRejectedAt, _configErrors.Select(e => e.ToString()).ToList()),
             _catalog.Plugins.Select(p => new PluginView(p.Name, p.Version, p.Types.Select(t => $"{t.Kind.ToString().ToLowerInvariant()}:{t.Name}").ToList())).ToList(),
@@ -609,14 +612,14 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
             rules) { Notifications = _notifications?.GetStatus() };
     }
 
-    private RuleStatusView View(RuleDefinition def, int recent)
+    private RuleStatusView View(RuleDefinition def, int recent, bool uptime = true)
     {
         var s = _states.GetValueOrDefault(def.Name) ?? RuleState.New(def.Name, StartedAt);
         return new RuleStatusView(def.Name, def.Description, s.Status, s.Since, def.Schedule, def.Probe.Name,
             s.ConsecutiveFailures, s.ConsecutiveSuccesses, s.Checks, s.Failures, s.LastCheck,
             def.Supervise is null && def.Remediate.Count == 0 ? null : s.Remediation ?? new RemediationState())
         {
-            Uptime = History?.Uptime(def.Name),
+            Uptime = uptime ? History?.Uptime(def.Name) : null,
             Recent = recent > 0 && History is not null ? Sparkline.From(History.Recent(def.Name), recent) : null,
         };
     }

@@ -71,18 +71,7 @@ public sealed partial class HistoryRecorder : IAsyncDisposable
         }
     }
 
-    public void Start()
-    {
-        if (_loop is not null) return;
-        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _loop = done.Task;
-        // A thread of its own: the disk work must not take thread-pool threads from checks.
-        new Thread(() =>
-        {
-            try { Loop(); }
-            finally { done.SetResult(); }
-        }) { IsBackground = true, Name = "sentinel-history" }.Start();
-    }
+    public void Start() => _loop ??= State.DedicatedThread.Start("sentinel-history", Loop);
 
     private void Loop()
     {

@@ -33,17 +33,7 @@ public sealed partial class StatePersister : IAsyncDisposable
     }
 
     /// <summary>Starts the flush loop on a thread of its own: its disk work must not take thread-pool threads from checks.</summary>
-    public void Start()
-    {
-        if (_loop is not null) return;
-        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _loop = done.Task;
-        new Thread(() =>
-        {
-            try { Loop(); }
-            finally { done.SetResult(); }
-        }) { IsBackground = true, Name = "sentinel-state" }.Start();
-    }
+    public void Start() => _loop ??= DedicatedThread.Start("sentinel-state", Loop);
 
     public void MarkDirty(RuleState state)
     {
