@@ -50,14 +50,10 @@ public sealed class HeadlessChromium : IAsyncDisposable
         {
             // Chromium writes the port it took (port 0 = a free one) to DevToolsActivePort in its profile.
             var portFile = Path.Combine(profile, "DevToolsActivePort");
-            var deadline = DateTime.UtcNow.AddSeconds(30);
-            string[] lines = [];
-            while (DateTime.UtcNow < deadline && (lines = File.Exists(portFile) ? File.ReadAllLines(portFile) : []).Length < 2)
-            {
-                if (process.HasExited) throw new InvalidOperationException($"chromium exited with {process.ExitCode}");
-                await Task.Delay(50);
-            }
-            if (lines.Length < 2) throw new TimeoutException("chromium did not open its DevTools port within 30 s");
+            var lines = await Eventually.Until(() => process.HasExited
+                    ? throw new InvalidOperationException($"chromium exited with {process.ExitCode}")
+                    : File.Exists(portFile) ? File.ReadAllLines(portFile) : [],
+                l => l.Length >= 2, what: "chromium opening its DevTools port");
             using var http = new HttpClient();
             var target = JsonNode.Parse(await (await http.PutAsync($"http://127.0.0.1:{lines[0]}/json/new?about:blank", null)).Content.ReadAsStringAsync())!;
             await browser._socket.ConnectAsync(new Uri(target["webSocketDebuggerUrl"]!.GetValue<string>()), CancellationToken.None);

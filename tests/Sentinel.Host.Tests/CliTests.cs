@@ -118,15 +118,15 @@ public sealed class CliTests : IDisposable
         var statusFile = Path.Combine(_dir, "state", "status.json");
         using var http = new HttpClient();
 
-        var address = await Until(() => ReadStatus(statusFile) is { } s && s.TryGetProperty("http", out var h) ? h.GetString() : null, sentinel);
+        var address = await Eventually.Value(() => ReadStatus(statusFile) is { } s && s.TryGetProperty("http", out var h) ? h.GetString() : null, context: sentinel.Output);
         address.Should().StartWith("http://127.0.0.1:");
         var health = await http.GetAsync(address + "/health");
         health.StatusCode.Should().Be(System.Net.HttpStatusCode.OK);
         (await health.Content.ReadAsStringAsync()).Should().Contain("\"status\":\"ok\"");
 
-        await Until(async () => await RuleStatus(http, address!) == "healthy" ? true : (bool?)null, sentinel);
+        await Eventually.Until(async () => await RuleStatus(http, address!) == "healthy", context: sentinel.Output);
         target.Status = 503;
-        await Until(async () => await RuleStatus(http, address!) == "down" ? true : (bool?)null, sentinel);
+        await Eventually.Until(async () => await RuleStatus(http, address!) == "down", context: sentinel.Output);
 
         sentinel.Signal("TERM");
         var exit = await sentinel.WaitForExitAsync(TimeSpan.FromSeconds(30));
@@ -197,19 +197,6 @@ public sealed class CliTests : IDisposable
     {
         var status = await http.GetFromJsonAsync<JsonElement>(address + "/api/status");
         return status.GetProperty("rules").EnumerateArray().Single(r => r.GetProperty("name").GetString() == "api").GetProperty("status").GetString();
-    }
-
-    private static Task<T> Until<T>(Func<T?> probe, SentinelProcess process) => Until(() => Task.FromResult(probe()), process);
-
-    private static async Task<T> Until<T>(Func<Task<T?>> probe, SentinelProcess process)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (DateTime.UtcNow < deadline)
-        {
-            if (await probe() is { } value) return value;
-            await Task.Delay(50);
-        }
-        throw new TimeoutException($"sentinel did not get there in 30s.\nstdout:\n{process.Stdout}\nstderr:\n{process.Stderr}");
     }
 
     public void Dispose()

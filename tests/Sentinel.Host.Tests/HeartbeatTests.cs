@@ -27,7 +27,7 @@ public sealed class HeartbeatTests : IDisposable
         hc.FailNext(2); // the start ping meets two 503s first
         hc.BodyLimit = 20;
         using var sentinel = SentinelProcess.Start(_dir, new Dictionary<string, string> { ["SENTINEL_TEST_HANG_SCHEDULER_AFTER"] = "4s" }, "run", "--config", Config(hc.Url));
-        await Until(() => sentinel.Stdout.Contains("TEST HOOK"), sentinel);
+        await Eventually.Until(() => sentinel.Stdout.Contains("TEST HOOK"), context: sentinel.Output);
         var hungAt = DateTimeOffset.UtcNow;
         var pings = hc.Pings.ToList();
         pings[0].Kind.Should().Be("start", "start comes first, after its retries");
@@ -38,10 +38,10 @@ public sealed class HeartbeatTests : IDisposable
         pings.Skip(1).Should().OnlyContain(p => Encoding.UTF8.GetByteCount(p.Body) <= 20, "bodies are cut to the server's Ping-Body-Limit");
 
         // Hung: the scheduler's last tick ages past 5s, then no more success pings, while the process stays up.
-        await Until(() => sentinel.Stdout.Contains("Heartbeat withheld"), sentinel);
+        await Eventually.Until(() => sentinel.Stdout.Contains("Heartbeat withheld"), context: sentinel.Output);
         var silentFrom = DateTimeOffset.UtcNow;
         var before = hc.Pings.Count;
-        await Until(() => sentinel.Stdout.Split("Heartbeat withheld").Length > 3, sentinel); // two more intervals pass
+        await Eventually.Until(() => sentinel.Stdout.Split("Heartbeat withheld").Length > 3, context: sentinel.Output); // two more intervals pass
         hc.Pings.Count.Should().Be(before, "a hung engine falls silent");
         (silentFrom - hungAt).Should().BeLessThan(TimeSpan.FromSeconds(8), "silence within the 5s staleness plus one interval");
         File.Exists($"/proc/{sentinel.Id}/stat").Should().BeTrue("the process is still up: only the outside switch can tell");
@@ -81,15 +81,15 @@ public sealed class HeartbeatTests : IDisposable
             ["NOTIFY_SOCKET"] = socketPath, ["WATCHDOG_USEC"] = "1000000", ["SENTINEL_TEST_HANG_SCHEDULER_AFTER"] = "4s",
         };
         using var sentinel = SentinelProcess.Start(_dir, env, "run", "--config", SentinelProcess.WriteConfig(_dir, "rules: []"));
-        await Until(() => received.Any(r => r.Text.StartsWith("READY=1")), sentinel);
-        await Until(() => received.Count(r => r.Text == "WATCHDOG=1") >= 3, sentinel);
-        await Until(() => sentinel.Stdout.Contains("watchdog keep-alive is withheld"), sentinel);
+        await Eventually.Until(() => received.Any(r => r.Text.StartsWith("READY=1")), context: sentinel.Output);
+        await Eventually.Until(() => received.Count(r => r.Text == "WATCHDOG=1") >= 3, context: sentinel.Output);
+        await Eventually.Until(() => sentinel.Stdout.Contains("watchdog keep-alive is withheld"), context: sentinel.Output);
         var count = received.Count(r => r.Text == "WATCHDOG=1");
-        await Until(() => sentinel.Stdout.Split("watchdog keep-alive is withheld").Length > 3, sentinel);
+        await Eventually.Until(() => sentinel.Stdout.Split("watchdog keep-alive is withheld").Length > 3, context: sentinel.Output);
         received.Count(r => r.Text == "WATCHDOG=1").Should().Be(count, "no keep-alive while the scheduler is hung: systemd will restart Sentinel");
         sentinel.Signal("TERM");
         await sentinel.WaitForExitAsync(TimeSpan.FromSeconds(30));
-        await Until(() => received.Any(r => r.Text.StartsWith("STOPPING=1")), sentinel);
+        await Eventually.Until(() => received.Any(r => r.Text.StartsWith("STOPPING=1")), context: sentinel.Output);
         await cts.CancelAsync();
         await reader;
     }
@@ -112,26 +112,16 @@ public sealed class HeartbeatTests : IDisposable
                 grace: 1h
             """);
         using var sentinel = SentinelProcess.Start(_dir, null, "run", "--config", config);
-        await Until(() => hc.Pings.Count(p => p.Kind == "success") >= 4, sentinel);
+        await Eventually.Until(() => hc.Pings.Count(p => p.Kind == "success") >= 4, context: sentinel.Output);
         // (The first ping's arrival is late by the client's first connection; the gaps after it are the rate.)
         var successes = hc.Pings.Where(p => p.Kind == "success").Select(p => p.At).Skip(1).ToList();
         successes.Zip(successes.Skip(1)).Should().OnlyContain(pair => pair.Second - pair.First >= TimeSpan.FromMilliseconds(900),
             "a 100ms rule pings at most every ping-every (1s)");
 
         target.Status = 503;
-        await Until(() => hc.Pings.Any(p => p.Kind == "fail") && hc.Pings.Any(p => p.Kind == "log"), sentinel);
+        await Eventually.Until(() => hc.Pings.Any(p => p.Kind == "fail") && hc.Pings.Any(p => p.Kind == "log"), context: sentinel.Output);
         hc.Pings.First(p => p.Kind == "fail").Body.Should().Contain("503");
         hc.Pings.Where(p => p.Kind == "log").Select(p => p.Body).Should().Contain(b => b.StartsWith("remediating (attempt 1)"));
-    }
-
-    private static async Task Until(Func<bool> condition, SentinelProcess process)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(40);
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"not reached in 40s.\nstdout:\n{process.Stdout}\nstderr:\n{process.Stderr}");
-            await Task.Delay(20);
-        }
     }
 
     public void Dispose()

@@ -32,16 +32,16 @@ public sealed class NotificationDeliveryTests : IDisposable
         using (var first = SentinelProcess.Start(_dir, null, "run", "--config", config))
         {
             // The message is in the outbox (status.json is written after the database) and waits for its group.
-            await Until(() => Pending() == 1, first);
+            await Eventually.Until(() => Pending() == 1, context: first.Output);
             first.Signal("KILL");
             await first.WaitForExitAsync(TimeSpan.FromSeconds(10));
         }
         smtp.Messages().Should().BeEmpty();
 
         using var second = SentinelProcess.Start(_dir, null, "run", "--config", config);
-        await Until(() => smtp.Messages().Count == 1, second);
+        await Eventually.Until(() => smtp.Messages().Count == 1, context: second.Output);
         // The outbox holds one sent message and nothing pending: there is nothing left that could be sent twice.
-        await Until(() => Pending() == 0 && Count("sent") == 1, second);
+        await Eventually.Until(() => Pending() == 0 && Count("sent") == 1, context: second.Output);
         smtp.Messages().Should().ContainSingle().Which.Subject.Should().Be("[Sentinel] DOWN: api");
     }
 
@@ -51,12 +51,12 @@ public sealed class NotificationDeliveryTests : IDisposable
         var port = SmtpServer.FreePort();
         var config = Config(port, "0s");
         using var sentinel = SentinelProcess.Start(_dir, null, "run", "--config", config);
-        await Until(() => sentinel.Stdout.Contains("Channel ops-mail failed (will retry)"), sentinel);
+        await Eventually.Until(() => sentinel.Stdout.Contains("Channel ops-mail failed (will retry)"), context: sentinel.Output);
         Pending().Should().Be(1);
 
         using var smtp = await SmtpServer.StartAsync(port);
-        await Until(() => smtp.Messages().Count == 1, sentinel);
-        await Until(() => Pending() == 0, sentinel);
+        await Eventually.Until(() => smtp.Messages().Count == 1, context: sentinel.Output);
+        await Eventually.Until(() => Pending() == 0, context: sentinel.Output);
         smtp.Messages().Should().ContainSingle().Which.Subject.Should().Be("[Sentinel] DOWN: api");
     }
 
@@ -70,16 +70,6 @@ public sealed class NotificationDeliveryTests : IDisposable
             return doc.RootElement.TryGetProperty("notifications", out var n) && n.ValueKind == JsonValueKind.Object ? n.GetProperty(what).GetInt64() : null;
         }
         catch (Exception e) when (e is IOException or JsonException or KeyNotFoundException) { return null; }
-    }
-
-    private static async Task Until(Func<bool> condition, SentinelProcess process)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(45);
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"not reached in 45s.\nstdout:\n{process.Stdout}\nstderr:\n{process.Stderr}");
-            await Task.Delay(20);
-        }
     }
 
     public void Dispose()

@@ -43,21 +43,12 @@ public sealed class NotifyCommandsTests : IDisposable
     {
         var config = Config();
         using var sentinel = SentinelProcess.Start(_dir, null, "run", "--config", config);
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (!File.Exists(Path.Combine(_dir, "alerts.jsonl")) || Pending() != 1)
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException(sentinel.Stdout + sentinel.Stderr);
-            await Task.Delay(20);
-        }
+        await Eventually.Until(() => File.Exists(Path.Combine(_dir, "alerts.jsonl")) && Pending() == 1, context: sentinel.Output);
         var (exit, stdout, stderr) = await SentinelProcess.RunAsync(_dir, "ack", "1", "--config", config);
         exit.Should().Be(0, stderr);
         stdout.Should().Contain("incident #1 acknowledged");
-        deadline = DateTime.UtcNow.AddSeconds(30);
-        while (Pending() != 0) // the pager escalation is cancelled (status.json shows it at its next write)
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException(sentinel.Stdout + sentinel.Stderr);
-            await Task.Delay(20);
-        }
+        // The pager escalation is cancelled (status.json shows it at its next write).
+        await Eventually.Until(() => Pending() == 0, context: sentinel.Output);
         sentinel.Stdout.Should().Contain("Rule api: incident #1 acknowledged: escalations and reminders stop");
 
         var (missing, _, err) = await SentinelProcess.RunAsync(_dir, "ack", "99", "--config", config);

@@ -43,32 +43,32 @@ public sealed class OperatorSurfaceTests : IDisposable
     {
         await using var service = await TestServer.StartAsync();
         using var sentinel = SentinelProcess.Start(_dir, null, "run", "--config", SentinelProcess.WriteConfig(_dir, Rules(service.Url)));
-        var address = await Until(Address, sentinel);
+        var address = await Eventually.Value(Address, context: sentinel.Output);
         await using var browser = await HeadlessChromium.StartAsync();
 
         await browser.SendAsync("Page.navigate", new { url = address + "/" });
         async Task<string?> State() => (await browser.EvalAsync("document.querySelector('[data-rule=\"bot-api\"]')?.dataset.status ?? null"))?.GetValue<string>();
-        await UntilAsync(async () => await State() == "healthy", sentinel, "the page shows bot-api healthy");
+        await Eventually.Until(async () => await State() == "healthy", what: "the page shows bot-api healthy", context: sentinel.Output);
         await browser.EvalAsync("window.__sameDocument = 42");
-        await UntilAsync(async () => (await browser.EvalAsync("document.getElementById('live').className"))!.GetValue<string>() == "on", sentinel,
+        await Eventually.Until(async () => (await browser.EvalAsync("document.getElementById('live').className"))!.GetValue<string>() == "on", context: sentinel.Output, what:
             "the page's event stream is connected");
         await browser.ScreenshotAsync(Path.Combine(ArtifactsDir, "status-page-healthy.png"));
 
         service.Status = 503;
         var failedAt = Stopwatch.StartNew();
-        await UntilAsync(async () => await State() == "down", sentinel, "the page shows bot-api down");
+        await Eventually.Until(async () => await State() == "down", what: "the page shows bot-api down", context: sentinel.Output);
         failedAt.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(5), "the page follows the engine within seconds");
         // The incident (opened by the notification side, a moment later) and the event (from the stream) follow without a reload.
-        await UntilAsync(async () => !(await browser.EvalAsync("document.getElementById('incidents-section').hidden"))!.GetValue<bool>(), sentinel, "the open incident is listed");
-        await UntilAsync(async () => (await browser.EvalAsync("document.getElementById('events').textContent"))!.GetValue<string>().Contains("failing → down"), sentinel,
+        await Eventually.Until(async () => !(await browser.EvalAsync("document.getElementById('incidents-section').hidden"))!.GetValue<bool>(), what: "the open incident is listed", context: sentinel.Output);
+        await Eventually.Until(async () => (await browser.EvalAsync("document.getElementById('events').textContent"))!.GetValue<string>().Contains("failing → down"), context: sentinel.Output, what:
             "the transition is in the last events");
         (await browser.EvalAsync("document.title"))!.GetValue<string>().Should().Be("(1 down) Sentinel");
         await browser.ScreenshotAsync(Path.Combine(ArtifactsDir, "status-page-down.png"));
 
         // A rule's own view: its definition, the last 24 hours, its last checks with what they saw.
         await browser.EvalAsync("document.querySelector('[data-open=\"bot-api\"]').click()");
-        await UntilAsync(async () => (await browser.EvalAsync("document.querySelector('#detail table.checks')?.textContent ?? ''"))!.GetValue<string>().Contains("503 Service Unavailable"),
-            sentinel, "the rule's view lists the failed checks");
+        await Eventually.Until(async () => (await browser.EvalAsync("document.querySelector('#detail table.checks')?.textContent ?? ''"))!.GetValue<string>().Contains("503 Service Unavailable"),
+            what: "the rule's view lists the failed checks", context: sentinel.Output);
         (await browser.EvalAsync("document.getElementById('detail').open"))!.GetValue<bool>().Should().BeTrue();
         (await browser.EvalAsync("document.getElementById('detail-body').textContent"))!.GetValue<string>()
             .Should().Contain("down after 2 failures").And.Contain("http · every 200ms").And.Contain("sentinel.yaml:");
@@ -78,7 +78,7 @@ public sealed class OperatorSurfaceTests : IDisposable
         (await browser.EvalAsync("document.getElementById('detail').open"))!.GetValue<bool>().Should().BeFalse();
 
         service.Status = 200;
-        await UntilAsync(async () => await State() == "healthy", sentinel, "the page shows bot-api healthy again");
+        await Eventually.Until(async () => await State() == "healthy", what: "the page shows bot-api healthy again", context: sentinel.Output);
         (await browser.EvalAsync("window.__sameDocument"))!.GetValue<int>().Should().Be(42, "the page updated live, without a reload");
         var row = (await browser.EvalAsync("document.querySelector('[data-rule=\"bot-api\"]').textContent"))!.GetValue<string>();
         row.Should().Contain("24h").And.Contain("7d").And.Contain("30d").And.Contain("since");
@@ -104,10 +104,10 @@ public sealed class OperatorSurfaceTests : IDisposable
         string stdout, stderr;
         using (var sentinel = SentinelProcess.Start(_dir, new Dictionary<string, string> { ["COLUMNS"] = "200" }, "run", "--config", config))
         {
-            await Until(Address, sentinel);
+            await Eventually.Value(Address, context: sentinel.Output);
             var tokenFile = Path.Combine(_dir, "state", "api-token");
             if (!OperatingSystem.IsWindows()) File.GetUnixFileMode(tokenFile).Should().Be(UnixFileMode.UserRead | UnixFileMode.UserWrite, "only its owner may read the generated token");
-            await UntilAsync(async () => (await SentinelProcess.RunAsync(_dir, "status", "--config", config)).Stdout.Contains("healthy"), sentinel, "bot-api healthy");
+            await Eventually.Until(async () => (await SentinelProcess.RunAsync(_dir, "status", "--config", config)).Stdout.Contains("healthy"), what: "bot-api healthy", context: sentinel.Output);
 
             (exit, stdout, _) = await SentinelProcess.RunAsync(_dir, "status", "--config", config);
             exit.Should().Be(0);
@@ -130,7 +130,7 @@ public sealed class OperatorSurfaceTests : IDisposable
             stderr.Should().Contain("did you mean 'nightly'");
 
             service.Status = 503;
-            await UntilAsync(async () => (await SentinelProcess.RunAsync(_dir, "status", "--config", config)).Exit == 1, sentinel, "status exits 1 while a rule is down");
+            await Eventually.Until(async () => (await SentinelProcess.RunAsync(_dir, "status", "--config", config)).Exit == 1, what: "status exits 1 while a rule is down", context: sentinel.Output);
             (exit, stdout, _) = await SentinelProcess.RunAsync(_dir, "history", "--config", config, "bot-api", "-n", "5");
             exit.Should().Be(0);
             stdout.Should().Contain("503").And.Contain("down").And.Contain("checks in the last 1d");
@@ -172,27 +172,6 @@ public sealed class OperatorSurfaceTests : IDisposable
         exit.Should().Be(2);
         stderr.Should().Contain("engine.http.listen is 0.0.0.0:0").And.Contain("no API token").And.Contain("engine.http.token");
         File.Exists(StatusFile).Should().BeFalse("it never started");
-    }
-
-    private static async Task<T> Until<T>(Func<T?> probe, SentinelProcess process)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (DateTime.UtcNow < deadline)
-        {
-            if (probe() is { } value) return value;
-            await Task.Delay(50);
-        }
-        throw new TimeoutException($"sentinel did not get there in 30s.\nstdout:\n{process.Stdout}\nstderr:\n{process.Stderr}");
-    }
-
-    private static async Task UntilAsync(Func<Task<bool>> condition, SentinelProcess process, string what)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"{what}: not reached in 30s.\nstdout:\n{process.Stdout}\nstderr:\n{process.Stderr}");
-            await Task.Delay(50);
-        }
     }
 
     public void Dispose()

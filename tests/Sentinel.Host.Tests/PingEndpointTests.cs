@@ -24,7 +24,7 @@ public sealed class PingEndpointTests : IDisposable
             """);
         var sentinel = SentinelProcess.Start(_dir, null, "run", "--config", config);
         string? address = null;
-        await Until(() => (address = Http()) is not null, sentinel);
+        await Eventually.Until(() => (address = Http()) is not null, context: sentinel.Output);
         return (sentinel, address!);
     }
 
@@ -95,31 +95,21 @@ public sealed class PingEndpointTests : IDisposable
                 try { await Task.Delay(500, pinging.Token); } catch (OperationCanceledException) { }
             }
         });
-        await Until(() => RuleStatus("nightly-job")?.StartsWith("healthy: last ping") == true, sentinel);
+        await Eventually.Until(() => RuleStatus("nightly-job")?.StartsWith("healthy: last ping") == true, context: sentinel.Output);
         await pinging.CancelAsync();
         await pinger;
-        await Until(() => RuleStatus("nightly-job")?.StartsWith("down: the last ping was") == true, sentinel);
+        await Eventually.Until(() => RuleStatus("nightly-job")?.StartsWith("down: the last ping was") == true, context: sentinel.Output);
 
         // The bot reports a start and never finishes: down after the grace, with the run measured once it does.
         (await Ping(a, $"/ping/{Bot}/start?rid=1f0b7b0c-1111-4c1c-9c36-5d3c9b2b8e1a")).Code.Should().Be(HttpStatusCode.OK);
-        await Until(() => RuleStatus("bot-alive")?.StartsWith("down: started") == true, sentinel);
+        await Eventually.Until(() => RuleStatus("bot-alive")?.StartsWith("down: started") == true, context: sentinel.Output);
         RuleStatus("bot-alive").Should().Contain("not finished within the grace of 1s");
         (await Ping(a, $"/ping/{Bot}?rid=1f0b7b0c-1111-4c1c-9c36-5d3c9b2b8e1a")).Code.Should().Be(HttpStatusCode.OK);
-        await Until(() => RuleStatus("bot-alive")?.StartsWith("healthy: last ping 0s ago, run took") == true, sentinel);
+        await Eventually.Until(() => RuleStatus("bot-alive")?.StartsWith("healthy: last ping 0s ago, run took") == true, context: sentinel.Output);
 
         (await Ping(a, $"/ping/{Bot}/3", body: "disk full")).Code.Should().Be(HttpStatusCode.OK);
-        await Until(() => RuleStatus("bot-alive")?.Contains("reported failure") == true, sentinel);
+        await Eventually.Until(() => RuleStatus("bot-alive")?.Contains("reported failure") == true, context: sentinel.Output);
         RuleStatus("bot-alive").Should().Contain("(exit status 3): disk full");
-    }
-
-    private static async Task Until(Func<bool> condition, SentinelProcess process)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(40);
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"not reached in 40s.\nstdout:\n{process.Stdout}\nstderr:\n{process.Stderr}");
-            await Task.Delay(20);
-        }
     }
 
     public void Dispose()

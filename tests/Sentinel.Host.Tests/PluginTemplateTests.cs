@@ -59,14 +59,14 @@ public sealed class PluginTemplateTests : IDisposable
 
         // A running Sentinel picks up the dropped-in folder, then the rule that uses it.
         using var sentinel = SentinelProcess.Start(_dir, null, "run", "--config", Config("rules: []"));
-        await Until(() => sentinel.Stdout.Contains("Status page:"), sentinel);
+        await Eventually.Until(() => sentinel.Stdout.Contains("Status page:"), context: sentinel.Output);
         var plugin = Path.Combine(_dir, "plugins", "Acme.Probes");
         Directory.CreateDirectory(plugin);
         foreach (var f in Directory.GetFiles(Path.Combine(src, "Acme.Probes", "bin", "Release", "net10.0"))) File.Copy(f, Path.Combine(plugin, Path.GetFileName(f)));
         File.Exists(Path.Combine(plugin, "Sentinel.Abstractions.dll")).Should().BeFalse("the contract is never shipped in a plugin folder");
-        await Until(() => sentinel.Stdout.Contains("Loaded plugin Acme.Probes"), sentinel);
+        await Eventually.Until(() => sentinel.Stdout.Contains("Loaded plugin Acme.Probes"), context: sentinel.Output);
         Config(rule);
-        await Until(() => RuleStatus() == "healthy", sentinel);
+        await Eventually.Until(() => RuleStatus() == "healthy", context: sentinel.Output);
         sentinel.Stdout.Should().Contain("probe 'file-age'");
     }
 
@@ -79,16 +79,6 @@ public sealed class PluginTemplateTests : IDisposable
                 ? r.GetProperty("status").GetString() : null;
         }
         catch (Exception e) when (e is IOException or JsonException or KeyNotFoundException or InvalidOperationException) { return null; }
-    }
-
-    private static async Task Until(Func<bool> condition, SentinelProcess process)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"not reached in 60s.\nstdout:\n{process.Stdout}\nstderr:\n{process.Stderr}");
-            await Task.Delay(50);
-        }
     }
 
     public void Dispose()

@@ -47,6 +47,9 @@ public sealed class SentinelProcess : IDisposable
     public string Stdout { get { lock (_stdout) return _stdout.ToString(); } }
     public string Stderr { get { lock (_stderr) return _stderr.ToString(); } }
 
+    /// <summary>What the process printed, for a timeout's message.</summary>
+    public string Output() => $"sentinel stdout:\n{Stdout}\nsentinel stderr:\n{Stderr}";
+
     public static SentinelProcess Start(string workingDirectory, IDictionary<string, string>? env, params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet") { WorkingDirectory = workingDirectory, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };

@@ -33,7 +33,7 @@ public sealed class StateGuardianTests : IDisposable
                 backoff: { initial: 100ms, max: 100ms }
             """);
         using var sentinel = SentinelProcess.Start(_dir, null, "run", "--config", config);
-        await Until(() => Directory.Exists(Path.Combine(_dir, "backups")) && Directory.GetFiles(Path.Combine(_dir, "backups")).Length == 1 && File.Exists(Pidfile), sentinel);
+        await Eventually.Until(() => Directory.Exists(Path.Combine(_dir, "backups")) && Directory.GetFiles(Path.Combine(_dir, "backups")).Length == 1 && File.Exists(Pidfile), context: sentinel.Output);
 
         var corruptions = new (string Name, Action Corrupt)[]
         {
@@ -45,23 +45,13 @@ public sealed class StateGuardianTests : IDisposable
         {
             var pid = File.ReadAllText(Pidfile).Trim();
             corrupt();
-            await Until(() => File.Exists(StateFile) && File.ReadAllText(StateFile) == """{"sessions": ["a", "b"]}"""
-                && File.Exists(Pidfile) && File.ReadAllText(Pidfile).Trim() != pid, sentinel);
-            await Until(() => sentinel.Stdout.Split("done: ran restore, restart").Length > Array.IndexOf(corruptions.Select(c => c.Name).ToArray(), name) + 1, sentinel);
+            await Eventually.Until(() => File.Exists(StateFile) && File.ReadAllText(StateFile) == """{"sessions": ["a", "b"]}"""
+                && File.Exists(Pidfile) && File.ReadAllText(Pidfile).Trim() != pid, context: sentinel.Output);
+            await Eventually.Until(() => sentinel.Stdout.Split("done: ran restore, restart").Length > Array.IndexOf(corruptions.Select(c => c.Name).ToArray(), name) + 1, context: sentinel.Output);
         }
         Directory.GetFiles(_dir, "state.json.corrupt-*").Should().NotBeEmpty("the corrupt files are kept aside");
         Directory.GetFiles(Path.Combine(_dir, "backups")).Should().ContainSingle("only the valid content was ever backed up, and it never changed")
             .Which.Should().Match(f => File.ReadAllText(f) == """{"sessions": ["a", "b"]}""");
-    }
-
-    private static async Task Until(Func<bool> condition, SentinelProcess process)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(40);
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"not reached in 40s.\nstdout:\n{process.Stdout}\nstderr:\n{process.Stderr}");
-            await Task.Delay(20);
-        }
     }
 
     public void Dispose()

@@ -43,18 +43,18 @@ public sealed class SupervisionTests : IDisposable
         int pid;
         using (var first = SentinelProcess.Start(_dir, null, "run", "--config", config))
         {
-            await Until(() => File.Exists(PortFile) && File.Exists(Pidfile), first);
+            await Eventually.Until(() => File.Exists(PortFile) && File.Exists(Pidfile), context: () => Diagnostics(first));
             pid = int.Parse(File.ReadAllText(Pidfile));
             // Killed once status.json shows the process (the database may or may not have it yet: the pidfile covers that).
-            await Until(() => RecordedPid() == pid, first);
+            await Eventually.Until(() => RecordedPid() == pid, context: () => Diagnostics(first));
             first.Signal("KILL");
             (await first.WaitForExitAsync(TimeSpan.FromSeconds(10))).Should().Be(137);
         }
         (await Health()).Should().Be("ok", "the service outlives a killed Sentinel");
 
         using var second = SentinelProcess.Start(_dir, null, "run", "--config", config);
-        await Until(() => second.Stdout.Contains($"Rule svc: adopted pid {pid}"), second);
-        await Until(() => Status() is { } s && s.GetProperty("status").GetString() == "healthy", second);
+        await Eventually.Until(() => second.Stdout.Contains($"Rule svc: adopted pid {pid}"), context: () => Diagnostics(second));
+        await Eventually.Until(() => Status() is { } s && s.GetProperty("status").GetString() == "healthy", context: () => Diagnostics(second));
         int.Parse(File.ReadAllText(Pidfile)).Should().Be(pid);
         (await Health()).Should().Be("ok");
         ServiceLog().Split('\n').Count(l => l.StartsWith("started pid")).Should().Be(1, "the service was never restarted");
@@ -63,7 +63,7 @@ public sealed class SupervisionTests : IDisposable
         var port = File.ReadAllText(PortFile);
         File.Delete(PortFile);
         await Tell(port, "crash");
-        await Until(() => File.Exists(PortFile), second);
+        await Eventually.Until(() => File.Exists(PortFile), context: () => Diagnostics(second));
         int.Parse(File.ReadAllText(Pidfile)).Should().NotBe(pid);
         (await Health()).Should().Be("ok");
         second.Stdout.Should().Contain($"Rule svc: pid {pid} exited (status unknown: it was adopted from an earlier Sentinel)")
@@ -85,14 +85,14 @@ public sealed class SupervisionTests : IDisposable
                   - {"{"} type: signal, with: {"{"} pidfile: state/supervise/svc.pid, grace: 1s {"}"} {"}"}
             """);
         using var sentinel = SentinelProcess.Start(_dir, null, "run", "--config", config);
-        await Until(() => Status() is { } s && s.GetProperty("status").GetString() == "healthy", sentinel);
+        await Eventually.Until(() => Status() is { } s && s.GetProperty("status").GetString() == "healthy", context: () => Diagnostics(sentinel));
         var pid = int.Parse(File.ReadAllText(Pidfile));
 
         await Tell(port.ToString(), "hang");
-        await Until(() => File.Exists(Pidfile) && int.Parse(File.ReadAllText(Pidfile)) != pid ? true : (bool?)null, sentinel);
-        await Until(() => Status() is { } s && s.GetProperty("status").GetString() == "healthy", sentinel);
+        await Eventually.Until(() => File.Exists(Pidfile) && int.Parse(File.ReadAllText(Pidfile)) != pid, context: () => Diagnostics(sentinel));
+        await Eventually.Until(() => Status() is { } s && s.GetProperty("status").GetString() == "healthy", context: () => Diagnostics(sentinel));
         (await Health()).Should().Be("ok");
-        await Until(() => sentinel.Stdout.Contains("Rule svc: attempt 1 done: ran signal; started pid"), sentinel);
+        await Eventually.Until(() => sentinel.Stdout.Contains("Rule svc: attempt 1 done: ran signal; started pid"), context: () => Diagnostics(sentinel));
         sentinel.Stdout.Should().Contain("Rule svc: Healthy -> Failing").And.Contain("Rule svc: remediation attempt 1: timed out after 500ms");
         File.Exists($"/proc/{pid}").Should().BeFalse("the hung process was stopped");
     }
@@ -133,22 +133,9 @@ public sealed class SupervisionTests : IDisposable
         return ((IPEndPoint)l.LocalEndpoint).Port;
     }
 
-    private Task<bool> Until(Func<bool> condition, SentinelProcess process, [System.Runtime.CompilerServices.CallerArgumentExpression(nameof(condition))] string what = "")
-        => Until(() => condition() ? true : (bool?)null, process, what);
-
-    private async Task<bool> Until(Func<bool?> probe, SentinelProcess process, [System.Runtime.CompilerServices.CallerArgumentExpression(nameof(probe))] string what = "")
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (DateTime.UtcNow < deadline)
-        {
-            if (probe() is { } value) return value;
-            await Task.Delay(20);
-        }
-        var status = Path.Combine(_dir, "state", "status.json");
-        throw new TimeoutException($"sentinel did not get there in 30s: {what}\nstdout:\n{process.Stdout}\nstderr:\n{process.Stderr}\n"
-            + $"port file: {File.Exists(PortFile)}, pidfile: {(File.Exists(Pidfile) ? File.ReadAllText(Pidfile).Trim() : "none")}\n"
-            + $"status.json rule: {Status()?.ToString() ?? "(none)"}");
-    }
+    private string Diagnostics(SentinelProcess process) => process.Output()
+        + $"\nport file: {File.Exists(PortFile)}, pidfile: {(File.Exists(Pidfile) ? File.ReadAllText(Pidfile).Trim() : "none")}"
+        + $"\nstatus.json rule: {Status()?.ToString() ?? "(none)"}";
 
     public void Dispose()
     {

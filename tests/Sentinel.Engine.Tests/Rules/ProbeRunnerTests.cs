@@ -50,23 +50,28 @@ public sealed class ProbeRunnerTests
     public async Task Run_ProbeThatIgnoresCancellation_IsAbandonedAndMarkedStuck_AndLaterRunsAreSkipped()
     {
         var gate = new ManualResetEventSlim();
-        var runtime = Runtime(new BlockingProbe(gate), TimeSpan.FromSeconds(2));
+        var probe = new BlockingProbe(gate);
+        var runtime = Runtime(probe, TimeSpan.FromSeconds(2));
         try
         {
             var task = ProbeRunner.RunAsync(runtime, _time, NullLogger.Instance, CancellationToken.None);
             _time.Advance(TimeSpan.FromSeconds(2) + ProbeRunner.AbandonGrace);
-            var check = await task.WaitAsync(TimeSpan.FromSeconds(10));
+            var check = await task.Within();
             check.Stuck.Should().BeTrue();
             check.Description.Should().Be("timed out after 2s and ignored cancellation: the probe was abandoned (stuck)");
 
+            // On a busy machine the abandoned probe may start only now: it must still be the run in flight, with a
+            // cancelled token, so the next run is skipped rather than started beside it.
+            await Eventually.Until(() => probe.Started == 1, what: "the abandoned probe running");
             _time.Advance(TimeSpan.FromSeconds(7));
-            var next = await ProbeRunner.RunAsync(runtime, _time, NullLogger.Instance, CancellationToken.None);
+            var next = await ProbeRunner.RunAsync(runtime, _time, NullLogger.Instance, CancellationToken.None).Within();
             next.Stuck.Should().BeTrue();
             next.Description.Should().StartWith("stuck: the check started 10s ago");
+            probe.Started.Should().Be(1, "a stuck probe is not started a second time");
         }
         finally { gate.Set(); }
         await Eventually.Until(() => runtime.InFlight!.IsCompleted);
-        var recovered = await ProbeRunner.RunAsync(runtime, _time, NullLogger.Instance, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
+        var recovered = await ProbeRunner.RunAsync(runtime, _time, NullLogger.Instance, CancellationToken.None).Within();
         recovered.Status.Should().Be(ProbeStatus.Healthy);
     }
 
@@ -94,8 +99,12 @@ public sealed class ProbeRunnerTests
 
     private sealed class BlockingProbe(ManualResetEventSlim gate) : IProbe
     {
+        private int _started;
+        public int Started => Volatile.Read(ref _started);
+
         public ValueTask<ProbeResult> CheckAsync(ProbeContext context, CancellationToken cancellationToken)
         {
+            Interlocked.Increment(ref _started);
             gate.Wait();
             return ValueTask.FromResult(ProbeResult.Healthy("unblocked"));
         }

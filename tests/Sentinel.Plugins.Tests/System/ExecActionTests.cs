@@ -40,7 +40,7 @@ public sealed class ExecActionTests : IDisposable
         error.Should().BeOfType<TimeoutException>().Which.Message.Should().Contain("did not finish within 0s: it was killed: waiting");
         started.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(10));
         var pid = int.Parse(File.ReadAllText(pidfile).Trim());
-        await Eventually(() => !File.Exists($"/proc/{pid}/stat") || File.ReadAllText($"/proc/{pid}/stat").Contains(") Z "));
+        await Eventually.Until(() => !File.Exists($"/proc/{pid}/stat") || File.ReadAllText($"/proc/{pid}/stat").Contains(") Z "));
         output.Should().Equal("waiting");
     }
 
@@ -72,13 +72,4 @@ public sealed class ExecActionTests : IDisposable
         errors.Should().ContainSingle().Which.Message.Should().Contain(expected);
     }
 
-    private static async Task Eventually(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException("condition not reached");
-            await Task.Delay(20);
-        }
-    }
 }

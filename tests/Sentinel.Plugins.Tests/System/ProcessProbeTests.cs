@@ -54,7 +54,7 @@ public sealed class ProcessProbeTests : IDisposable
         using var parent = ChildProcess.Start("/usr/bin/python3", "-c",
             "import os, time\npid = os.fork()\nif pid == 0: os._exit(0)\nprint(pid, flush=True)\ntime.sleep(600)");
         var zombie = int.Parse(await parent.ReadLineAsync());
-        await WaitUntil(() => File.ReadAllText($"/proc/{zombie}/stat").Contains(") Z "));
+        await Eventually.Until(() => File.ReadAllText($"/proc/{zombie}/stat").Contains(") Z "));
 
         var result = await Check($"{{ pidfile: '{Pidfile(zombie)}' }}");
 
@@ -111,7 +111,7 @@ public sealed class ProcessProbeTests : IDisposable
         var link = Path.Combine(_dir, name);
         File.CreateSymbolicLink(link, "/bin/sleep");
         using var child = ChildProcess.Start(link, "600");
-        await WaitUntil(() => File.ReadAllText($"/proc/{child.Pid}/comm").Trim() == name);
+        await Eventually.Until(() => File.ReadAllText($"/proc/{child.Pid}/comm").Trim() == name);
 
         var result = await Check($"{{ name: {name} }}");
         result.Status.Should().Be(ProbeStatus.Healthy, result.Description);
@@ -125,7 +125,8 @@ public sealed class ProcessProbeTests : IDisposable
         var probe = RealPlugins.Create("process", $"{{ pidfile: '{Pidfile(busy.Pid)}' }}");
         var (ticks0, wall0) = (CpuTicks(busy.Pid), global::System.Diagnostics.Stopwatch.GetTimestamp());
         await probe.CheckAsync();
-        await Task.Delay(600); // real CPU time must pass between the two readings
+        // The busy loop must use some CPU between the two readings: awaited, however busy the machine is.
+        await Eventually.Until(() => CpuTicks(busy.Pid) - ticks0 >= 40);
         var second = await probe.CheckAsync();
         var (ticks1, wall1) = (CpuTicks(busy.Pid), global::System.Diagnostics.Stopwatch.GetTimestamp());
         // What the kernel says the process used over (about) the same interval; the machine may be busy with other tests.
@@ -167,16 +168,6 @@ public sealed class ProcessProbeTests : IDisposable
     {
         var (_, errors) = RealPlugins.Bind("process", with);
         errors.Should().ContainSingle().Which.Message.Should().Contain(message);
-    }
-
-    private static async Task WaitUntil(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException();
-            await Task.Delay(10);
-        }
     }
 
     public void Dispose()

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Sentinel.Abstractions;
 using Sentinel.Engine.Configuration;
+using Sentinel.Engine.Isolation;
 using Sentinel.Engine.Rules;
 
 namespace Sentinel.Engine.Remediation;
@@ -319,9 +320,8 @@ internal sealed partial class RuleRemediator : IAsyncDisposable
             }
             try
             {
-                using var cap = new CancellationTokenSource(ActionCap, _time);
-                using var linked = CancellationTokenSource.CreateLinkedTokenSource(cap.Token, _stopping);
-                var task = Task.Run(async () => await action.ExecuteAsync(context, linked.Token), CancellationToken.None);
+                var cap = new CancellationTokenSource(ActionCap, _time);
+                var task = Isolated.Start(action.ExecuteAsync, context, cap, CancellationTokenSource.CreateLinkedTokenSource(cap.Token, _stopping));
                 if (await Task.WhenAny(task, Task.Delay(ActionCap + TimeSpan.FromSeconds(5), _time, _stopping)) != task)
                     return (false, $"{def.Type.Name} did not finish within {Duration.Format(ActionCap)} and was abandoned", output.Lines);
                 await task;

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Sentinel.Abstractions;
 using Sentinel.Engine.Configuration;
+using Sentinel.Engine.Isolation;
 
 namespace Sentinel.Engine.Rules;
 
@@ -25,11 +26,10 @@ public static class ProbeRunner
                 at, TimeSpan.Zero, Stuck: true);
         }
         var started = time.GetTimestamp();
-        using var timeout = new CancellationTokenSource(def.Timeout, time);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(stopping, timeout.Token);
+        var timeout = new CancellationTokenSource(def.Timeout, time);
+        var linked = CancellationTokenSource.CreateLinkedTokenSource(stopping, timeout.Token);
         var context = new ProbeContext { RuleName = def.Name, TimeProvider = time, Logger = logger, Timeout = def.Timeout, State = runtime.State };
-        var probe = runtime.Probe;
-        var task = Task.Run(async () => await probe.CheckAsync(context, linked.Token).ConfigureAwait(false), CancellationToken.None);
+        var task = Isolated.Start(runtime.Probe.CheckAsync, context, timeout, linked);
         runtime.InFlight = task;
         runtime.InFlightSince = at;
 
@@ -37,7 +37,6 @@ public static class ProbeRunner
         var deadline = Task.Delay(def.Timeout + AbandonGrace, time, abandon.Token);
         if (await Task.WhenAny(task, deadline).ConfigureAwait(false) != task)
         {
-            _ = task.ContinueWith(static t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted);
             stopping.ThrowIfCancellationRequested();
             return new CheckRecord(ProbeStatus.Unhealthy,
                 $"timed out after {Duration.Format(def.Timeout)} and ignored cancellation: the probe was abandoned (stuck)",
