@@ -6,11 +6,13 @@ using Sentinel.Engine.Tests.Support;
 
 namespace Sentinel.Engine.Tests.Api;
 
-/// <summary>The HTTP API over a real Kestrel server on a free loopback port, in front of a real engine.</summary>
+/// <summary>The HTTP API over a real Kestrel server on a free loopback port, in front of a real engine on a fake clock.</summary>
 public sealed class ApiContractTests
 {
     private const string Token = "t0ken-for-the-api-tests";
     private const string Secret = "hunter2-Sup3r-S3cret";
+
+    private static readonly TimeSpan Every = TimeSpan.FromSeconds(10);
 
     private static string Key() => Guid.NewGuid().ToString("N")[..10];
 
@@ -20,7 +22,7 @@ public sealed class ApiContractTests
           - { name: mail, type: test-channel, with: { key: {{mail}} } }
         rules:
           - name: api
-            every: 100ms
+            every: 10s
             failure-threshold: 1
             success-threshold: 1
             probe: { type: scripted, with: { key: {{probe}}, password: "{{Secret}}", say: "login as admin:{{Secret}} answered" } }
@@ -39,7 +41,8 @@ public sealed class ApiContractTests
         var h = await EngineHarness.StartAsync(Config(probe, record, mail));
         var address = await h.ServeAsync(Token);
         var http = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(20) };
-        await Eventually.Until(() => h.Engine.GetState("api") is { Status: RuleStatus.Healthy, Checks: > 2 }, what: "api healthy");
+        await h.AdvanceAsync(Every * 2);
+        h.Engine.GetState("api").Should().Match<RuleState>(s => s.Status == RuleStatus.Healthy && s.Checks == 3);
         return (h, http, probe, record, mail);
     }
 
@@ -169,6 +172,7 @@ public sealed class ApiContractTests
         (await http.SendAsync(Post("/api/rules/nope/pause", Token))).StatusCode.Should().Be(HttpStatusCode.NotFound);
 
         ScriptedProbe.Script[probe] = false;
+        await h.AdvanceAsync(Every);
         var incident = await Eventually.Until<JsonElement>(async () => (await GetJsonAsync(http, "/api/incidents")).EnumerateArray().FirstOrDefault(),
             i => i.ValueKind == JsonValueKind.Object && i.GetProperty("messages").EnumerateArray().Any(m => m.GetProperty("status").GetString() == "sent"),
             what: "an incident with its sent message");
@@ -188,7 +192,8 @@ public sealed class ApiContractTests
         await using var _h = h;
         using var _http = http;
         ScriptedProbe.Script[probe] = false; // the failure's description echoes the secret; it reaches events, incidents and history
-        await Eventually.Until(() => h.Engine.GetState("api") is { Status: RuleStatus.Down }, what: "api down");
+        await h.AdvanceAsync(Every);
+        h.Engine.GetState("api")!.Status.Should().Be(RuleStatus.Down);
         await Eventually.Until(() => h.Engine.Activity.Recent(50).Any(e => e.Kind == "remediated"), what: "a remediation");
 
         var detail = await GetJsonAsync(http, "/api/rules/api");
@@ -217,7 +222,8 @@ public sealed class ApiContractTests
         (await reader.ReadLineAsync()).Should().Be("retry: 2000");
 
         ScriptedProbe.Script[probe] = false;
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        await h.AdvanceAsync(Every);
+        using var cts = new CancellationTokenSource(Eventually.DefaultLimit);
         string? data = null;
         while (await reader.ReadLineAsync(cts.Token) is { } line)
             if (line.StartsWith("data: ", StringComparison.Ordinal) && line.Contains("down", StringComparison.Ordinal)) { data = line[6..]; break; }
@@ -244,12 +250,13 @@ public sealed class ApiContractTests
         first["sentinel_rule_state{rule=\"api\",state=\"healthy\"}"].Should().Be(1);
         first["sentinel_rule_state{rule=\"api\",state=\"down\"}"].Should().Be(0);
         first["sentinel_rule_up{rule=\"api\"}"].Should().Be(1);
-        first["sentinel_check_duration_seconds_count{rule=\"api\"}"].Should().BeGreaterThan(2);
+        first["sentinel_check_duration_seconds_count{rule=\"api\"}"].Should().Be(3);
         first["sentinel_config_valid"].Should().Be(1);
         first["sentinel_outbox_depth"].Should().Be(0);
         first["sentinel_plugin_load_errors"].Should().Be(0);
 
         ScriptedProbe.Script[probe] = false;
+        await h.AdvanceAsync(Every);
         await Eventually.Until(() => TestChannel.Accepted.TryGetValue(mail, out var q) && !q.IsEmpty && RecordingAction.Runs.ContainsKey(record), what: "alerted and remediated");
         var later = await Eventually.Until<Dictionary<string, double>>(async () => await Scrape(),
             m => m.GetValueOrDefault("sentinel_notifications_total{channel=\"mail\",result=\"sent\"}") >= 1, what: "the sent counter");
@@ -266,7 +273,7 @@ public sealed class ApiContractTests
                 cron: "0 0 1 1 *"    # never during a test: only the API runs it
                 probe: { type: scripted, with: { key: PROBE-w } }
             """.Replace("PROBE", probe), ""));
-        await Eventually.Until(() => !h.Engine.HasRule("worker"), what: "worker removed by the reload");
+        await h.AdvanceUntilAsync(() => !h.Engine.HasRule("worker"), TimeSpan.FromMilliseconds(100), what: "worker removed by the reload");
         var after = await Scrape();
         after.Keys.Should().NotContain(k => k.Contains("rule=\"worker\""));
         after.Keys.Should().Contain("sentinel_rule_up{rule=\"api\"}");

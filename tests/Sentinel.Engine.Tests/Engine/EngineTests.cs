@@ -4,33 +4,41 @@ using Sentinel.Engine.Tests.Support;
 
 namespace Sentinel.Engine.Tests.Engine;
 
-/// <summary>The engine with real Quartz scheduling, a real SQLite file and real files on disk.</summary>
+/// <summary>The engine on a fake clock, with a real SQLite file and real files on disk.</summary>
 public sealed class EngineTests
 {
     private static string Key() => Guid.NewGuid().ToString("N");
 
     [Fact]
-    public async Task ScheduledRule_RunsRepeatedly_AndGoesDownAfterTheFailureThreshold_ThenRecovers()
+    public async Task ScheduledRule_RunsAtItsInterval_GoesDownAfterTheFailureThreshold_ThenRecovers()
     {
         var key = Key();
         await using var h = await EngineHarness.StartAsync($$"""
             rules:
               - name: api
-                every: 100ms
+                every: 10s
                 failure-threshold: 3
                 success-threshold: 2
                 probe: { type: scripted, with: { key: {{key}} } }
             """);
-        await Eventually.Until(() => h.Engine.GetState("api")?.Status == RuleStatus.Healthy, what: "healthy");
+        var every = TimeSpan.FromSeconds(10);
+        await h.RunDueAsync();
+        h.Engine.GetState("api")!.Status.Should().Be(RuleStatus.Healthy);
         ScriptedProbe.Script[key] = false;
-        await Eventually.Until(() => h.Engine.GetState("api")?.Status == RuleStatus.Down, what: "down");
+        await h.AdvanceAsync(every * 2);
+        h.Engine.GetState("api")!.Should().Match<RuleState>(s => s.Status == RuleStatus.Failing && s.ConsecutiveFailures == 2);
+        await h.AdvanceAsync(every);
+        h.Engine.GetState("api")!.Status.Should().Be(RuleStatus.Down, "the third failure in a row");
         ScriptedProbe.Script[key] = true;
-        await Eventually.Until(() => h.Engine.GetState("api")?.Status == RuleStatus.Healthy, what: "recovered");
+        await h.AdvanceAsync(every);
+        h.Engine.GetState("api")!.Status.Should().Be(RuleStatus.Down, "one success is not enough");
+        await h.AdvanceAsync(every);
+        h.Engine.GetState("api")!.Status.Should().Be(RuleStatus.Healthy);
+        ScriptedProbe.Runs[key].Should().Be(6, "one check every 10s: 1 healthy + 3 failures + 2 successes");
 
         // The engine's activity log subscribed to the event bus before the first check: it saw every transition.
         var transitions = await Eventually.Until(() => h.Engine.Activity.Recent(50).Where(e => e.Kind == "transition").Reverse().ToList(), t => t.Count >= 4, what: "events delivered");
         string.Join(" ", transitions.Select(t => t.Message.Split(':')[0])).Should().Be("pending → healthy healthy → failing failing → down down → healthy");
-        ScriptedProbe.Runs[key].Should().BeGreaterThanOrEqualTo(6, "1 healthy + 3 failures + 2 successes");
     }
 
     [Fact]
@@ -40,11 +48,14 @@ public sealed class EngineTests
         await using var h = await EngineHarness.StartAsync($$"""
             rules:
               - name: slow
-                every: 100ms
-                probe: { type: scripted, with: { key: {{key}}, delay: 350ms } }
+                every: 10s
+                timeout: 1m
+                probe: { type: scripted, with: { key: {{key}}, delay: 35s } }
             """);
-
-        await Eventually.Until(() => ScriptedProbe.Runs.GetValueOrDefault(key) >= 4, what: "4 runs");
+        h.Scheduler!.FireWithoutWaiting("slow");
+        await Eventually.Until(() => ScriptedProbe.Running.GetValueOrDefault(key) == 1, what: "the first check running");
+        (await h.Engine.RunRuleAsync("slow").Within()).Should().BeNull("a rule whose check still runs is not checked beside it");
+        await h.AdvanceUntilAsync(() => ScriptedProbe.Runs.GetValueOrDefault(key) >= 3, TimeSpan.FromSeconds(5), waitForChecks: false, what: "three checks done");
         ScriptedProbe.MaxOverlap[key].Should().Be(1);
     }
 
@@ -55,28 +66,32 @@ public sealed class EngineTests
         await using var h = await EngineHarness.StartAsync($$"""
             rules:
               - name: stuck
-                every: 200ms
-                timeout: 200ms
+                every: 10s
+                timeout: 2s
                 failure-threshold: 1
                 probe: { type: hang }
               - name: throws
-                every: 100ms
+                every: 10s
                 failure-threshold: 1
                 probe: { type: throw, with: { message: kaboom } }
               - name: fine
-                every: 100ms
+                every: 10s
                 probe: { type: scripted, with: { key: {{key}} } }
             """);
         try
         {
-            var stuck = await Eventually.Until(() => h.Engine.GetState("stuck"), s => s.Status == RuleStatus.Down, what: "stuck rule down");
+            await h.AdvanceUntilAsync(() => h.Engine.GetState("stuck") is { Status: RuleStatus.Down }, TimeSpan.FromSeconds(1), waitForChecks: false, what: "stuck rule down");
+            var stuck = h.Engine.GetState("stuck")!;
             stuck.LastCheck!.Stuck.Should().BeTrue();
             stuck.LastCheck.Description.Should().Contain("stuck");
             var runsWhileStuck = ScriptedProbe.Runs.GetValueOrDefault(key);
-            await Eventually.Until(() => ScriptedProbe.Runs.GetValueOrDefault(key) >= runsWhileStuck + 5, what: "other rules keep running");
+            await h.AdvanceUntilAsync(() => ScriptedProbe.Runs.GetValueOrDefault(key) >= runsWhileStuck + 5, TimeSpan.FromSeconds(1),
+                waitForChecks: false, what: "other rules keep running");
             h.Engine.GetState("fine")!.Status.Should().Be(RuleStatus.Healthy);
+            h.Engine.GetState("stuck")!.LastCheck!.Description.Should().StartWith("stuck: the check started", "later checks are skipped while it hangs");
 
-            var thrown = await Eventually.Until(() => h.Engine.GetState("throws"), s => s.Status == RuleStatus.Down, what: "throwing rule down");
+            var thrown = h.Engine.GetState("throws")!;
+            thrown.Status.Should().Be(RuleStatus.Down);
             thrown.LastCheck!.Description.Should().Be("the probe failed with InvalidOperationException: kaboom");
             h.Engine.GetHealth().Healthy.Should().BeTrue("a failing plugin never takes the engine down");
         }
@@ -88,30 +103,28 @@ public sealed class EngineTests
     {
         var key = Key();
         ScriptedProbe.Script[key] = false;
-        var rules = $$"""
+        await using var h = await EngineHarness.StartAsync($$"""
             rules:
               - name: api
-                every: 100ms
+                every: 10s
                 failure-threshold: 2
                 probe: { type: scripted, with: { key: {{key}} } }
-            """;
-        await using var h = await EngineHarness.StartAsync(rules);
-        var down = await Eventually.Until(() => h.Engine.GetState("api"), s => s.Status == RuleStatus.Down, what: "down");
+            """);
+        await h.AdvanceAsync(TimeSpan.FromSeconds(10));
+        var down = h.Engine.GetState("api")!;
+        down.Status.Should().Be(RuleStatus.Down);
         await h.StopEngineAsync();
-        var saved = h.Engine.GetState("api")!;
 
         ScriptedProbe.Script[key] = true;
-        var second = await EngineHarness.StartAsync(rules, h.Dir, start: false);
-        await second.StartEngineAsync();
-        try
-        {
-            var resumed = second.Engine.GetState("api")!;
-            resumed.Status.Should().Be(RuleStatus.Down, "a down rule is still down after a restart until it recovers");
-            resumed.Since.Should().Be(down.Since);
-            resumed.Checks.Should().BeGreaterThanOrEqualTo(saved.Checks);
-            await Eventually.Until(() => second.Engine.GetState("api")?.Status == RuleStatus.Healthy, what: "recovered after restart");
-        }
-        finally { await second.StopEngineAsync(); }
+        await h.AdvanceAsync(TimeSpan.FromMinutes(5));
+        await h.StartEngineAsync();
+        var resumed = h.Engine.GetState("api")!;
+        resumed.Status.Should().Be(RuleStatus.Down, "a down rule is still down after a restart until it recovers");
+        resumed.Since.Should().Be(down.Since);
+        resumed.Checks.Should().Be(down.Checks);
+        await h.RunDueAsync();
+        await h.AdvanceAsync(TimeSpan.FromSeconds(10));
+        h.Engine.GetState("api")!.Status.Should().Be(RuleStatus.Healthy, "recovered after two good checks (the default success-threshold)");
     }
 
     [Fact]
@@ -120,42 +133,49 @@ public sealed class EngineTests
         const string rules = """
             rules:
               - name: counter
-                every: 100ms
+                every: 10s
                 probe: { type: stateful }
             """;
         await using var h = await EngineHarness.StartAsync(rules);
-        await Eventually.Until(() => h.Engine.GetState("counter")?.LastCheck?.Data?["count"] is int c && c >= 5, what: "5 runs");
+        await h.AdvanceAsync(TimeSpan.FromSeconds(40));
+        h.Engine.GetState("counter")!.LastCheck!.Data!["count"].Should().Be(5);
         await h.StopEngineAsync();
-        var counted = int.Parse(h.Engine.GetState("counter")!.ProbeState!["count"]);
 
-        var second = await EngineHarness.StartAsync(rules.Replace("100ms", "150ms"), h.Dir, start: false);
-        await second.StartEngineAsync();
-        try
-        {
-            var next = await Eventually.Until(() => second.Engine.GetState("counter")?.LastCheck?.Data?["count"] as int?, c => c > counted, what: "counting on");
-            next.Should().BeLessThanOrEqualTo(counted + 3, "the count resumes from the persisted state rather than from zero");
-        }
-        finally { await second.StopEngineAsync(); }
+        h.WriteConfig(rules.Replace("10s", "15s"));
+        await h.StartEngineAsync();
+        await h.RunDueAsync();
+        h.Engine.GetState("counter")!.LastCheck!.Data!["count"].Should().Be(6, "the count resumes from the persisted state rather than from zero");
     }
 
     [Fact]
     public async Task StatusJson_IsNeverHalfWritten()
     {
-        var rules = string.Join("\n", Enumerable.Range(0, 40).Select(i => $"  - {{ name: r{i}, every: 100ms, probe: {{ type: scripted, with: {{ key: {Key()} }} }} }}"));
+        var rules = string.Join("\n", Enumerable.Range(0, 40).Select(i => $"  - {{ name: r{i}, every: 1s, probe: {{ type: scripted, with: {{ key: {Key()} }} }} }}"));
         await using var h = await EngineHarness.StartAsync("rules:\n" + rules);
         var path = h.Engine.StatusFilePath;
+        await h.RunDueAsync();
         await Eventually.Until(() => File.Exists(path), what: "status.json written");
 
-        var reads = 0;
-        var deadline = DateTime.UtcNow.AddSeconds(3);
-        while (DateTime.UtcNow < deadline)
+        // Checks go on (and status.json is rewritten) while it is read over and over: no read may see a torn file.
+        using var stop = new CancellationTokenSource();
+        var checking = Task.Run(async () => { while (!stop.IsCancellationRequested) await h.AdvanceAsync(TimeSpan.FromSeconds(1)); });
+        var versions = new HashSet<string>();
+        try
         {
-            var bytes = await File.ReadAllBytesAsync(path);
-            using var doc = JsonDocument.Parse(bytes); // throws on a torn write
-            doc.RootElement.GetProperty("rules").GetArrayLength().Should().Be(40);
-            reads++;
+            for (var reads = 0; reads < 200 || versions.Count < 5; reads++)
+            {
+                var bytes = await File.ReadAllBytesAsync(path);
+                using var doc = JsonDocument.Parse(bytes); // throws on a torn write
+                doc.RootElement.GetProperty("rules").GetArrayLength().Should().Be(40);
+                versions.Add(doc.RootElement.GetProperty("now").GetString()!);
+                if (reads > 100_000) throw new TimeoutException("status.json was not rewritten while checks ran");
+            }
         }
-        reads.Should().BeGreaterThan(50);
+        finally
+        {
+            await stop.CancelAsync();
+            await checking.Within();
+        }
         await h.StopEngineAsync();
         Directory.GetFiles(Path.GetDirectoryName(path)!, "*.tmp").Should().BeEmpty("no temporary file is left behind");
     }
@@ -167,15 +187,20 @@ public sealed class EngineTests
         await using var h = await EngineHarness.StartAsync($$"""
             rules:
               - name: api
-                every: 100ms
+                every: 10s
                 probe: { type: scripted, with: { key: {{key}} } }
             """);
-        await Eventually.Until(() => ScriptedProbe.Runs.GetValueOrDefault(key) >= 2);
+        await h.AdvanceAsync(TimeSpan.FromSeconds(10));
+        ScriptedProbe.Runs[key].Should().Be(2);
         (await h.Engine.SetPausedAsync("api", true)).Should().BeTrue();
         h.Engine.GetState("api")!.Status.Should().Be(RuleStatus.Paused);
-        var runs = ScriptedProbe.Runs[key];
+        h.Scheduler!.Scheduled.Should().NotContain("api", "a paused rule has no schedule");
         (await h.Engine.RunRuleAsync("api")).Should().BeNull("a paused rule is not checked");
+        await h.AdvanceAsync(TimeSpan.FromMinutes(1));
+        ScriptedProbe.Runs[key].Should().Be(2);
         await h.Engine.SetPausedAsync("api", false);
-        await Eventually.Until(() => h.Engine.GetState("api")?.Status == RuleStatus.Healthy && ScriptedProbe.Runs[key] > runs);
+        await h.RunDueAsync();
+        h.Engine.GetState("api")!.Status.Should().Be(RuleStatus.Healthy);
+        ScriptedProbe.Runs[key].Should().Be(3);
     }
 }

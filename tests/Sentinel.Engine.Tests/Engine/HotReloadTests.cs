@@ -3,10 +3,12 @@ using Sentinel.Engine.Tests.Support;
 
 namespace Sentinel.Engine.Tests.Engine;
 
-/// <summary>Plugins and config changed under a running engine, through the real file watchers.</summary>
+/// <summary>Plugins and config changed under a running engine, through the real file watchers (the clock is moved on until they are seen).</summary>
 public sealed class HotReloadTests
 {
     private const string Versioned = "Sentinel.TestPlugins.Versioned";
+
+    private static readonly TimeSpan Step = TimeSpan.FromMilliseconds(100);
 
     private static object? Measured(EngineHarness h, string rule, string key)
         => h.Engine.GetState(rule)?.LastCheck?.Data is { } d && d.TryGetValue(key, out var v) ? v : null;
@@ -17,17 +19,18 @@ public sealed class HotReloadTests
         await using var h = await EngineHarness.StartAsync("""
             rules:
               - name: versioned
-                every: 100ms
+                every: 1s
                 probe: { type: versioned }
             """, prepare: d => d.DropPlugin(TestPaths.TestPlugin(Versioned + ".V1"), Versioned));
 
-        await Eventually.Until(() => Measured(h, "versioned", "version") is 1, what: "v1 running");
-        await Eventually.Until(() => h.Engine.GetState("versioned")!.Checks >= 3);
+        await h.AdvanceAsync(TimeSpan.FromSeconds(2));
+        Measured(h, "versioned", "version").Should().Be(1);
+        h.Engine.GetState("versioned")!.Checks.Should().Be(3);
         var before = h.Engine.GetState("versioned")!;
 
         h.Dir.DropPlugin(TestPaths.TestPlugin(Versioned + ".V2"), Versioned);
 
-        await Eventually.Until(() => Measured(h, "versioned", "version") is 2, TimeSpan.FromSeconds(15), "v2 running after the DLL was overwritten");
+        await h.AdvanceUntilAsync(() => Measured(h, "versioned", "version") is 2, Step, what: "v2 running after the DLL was overwritten");
         var after = h.Engine.GetState("versioned")!;
         after.Status.Should().Be(RuleStatus.Healthy);
         after.Since.Should().Be(before.Since, "the rule's state survives the reload");
@@ -42,24 +45,25 @@ public sealed class HotReloadTests
         await using var h = await EngineHarness.StartAsync($$"""
             rules:
               - name: base
-                every: 100ms
+                every: 1s
                 probe: { type: scripted, with: { key: {{key}} } }
             """);
+        await h.RunDueAsync();
         h.WriteConfig($$"""
             rules:
               - name: base
-                every: 100ms
+                every: 1s
                 probe: { type: scripted, with: { key: {{key}} } }
               - name: newcomer
-                every: 100ms
+                every: 1s
                 probe: { type: versioned, with: { offset: 10 } }
             """);
-        await Eventually.Until(() => h.Engine.ConfigErrors.Count > 0, what: "config with an unknown probe type rejected");
+        await h.AdvanceUntilAsync(() => h.Engine.ConfigErrors.Count > 0, Step, what: "config with an unknown probe type rejected");
         h.Engine.ConfigErrors[0].Message.Should().Contain("unknown probe type 'versioned'");
 
         h.Dir.DropPlugin(TestPaths.TestPlugin(Versioned + ".V1"), Versioned);
 
-        await Eventually.Until(() => Measured(h, "newcomer", "version") is 11, TimeSpan.FromSeconds(15), "new plugin loaded and rule running");
+        await h.AdvanceUntilAsync(() => Measured(h, "newcomer", "version") is 11, Step, what: "new plugin loaded and rule running");
         h.Engine.ConfigErrors.Should().BeEmpty();
     }
 
@@ -70,16 +74,17 @@ public sealed class HotReloadTests
         await using var h = await EngineHarness.StartAsync($$"""
             rules:
               - name: stays
-                every: 100ms
+                every: 1s
                 probe: { type: scripted, with: { key: {{k1}} } }
               - name: changes
-                every: 100ms
+                every: 1s
                 probe: { type: scripted, with: { key: {{k2}}, value: 1 } }
               - name: goes
-                every: 100ms
+                every: 1s
                 probe: { type: scripted, with: { key: {{k3}} } }
             """);
-        await Eventually.Until(() => h.Engine.GetState("stays")?.Checks >= 3 && h.Engine.GetState("changes")?.Checks >= 1);
+        await h.AdvanceAsync(TimeSpan.FromSeconds(2));
+        h.Engine.GetState("stays")!.Checks.Should().Be(3);
         var staysBefore = h.Engine.GetState("stays")!;
         var applied = new TaskCompletionSource<ConfigApplied>();
         using var _ = h.Engine.Events.Subscribe((e, _) => { if (e is ConfigApplied a && a.Changed.Count > 0) applied.TrySetResult(a); return ValueTask.CompletedTask; });
@@ -87,22 +92,24 @@ public sealed class HotReloadTests
         h.WriteConfig($$"""
             rules:
               - name: stays
-                every: 100ms
+                every: 1s
                 probe: { type: scripted, with: { key: {{k1}} } }
               - name: changes
-                every: 100ms
+                every: 1s
                 probe: { type: scripted, with: { key: {{k2}}, value: 2 } }
               - name: arrives
-                every: 100ms
+                every: 1s
                 probe: { type: scripted, with: { key: {{k3}} } }
             """);
 
-        var change = await applied.Task.WaitAsync(TimeSpan.FromSeconds(15));
+        await h.AdvanceUntilAsync(() => applied.Task.IsCompleted, Step, what: "the edit applied");
+        var change = await applied.Task;
         change.Added.Should().Equal("arrives");
         change.Changed.Should().Equal("changes");
         change.Removed.Should().Equal("goes");
-        await Eventually.Until(() => Measured(h, "changes", "value") is 2, what: "changed rule uses the new options");
+        await h.AdvanceUntilAsync(() => Measured(h, "changes", "value") is 2, Step, what: "changed rule uses the new options");
         h.Engine.GetState("goes").Should().BeNull();
+        await h.AdvanceAsync(TimeSpan.FromSeconds(1));
         var stays = h.Engine.GetState("stays")!;
         stays.Since.Should().Be(staysBefore.Since);
         stays.Checks.Should().BeGreaterThan(staysBefore.Checks);
@@ -116,24 +123,26 @@ public sealed class HotReloadTests
         var good = $$"""
             rules:
               - name: api
-                every: 100ms
+                every: 1s
                 probe: { type: scripted, with: { key: {{key}} } }
             """;
         await using var h = await EngineHarness.StartAsync(good);
-        await Eventually.Until(() => h.Engine.GetState("api")?.Status == RuleStatus.Healthy);
+        await h.RunDueAsync();
+        h.Engine.GetState("api")!.Status.Should().Be(RuleStatus.Healthy);
 
-        h.WriteConfig(good.Replace("every: 100ms", "every: soon"));
+        h.WriteConfig(good.Replace("every: 1s", "every: soon"));
 
-        await Eventually.Until(() => h.Engine.ConfigErrors.Count > 0, TimeSpan.FromSeconds(15), "rejection");
+        await h.AdvanceUntilAsync(() => h.Engine.ConfigErrors.Count > 0, Step, what: "rejection");
         h.Engine.ConfigErrors.Should().ContainSingle().Which.ToString().Should().Be($"{h.ConfigPath}:9:12: rules[0] (api).every: 'soon' is not a duration: write a number with a unit (us, ms, s, m, h, d), e.g. 500ms, 10s, 5m, 1h30m");
         var checks = h.Engine.GetState("api")!.Checks;
-        await Eventually.Until(() => h.Engine.GetState("api")!.Checks > checks + 2, what: "old config keeps running");
-        await Eventually.Until(() => File.ReadAllText(h.Engine.StatusFilePath).Contains("'soon' is not a duration"), what: "error in status.json");
+        await h.AdvanceAsync(TimeSpan.FromSeconds(3));
+        h.Engine.GetState("api")!.Checks.Should().BeGreaterThanOrEqualTo(checks + 3, "the old config keeps running");
+        await Eventually.Until(() => File.Exists(h.Engine.StatusFilePath) && File.ReadAllText(h.Engine.StatusFilePath).Contains("'soon' is not a duration"), what: "error in status.json");
         var status = h.Engine.GetStatus();
         status.Config.Valid.Should().BeFalse();
         status.Health.Should().Contain("rejected");
 
         h.WriteConfig(good);
-        await Eventually.Until(() => h.Engine.ConfigErrors.Count == 0, TimeSpan.FromSeconds(15), "fixed config accepted");
+        await h.AdvanceUntilAsync(() => h.Engine.ConfigErrors.Count == 0, Step, what: "fixed config accepted");
     }
 }

@@ -4,7 +4,10 @@ using Sentinel.Engine.Tests.Support;
 
 namespace Sentinel.Engine.Tests.Notifications;
 
-/// <summary>Incidents and the outbox through the real engine (real scheduler, real SQLite file), with recording channels.</summary>
+/// <summary>
+/// Incidents and the outbox through the real engine (real SQLite file, recording channels) on a fake clock: every
+/// delay (group-wait, escalation, reminders, retries, failover, maintenance) is passed by moving the clock, not waited.
+/// </summary>
 public sealed class NotificationTests
 {
     private static string Key() => Guid.NewGuid().ToString("N")[..10];
@@ -19,9 +22,11 @@ public sealed class NotificationTests
         {{Rule("api", probe, $"[{{ channel: {mail} }}]")}}
         """;
 
+    private static readonly TimeSpan Every = TimeSpan.FromSeconds(10);
+
     private static string Rule(string name, string probeKey, string notify, string extra = "") => $$"""
           - name: {{name}}
-            every: 100ms
+            every: 10s
             failure-threshold: 1
             success-threshold: 1
             probe: { type: scripted, with: { key: {{probeKey}} } }
@@ -30,25 +35,31 @@ public sealed class NotificationTests
         """;
 
     [Fact]
-    public async Task Down_ThenHealthy_SendsOneDownAndOnePairedResolved_PerChannel()
+    public async Task Down_ThenHealthy_SendsOneDownAndOnePairedResolved_PerChannel_AfterTheGroupWait()
     {
         var (mail, sms, probe) = (Key(), Key(), Key());
         ScriptedProbe.Script[probe] = true;
         await using var h = await EngineHarness.StartAsync($"""
-            notifications: {"{"} group-wait: 200ms {"}"}
+            notifications: {"{"} group-wait: 30s {"}"}
             {Channels(mail, sms)}
             rules:
             {Rule("api", probe, $"[{{ channel: {mail} }}, {{ channel: {sms} }}]")}
             """);
-        await Eventually.Until(() => h.Engine.GetState("api")?.Status == RuleStatus.Healthy);
+        await h.RunDueAsync();
+        h.Engine.GetState("api")!.Status.Should().Be(RuleStatus.Healthy);
         ScriptedProbe.Script[probe] = false;
-        await Eventually.Until(() => TestChannel.Of(mail).Count == 1 && TestChannel.Of(sms).Count == 1, what: "down on both");
+        await h.AdvanceAsync(Every);
+        h.Engine.GetState("api")!.Status.Should().Be(RuleStatus.Down);
+        var down = h.Now;
+
+        await h.AdvanceUntilAsync(() => TestChannel.Of(mail).Count == 1 && TestChannel.Of(sms).Count == 1, TimeSpan.FromSeconds(1));
+        (h.Now - down).Should().BeGreaterThanOrEqualTo(TimeSpan.FromSeconds(30), "the message waits out group-wait");
         TestChannel.Of(mail)[0].Subject.Should().Be("[Sentinel] DOWN: api");
         TestChannel.Of(mail)[0].Text.Should().Contain("saw: scripted failure").And.Contain("incident: #1");
         h.Engine.GetStatus().Notifications!.OpenIncidents.Should().ContainSingle().Which.Notified.Should().BeEquivalentTo([mail, sms]);
 
         ScriptedProbe.Script[probe] = true;
-        await Eventually.Until(() => TestChannel.Of(mail).Count == 2 && TestChannel.Of(sms).Count == 2, what: "resolved on both");
+        await h.AdvanceUntilAsync(() => TestChannel.Of(mail).Count == 2 && TestChannel.Of(sms).Count == 2, TimeSpan.FromSeconds(5));
         TestChannel.Of(sms)[1].Subject.Should().Be("[Sentinel] RESOLVED: api");
         TestChannel.Of(sms)[1].Items.Single().Incident.Should().Be(1);
         h.Engine.GetStatus().Notifications!.OpenIncidents.Should().BeEmpty();
@@ -66,9 +77,11 @@ public sealed class NotificationTests
             rules:
             {rules}
             """);
-        await Eventually.Until(() => Enumerable.Range(1, 50).All(i => h.Engine.GetState($"svc{i:00}")?.Status == RuleStatus.Healthy), what: "all healthy");
+        await h.RunDueAsync();
+        Enumerable.Range(1, 50).Should().OnlyContain(i => h.Engine.GetState($"svc{i:00}")!.Status == RuleStatus.Healthy);
         ScriptedProbe.Script[probe] = false;
-        await Eventually.Until(() => TestChannel.Of(mail).Count >= 1, what: "the grouped message");
+        await h.AdvanceAsync(Every);
+        await h.AdvanceUntilAsync(() => TestChannel.Of(mail).Count >= 1, TimeSpan.FromMilliseconds(500));
         var n = TestChannel.Of(mail).Single();
         n.Items.Should().HaveCount(50);
         n.Subject.Should().StartWith("[Sentinel] 50 DOWN: svc");
@@ -84,17 +97,19 @@ public sealed class NotificationTests
         ScriptedProbe.Script[gw] = true;
         ScriptedProbe.Script[bot] = true;
         await using var h = await EngineHarness.StartAsync($"""
-            notifications: {"{"} group-wait: 500ms {"}"}
+            notifications: {"{"} group-wait: 5s {"}"}
             {Channels(mail)}
             rules:
             {Rule("gateway", gw, $"[{{ channel: {mail} }}]")}
             {Rule("bot", bot, $"[{{ channel: {mail} }}]", "    depends-on: [gateway]")}
             """);
-        await Eventually.Until(() => h.Engine.GetState("bot")?.Status == RuleStatus.Healthy && h.Engine.GetState("gateway")?.Status == RuleStatus.Healthy);
+        await h.RunDueAsync();
         ScriptedProbe.Script[gw] = false;
-        await Eventually.Until(() => h.Engine.GetState("gateway")?.Status == RuleStatus.Down);
         ScriptedProbe.Script[bot] = false;
-        await Eventually.Until(() => TestChannel.Of(mail).Count == 1, what: "the gateway's message");
+        await h.AdvanceAsync(Every);
+        h.Engine.GetState("gateway")!.Status.Should().Be(RuleStatus.Down);
+        h.Engine.GetState("bot")!.Status.Should().Be(RuleStatus.Down);
+        await h.AdvanceUntilAsync(() => TestChannel.Of(mail).Count == 1, TimeSpan.FromSeconds(1));
         var down = TestChannel.Of(mail)[0];
         down.Items.Select(i => i.Rule).Should().Equal("gateway");
         down.Items[0].Suppressed.Should().Equal("bot");
@@ -103,8 +118,8 @@ public sealed class NotificationTests
         // Both recover: only the gateway was told, so only the gateway gets a resolved message.
         ScriptedProbe.Script[bot] = true;
         ScriptedProbe.Script[gw] = true;
-        await Eventually.Until(() => TestChannel.Of(mail).Count == 2, what: "resolved");
-        await Eventually.Until(() => h.Engine.GetStatus().Notifications!.Pending == 0 && h.Engine.GetStatus().Notifications!.OpenIncidents.Count == 0);
+        await h.AdvanceUntilAsync(() => TestChannel.Of(mail).Count == 2, TimeSpan.FromSeconds(5));
+        await h.AdvanceUntilAsync(() => h.Engine.GetStatus().Notifications! is { Pending: 0, OpenIncidents.Count: 0 }, TimeSpan.FromSeconds(5));
         TestChannel.Of(mail).Should().HaveCount(2);
         TestChannel.Of(mail)[1].Items.Should().ContainSingle().Which.Should().Match<Sentinel.Abstractions.NotificationItem>(i => i.Rule == "gateway" && i.Kind == "resolved");
     }
@@ -123,14 +138,15 @@ public sealed class NotificationTests
             rules:
             {{Rule("api", probe, $"[{{ channel: {sms} }}]")}}
             """);
-        await Eventually.Until(() => TestChannel.Of(mail).Count == 1, what: "delivered through the fallback");
+        await h.RunDueAsync();
+        await Eventually.Until(() => TestChannel.Of(mail).Count == 1, what: "delivered through the fallback, with no time passing");
         TestChannel.Attempts[sms].Should().Be(1, "a permanent failure is not retried");
         TestChannel.Of(mail)[0].Subject.Should().Be("[Sentinel] DOWN: api");
         await Eventually.Until(() => h.Engine.GetStatus().Notifications!.FailedOver == 1);
     }
 
     [Fact]
-    public async Task TransientFailures_AreRetried_AndDeliveredOnce()
+    public async Task TransientFailures_AreRetried_WithBackoff_AndDeliveredOnce()
     {
         var (mail, probe) = (Key(), Key());
         TestChannel.Script[mail] = ChannelScript.FailTransient;
@@ -141,40 +157,53 @@ public sealed class NotificationTests
             rules:
             {{Rule("api", probe, $"[{{ channel: {mail} }}]")}}
             """);
-        await Eventually.Until(() => TestChannel.Attempts.GetValueOrDefault(mail) >= 2, what: "retried");
+        await h.RunDueAsync();
+        await Eventually.Until(() => TestChannel.Attempts.GetValueOrDefault(mail) == 1, what: "the first try, at once");
+        // Two quick retries (1 s, then 2 s), then the outbox's own backoff: the channel is tried again, never dropped.
+        await h.AdvanceUntilAsync(() => TestChannel.Attempts.GetValueOrDefault(mail) >= 5, TimeSpan.FromMilliseconds(500));
         TestChannel.Of(mail).Should().BeEmpty();
         h.Engine.GetStatus().Notifications!.Pending.Should().Be(1, "kept in the outbox, not dropped");
         TestChannel.Script[mail] = ChannelScript.Accept;
-        await Eventually.Until(() => TestChannel.Of(mail).Count == 1, TimeSpan.FromSeconds(30), what: "delivered once the channel works");
+        await h.AdvanceUntilAsync(() => TestChannel.Of(mail).Count == 1, TimeSpan.FromSeconds(1), what: "delivered once the channel works");
         await Eventually.Until(() => h.Engine.GetStatus().Notifications!.Pending == 0);
+        await h.AdvanceAsync(TimeSpan.FromMinutes(10));
         TestChannel.Of(mail).Should().HaveCount(1);
     }
 
     [Fact]
     public async Task Escalation_WaitsItsDelay_AndAckStopsIt_WhileResolvedStillComes()
     {
-        var (mail, sms, probe) = (Key(), Key(), Key());
+        var (mail, sms, pager, probe) = (Key(), Key(), Key(), Key());
         ScriptedProbe.Script[probe] = false;
         await using var h = await EngineHarness.StartAsync($$"""
             notifications: { group-wait: 0s }
-            {{Channels(mail, sms)}}
+            {{Channels(mail, sms, pager)}}
             rules:
-            {{Rule("api", probe, $"[{{ channel: {mail} }}, {{ channel: {sms}, after: 1h }}]")}}
+            {{Rule("api", probe, $"[{{ channel: {mail} }}, {{ channel: {sms}, after: 10m }}, {{ channel: {pager}, after: 1h }}]")}}
             """);
+        await h.RunDueAsync();
         await Eventually.Until(() => TestChannel.Of(mail).Count == 1, what: "the immediate channel");
+        h.Engine.GetStatus().Notifications!.Pending.Should().Be(2, "the escalations wait their delay");
+
+        await h.AdvanceAsync(TimeSpan.FromMinutes(9));
+        TestChannel.Of(sms).Should().BeEmpty("10 minutes have not passed");
+        await h.AdvanceUntilAsync(() => TestChannel.Of(sms).Count == 1, TimeSpan.FromSeconds(10), TimeSpan.FromMinutes(2), "the SMS escalation after 10m");
+        TestChannel.Of(sms)[0].Subject.Should().Contain("api");
+
         var incident = h.Engine.GetStatus().Notifications!.OpenIncidents.Single();
-        h.Engine.GetStatus().Notifications!.Pending.Should().Be(1, "the SMS escalation waits an hour");
         (await h.Engine.AckAsync(incident.Id, default)).Should().BeTrue();
-        h.Engine.GetStatus().Notifications!.Pending.Should().Be(0, "acknowledged: the escalation is cancelled");
+        h.Engine.GetStatus().Notifications!.Pending.Should().Be(0, "acknowledged: the pager escalation is cancelled");
         (await h.Engine.AckAsync(999, default)).Should().BeFalse();
+        await h.AdvanceAsync(TimeSpan.FromHours(1));
+        TestChannel.Of(pager).Should().BeEmpty();
 
         ScriptedProbe.Script[probe] = true;
-        await Eventually.Until(() => TestChannel.Of(mail).Count == 2, what: "resolved after ack");
-        TestChannel.Of(sms).Should().BeEmpty();
+        await h.AdvanceUntilAsync(() => TestChannel.Of(mail).Count == 2 && TestChannel.Of(sms).Count == 2, Every, what: "resolved after ack, on both channels that were told");
+        TestChannel.Of(pager).Should().BeEmpty("the pager was never told, so it gets no resolved message");
     }
 
     [Fact]
-    public async Task Reminders_RepeatWhileDown()
+    public async Task Reminders_RepeatAtTheirInterval_WhileDown()
     {
         var (mail, probe) = (Key(), Key());
         ScriptedProbe.Script[probe] = false;
@@ -182,9 +211,14 @@ public sealed class NotificationTests
             notifications: { group-wait: 0s }
             {{Channels(mail)}}
             rules:
-            {{Rule("api", probe, $"[{{ channel: {mail} }}]", "    reminder-interval: 300ms")}}
+            {{Rule("api", probe, $"[{{ channel: {mail} }}]", "    reminder-interval: 1h")}}
             """);
-        await Eventually.Until(() => TestChannel.Of(mail).Count >= 3, what: "two reminders");
+        await h.RunDueAsync();
+        await Eventually.Until(() => TestChannel.Of(mail).Count == 1, what: "down");
+        await h.AdvanceAsync(TimeSpan.FromMinutes(59));
+        TestChannel.Of(mail).Should().HaveCount(1, "no reminder before the interval");
+        await h.AdvanceUntilAsync(() => TestChannel.Of(mail).Count == 2, Every, TimeSpan.FromMinutes(5), "the first reminder");
+        await h.AdvanceUntilAsync(() => TestChannel.Of(mail).Count == 3, TimeSpan.FromMinutes(1), TimeSpan.FromHours(2), "the second reminder");
         TestChannel.Of(mail).Skip(1).Should().OnlyContain(n => n.Subject == "[Sentinel] STILL DOWN: api");
     }
 
@@ -195,11 +229,12 @@ public sealed class NotificationTests
         ScriptedProbe.Script[probe] = false;
         TestChannel.Script[mail] = ChannelScript.FailTransient;
         await using var h = await EngineHarness.StartAsync(OneRuleOneChannel(mail, probe));
+        await h.RunDueAsync();
         await Eventually.Until(() => TestChannel.Attempts.GetValueOrDefault(mail) >= 1);
         await h.StopEngineAsync();
         TestChannel.Script[mail] = ChannelScript.Accept;
         await h.StartEngineAsync();
-        await Eventually.Until(() => TestChannel.Of(mail).Count == 1, TimeSpan.FromSeconds(30), what: "delivered after the restart");
+        await h.AdvanceUntilAsync(() => TestChannel.Of(mail).Count == 1, TimeSpan.FromSeconds(1), what: "delivered after the restart");
         h.Engine.GetStatus().Notifications!.OpenIncidents.Should().ContainSingle("the incident is still open, not opened again");
         await Eventually.Until(() => h.Engine.GetStatus().Notifications!.Pending == 0);
         TestChannel.Of(mail).Should().HaveCount(1);
@@ -211,25 +246,27 @@ public sealed class NotificationTests
         var (mail, probe, other) = (Key(), Key(), Key());
         ScriptedProbe.Script[probe] = false;
         ScriptedProbe.Script[other] = false;
-        var start = DateTimeOffset.UtcNow.AddMinutes(-1).ToString("O");
-        var end = DateTimeOffset.UtcNow.AddSeconds(5).ToString("O");
+        var start = EngineHarness.Epoch.AddMinutes(-1).ToString("O");
+        var end = EngineHarness.Epoch.AddMinutes(30);
         await using var h = await EngineHarness.StartAsync($$"""
             notifications: { group-wait: 0s }
             {{Channels(mail)}}
             maintenance:
-              - { name: upgrade, rules: [api], start: "{{start}}", end: "{{end}}" }
+              - { name: upgrade, rules: [api], start: "{{start}}", end: "{{end:O}}" }
             rules:
             {{Rule("api", probe, $"[{{ channel: {mail} }}]")}}
             {{Rule("web", other, $"[{{ channel: {mail} }}]")}}
             """);
+        await h.RunDueAsync();
         await Eventually.Until(() => TestChannel.Of(mail).Count == 1, what: "web, not in the window, alerted at once");
         TestChannel.Of(mail)[0].Items.Single().Rule.Should().Be("web");
-        await Eventually.Until(() => h.Engine.GetStatus().Notifications!.OpenIncidents.Any(i => i.Rule == "api"), what: "api's incident");
         h.Engine.GetStatus().Notifications!.OpenIncidents.Single(i => i.Rule == "api").MutedBy.Should().Be("upgrade");
 
-        await Eventually.Until(() => TestChannel.Of(mail).Count == 2, what: "api alerted when the window ended");
+        await h.AdvanceAsync(TimeSpan.FromMinutes(29));
+        TestChannel.Of(mail).Should().HaveCount(1, "api is muted for the whole window");
+        await h.AdvanceUntilAsync(() => TestChannel.Of(mail).Count == 2, Every, TimeSpan.FromMinutes(5), "api alerted when the window ended");
         TestChannel.Of(mail)[1].Items.Single().Rule.Should().Be("api");
-        DateTimeOffset.UtcNow.Should().BeOnOrAfter(DateTimeOffset.Parse(end));
+        h.Now.Should().BeOnOrAfter(end);
     }
 
     [Fact]
@@ -248,16 +285,17 @@ public sealed class NotificationTests
                 template: { subject: "{rule} is {kind} on {host}", short: "{count} item" }
             rules:
               - name: worker
-                every: 100ms
+                every: 10s
                 failure-threshold: 1
                 probe: { type: scripted, with: { key: {{probe}} } }
                 remediate: [{ type: record, with: { key: {{act}}, fail: true } }]
                 grace: 0s
-                backoff: { initial: 100ms, max: 100ms, jitter: 0 }
+                backoff: { initial: 10s, max: 10s, jitter: 0 }
                 restart-budget: { max: 1, within: 1h, retry-after: 1h }
             """);
+        await h.RunDueAsync();
         // Down and gave-up come 1 check apart: they may go out as two messages or, grouped, as one.
-        await Eventually.Until(() => TestChannel.Of(mail).SelectMany(n => n.Items).Any(i => i.Kind == "gave-up"), what: "down, then gave-up");
+        await h.AdvanceUntilAsync(() => TestChannel.Of(mail).SelectMany(n => n.Items).Any(i => i.Kind == "gave-up"), Every, what: "down, then gave-up");
         var first = TestChannel.Of(mail)[0];
         first.Subject.Should().Be($"worker is down on {Environment.MachineName}", "the template, with the first item's rule and kind");
         first.Short.Should().Be($"{first.Items.Count} item");
@@ -276,18 +314,18 @@ public sealed class NotificationTests
             {{Channels(mail)}}
             rules:
               - name: flappy
-                every: 100ms
+                every: 10s
                 failure-threshold: 1
                 probe: { type: scripted, with: { key: {{probe}} } }
                 remediate: [{ type: record, with: { key: {{act}} } }]
                 grace: 0s
-                backoff: { initial: 50ms, max: 50ms, jitter: 0 }
+                backoff: { initial: 5s, max: 5s, jitter: 0 }
                 restart-budget: { max: 100, within: 1h }
                 notify: [{ channel: {{mail}} }]
                 alert-on: [restart-rate]
                 restart-rate: { max: 2, within: 1h }
               - name: broken
-                every: 100ms
+                every: 10s
                 failure-threshold: 1
                 probe: { type: scripted, with: { key: {{probe}} } }
                 remediate: [{ type: record, with: { key: {{act2}}, fail: true } }]
@@ -295,8 +333,9 @@ public sealed class NotificationTests
                 notify: [{ channel: {{mail}} }]
                 alert-on: [remediation-failed]
             """);
-        await Eventually.Until(() => RecordingAction.Of(act).Count >= 6, what: "six restarts of flappy");
-        await Eventually.Until(() => h.Engine.GetStatus().Notifications!.Pending == 0 && TestChannel.Of(mail).Count >= 2);
+        await h.RunDueAsync();
+        await h.AdvanceUntilAsync(() => RecordingAction.Of(act).Count >= 6, Every, what: "six restarts of flappy");
+        await h.AdvanceUntilAsync(() => h.Engine.GetStatus().Notifications!.Pending == 0 && TestChannel.Of(mail).Count >= 2, TimeSpan.FromSeconds(1));
         var items = TestChannel.Of(mail).SelectMany(n => n.Items).ToList();
         items.Where(i => i.Rule == "flappy").Should().ContainSingle("the rate alert comes once per window, and down is not asked for")
             .Which.Should().Match<Sentinel.Abstractions.NotificationItem>(i => i.Kind == "restart-rate" && i.Description!.StartsWith("remediated 3 times within 1h (limit 2)"));
@@ -314,15 +353,19 @@ public sealed class NotificationTests
         await using var h = await EngineHarness.StartAsync($$"""
             notifications: { group-wait: 0s }
             channels:
-              - { name: {{flaky}}, type: test-channel, with: { key: {{flaky}} }, fallback: {{backup}}, failover-after: 1s }
+              - { name: {{flaky}}, type: test-channel, with: { key: {{flaky}} }, fallback: {{backup}}, failover-after: 2m }
               - { name: {{backup}}, type: test-channel, with: { key: {{backup}} } }
-              - { name: {{dead}}, type: test-channel, with: { key: {{dead}} }, give-up-after: 1s }
+              - { name: {{dead}}, type: test-channel, with: { key: {{dead}} }, give-up-after: 10m }
             rules:
             {{Rule("api", probe, $"[{{ channel: {flaky} }}, {{ channel: {dead} }}]")}}
             """);
-        await Eventually.Until(() => TestChannel.Of(backup).Count == 1, TimeSpan.FromSeconds(30), what: "failed over to the backup");
+        await h.RunDueAsync();
+        var down = h.Now;
+        await h.AdvanceUntilAsync(() => TestChannel.Of(backup).Count == 1, TimeSpan.FromSeconds(5), what: "failed over to the backup");
+        (h.Now - down).Should().BeGreaterThanOrEqualTo(TimeSpan.FromMinutes(2), "the channel is retried for its failover-after first");
         TestChannel.Of(backup)[0].Subject.Should().Be("[Sentinel] DOWN: api");
-        await Eventually.Until(() => h.Engine.GetStatus().Notifications!.Expired == 1, TimeSpan.FromSeconds(30), what: "the dead channel's message expired");
+        await h.AdvanceUntilAsync(() => h.Engine.GetStatus().Notifications!.Expired == 1, TimeSpan.FromSeconds(30), what: "the dead channel's message expired");
+        (h.Now - down).Should().BeGreaterThanOrEqualTo(TimeSpan.FromMinutes(10), "a message is kept until its channel's give-up-after");
         h.Engine.GetStatus().Notifications!.Should().BeEquivalentTo(new { Pending = 0L, FailedOver = 1L, Expired = 1L });
     }
 
@@ -332,11 +375,12 @@ public sealed class NotificationTests
         var (mail, probe) = (Key(), Key());
         ScriptedProbe.Script[probe] = false;
         await using var h = await EngineHarness.StartAsync(OneRuleOneChannel(mail, probe));
+        await h.RunDueAsync();
         await Eventually.Until(() => TestChannel.Of(mail).Count == 1, what: "down");
         await h.StopEngineAsync();
         ScriptedProbe.Script[probe] = true;
         await h.StartEngineAsync();
-        await Eventually.Until(() => TestChannel.Of(mail).Count == 2, what: "resolved after the restart");
+        await h.AdvanceUntilAsync(() => TestChannel.Of(mail).Count == 2, Every, what: "resolved after the restart");
         TestChannel.Of(mail)[1].Subject.Should().Be("[Sentinel] RESOLVED: api");
         TestChannel.Of(mail)[1].Items.Single().Incident.Should().Be(TestChannel.Of(mail)[0].Items.Single().Incident);
     }

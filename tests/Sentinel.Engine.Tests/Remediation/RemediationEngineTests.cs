@@ -5,7 +5,7 @@ using Sentinel.Engine.Tests.Support;
 
 namespace Sentinel.Engine.Tests.Remediation;
 
-/// <summary>Remediation through the real engine: real scheduler, real state file, real supervised processes.</summary>
+/// <summary>Remediation through the real engine on a fake clock: real state file, real supervised processes; backoff, budget and grace passed by moving the clock.</summary>
 public sealed class RemediationEngineTests
 {
     private static string Service => SupervisorPolicyTests.Service;
@@ -21,59 +21,77 @@ public sealed class RemediationEngineTests
         return events;
     }
 
+    private static readonly TimeSpan Every = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan Step = TimeSpan.FromMilliseconds(100);
+
     [Fact]
-    public async Task FailingRule_IsRemediatedOnceDown_AndNotAgainDuringGrace()
+    public async Task FailingRule_IsRemediatedOnceDown_NotAgainDuringGrace_AndAgainAfterIt()
     {
         var key = Guid.NewGuid().ToString("N");
         ScriptedProbe.Script[key] = false;
         await using var h = await EngineHarness.StartAsync($$"""
             rules:
               - name: worker
-                every: 100ms
+                every: 10s
                 failure-threshold: 2
                 probe: { type: scripted, with: { key: {{key}} } }
                 remediate: [{ type: record, with: { key: {{key}} } }]
                 grace: 1h
+                backoff: { initial: 1m, max: 1m, jitter: 0 }
             """);
         var events = Collect(h.Engine);
-        await Eventually.Until(() => RecordingAction.Of(key).Count == 1, what: "one remediation");
+        await h.RunDueAsync();
+        RecordingAction.Of(key).Should().BeEmpty("one failure is not yet down");
+        await h.AdvanceAsync(Every);
+        await Eventually.Until(() => RecordingAction.Of(key).Count == 1, what: "one remediation once down");
         var done = await Eventually.Until(() => events.FirstOrDefault(e => e.Kind == RemediationEventKind.Remediated), e => e is not null);
         done!.Output.Should().Equal("recorded attempt 1 for worker");
         h.Engine.GetState("worker")!.Status.Should().Be(RuleStatus.Down);
+        var first = h.Now;
 
-        // Many more failing checks inside the grace period bring no second attempt.
-        var checks = h.Engine.GetState("worker")!.Checks;
-        await Eventually.Until(() => h.Engine.GetState("worker")!.Checks >= checks + 10, what: "ten more checks");
+        // 350 more failing checks inside the grace period bring no second attempt.
+        await h.AdvanceAsync(TimeSpan.FromMinutes(59));
         RecordingAction.Of(key).Should().Equal(1);
         h.Engine.GetStatus().Rules.Single().Remediation!.Should().BeEquivalentTo(new { Streak = 1, Total = 1L, LastOutcome = "ran record" });
+
+        // After the grace, failure-threshold failures in a row make the next attempt.
+        await h.AdvanceUntilAsync(() => RecordingAction.Of(key).Count == 2, Every, what: "the second attempt after the grace");
+        (h.Now - first).Should().BeGreaterThanOrEqualTo(TimeSpan.FromHours(1));
+        RecordingAction.Of(key).Should().Equal(1, 2);
     }
 
     [Fact]
-    public async Task FailingAction_IsARemediationFailedEvent_WithItsOutput_AndTheEngineGoesOn()
+    public async Task FailingAction_IsARemediationFailedEvent_WithItsOutput_RetriedAfterItsBackoff_ThenGivesUpOnce()
     {
         var key = Guid.NewGuid().ToString("N");
         ScriptedProbe.Script[key] = false;
         await using var h = await EngineHarness.StartAsync($$"""
             rules:
               - name: worker
-                every: 100ms
+                every: 10s
                 failure-threshold: 1
                 probe: { type: scripted, with: { key: {{key}} } }
                 remediate: [{ type: record, with: { key: {{key}}, fail: true } }]
                 grace: 0s
-                backoff: { initial: 200ms, max: 200ms, jitter: 0 }
+                backoff: { initial: 30s, max: 30s, jitter: 0 }
                 restart-budget: { max: 2, within: 1h, retry-after: 1h }
             """);
         var events = Collect(h.Engine);
-        await Eventually.Until(() => events.Any(e => e.Kind == RemediationEventKind.GaveUp), what: "gave-up");
+        await h.RunDueAsync();
+        await h.AdvanceUntilAsync(() => events.Any(e => e.Kind == RemediationEventKind.GaveUp), Every, what: "gave-up");
         var failed = events.Where(e => e.Kind == RemediationEventKind.RemediationFailed).ToList();
         failed.Select(e => e.Attempt).Should().Equal(1, 2);
         failed[0].Message.Should().Be("record failed: told to fail");
         failed[0].Output.Should().Equal("recorded attempt 1 for worker");
+        (failed[1].When - failed[0].When).Should().BeGreaterThanOrEqualTo(TimeSpan.FromSeconds(30), "the second attempt waits out the backoff");
+
         var checks = h.Engine.GetState("worker")!.Checks;
-        await Eventually.Until(() => h.Engine.GetState("worker")!.Checks >= checks + 5, what: "checks go on after giving up");
+        await h.AdvanceAsync(TimeSpan.FromMinutes(50));
+        h.Engine.GetState("worker")!.Checks.Should().BeGreaterThanOrEqualTo(checks + 300, "checks go on after giving up");
         events.Count(e => e.Kind == RemediationEventKind.GaveUp).Should().Be(1);
         RecordingAction.Of(key).Should().HaveCount(2, "after giving up the next attempt is an hour away");
+        await h.AdvanceUntilAsync(() => RecordingAction.Of(key).Count == 3, Every, what: "the slow retry an hour after giving up");
+        events.Count(e => e.Kind == RemediationEventKind.GaveUp).Should().Be(1, "a slow retry does not give up again");
     }
 
     [Fact]
@@ -81,20 +99,20 @@ public sealed class RemediationEngineTests
     {
         var key = Guid.NewGuid().ToString("N");
         ScriptedProbe.Script[key] = false;
-        var rules = $$"""
+        await using var h = await EngineHarness.StartAsync($$"""
             rules:
               - name: worker
-                every: 100ms
+                every: 10s
                 failure-threshold: 1
                 probe: { type: scripted, with: { key: {{key}} } }
                 remediate: [{ type: record, with: { key: {{key}}, fail: true } }]
                 grace: 0s
-                backoff: { initial: 100ms, max: 100ms, jitter: 0 }
+                backoff: { initial: 10s, max: 10s, jitter: 0 }
                 restart-budget: { max: 2, within: 1h, retry-after: 1h }
-            """;
-        await using var h = await EngineHarness.StartAsync(rules);
+            """);
         var events = Collect(h.Engine);
-        await Eventually.Until(() => events.Any(e => e.Kind == RemediationEventKind.GaveUp), what: "gave-up");
+        await h.RunDueAsync();
+        await h.AdvanceUntilAsync(() => events.Any(e => e.Kind == RemediationEventKind.GaveUp), Every, what: "gave-up");
         var before = h.Engine.GetState("worker")!.Remediation!;
 
         await h.StopEngineAsync();
@@ -102,7 +120,8 @@ public sealed class RemediationEngineTests
         var after = Collect(h.Engine);
         h.Engine.GetState("worker")!.Remediation.Should().BeEquivalentTo(new { before.Streak, before.Total, GaveUp = true, before.NextAttemptAt });
         var checks = h.Engine.GetState("worker")!.Checks;
-        await Eventually.Until(() => h.Engine.GetState("worker")!.Checks >= checks + 5, what: "checks after the restart");
+        await h.AdvanceAsync(TimeSpan.FromMinutes(30));
+        h.Engine.GetState("worker")!.Checks.Should().BeGreaterThan(checks + 100);
         after.Should().BeEmpty("the budget is still spent and the slow retry is an hour away: no attempt and no second gave-up");
         RecordingAction.Of(key).Should().HaveCount(2);
     }
@@ -117,24 +136,26 @@ public sealed class RemediationEngineTests
         await using var h = await EngineHarness.StartAsync($$"""
             rules:
               - name: gateway
-                every: 100ms
+                every: 10s
                 failure-threshold: 1
                 success-threshold: 1
                 probe: { type: scripted, with: { key: {{gw}} } }
               - name: bot
-                every: 100ms
+                every: 10s
                 failure-threshold: 3
                 depends-on: [gateway]
                 probe: { type: scripted, with: { key: {{bot}} } }
                 remediate: [{ type: record, with: { key: {{bot}} } }]
             """);
-        await Eventually.Until(() => h.Engine.GetState("gateway")?.Status == RuleStatus.Down && h.Engine.GetState("bot")?.Status == RuleStatus.Down);
-        var checks = h.Engine.GetState("bot")!.Checks;
-        await Eventually.Until(() => h.Engine.GetState("bot")!.Checks >= checks + 5, what: "bot checked while the gateway is down");
+        await h.AdvanceAsync(Every * 2);
+        h.Engine.GetState("gateway")!.Status.Should().Be(RuleStatus.Down);
+        h.Engine.GetState("bot")!.Status.Should().Be(RuleStatus.Down);
+        await h.AdvanceAsync(TimeSpan.FromMinutes(10));
+        h.Engine.GetState("bot")!.Checks.Should().BeGreaterThan(60, "the bot is checked while the gateway is down");
         RecordingAction.Of(bot).Should().BeEmpty("restarting the bot does not fix the gateway");
 
         ScriptedProbe.Script[gw] = true;
-        await Eventually.Until(() => RecordingAction.Of(bot).Count == 1, what: "remediated once the gateway is back");
+        await h.AdvanceUntilAsync(() => RecordingAction.Of(bot).Count == 1, Every, what: "remediated once the gateway is back");
     }
 
     [Fact]
@@ -153,7 +174,7 @@ public sealed class RemediationEngineTests
         await Eventually.Until(() => File.Exists(port), what: "the service listening");
         var pidfile = Path.Combine(dir.Path, "state", "supervise", "svc.pid");
         var pid = int.Parse(File.ReadAllText(pidfile));
-        await Eventually.Until(() => h.Engine.GetState("svc")?.Status == RuleStatus.Healthy, what: "healthy");
+        await h.AdvanceUntilAsync(() => h.Engine.GetState("svc")?.Status == RuleStatus.Healthy, Step, what: "healthy");
 
         using var http = new HttpClient();
         var firstPort = File.ReadAllText(port);
@@ -169,14 +190,14 @@ public sealed class RemediationEngineTests
         await h.StopEngineAsync();
         NativeProcess.Stat(newPid).Should().NotBeNull("the service outlives Sentinel's shutdown");
         await h.StartEngineAsync();
-        await Eventually.Until(() => h.Engine.GetState("svc")?.Status == RuleStatus.Healthy && h.Engine.GetState("svc")!.LastCheck!.Description!.Contains($"pid {newPid}"),
-            what: "adopted");
+        await h.AdvanceUntilAsync(() => h.Engine.GetState("svc")?.Status == RuleStatus.Healthy && h.Engine.GetState("svc")!.LastCheck!.Description!.Contains($"pid {newPid}"),
+            Step, what: "adopted");
         int.Parse(File.ReadAllText(pidfile)).Should().Be(newPid);
         (await http.GetStringAsync($"http://127.0.0.1:{await PortAsync(port)}/health")).Should().Be("ok");
 
         // Removing the rule stops its service.
         h.WriteConfig("rules: []");
-        await Eventually.Until(() => NativeProcess.Stat(newPid) is null or { Zombie: true }, what: "the service stopped with its rule");
+        await h.AdvanceUntilAsync(() => NativeProcess.Stat(newPid) is null or { Zombie: true }, Step, what: "the service stopped with its rule");
     }
 
     [Fact]
@@ -202,8 +223,8 @@ public sealed class RemediationEngineTests
             await cmd.ExecuteNonQueryAsync();
         }
         await h.StartEngineAsync();
-        await Eventually.Until(() => h.Engine.GetState("svc")?.Remediation?.Process?.Pid == pid, what: "adopted from the pidfile");
-        await Eventually.Until(() => h.Engine.GetState("svc")?.LastCheck?.Description?.Contains($"running (pid {pid}") == true, what: "checked as running");
+        await h.AdvanceUntilAsync(() => h.Engine.GetState("svc")?.Remediation?.Process?.Pid == pid, Step, what: "adopted from the pidfile");
+        await h.AdvanceUntilAsync(() => h.Engine.GetState("svc")?.LastCheck?.Description?.Contains($"running (pid {pid}") == true, Step, what: "checked as running");
         System.Diagnostics.Process.GetProcesses().Count(p => NativeProcess.CommandLine(p.Id).Contains(port)).Should().Be(1, "not started a second time");
     }
 

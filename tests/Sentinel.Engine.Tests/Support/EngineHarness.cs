@@ -1,12 +1,19 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
 using Sentinel.Engine.Configuration;
 using Sentinel.Engine.Plugins;
 using Sentinel.Engine.State;
 
 namespace Sentinel.Engine.Tests.Support;
 
-/// <summary>A real engine (real Quartz, real SQLite file, real plugin folder) over a config written to a temp folder.</summary>
+/// <summary>
+/// A real engine (real SQLite file, real plugin folder, real processes) over a config written to a temp folder. Its
+/// clock is a <see cref="FakeTimeProvider"/> and its scheduler a <see cref="ManualRuleScheduler"/>: nothing is checked
+/// until the test moves the clock (<see cref="AdvanceAsync"/>), so time logic is tested exactly and without waiting.
+/// <c>realClock: true</c> runs the engine as `sentinel run` does (Quartz on the system clock), for the few tests
+/// that are about real scheduling.
+/// </summary>
 public sealed class EngineHarness : IAsyncDisposable
 {
     public const string EngineSection = """
@@ -18,10 +25,18 @@ public sealed class EngineHarness : IAsyncDisposable
           state-flush-interval: 100ms
         """;
 
-    private EngineHarness(TempDir dir, string configPath)
+    /// <summary>Where the fake clock starts: a fixed Monday morning, so runs are repeatable.</summary>
+    public static DateTimeOffset Epoch { get; } = new(2026, 1, 5, 9, 0, 0, TimeSpan.Zero);
+
+    private EngineHarness(TempDir dir, string configPath, bool realClock)
     {
         Dir = dir;
         ConfigPath = configPath;
+        if (!realClock)
+        {
+            FakeTime = new FakeTimeProvider(Epoch);
+            Scheduler = new ManualRuleScheduler(FakeTime);
+        }
     }
 
     public TempDir Dir { get; }
@@ -35,8 +50,45 @@ public sealed class EngineHarness : IAsyncDisposable
 
     public static string Config(string rules) => EngineSection + "\n" + rules;
 
-    /// <summary>The engine's clock (a FakeTimeProvider in tests of time logic); the system clock by default.</summary>
-    public TimeProvider? Time { get; init; }
+    /// <summary>The engine's clock (null with the real clock).</summary>
+    public FakeTimeProvider? FakeTime { get; }
+
+    /// <summary>The engine's scheduler, which a test drives (null with the real clock, where Quartz runs).</summary>
+    public ManualRuleScheduler? Scheduler { get; private set; }
+
+    /// <summary>The fake clock (throws for a real-clock harness).</summary>
+    public FakeTimeProvider Time => FakeTime ?? throw new InvalidOperationException("this harness runs on the real clock");
+
+    /// <summary>The current time of the engine's clock.</summary>
+    public DateTimeOffset Now => FakeTime?.GetUtcNow() ?? DateTimeOffset.UtcNow;
+
+    /// <summary>Moves the fake clock on by <paramref name="by"/>, firing every rule at each of its due times on the way.</summary>
+    public Task AdvanceAsync(TimeSpan by, bool waitForChecks = true) => Drive.AdvanceAsync(by, waitForChecks);
+
+    /// <summary>Fires the rules due now (all of them right after the start) and waits for their checks.</summary>
+    public Task RunDueAsync() => Drive.RunDueAsync();
+
+    /// <summary>
+    /// Moves the clock on in steps of <paramref name="step"/> until <paramref name="condition"/> holds, for outcomes that
+    /// other parts (the outbox's sender, a process, a file watcher) bring about after a check; fails after
+    /// <paramref name="limit"/> of fake time.
+    /// </summary>
+    public async Task AdvanceUntilAsync(Func<bool> condition, TimeSpan step, TimeSpan? limit = null,
+        [System.Runtime.CompilerServices.CallerArgumentExpression(nameof(condition))] string? what = null, bool waitForChecks = true)
+    {
+        var end = Now + (limit ?? TimeSpan.FromHours(1));
+        var real = System.Diagnostics.Stopwatch.StartNew();
+        while (!condition())
+        {
+            if (Now >= end || real.Elapsed > Eventually.DefaultLimit)
+                throw new TimeoutException($"not reached within {limit ?? TimeSpan.FromHours(1)} of fake time ({real.Elapsed.TotalSeconds:0.#}s real): {what}");
+            await Drive.AdvanceAsync(step, waitForChecks);
+            // What a check set off (the event bus, the outbox's sender) runs on other threads: give it its turn.
+            if (!condition()) await Task.Delay(5);
+        }
+    }
+
+    private ManualRuleScheduler Drive => Scheduler ?? throw new InvalidOperationException("this harness runs on the real clock");
 
     /// <summary>Serves the engine's HTTP surface on a real Kestrel server at a free loopback port; returns its address.</summary>
     public async Task<Uri> ServeAsync(string? token = null)
@@ -52,12 +104,12 @@ public sealed class EngineHarness : IAsyncDisposable
     }
 
     /// <summary>Writes the config, then (if <paramref name="start"/>) loads plugins and starts the engine.</summary>
-    public static async Task<EngineHarness> StartAsync(string rulesYaml, TempDir? dir = null, Action<TempDir>? prepare = null, bool start = true)
+    public static async Task<EngineHarness> StartAsync(string rulesYaml, TempDir? dir = null, Action<TempDir>? prepare = null, bool start = true, bool realClock = false)
     {
         dir ??= new TempDir();
         var path = dir.File("sentinel.yaml", Config(rulesYaml));
         prepare?.Invoke(dir);
-        var harness = new EngineHarness(dir, path);
+        var harness = new EngineHarness(dir, path, realClock);
         if (start) await harness.StartEngineAsync();
         return harness;
     }
@@ -78,7 +130,12 @@ public sealed class EngineHarness : IAsyncDisposable
         History = settings.History.Enabled
             ? Sentinel.Engine.History.HistoryStore.Open(Path.Combine(settings.StateDirectory, "history.db"), Loggers.CreateLogger("history"))
             : null;
-        Engine = new SentinelEngine(result.Config!, Catalog, Store, Loggers, time: Time, loader: loader, history: History) { ReloadDelay = TimeSpan.FromMilliseconds(200) };
+        // A restarted engine gets a new scheduler (the old one was stopped with its engine) on the same clock.
+        if (FakeTime is not null) Scheduler = new ManualRuleScheduler(FakeTime);
+        Engine = new SentinelEngine(result.Config!, Catalog, Store, Loggers, time: FakeTime, scheduler: Scheduler, loader: loader, history: History)
+        {
+            ReloadDelay = TimeSpan.FromMilliseconds(200),
+        };
         await Engine.StartAsync();
     }
 
