@@ -13,6 +13,11 @@ namespace Sentinel.Plugins.Testing;
 /// <param name="Description">The one-line description.</param>
 public sealed record Registration(string Kind, string Name, Type Implementation, Type Options, string? Description);
 
+/// <summary>What <see cref="PluginConformance.AssertHonoursCancellationAsync"/> saw.</summary>
+/// <param name="Waited">True when the probe was still waiting on its target when its token was cancelled.</param>
+/// <param name="Elapsed">How long it took to return after the cancellation (or to finish, when it did not wait).</param>
+public sealed record CancellationCheck(bool Waited, TimeSpan Elapsed);
+
 /// <summary>Thrown by the checks, listing every violation found.</summary>
 public sealed class ConformanceException(IReadOnlyList<string> violations)
     : Exception("The plugin breaks Sentinel's plugin contract:\n- " + string.Join("\n- ", violations))
@@ -76,20 +81,54 @@ public static partial class PluginConformance
         return result;
     }
 
-    /// <summary>With its token already cancelled, a probe must return or throw OperationCanceledException within <paramref name="within"/> (default 1 s).</summary>
-    public static async Task AssertHonoursCancellationAsync(IProbe probe, TimeSpan? within = null)
+    /// <summary>
+    /// Checks that a probe honours cancellation while it waits. Point it at a target that never answers (a
+    /// <see cref="HangingTargets"/> port, URL or FIFO): a target that fails at once cannot tell a probe that honours its
+    /// token from one that ignores it. Two runs: one with a token already cancelled, and one cancelled while the probe
+    /// waits (after <paramref name="engaged"/> holds, e.g. <c>() => targets.Connections &gt; 0</c>, or 300 ms); each must
+    /// return or throw <see cref="OperationCanceledException"/> within <paramref name="within"/> (default 1 s).
+    /// </summary>
+    /// <returns>Whether the probe was still waiting when it was cancelled (a probe that finished first had nothing to cancel).</returns>
+    public static async Task<CancellationCheck> AssertHonoursCancellationAsync(IProbe probe, TimeSpan? within = null, Func<bool>? engaged = null)
     {
-        using var cancelled = new CancellationTokenSource();
-        await cancelled.CancelAsync();
         var limit = within ?? TimeSpan.FromSeconds(1);
-        var task = Task.Run(async () =>
+        using (var cancelled = new CancellationTokenSource())
         {
-            try { await probe.CheckAsync(Context(null), cancelled.Token); }
-            catch (OperationCanceledException) { }
-        });
-        if (await Task.WhenAny(task, Task.Delay(limit)) != task)
-            throw new ConformanceException([$"the probe ignored cancellation for more than {limit.TotalSeconds}s: pass the token to every await"]);
+            await cancelled.CancelAsync();
+            var early = Run(probe, cancelled.Token);
+            if (!await FinishesWithin(early, limit))
+                throw new ConformanceException([$"with its token already cancelled, the probe did not return within {limit.TotalSeconds}s: check the token before you start, and pass it to every await"]);
+        }
+
+        using var cts = new CancellationTokenSource();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var task = Run(probe, cts.Token);
+        var settle = TimeSpan.FromMilliseconds(300);
+        while (!task.IsCompleted && clock.Elapsed < TimeSpan.FromSeconds(10) && !(engaged?.Invoke() ?? clock.Elapsed >= settle))
+            await Task.WhenAny(task, Task.Delay(10));
+        if (task.IsCompleted)
+        {
+            await task;
+            return new CancellationCheck(Waited: false, clock.Elapsed);
+        }
+        var cancelledAt = clock.Elapsed;
+        await cts.CancelAsync();
+        if (!await FinishesWithin(task, limit))
+            throw new ConformanceException([$"the probe ignored cancellation while it waited on its target: still running {limit.TotalSeconds}s after its token was cancelled; pass the token to every await (connect, send, read, process exit)"]);
+        return new CancellationCheck(Waited: true, clock.Elapsed - cancelledAt);
+    }
+
+    private static Task Run(IProbe probe, CancellationToken token) => Task.Run(async () =>
+    {
+        try { await probe.CheckAsync(Context(null), token); }
+        catch (OperationCanceledException) { }
+    });
+
+    private static async Task<bool> FinishesWithin(Task task, TimeSpan limit)
+    {
+        if (await Task.WhenAny(task, Task.Delay(limit)) != task) return false;
         await task;
+        return true;
     }
 
     private static ProbeContext Context(TimeProvider? time) => new()

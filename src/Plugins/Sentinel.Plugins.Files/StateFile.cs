@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text.Json;
+using Sentinel.Plugins.Shared;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
@@ -17,6 +18,7 @@ internal static class StateFile
     public static string? Problem(string path, FileFormat format)
     {
         byte[] bytes;
+        if (FileKind.NotRegular(path) is { } why) return why;
         try { bytes = File.ReadAllBytes(path); }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException) { return "does not exist"; }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return $"cannot be read: {e.Message}"; }

@@ -53,6 +53,8 @@ internal sealed class LogRegexProbe : IProbe, IDisposable
         var matches = 0;
         foreach (var path in files)
         {
+            if (FileKind.NotRegular(path) is { } why)
+                return ValueTask.FromResult(ProbeResult.Unhealthy($"{path} {why}", null, new Dictionary<string, object> { ["files"] = files.Count }));
             var tracker = Track(path, context.State);
             if (tracker is null) continue;
             (var m, var bytes) = tracker.Scan(this, budget, cancellationToken);

@@ -1,7 +1,7 @@
-using Sentinel.Plugins.Shared;
 using System.ComponentModel.DataAnnotations;
 using System.Globalization;
 using System.Text.RegularExpressions;
+using Sentinel.Plugins.Shared;
 
 namespace Sentinel.Plugins.System;
 
@@ -51,6 +51,11 @@ internal sealed class ProcessFinder(IProcessSelector selector)
         problem = "";
         var pidfile = selector.Pidfile!;
         string text;
+        if (FileKind.NotRegular(pidfile) is { } why)
+        {
+            problem = $"pidfile {pidfile} {why}";
+            return null;
+        }
         try { text = File.ReadAllText(pidfile); }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {

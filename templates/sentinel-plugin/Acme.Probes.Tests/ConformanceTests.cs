@@ -14,8 +14,13 @@ public sealed class ConformanceTests
         => await PluginConformance.AssertReportsFailureAsync(new FileAgeProbe(new FileAgeProbeOptions { Path = "/nonexistent/acme-probes-test" }));
 
     [Fact]
-    public async Task Cancellation_IsHonoured()
-        => await PluginConformance.AssertHonoursCancellationAsync(new FileAgeProbe(new FileAgeProbeOptions { Path = "/nonexistent/acme-probes-test" }));
+    public async Task Cancellation_IsHonoured_OnATargetThatNeverAnswers()
+    {
+        // Point the probe at something that hangs (a FIFO nobody writes; HangingTargets.Url / Port for network
+        // probes): a target that fails at once would let a probe that ignores its token pass.
+        using var targets = new HangingTargets();
+        await PluginConformance.AssertHonoursCancellationAsync(new FileAgeProbe(new FileAgeProbeOptions { Path = targets.Fifo }));
+    }
 
     [Fact]
     public void OptionsWithoutAPath_AreRejected()

@@ -105,10 +105,11 @@ public sealed class NotificationTests
             """);
         await h.RunDueAsync();
         ScriptedProbe.Script[gw] = false;
-        ScriptedProbe.Script[bot] = false;
-        await h.AdvanceAsync(Every);
+        await h.Scheduler!.FireAsync("gateway");
         h.Engine.GetState("gateway")!.Status.Should().Be(RuleStatus.Down);
-        h.Engine.GetState("bot")!.Status.Should().Be(RuleStatus.Down);
+        ScriptedProbe.Script[bot] = false;
+        await h.Scheduler.FireAsync("bot");
+        h.Engine.GetState("bot")!.Status.Should().Be(RuleStatus.Down, "down while the gateway's message waits out group-wait");
         await h.AdvanceUntilAsync(() => TestChannel.Of(mail).Count == 1, TimeSpan.FromSeconds(1));
         var down = TestChannel.Of(mail)[0];
         down.Items.Select(i => i.Rule).Should().Equal("gateway");

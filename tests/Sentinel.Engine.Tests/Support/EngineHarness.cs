@@ -136,6 +136,7 @@ public sealed class EngineHarness : IAsyncDisposable
         {
             ReloadDelay = TimeSpan.FromMilliseconds(200),
         };
+        if (Scheduler is not null) Scheduler.AfterChecks = Engine.Events.DrainAsync;
         await Engine.StartAsync();
     }
 

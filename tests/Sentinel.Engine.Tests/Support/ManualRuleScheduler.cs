@@ -28,6 +28,9 @@ public sealed class ManualRuleScheduler(FakeTimeProvider time) : IRuleScheduler
 
     public FakeTimeProvider Time => time;
 
+    /// <summary>Awaited after the checks of each step: the harness waits there for what they published to be handled.</summary>
+    public Func<Task>? AfterChecks { get; set; }
+
     /// <summary>The rules that have a schedule now (paused and removed rules have none).</summary>
     public IReadOnlyCollection<string> Scheduled { get { lock (_lock) return _rules.Keys.ToList(); } }
 
@@ -62,7 +65,12 @@ public sealed class ManualRuleScheduler(FakeTimeProvider time) : IRuleScheduler
     }
 
     /// <summary>Fires <paramref name="rule"/> now, as its trigger would (skipped if its last check still runs); waits for the check.</summary>
-    public Task FireAsync(string rule) => Start(rule, time.GetUtcNow()) ?? Task.CompletedTask;
+    public async Task FireAsync(string rule)
+    {
+        if (Start(rule, time.GetUtcNow()) is not { } run) return;
+        await run.Within(what: "the check of " + rule);
+        if (AfterChecks is { } after) await after().Within(what: "the events of the check of " + rule);
+    }
 
     /// <summary>Fires <paramref name="rule"/> now without waiting for the check (for probes that wait on the fake clock).</summary>
     public void FireWithoutWaiting(string rule) => _ = Start(rule, time.GetUtcNow());
@@ -111,7 +119,9 @@ public sealed class ManualRuleScheduler(FakeTimeProvider time) : IRuleScheduler
             }
         }
         var started = due.Select(d => Start(d.Rule, d.At)).OfType<Task>().ToList();
-        if (waitForChecks) await Task.WhenAll(started).Within(what: "the checks fired at " + now.ToString("O"));
+        if (!waitForChecks) return;
+        await Task.WhenAll(started).Within(what: "the checks fired at " + now.ToString("O"));
+        if (started.Count > 0 && AfterChecks is { } after) await after().Within(what: "the events of the checks fired at " + now.ToString("O"));
     }
 
     private static DateTimeOffset NextAfter(Entry entry, DateTimeOffset now)

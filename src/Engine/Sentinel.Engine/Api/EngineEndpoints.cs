@@ -150,6 +150,8 @@ public static class EngineEndpoints
         ctx.Response.Headers.ContentType = "text/event-stream";
         ctx.Response.Headers.CacheControl = "no-cache";
         ctx.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseBodyFeature>()?.DisableBuffering();
+        // Listening starts before the first byte goes out: a client that saw the stream open misses nothing after it.
+        using var listener = engine.Activity.Listen();
         await ctx.Response.WriteAsync("retry: 2000\n\n", token);
         await ctx.Response.Body.FlushAsync(token);
         using var keepAlive = new PeriodicTimer(TimeSpan.FromSeconds(15));
@@ -165,7 +167,7 @@ public static class EngineEndpoints
         });
         try
         {
-            await foreach (var e in engine.Activity.ListenAsync(token))
+            await foreach (var e in listener.Reader.ReadAllAsync(token))
             {
                 var data = engine.Redactor.Apply(JsonSerializer.Serialize(e, SentinelJson.Options));
                 await write.WaitAsync(token);

@@ -61,15 +61,24 @@ public sealed class ActivityLog
         lock (_lock) return _recent.Reverse().Take(count).ToList();
     }
 
-    /// <summary>Every entry from now on, until the token is cancelled.</summary>
-    public async IAsyncEnumerable<ActivityEntry> ListenAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    /// <summary>
+    /// Every entry from now on: the listener is registered by this call (not at the first read), so a caller that
+    /// writes something before it reads (an event stream's preamble) misses nothing added meanwhile.
+    /// </summary>
+    public ActivityListener Listen()
     {
         var channel = Channel.CreateBounded<ActivityEntry>(new BoundedChannelOptions(256) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true });
         ImmutableInterlocked.Update(ref _listeners, l => l.Add(channel));
-        try
-        {
-            await foreach (var e in channel.Reader.ReadAllAsync(cancellationToken)) yield return e;
-        }
-        finally { ImmutableInterlocked.Update(ref _listeners, l => l.Remove(channel)); }
+        return new ActivityListener(channel.Reader, () => ImmutableInterlocked.Update(ref _listeners, l => l.Remove(channel)));
     }
+}
+
+/// <summary>The entries added to an <see cref="ActivityLog"/> since <see cref="ActivityLog.Listen"/>; dispose to stop.</summary>
+public sealed class ActivityListener(ChannelReader<ActivityEntry> reader, Action stop) : IDisposable
+{
+    private Action? _stop = stop;
+
+    public ChannelReader<ActivityEntry> Reader { get; } = reader;
+
+    public void Dispose() => Interlocked.Exchange(ref _stop, null)?.Invoke();
 }

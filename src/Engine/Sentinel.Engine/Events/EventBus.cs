@@ -24,6 +24,19 @@ public sealed partial class EventBus : IAsyncDisposable
 
     public void Publish(EngineEvent e) => _channel.Writer.TryWrite(e);
 
+    /// <summary>Completes once every event published before the call has been handled by every subscriber.</summary>
+    public Task DrainAsync()
+    {
+        var barrier = new Barrier();
+        return _channel.Writer.TryWrite(barrier) ? barrier.Reached.Task : Task.CompletedTask;
+    }
+
+    // Not an event: a mark in the queue that says when the pump has got this far.
+    private sealed record Barrier() : EngineEvent(default(DateTimeOffset))
+    {
+        public TaskCompletionSource Reached { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
     public IDisposable Subscribe(Func<EngineEvent, CancellationToken, ValueTask> handler)
     {
         ImmutableInterlocked.Update(ref _subscribers, l => l.Add(handler));
@@ -34,6 +47,11 @@ public sealed partial class EventBus : IAsyncDisposable
     {
         await foreach (var e in _channel.Reader.ReadAllAsync())
         {
+            if (e is Barrier barrier)
+            {
+                barrier.Reached.TrySetResult();
+                continue;
+            }
             foreach (var handler in _subscribers)
             {
                 try { await handler(e, _stop.Token); }
@@ -46,6 +64,8 @@ public sealed partial class EventBus : IAsyncDisposable
     {
         if (!_channel.Writer.TryComplete()) return;
         await Task.WhenAny(_pump, Task.Delay(TimeSpan.FromSeconds(5)));
+        while (_channel.Reader.TryRead(out var left))
+            if (left is Barrier barrier) barrier.Reached.TrySetResult();
         _stop.Cancel();
         _stop.Dispose();
     }
