@@ -33,6 +33,38 @@ public sealed class SupervisionTests : IDisposable
     }
 
     [Fact]
+    public async Task ASecondSentinelOnTheSameState_ExitsAtOnce_AndTouchesNothing_UntilTheFirstIsGone()
+    {
+        var config = Config($"""
+              - name: svc
+                every: 200ms
+                supervise: {"{"} command: [/usr/bin/python3, "{Service}", --port-file, "{PortFile}"], stop-on-exit: true {"}"}
+            """);
+        using var first = SentinelProcess.Start(_dir, null, "run", "--config", config);
+        await Eventually.Until(() => Status() is { } s && s.GetProperty("status").GetString() == "healthy", context: () => Diagnostics(first));
+        var pid = int.Parse(File.ReadAllText(Pidfile));
+
+        using (var second = SentinelProcess.Start(_dir, null, "run", "--config", config))
+        {
+            (await second.WaitForExitAsync(TimeSpan.FromSeconds(30))).Should().Be(1, second.Output());
+            second.Stderr.Should().Contain($"another Sentinel (pid {first.Id}) uses").And.Contain("only one Sentinel may run on a state folder");
+            second.Stdout.Should().NotContain("adopted", "the second one never looked at the services");
+        }
+        ServiceLog().Split('\n').Count(l => l.StartsWith("started pid")).Should().Be(1);
+        int.Parse(File.ReadAllText(Pidfile)).Should().Be(pid);
+        (await Health()).Should().Be("ok", "the first one's service was not stopped by the second's exit");
+        var (exit, stdout, _) = await SentinelProcess.RunAsync(_dir, "status", "--config", config);
+        exit.Should().Be(0, "read-only commands work beside the running one");
+        stdout.Should().Contain("svc");
+
+        // The kernel releases the lock of a killed Sentinel: the next one starts (and adopts the service).
+        first.Signal("KILL");
+        (await first.WaitForExitAsync(TimeSpan.FromSeconds(10))).Should().Be(137);
+        using var third = SentinelProcess.Start(_dir, null, "run", "--config", config);
+        await Eventually.Until(() => third.Stdout.Contains($"Rule svc: adopted pid {pid}"), context: () => Diagnostics(third));
+    }
+
+    [Fact]
     public async Task SentinelKilledWithSigkill_TheNextSentinelAdoptsTheServiceWithoutRestartingIt()
     {
         var config = Config($"""

@@ -40,6 +40,16 @@ internal static class RunCommand
             return Bootstrap.ExitConfigInvalid;
         }
 
+        // One engine per state folder, taken before anything is written: a second `sentinel run` on the same state
+        // must not adopt the first one's services, write its files or stop its services on exit.
+        using var stateLock = StateFolderLock.TryAcquire(settings.StateDirectory, out var heldBy);
+        if (stateLock is null)
+        {
+            Console.Error.WriteLine($"error: {heldBy} uses {settings.StateDirectory}: only one Sentinel may run on a state folder. "
+                + "Stop it first (read-only commands such as `sentinel status` work beside it), or give this one its own engine.state.");
+            return 1;
+        }
+
         await using var serilog = CreateLogger(settings);
         using var loggerFactory = new SerilogLoggerFactory(serilog, dispose: false);
         var log = loggerFactory.CreateLogger("Sentinel.Host");
