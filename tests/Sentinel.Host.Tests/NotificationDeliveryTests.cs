@@ -46,6 +46,40 @@ public sealed class NotificationDeliveryTests : IDisposable
     }
 
     [Fact]
+    public async Task ATracebackThatClearsAtTheNextCheck_IsStillMailed_Once()
+    {
+        // The log shows one error, the next check sees nothing new: the rule is healthy again long before group-wait
+        // ends. Nothing that went down may go untold, so one mail says it was down and is resolved, with the line.
+        using var smtp = await SmtpServer.StartAsync();
+        var log = Path.Combine(_dir, "bot.log");
+        File.WriteAllText(log, "INFO started\n");
+        var config = SentinelProcess.WriteConfig(_dir, $$"""
+            notifications: { group-wait: 3s }
+            channels:
+              - name: ops-mail
+                type: email
+                with: { host: 127.0.0.1, port: {{smtp.Port}}, tls: none, from: alerts@example.test, to: [ops@example.test] }
+            rules:
+              - name: bot-errors
+                every: 200ms
+                failure-threshold: 1
+                success-threshold: 1
+                probe: { type: log-regex, with: { path: "{{log}}", pattern: "Traceback|ERROR" } }
+                notify: [{ channel: ops-mail }]
+            """);
+        using var sentinel = SentinelProcess.Start(_dir, null, "run", "--config", config);
+        await Eventually.Until(() => sentinel.Stdout.Contains("Rule bot-errors: Pending -> Healthy"), context: sentinel.Output);
+        File.AppendAllText(log, "Traceback (most recent call last):\n");
+        await Eventually.Until(() => sentinel.Stdout.Contains("Rule bot-errors: Down -> Healthy"), context: sentinel.Output);
+        await Eventually.Until(() => smtp.Messages().Count == 1, context: sentinel.Output);
+        await Eventually.Until(() => Pending() == 0, context: sentinel.Output);
+        var mail = smtp.Messages().Single();
+        mail.Subject.Should().Be("[Sentinel] BRIEFLY DOWN: bot-errors");
+        mail.TextBody.Should().Contain("resolved: 1 line(s) matching").And.Contain("Traceback (most recent call last):");
+        Count("sent").Should().Be(1, "one message, not a down and a resolved");
+    }
+
+    [Fact]
     public async Task SmtpServerDownForAWhile_ThenUp_DeliversOnce()
     {
         var port = SmtpServer.FreePort();

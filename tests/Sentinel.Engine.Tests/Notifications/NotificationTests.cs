@@ -66,6 +66,70 @@ public sealed class NotificationTests
     }
 
     [Fact]
+    public async Task AnOutageThatClearsBeforeItsMessageGoesOut_IsToldOnce_AsBrieflyDown()
+    {
+        var (mail, probe) = (Key(), Key());
+        ScriptedProbe.Script[probe] = true;
+        await using var h = await EngineHarness.StartAsync($$"""
+            notifications: { group-wait: 30s }
+            {{Channels(mail)}}
+            rules:
+            {{Rule("worker", probe, $"[{{ channel: {mail} }}]")}}
+            """);
+        await h.RunDueAsync();
+        ScriptedProbe.Script[probe] = false;
+        await h.AdvanceAsync(Every);
+        var down = h.Now;
+        ScriptedProbe.Script[probe] = true;
+        await h.AdvanceAsync(Every);
+        h.Engine.GetState("worker")!.Status.Should().Be(RuleStatus.Healthy, "recovered 10 s later, inside group-wait");
+
+        await h.AdvanceUntilAsync(() => TestChannel.Of(mail).Count == 1, TimeSpan.FromSeconds(1), what: "the outage told");
+        (h.Now - down).Should().BeGreaterThanOrEqualTo(TimeSpan.FromSeconds(30), "it goes when the down message would have: group-wait still groups");
+        var n = TestChannel.Of(mail).Single();
+        n.Subject.Should().Be("[Sentinel] BRIEFLY DOWN: worker");
+        n.Items.Single().Description.Should().Be("down for 10s, resolved: scripted failure");
+        n.Text.Should().Contain("was down since");
+        await h.AdvanceAsync(TimeSpan.FromMinutes(10));
+        TestChannel.Of(mail).Should().HaveCount(1, "one message: not nothing, and not a down and a resolved");
+        h.Engine.GetStatus().Notifications!.Should().Match<NotificationStatus>(s => s.Pending == 0 && s.OpenIncidents.Count == 0);
+    }
+
+    [Fact]
+    public async Task MinDown_HidesShorterOutages_AndDelaysTheDownMessageOfLongerOnes()
+    {
+        var (mail, probe) = (Key(), Key());
+        ScriptedProbe.Script[probe] = true;
+        await using var h = await EngineHarness.StartAsync($$"""
+            notifications: { group-wait: 0s }
+            {{Channels(mail)}}
+            rules:
+            {{Rule("worker", probe, $"[{{ channel: {mail} }}]", "    min-down: 1m")}}
+            """);
+        await h.RunDueAsync();
+        ScriptedProbe.Script[probe] = false;
+        await h.AdvanceAsync(Every * 3);
+        ScriptedProbe.Script[probe] = true;
+        await h.AdvanceAsync(Every);
+        h.Engine.GetState("worker")!.Status.Should().Be(RuleStatus.Healthy);
+        await h.AdvanceAsync(TimeSpan.FromMinutes(10));
+        await Eventually.Until(() => h.Engine.GetStatus().Notifications!.Pending == 0);
+        TestChannel.Of(mail).Should().BeEmpty("a 30-second outage is shorter than min-down: 1m");
+
+        ScriptedProbe.Script[probe] = false;
+        await h.AdvanceAsync(Every);
+        var down = h.Now;
+        await h.AdvanceAsync(TimeSpan.FromSeconds(50));
+        TestChannel.Of(mail).Should().BeEmpty("not before min-down has passed");
+        await h.AdvanceUntilAsync(() => TestChannel.Of(mail).Count == 1, TimeSpan.FromSeconds(1), what: "the down message once min-down passed");
+        (h.Now - down).Should().BeGreaterThanOrEqualTo(TimeSpan.FromMinutes(1));
+        TestChannel.Of(mail)[0].Subject.Should().Be("[Sentinel] DOWN: worker");
+        ScriptedProbe.Script[probe] = true;
+        await h.AdvanceUntilAsync(() => TestChannel.Of(mail).Count == 2, Every, what: "resolved");
+        TestChannel.Of(mail)[1].Subject.Should().Be("[Sentinel] RESOLVED: worker");
+    }
+
+    [Fact]
     public async Task FiftyRulesGoingDownTogether_AreOneMessagePerChannel()
     {
         var (mail, probe) = (Key(), Key());

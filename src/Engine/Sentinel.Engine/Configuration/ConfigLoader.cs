@@ -347,6 +347,7 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
             Notify = (rule.Notify ?? defaults.Notify ?? []).Where(n => n?.Channel is not null).Select(n => new NotifyTarget(n.Channel!, n.After)).ToList(),
             ReminderInterval = rule.ReminderInterval ?? defaults.ReminderInterval,
             SendResolved = rule.SendResolved ?? defaults.SendResolved ?? true,
+            MinDown = rule.MinDown ?? defaults.MinDown ?? TimeSpan.Zero,
             AlertOn = (rule.AlertOn ?? defaults.AlertOn)?.ToHashSet() ?? new HashSet<AlertOn> { Configuration.AlertOn.Down, Configuration.AlertOn.GaveUp },
             RestartRate = rule.RestartRate ?? new RestartRateSpec(),
             Ping = ping,

@@ -241,6 +241,7 @@ public sealed class DefaultsSpec
     public List<NotifySpec>? Notify { get; set; }
     public TimeSpan? ReminderInterval { get; set; }
     public bool? SendResolved { get; set; }
+    public TimeSpan? MinDown { get; set; }
     public List<AlertOn>? AlertOn { get; set; }
 }
 
@@ -374,6 +375,8 @@ public sealed class RuleSpec
     [Description("While an incident is open and not acknowledged, notify again this often.")]
     public TimeSpan? ReminderInterval { get; set; }
     public bool? SendResolved { get; set; }
+    [Description("Outages shorter than this are not told (flap damping); the down message waits this long. Default 0: every outage is told.")]
+    public TimeSpan? MinDown { get; set; }
     [Description("What opens an alert: down, gave-up (default both), remediation-failed, restart-rate.")]
     public List<AlertOn>? AlertOn { get; set; }
     public RestartRateSpec? RestartRate { get; set; }
@@ -435,6 +438,8 @@ public sealed record RuleDefinition
     public IReadOnlyList<NotifyTarget> Notify { get; init; } = [];
     public TimeSpan? ReminderInterval { get; init; }
     public bool SendResolved { get; init; } = true;
+    /// <summary>Outages shorter than this are not told; 0 (the default) tells every one.</summary>
+    public TimeSpan MinDown { get; init; }
     public IReadOnlySet<AlertOn> AlertOn { get; init; } = new HashSet<AlertOn> { Configuration.AlertOn.Down, Configuration.AlertOn.GaveUp };
     public RestartRateSpec RestartRate { get; init; } = new();
     public ActionDefinition? Ping { get; init; }

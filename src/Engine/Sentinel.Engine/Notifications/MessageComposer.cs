@@ -14,6 +14,7 @@ public static class MessageComposer
     {
         "down" => "DOWN",
         "resolved" => "RESOLVED",
+        "briefly-down" => "BRIEFLY DOWN",
         "reminder" => "STILL DOWN",
         "escalation" => "STILL DOWN",
         "gave-up" => "GAVE UP restarting",
@@ -55,7 +56,7 @@ public static class MessageComposer
                 html.Append($"<tr><td><b>{Enc(k)}</b></td><td>{Enc(v)}</td></tr>");
             }
             Row("state", i.Status);
-            Row(i.Kind == "resolved" ? "was down since" : "since", $"{i.Since:yyyy-MM-dd HH:mm:ss}Z ({Duration.Format(lasting < TimeSpan.Zero ? TimeSpan.Zero : TimeSpan.FromSeconds(Math.Floor(lasting.TotalSeconds)))})");
+            Row(i.Kind is "resolved" or "briefly-down" ? "was down since" : "since", $"{i.Since:yyyy-MM-dd HH:mm:ss}Z ({Duration.Format(lasting < TimeSpan.Zero ? TimeSpan.Zero : TimeSpan.FromSeconds(Math.Floor(lasting.TotalSeconds)))})");
             Row(i.Kind == "resolved" ? "now" : "saw", i.Description);
             if (i.Restarts is { } restarts) Row("restarts", restarts.ToString(System.Globalization.CultureInfo.InvariantCulture));
             if (i.Incident is { } id) Row("incident", i.Kind == "resolved" ? $"#{id}" : $"#{id} (acknowledge: sentinel ack {id})");

@@ -164,6 +164,7 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
         {
             var m = NewMessage(incident, def, n.Channel, n.After > TimeSpan.Zero ? "escalation" : kind, description, at, output);
             if (n.After > TimeSpan.Zero) { m.DueAt = incident.OpenedAt + n.After; m.Groupable = false; }
+            else if (incident.OpenedAt + def.MinDown > m.DueAt) m.DueAt = incident.OpenedAt + def.MinDown; // flap damping: told only if still down then
             return m;
         }).ToList();
 
@@ -202,6 +203,17 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
             incident.ClosedAt = at;
             var changed = CancelPending(m => m.IncidentId == incident.Id);
             var messages = new List<OutboxMessage>();
+            // Nothing that went down goes untold: a channel whose down message was still waiting (group-wait, or a
+            // failing channel's retries) gets one message saying it was down and is resolved, unless the outage was
+            // shorter than the rule's min-down (flap damping, asked for explicitly).
+            var lasted = at - incident.OpenedAt;
+            if (lasted >= def.MinDown && incident.SuppressedBy is null && incident.MutedBy is null)
+                foreach (var untold in changed.Where(m => m.Item.Kind is "down" or "gave-up" && !incident.Notified.Contains(m.Channel)).GroupBy(m => m.Channel))
+                {
+                    var m = NewMessage(incident, def, untold.Key, "briefly-down", $"down for {Duration.Format(lasted)}, resolved: {incident.Description}", at);
+                    m.DueAt = untold.Min(d => d.DueAt); // when the down message would have gone: its group-wait already ran
+                    messages.Add(m);
+                }
             if (def.SendResolved)
                 foreach (var channel in incident.Notified.Distinct())
                 {
@@ -462,7 +474,7 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
                 // Cancelled meanwhile (resolved during the send): a delivered "down" still counts as told.
                 var wasCancelled = m.Status == OutboxStatus.Cancelled;
                 update(m);
-                if (onIncident is not null && m.IncidentId is { } id && m.Item.Kind != "resolved")
+                if (onIncident is not null && m.IncidentId is { } id && m.Item.Kind is not ("resolved" or "briefly-down"))
                 {
                     var incident = _open.Values.FirstOrDefault(i => i.Id == id);
                     if (incident is not null) { onIncident(incident); if (!incidents.Contains(incident)) incidents.Add(incident); }
@@ -478,7 +490,14 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
     // A "down" delivered after its incident closed (the send was in flight): the channel was told, so it gets the resolved message too.
     private Task ResolvedForLateDeliveryAsync(OutboxMessage sent, List<OutboxMessage> extra)
     {
-        if (sent.Status != OutboxStatus.Sent || Rule(sent.Rule) is not { SendResolved: true } def) return Task.CompletedTask;
+        if (sent.Status != OutboxStatus.Sent) return Task.CompletedTask;
+        // It was told the outage after all: the "briefly down" waiting in its place would tell it twice.
+        foreach (var instead in _pending.Where(p => p.Status == OutboxStatus.Pending && p.IncidentId == sent.IncidentId && p.Channel == sent.Channel && p.Item.Kind == "briefly-down"))
+        {
+            instead.Status = OutboxStatus.Cancelled;
+            extra.Add(instead);
+        }
+        if (Rule(sent.Rule) is not { SendResolved: true } def) return Task.CompletedTask;
         var now = _time.GetUtcNow();
         extra.Add(new OutboxMessage
         {
