@@ -42,6 +42,27 @@ public sealed class EngineTests
     }
 
     [Fact]
+    public async Task OnTheRealClock_QuartzFiresEachRuleAgainAndAgain_AndTheEngineTicks()
+    {
+        // The one engine test on the system clock: the Quartz adapter `sentinel run` uses. Awaited, not timed.
+        var key = Key();
+        await using var h = await EngineHarness.StartAsync($$"""
+            rules:
+              - name: api
+                every: 100ms
+                probe: { type: scripted, with: { key: {{key}} } }
+              - name: nightly
+                cron: "0 0 3 * * ?"
+                probe: { type: scripted, with: { key: {{key}}-n } }
+            """, realClock: true);
+        await Eventually.Until(() => ScriptedProbe.Runs.GetValueOrDefault(key) >= 3, what: "three checks of a 100ms rule");
+        await Eventually.Until(() => h.Engine.SchedulerAlive, what: "the scheduler's tick");
+        h.Engine.GetState("api")!.Status.Should().Be(RuleStatus.Healthy);
+        ScriptedProbe.Runs.GetValueOrDefault(key + "-n").Should().Be(0, "a cron rule waits for its time");
+        ScriptedProbe.MaxOverlap[key].Should().Be(1);
+    }
+
+    [Fact]
     public async Task SlowRule_NeverRunsTwiceAtOnce()
     {
         var key = Key();
