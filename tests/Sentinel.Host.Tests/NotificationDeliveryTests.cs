@@ -64,18 +64,20 @@ public sealed class NotificationDeliveryTests : IDisposable
                 every: 200ms
                 failure-threshold: 1
                 success-threshold: 1
-                probe: { type: log-regex, with: { path: "{{log}}", pattern: "Traceback|ERROR" } }
+                probe: { type: log-regex, with: { path: "{{log}}", pattern: "Traceback|ERROR", context-after: 10 } }
                 notify: [{ channel: ops-mail }]
             """);
         using var sentinel = SentinelProcess.Start(_dir, null, "run", "--config", config);
         await Eventually.Until(() => sentinel.Stdout.Contains("Rule bot-errors: Pending -> Healthy"), context: sentinel.Output);
-        File.AppendAllText(log, "Traceback (most recent call last):\n");
+        File.AppendAllText(log, "Traceback (most recent call last):\n  File \"bot.py\", line 42, in vote\n    user = users[ctx.author]\nKeyError: 'alice'\n"
+            + "2026-12-01 10:00:02 INFO handling /help\n");
         await Eventually.Until(() => sentinel.Stdout.Contains("Rule bot-errors: Down -> Healthy"), context: sentinel.Output);
         await Eventually.Until(() => smtp.Messages().Count == 1, context: sentinel.Output);
         await Eventually.Until(() => Pending() == 0, context: sentinel.Output);
         var mail = smtp.Messages().Single();
         mail.Subject.Should().Be("[Sentinel] BRIEFLY DOWN: bot-errors");
-        mail.TextBody.Should().Contain("resolved: 1 line(s) matching").And.Contain("Traceback (most recent call last):");
+        mail.TextBody.Should().Contain("resolved: 1 line(s) matching").And.Contain("Traceback (most recent call last):")
+            .And.Contain("| KeyError: 'alice'", "the block after the match, to act on").And.NotContain("handling /help", "the next record is not part of it");
         Count("sent").Should().Be(1, "one message, not a down and a resolved");
     }
 

@@ -23,6 +23,14 @@ internal sealed class LogRegexProbe : IProbe, IDisposable
     private readonly Dictionary<string, Tracker> _trackers = new(StringComparer.Ordinal);
     private readonly Queue<DateTimeOffset> _matchTimes = new();
     private string? _lastMatch;
+    private readonly Regex _recordStart;
+    private readonly List<string> _lines = [];   // what this check saw: matched lines and their context, capped
+    private int _linesBytes;
+    private const int MaxLines = 20, MaxLinesBytes = 4096;
+
+    private static readonly Regex DefaultRecordStart = new(
+        @"^\s*(\d{4}-\d{2}-\d{2}|\d{2}:\d{2}:\d{2}|\[?(TRACE|DEBUG|INFO|INFORMATION|NOTICE|WARN|WARNING|ERROR|ERR|FATAL|CRITICAL|CRIT)\b)",
+        RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1));
 
     public LogRegexProbe(LogRegexProbeOptions options)
     {
@@ -33,6 +41,55 @@ internal sealed class LogRegexProbe : IProbe, IDisposable
         _scanner = new Regex(options.Pattern!, flags | RegexOptions.Multiline | RegexOptions.Compiled, TimeSpan.FromSeconds(10));
         _ignore = options.Ignore.Select(i => new Regex(i, flags, TimeSpan.FromSeconds(1))).ToArray();
         _literals = options.IgnoreCase ? null : Literals(options.Pattern!);
+        _recordStart = options.RecordStart is { } r ? new Regex(r, RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1)) : DefaultRecordStart;
+    }
+
+    // Keeps a line for the alert, within the caps (lines are already cut to 500 characters).
+    private void See(string line)
+    {
+        var cut = line.Length > 500 ? line[..497] + "..." : line;
+        if (_lines.Count >= MaxLines || _linesBytes + cut.Length > MaxLinesBytes) return;
+        _lines.Add(cut);
+        _linesBytes += cut.Length;
+    }
+
+    // The lines after a match that belong to it: up to context-after, until one that starts a new record. Returns where
+    // the shown context ends, so that a match inside it (a Traceback line after an ERROR line) is not shown twice.
+    private int SeeContext(IEnumerable<(string Line, int End)> following, int end)
+    {
+        foreach (var (line, lineEnd) in following.Take(_options.ContextAfter))
+        {
+            if (_recordStart.IsMatch(line) || line.Length == 0) break;
+            See(line);
+            end = lineEnd;
+        }
+        return end;
+    }
+
+    private static IEnumerable<(string, int)> LinesAfter(string text, int end)
+    {
+        for (var start = end + 1; start < text.Length;)
+        {
+            var next = text.IndexOf('\n', start);
+            if (next < 0) next = text.Length;
+            yield return (text[start..next], next);
+            start = next + 1;
+        }
+    }
+
+    private static List<(string, int)> LinesAfter(ReadOnlySpan<byte> block, int end, int count)
+    {
+        var lines = new List<(string, int)>();
+        for (var start = end + 1; start < block.Length && lines.Count < count;)
+        {
+            var next = block[start..].IndexOf((byte)'\n');
+            var stop = next < 0 ? block.Length : start + next;
+            var line = block[start..stop];
+            if (line.Length > 0 && line[^1] == (byte)'\r') line = line[..^1];
+            lines.Add((Encoding.UTF8.GetString(line), stop));
+            start = stop + 1;
+        }
+        return lines;
     }
 
     // "ERROR" or "ERROR|Traceback|FATAL": alternatives without regex syntax can be found with a vectorized byte search.
@@ -51,6 +108,8 @@ internal sealed class LogRegexProbe : IProbe, IDisposable
 
         long scanned = 0, budget = _options.MaxReadPerCheck.Bytes;
         var matches = 0;
+        _lines.Clear();
+        _linesBytes = 0;
         foreach (var path in files)
         {
             if (FileKind.NotRegular(path) is { } why)
@@ -81,6 +140,7 @@ internal sealed class LogRegexProbe : IProbe, IDisposable
 
         var data = new Dictionary<string, object> { ["matches"] = count, ["bytes-scanned"] = new ByteSize(scanned), ["files"] = files.Count };
         if (_lastMatch is not null) data["last-match"] = _lastMatch;
+        if (_lines.Count > 0) data["lines"] = _lines.ToList();
         var span = _options.Window is { } win ? $"in the last {PluginText.Duration(win)}" : "since the previous check";
         return ValueTask.FromResult(count >= _options.MinMatches
             ? ProbeResult.Unhealthy($"{count} line(s) matching '{_options.Pattern}' {span}; last: {_lastMatch}", null, data)
@@ -116,10 +176,11 @@ internal sealed class LogRegexProbe : IProbe, IDisposable
         return tracker;
     }
 
-    private bool Counts(string line)
+    private bool Counts(string line, bool show)
     {
         if (!_pattern.IsMatch(line) || _ignore.Any(i => i.IsMatch(line))) return false;
         _lastMatch = line.Length > 500 ? line[..497] + "..." : line;
+        if (show) See(line);
         return true;
     }
 
@@ -132,13 +193,18 @@ internal sealed class LogRegexProbe : IProbe, IDisposable
         var text = Encoding.UTF8.GetString(block).Replace("\r\n", "\n", StringComparison.Ordinal);
         var count = 0;
         var next = 0;
+        var shownUntil = -1;
         foreach (var m in _scanner.EnumerateMatches(text))
         {
             if (m.Index < next) continue;
             var start = m.Index == 0 ? 0 : text.LastIndexOf('\n', m.Index - 1) + 1;
             var end = text.IndexOf('\n', m.Index);
             if (end < 0) end = text.Length;
-            if (Counts(text[start..end])) count++;
+            if (Counts(text[start..end], show: start > shownUntil))
+            {
+                count++;
+                if (_options.ContextAfter > 0 && start > shownUntil) shownUntil = SeeContext(LinesAfter(text, end), end);
+            }
             next = end + 1;
         }
         return count;
@@ -148,6 +214,7 @@ internal sealed class LogRegexProbe : IProbe, IDisposable
     {
         var count = 0;
         var position = 0;
+        var shownUntil = -1;
         while (position < block.Length)
         {
             // The earliest occurrence of any alternative, then the whole line around it, judged as text.
@@ -165,7 +232,11 @@ internal sealed class LogRegexProbe : IProbe, IDisposable
             end = end < 0 ? block.Length : hit + end;
             var line = block[start..end];
             if (line.Length > 0 && line[^1] == (byte)'\r') line = line[..^1];
-            if (Counts(Encoding.UTF8.GetString(line))) count++;
+            if (Counts(Encoding.UTF8.GetString(line), show: start > shownUntil))
+            {
+                count++;
+                if (_options.ContextAfter > 0 && start > shownUntil) shownUntil = SeeContext(LinesAfter(block, end, _options.ContextAfter), end);
+            }
             position = end + 1;
         }
         return count;

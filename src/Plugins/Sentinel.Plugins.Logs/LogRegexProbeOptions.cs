@@ -35,9 +35,15 @@ public sealed class LogRegexProbeOptions : IValidatableObject
     [Description("Treat pattern and ignore as case-insensitive.")]
     public bool IgnoreCase { get; set; }
 
+    [Range(0, 200), Description("Also show up to this many lines after each match, up to the next line that starts a new record (a Python Traceback's KeyError, a .NET stack), when they are already written.")]
+    public int ContextAfter { get; set; }
+
+    [Description("A regular expression for the first line of a log record, where context-after stops. Default: a line starting with a date, a time or a level (INFO, WARN, ERROR ...).")]
+    public string? RecordStart { get; set; }
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
-        foreach (var (name, regex) in new[] { (nameof(Pattern), Pattern) }.Concat(Ignore.Select(i => (nameof(Ignore), (string?)i))))
+        foreach (var (name, regex) in new[] { (nameof(Pattern), Pattern), (nameof(RecordStart), RecordStart) }.Concat(Ignore.Select(i => (nameof(Ignore), (string?)i))))
             if (PluginText.RegexError(regex) is { } error)
                 yield return new ValidationResult($"'{regex}' is not a valid regular expression: {error}", [name]);
         if (Window is { } w && w <= TimeSpan.Zero) yield return new ValidationResult("window must be longer than 0s, e.g. 5m", [nameof(Window)]);

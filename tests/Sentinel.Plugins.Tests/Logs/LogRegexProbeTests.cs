@@ -24,6 +24,51 @@ public sealed class LogRegexProbeTests : IDisposable
 
     private static int Matches(ProbeResult r) => (int)r.Data!["matches"];
 
+    private const string Traceback = """
+        2026-12-01 10:00:00 INFO handling /vote
+        2026-12-01 10:00:01 ERROR Exception in command 'vote'
+        Traceback (most recent call last):
+          File "/srv/bot/bot.py", line 42, in vote
+            user = users[ctx.author]
+        KeyError: 'alice'
+        2026-12-01 10:00:02 INFO handling /help
+
+        """;
+
+    [Theory]
+    [InlineData("ERROR|Traceback")]          // plain words: the vectorized byte search
+    [InlineData("ERROR|Trace(back)?")]       // a real regex: the chunk scanner
+    public async Task ContextAfter_ShowsTheRestOfATraceback_UpToTheNextRecord(string pattern)
+    {
+        Append("INFO boot\n");
+        var probe = RealPlugins.Create("log-regex", $"{{ path: '{LogPath}', pattern: '{pattern}', context-after: 10 }}");
+        await Check(probe);
+        Append(Traceback.Replace("\r\n", "\n"));
+        var result = await Check(probe);
+        result.Status.Should().Be(ProbeStatus.Unhealthy);
+        ((IEnumerable<string>)result.Data!["lines"]).Should().Equal(
+            "2026-12-01 10:00:01 ERROR Exception in command 'vote'",
+            "Traceback (most recent call last):",
+            "  File \"/srv/bot/bot.py\", line 42, in vote",
+            "    user = users[ctx.author]",
+            "KeyError: 'alice'");
+        Matches(result).Should().Be(2, "the Traceback line inside the ERROR's context still counts, and is shown once");
+    }
+
+    [Fact]
+    public async Task MatchedLines_AreKeptForTheAlert_UpToTwentyLines()
+    {
+        Append("INFO boot\n");
+        var probe = Probe();
+        await Check(probe);
+        Append(string.Concat(Enumerable.Range(1, 30).Select(i => $"ERROR number {i}\n")));
+        var result = await Check(probe);
+        Matches(result).Should().Be(30, "every match counts");
+        ((IEnumerable<string>)result.Data!["lines"]).Should().HaveCount(20).And.StartWith("ERROR number 1").And.EndWith("ERROR number 20");
+        Append("INFO fine\n");
+        (await Check(probe)).Data!.Should().NotContainKey("lines", "each check shows its own lines");
+    }
+
     [Fact]
     public async Task StartsAtTheEnd_AndCountsOnlyAppendedLines()
     {

@@ -99,7 +99,7 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
         switch (e)
         {
             case RuleTransition { To: RuleStatus.Down } t:
-                if (Rule(t.Rule) is { } def && def.AlertOn.Contains(AlertOn.Down)) await OpenAsync(def, "down", t.Check?.Description, t.When, cancellationToken);
+                if (Rule(t.Rule) is { } def && def.AlertOn.Contains(AlertOn.Down)) await OpenAsync(def, "down", t.Check?.Description, t.When, cancellationToken, SeenLines(t.Check));
                 break;
             case RuleTransition { To: RuleStatus.Healthy or RuleStatus.Paused } t:
                 if (Rule(t.Rule) is { } healthy) await CloseAsync(healthy, t.When, t.To == RuleStatus.Paused ? "paused" : t.Check?.Description, cancellationToken);
@@ -116,6 +116,10 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
                 break;
         }
     }
+
+    // What the probe saw line by line (data "lines": log-regex's matched lines and their context), shown in the alert.
+    private static IReadOnlyList<string>? SeenLines(CheckRecord? check)
+        => check?.Data?.TryGetValue("lines", out var value) == true && value is IEnumerable<string> lines ? lines.ToList() : null;
 
     // Counts attempts in the rule's window; the count when it just went over the limit (once per window), else null.
     private int? RestartRateExceeded(RuleDefinition def, DateTimeOffset at)
@@ -210,7 +214,8 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
             if (lasted >= def.MinDown && incident.SuppressedBy is null && incident.MutedBy is null)
                 foreach (var untold in changed.Where(m => m.Item.Kind is "down" or "gave-up" && !incident.Notified.Contains(m.Channel)).GroupBy(m => m.Channel))
                 {
-                    var m = NewMessage(incident, def, untold.Key, "briefly-down", $"down for {Duration.Format(lasted)}, resolved: {incident.Description}", at);
+                    var m = NewMessage(incident, def, untold.Key, "briefly-down", $"down for {Duration.Format(lasted)}, resolved: {incident.Description}", at,
+                        untold.Select(d => d.Item.Output).FirstOrDefault(o => o is { Count: > 0 }));
                     m.DueAt = untold.Min(d => d.DueAt); // when the down message would have gone: its group-wait already ran
                     messages.Add(m);
                 }
