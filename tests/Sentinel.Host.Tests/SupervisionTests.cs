@@ -65,6 +65,34 @@ public sealed class SupervisionTests : IDisposable
     }
 
     [Fact]
+    public async Task AServiceKilledWithSigkill_IsMailedAsOneCrash_WithItsRestart_WhenAlertOnExited()
+    {
+        using var smtp = await Sentinel.Plugins.Tests.Support.SmtpServer.StartAsync();
+        var config = Config($"""
+              - name: svc
+                every: 200ms
+                supervise: {"{"} command: [/usr/bin/python3, "{Service}", --port-file, "{PortFile}"], start-period: 0s {"}"}
+                notify: [{"{"} channel: ops-mail {"}"}]
+                alert-on: [exited]
+            notifications: {"{"} group-wait: 1s {"}"}
+            channels:
+              - name: ops-mail
+                type: email
+                with: {"{"} host: 127.0.0.1, port: {smtp.Port}, tls: none, from: alerts@example.test, to: [ops@example.test] {"}"}
+            """);
+        using var sentinel = SentinelProcess.Start(_dir, null, "run", "--config", config);
+        await Eventually.Until(() => Status() is { } s && s.GetProperty("status").GetString() == "healthy", context: () => Diagnostics(sentinel));
+        var pid = int.Parse(File.ReadAllText(Pidfile));
+        File.Delete(PortFile);
+        using (var kill = System.Diagnostics.Process.Start("kill", ["-9", pid.ToString()])) await kill.WaitForExitAsync();
+        await Eventually.Until(() => File.Exists(PortFile), context: () => Diagnostics(sentinel));
+        await Eventually.Until(() => smtp.Messages().Count >= 1, context: () => Diagnostics(sentinel));
+        var mail = smtp.Messages().Single();
+        mail.Subject.Should().Be("[Sentinel] CRASHED: svc");
+        mail.TextBody.Should().Contain($"svc (pid {pid}) was killed by signal 9").And.MatchRegex(@"restarted in [\d.]+(ms|s): ");
+    }
+
+    [Fact]
     public async Task SentinelKilledWithSigkill_TheNextSentinelAdoptsTheServiceWithoutRestartingIt()
     {
         var config = Config($"""

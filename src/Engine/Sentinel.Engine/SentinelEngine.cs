@@ -292,6 +292,24 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
         }
     }
 
+    // A supervised service's exit is a failed check of its rule, whether or not the restart wins the race with the
+    // check the exit asks for: in the history (and so on the page), the failure counters and the metrics. It does not
+    // move the rule's thresholds: a crash healed at once stays silent unless alert-on: [exited] asks to be told.
+    private void RecordExit(RemediationEvent exit)
+    {
+        var check = new CheckRecord(ProbeStatus.Unhealthy, "exited: " + exit.Message, exit.When, TimeSpan.Zero);
+        RuleState next;
+        lock (_stateLock)
+        {
+            if (!_states.TryGetValue(exit.Rule, out var current)) return;
+            next = current with { Checks = current.Checks + 1, Failures = current.Failures + 1 };
+            _states[exit.Rule] = next;
+        }
+        _persister?.MarkDirty(next);
+        Metrics.OnCheck(exit.Rule, check);
+        History?.Record(exit.Rule, check, next.Status);
+    }
+
     private void Publish(RuleTransition t)
     {
         Metrics.OnTransition(t.Rule, t.To);
@@ -508,6 +526,7 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
 
     void IRemediationHost.Publish(EngineEvent e)
     {
+        if (e is RemediationEvent { Kind: RemediationEventKind.Exited } exit) RecordExit(exit);
         if (e is RemediationEvent re) Metrics.OnRemediation(re.Rule, re.Name);
         if (e is RemediationEvent r && _rulePings.TryGetValue(r.Rule, out var ping))
             ping.Sender.Send("log", $"{r.Name} (attempt {r.Attempt}): {r.Message}" + (r.Output.Count > 0 ? "\n" + string.Join("\n", r.Output) : ""));

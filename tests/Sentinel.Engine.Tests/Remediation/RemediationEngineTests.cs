@@ -204,6 +204,43 @@ public sealed class RemediationEngineTests
     }
 
     [Fact]
+    public async Task EveryCrash_IsAFailedCheckOfItsRule_AndWithAlertOnExited_OneMessageSaysCrashAndRestart()
+    {
+        using var dir = new TempDir();
+        var port = Path.Combine(dir.Path, "port");
+        var mail = Guid.NewGuid().ToString("N")[..10];
+        await using var h = await EngineHarness.StartAsync($$"""
+            notifications: { group-wait: 5s }
+            channels:
+              - { name: {{mail}}, type: test-channel, with: { key: {{mail}} } }
+            rules:
+              - name: bot
+                every: 10s
+                failure-threshold: 1
+                supervise: { command: [/usr/bin/python3, "{{Service}}", --port-file, "{{port}}"], start-period: 0s }
+                notify: [{ channel: {{mail}} }]
+                alert-on: [down, exited]
+            """, dir);
+        await h.RunDueAsync();
+        await h.AdvanceUntilAsync(() => File.Exists(port) && h.Engine.GetState("bot")?.Status == RuleStatus.Healthy, Step, what: "the bot up");
+        var failures = h.Engine.GetState("bot")!.Failures;
+        var firstPort = File.ReadAllText(port);
+        File.Delete(port);
+        await SupervisorPolicyTests.Tell(firstPort, "crash");
+        await h.AdvanceUntilAsync(() => File.Exists(port), Step, what: "restarted");
+
+        // Recorded on the rule whether or not a check saw it down: its history and its failure count.
+        await Eventually.Until(() => h.Engine.History!.Recent("bot").Any(p => p.Description?.StartsWith("exited: the service (pid ") == true), what: "the exit in the history");
+        h.Engine.GetState("bot")!.Failures.Should().BeGreaterThan(failures);
+
+        await h.AdvanceUntilAsync(() => TestChannel.Of(mail).SelectMany(n => n.Items).Any(i => i.Kind == "exited"), TimeSpan.FromSeconds(1), what: "the crash told");
+        await h.AdvanceAsync(TimeSpan.FromMinutes(1));
+        var crash = TestChannel.Of(mail).SelectMany(n => n.Items).Single(i => i.Kind == "exited");
+        crash.Description.Should().MatchRegex(@"^bot \(pid \d+\) exited with code 1; restarted in [\d.]+(ms|s): ");
+        TestChannel.Of(mail).SelectMany(n => n.Items).Where(i => i.Kind == "exited").Should().ContainSingle("one message per crash");
+    }
+
+    [Fact]
     public async Task AServiceWhoseRecordWasLost_IsStillAdopted_FromItsPidfile_NotStartedTwice()
     {
         using var dir = new TempDir();

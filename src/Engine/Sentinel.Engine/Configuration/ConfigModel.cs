@@ -121,7 +121,7 @@ public sealed class NotifySpec
     public TimeSpan After { get; set; }
 }
 
-public enum AlertOn { Down, GaveUp, RemediationFailed, RestartRate }
+public enum AlertOn { Down, GaveUp, RemediationFailed, RestartRate, Exited }
 
 /// <summary>With alert-on: [restart-rate]: alert (once per window) when a rule is remediated more than max times within the window.</summary>
 public sealed class RestartRateSpec
@@ -377,7 +377,7 @@ public sealed class RuleSpec
     public bool? SendResolved { get; set; }
     [Description("Outages shorter than this are not told (flap damping); the down message waits this long. Default 0: every outage is told.")]
     public TimeSpan? MinDown { get; set; }
-    [Description("What opens an alert: down, gave-up (default both), remediation-failed, restart-rate.")]
+    [Description("What opens an alert: down, gave-up (default both), remediation-failed, restart-rate, exited (every crash of a supervised service).")]
     public List<AlertOn>? AlertOn { get; set; }
     public RestartRateSpec? RestartRate { get; set; }
     [Description("Mirror the rule to a dead-man's switch: success while healthy (at most every ping-every), fail when down, log on remediation.")]

@@ -20,6 +20,7 @@ public static class MessageComposer
         "gave-up" => "GAVE UP restarting",
         "remediation-failed" => "RESTART FAILED",
         "restart-rate" => "RESTARTING OFTEN",
+        "exited" => "CRASHED",
         "test" => "TEST",
         _ => kind.ToUpperInvariant(),
     };

@@ -47,6 +47,7 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
     private long _nextMessage;
     private Task? _loop;
     private readonly Dictionary<string, (List<DateTimeOffset> Attempts, DateTimeOffset? AlertedAt)> _restarts = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, DateTimeOffset> _crashes = new(StringComparer.Ordinal);
 
     public NotificationCenter(INotificationStore store, INotificationHost host, ProbeFactory factory, TimeProvider time, ILoggerFactory loggers)
     {
@@ -112,9 +113,38 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
                     await EventAsync(restarted, "restart-rate", $"remediated {count} times within {Duration.Format(restarted.RestartRate.Within)} (limit {restarted.RestartRate.Max}): {r.Message}", r.When, [], cancellationToken);
                 break;
             case RemediationEvent { Kind: RemediationEventKind.RemediationFailed } f:
-                if (Rule(f.Rule) is { } failed && failed.AlertOn.Contains(AlertOn.RemediationFailed)) await EventAsync(failed, "remediation-failed", f.Message, f.When, f.Output, cancellationToken);
+                if (Rule(f.Rule) is { } failed && failed.AlertOn.Contains(AlertOn.Exited)) await AmendCrashAsync(failed, f, cancellationToken);
+                if (Rule(f.Rule) is { } failedDef && failedDef.AlertOn.Contains(AlertOn.RemediationFailed)) await EventAsync(failedDef, "remediation-failed", f.Message, f.When, f.Output, cancellationToken);
+                break;
+            case RemediationEvent { Kind: RemediationEventKind.Exited } x:
+                if (Rule(x.Rule) is { } crashed && crashed.AlertOn.Contains(AlertOn.Exited))
+                {
+                    _crashes[x.Rule] = x.When;
+                    await EventAsync(crashed, "exited", x.Message.Replace("the service ", crashed.Name + " ", StringComparison.Ordinal), x.When, x.Output, cancellationToken);
+                }
+                break;
+            case RemediationEvent { Kind: RemediationEventKind.Remediated } done:
+                if (Rule(done.Rule) is { } restarted2 && restarted2.AlertOn.Contains(AlertOn.Exited)) await AmendCrashAsync(restarted2, done, cancellationToken);
                 break;
         }
+    }
+
+    // The restart that followed a crash: added to the crash's message while it still waits (group-wait), so one
+    // message says both ("bot (pid 41) was killed by signal 9; restarted in 120ms: started pid 4242").
+    private async Task AmendCrashAsync(RuleDefinition def, RemediationEvent after, CancellationToken ct)
+    {
+        if (!_crashes.TryRemove(def.Name, out var crashedAt)) return;
+        await _gate.WaitAsync(ct);
+        try
+        {
+            var waiting = _pending.Where(m => m.Rule == def.Name && m.Status == OutboxStatus.Pending && m.Item.Kind == "exited" && m.CreatedAt == crashedAt).ToList();
+            if (waiting.Count == 0) return;
+            var took = Duration.Format(after.When - crashedAt);
+            var outcome = after.Kind == RemediationEventKind.Remediated ? $"restarted in {took}: {after.Message}" : $"the restart failed after {took}: {after.Message}";
+            foreach (var m in waiting) m.Item = m.Item with { Description = $"{m.Item.Description}; {outcome}" };
+            await CommitAsync(def.Name, [], waiting, ct);
+        }
+        finally { _gate.Release(); }
     }
 
     // What the probe saw line by line (data "lines": log-regex's matched lines and their context), shown in the alert.
