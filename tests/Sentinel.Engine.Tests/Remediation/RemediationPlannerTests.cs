@@ -41,6 +41,30 @@ public class RemediationPlannerTests
     }
 
     [Fact]
+    public void TheReadmeExample_WithDefaults_KeepsACrashLoopingBotTriedAtLeastEveryMinute_Forever()
+    {
+        // restart-budget: { max: 5, within: 10m } and nothing else, as README shows it; jitter 0 for exact times.
+        var p = RemediationPolicy.From(new BackoffSpec { Jitter = 0 }, new RestartBudgetSpec { Max = 5, Within = TimeSpan.FromMinutes(10) }, null);
+        var start = _time.GetUtcNow();
+        var s = new RemediationState();
+        var times = new List<TimeSpan>();
+        for (var n = 0; n < 12; n++)
+        {
+            var d = RemediationPlanner.Decide(s, p, _time.GetUtcNow());
+            if (d.Kind == RemediationDecisionKind.GiveUp) { s = RemediationPlanner.GiveUp(s, p, _time.GetUtcNow()); d = RemediationPlanner.Decide(s, p, _time.GetUtcNow()); }
+            if (d.Kind == RemediationDecisionKind.Wait) _time.Advance(d.At - _time.GetUtcNow());
+            times.Add(_time.GetUtcNow() - start);
+            s = RemediationPlanner.Attempted(s, p, _time.GetUtcNow(), 0.5);
+        }
+        // Attempts at 0, 1s, 3s, 7s, 15s; the sixth would exceed the budget: gave up, then one attempt a minute.
+        times.Take(5).Should().Equal(TimeSpan.Zero, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(3), TimeSpan.FromSeconds(7), TimeSpan.FromSeconds(15));
+        times[5].Should().Be(TimeSpan.FromSeconds(75), "gave up at 15 s, when a sixth attempt was needed; the first slow retry a minute later");
+        times.Zip(times.Skip(1), (a, b) => b - a).Skip(4).Should().OnlyContain(gap => gap <= TimeSpan.FromMinutes(1), "never dead for longer than a minute");
+        p.RetryAfter.Should().Be(TimeSpan.FromMinutes(1));
+        p.BackoffMax.Should().Be(TimeSpan.FromMinutes(1));
+    }
+
+    [Fact]
     public void Jitter_SpreadsTheWait_WithinItsFraction_AndNeverPastMax()
     {
         var p = Policy with { Jitter = 0.2 };

@@ -254,8 +254,8 @@ public sealed class BackoffSpec : IValidatableObject
     [Range(1.0, 100.0), Description("Each further wait is this many times the previous one.")]
     public double Factor { get; set; } = 2;
 
-    [Description("The longest wait between attempts.")]
-    public TimeSpan Max { get; set; } = TimeSpan.FromMinutes(5);
+    [Description("The longest wait between attempts (and, unless restart-budget.retry-after says otherwise, between the slow retries after giving up).")]
+    public TimeSpan Max { get; set; } = TimeSpan.FromMinutes(1);
 
     [Range(0.0, 1.0), Description("Random spread of each wait, as a fraction (0.1 = ±10%), so services restarted together do not retry in step.")]
     public double Jitter { get; set; } = 0.1;
@@ -276,8 +276,8 @@ public sealed class RestartBudgetSpec : IValidatableObject
     [Description("The sliding window the attempts are counted in.")]
     public TimeSpan Within { get; set; } = TimeSpan.FromMinutes(10);
 
-    [Description("After giving up, one attempt this often (never stops for good).")]
-    public TimeSpan RetryAfter { get; set; } = TimeSpan.FromMinutes(10);
+    [Description("After giving up, one attempt this often (never stops for good). Default: backoff.max (1m), so a service that keeps crashing is tried at least every minute.")]
+    public TimeSpan? RetryAfter { get; set; }
 
     [Description("Healthy this long after a remediation resets the budget, the backoff and the given-up state.")]
     public TimeSpan StableAfter { get; set; } = TimeSpan.FromMinutes(5);
@@ -285,7 +285,7 @@ public sealed class RestartBudgetSpec : IValidatableObject
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
         if (Within <= TimeSpan.Zero) yield return new("within must be longer than 0s, e.g. 10m", [nameof(Within)]);
-        if (RetryAfter <= TimeSpan.Zero) yield return new("retry-after must be longer than 0s, e.g. 10m", [nameof(RetryAfter)]);
+        if (RetryAfter is { } retry && retry <= TimeSpan.Zero) yield return new("retry-after must be longer than 0s, e.g. 10m", [nameof(RetryAfter)]);
         if (StableAfter < TimeSpan.Zero) yield return new("stable-after cannot be negative", [nameof(StableAfter)]);
     }
 }
@@ -465,7 +465,7 @@ public sealed record RemediationPolicy(
         backoff ??= new BackoffSpec();
         budget ??= new RestartBudgetSpec();
         return new(backoff.Initial, backoff.Factor, backoff.Max, backoff.Jitter,
-            budget.Max, budget.Within, budget.RetryAfter, budget.StableAfter, grace ?? TimeSpan.FromSeconds(30));
+            budget.Max, budget.Within, budget.RetryAfter ?? backoff.Max, budget.StableAfter, grace ?? TimeSpan.FromSeconds(30));
     }
 }
 
