@@ -434,6 +434,44 @@ public sealed class NotificationTests
         h.Engine.GetStatus().Notifications!.Should().BeEquivalentTo(new { Pending = 0L, FailedOver = 1L, Expired = 1L });
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task RemovingADownRule_ClosesItsIncident_WithAResolvedMessageSayingSo(bool whileStopped)
+    {
+        var (mail, probe, other) = (Key(), Key(), Key());
+        ScriptedProbe.Script[probe] = false;
+        ScriptedProbe.Script[other] = true;
+        await using var h = await EngineHarness.StartAsync($$"""
+            notifications: { group-wait: 0s }
+            {{Channels(mail)}}
+            rules:
+            {{Rule("api", probe, $"[{{ channel: {mail} }}]")}}
+            {{Rule("web", other, $"[{{ channel: {mail} }}]")}}
+            """);
+        await h.RunDueAsync();
+        await Eventually.Until(() => TestChannel.Of(mail).Count == 1, what: "api down told");
+        var without = $$"""
+            notifications: { group-wait: 0s }
+            {{Channels(mail)}}
+            rules:
+            {{Rule("web", other, $"[{{ channel: {mail} }}]")}}
+            """;
+        if (whileStopped)
+        {
+            await h.StopEngineAsync();
+            h.WriteConfig(without);
+            await h.StartEngineAsync();
+        }
+        else h.WriteConfig(without);
+        await h.AdvanceUntilAsync(() => TestChannel.Of(mail).Count == 2, TimeSpan.FromMilliseconds(100), what: "the resolved message of the removed rule");
+        var resolved = TestChannel.Of(mail)[1];
+        resolved.Subject.Should().Be("[Sentinel] RESOLVED: api");
+        resolved.Items.Single().Description.Should().Be("the rule was removed from the configuration");
+        resolved.Items.Single().Incident.Should().Be(TestChannel.Of(mail)[0].Items.Single().Incident);
+        await Eventually.Until(() => h.Engine.GetStatus().Notifications!.OpenIncidents.Count == 0, what: "no incident left open for ever");
+    }
+
     [Fact]
     public async Task ResolvedMessage_ComesAfterARestart_OnTheChannelsThatWereTold()
     {

@@ -69,6 +69,8 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
         _nextIncident = snapshot.MaxIncidentId;
         _nextMessage = snapshot.MaxMessageId;
         ApplyChannels(_host.Config);
+        foreach (var gone in _open.Keys.Where(r => _host.Config.Rules.All(d => d.Name != r)).ToList())
+            await CloseRemovedAsync(gone, _time.GetUtcNow(), cancellationToken);
         _loop = Task.Run(LoopAsync);
     }
 
@@ -104,6 +106,9 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
                 break;
             case RuleTransition { To: RuleStatus.Healthy or RuleStatus.Paused } t:
                 if (Rule(t.Rule) is { } healthy) await CloseAsync(healthy, t.When, t.To == RuleStatus.Paused ? "paused" : t.Check?.Description, cancellationToken);
+                break;
+            case ConfigApplied { Removed.Count: > 0 } applied:
+                foreach (var removed in applied.Removed) await CloseRemovedAsync(removed, applied.When, cancellationToken);
                 break;
             case RemediationEvent { Kind: RemediationEventKind.GaveUp } g:
                 if (Rule(g.Rule) is { } gaveUp && gaveUp.AlertOn.Contains(AlertOn.GaveUp)) await OpenAsync(gaveUp, "gave-up", g.Message, g.When, cancellationToken, g.Output);
@@ -256,16 +261,46 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
                     messages.Add(m);
                 }
             var incidents = new List<Incident> { incident };
-            // Children held back while this rule was down: those still down are alerted for now.
-            foreach (var child in _open.Values.Where(i => i.SuppressedBy == def.Name).ToList())
-            {
-                child.SuppressedBy = null;
-                incidents.Add(child);
-                if (Rule(child.Rule) is { } childDef && _host.GetState(child.Rule)?.Status == RuleStatus.Down)
-                    messages.AddRange(Messages(childDef, child, child.Cause, child.Description, at));
-            }
+            ReleaseChildren(def.Name, at, incidents, messages);
             LogResolved(_logger, def.Name, incident.Id, messages.Count(m => m.Item.Kind == "resolved"));
             await CommitAsync(def.Name, incidents, [.. changed, .. messages], ct);
+        }
+        finally { _gate.Release(); }
+        Wake();
+    }
+
+    // Children held back while this rule was down: those still down are alerted for now.
+    private void ReleaseChildren(string parent, DateTimeOffset at, List<Incident> incidents, List<OutboxMessage> messages)
+    {
+        foreach (var child in _open.Values.Where(i => i.SuppressedBy == parent).ToList())
+        {
+            child.SuppressedBy = null;
+            incidents.Add(child);
+            if (Rule(child.Rule) is { } childDef && _host.GetState(child.Rule)?.Status == RuleStatus.Down)
+                messages.AddRange(Messages(childDef, child, child.Cause, child.Description, at));
+        }
+    }
+
+    // A rule removed from the configuration (edited out, or while Sentinel was stopped) cannot recover: its open
+    // incident is closed, and every channel that was told gets a resolved message saying why, instead of an incident
+    // left open for ever.
+    private async Task CloseRemovedAsync(string rule, DateTimeOffset at, CancellationToken ct)
+    {
+        await _gate.WaitAsync(ct);
+        try
+        {
+            if (!_open.Remove(rule, out var incident)) return;
+            incident.ClosedAt = at;
+            var changed = CancelPending(m => m.IncidentId == incident.Id);
+            var messages = incident.Notified.Distinct().Select(channel => new OutboxMessage
+            {
+                Id = ++_nextMessage, IncidentId = incident.Id, Rule = rule, Channel = channel, CreatedAt = at, DueAt = at + GroupWait,
+                Item = new NotificationItem(rule, "resolved", "removed", incident.OpenedAt, "the rule was removed from the configuration", incident.Id),
+            }).ToList();
+            var incidents = new List<Incident> { incident };
+            ReleaseChildren(rule, at, incidents, messages);
+            LogResolved(_logger, rule, incident.Id, messages.Count(m => m.Item.Kind == "resolved"));
+            await CommitAsync(null, incidents, [.. changed, .. messages], ct);
         }
         finally { _gate.Release(); }
         Wake();
