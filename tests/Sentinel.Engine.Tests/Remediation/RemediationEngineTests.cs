@@ -269,6 +269,32 @@ public sealed class RemediationEngineTests
     }
 
     [Fact]
+    public async Task AStopOnExitService_ThatGaveUpInThePreviousRun_IsStartedAtOnceWithTheNextSentinel()
+    {
+        using var dir = new TempDir();
+        var port = Path.Combine(dir.Path, "port");
+        string Rules(string command) => $$"""
+            rules:
+              - name: svc
+                every: 10s
+                supervise: { command: {{command}}, stop-on-exit: true, start-period: 0s }
+                backoff: { initial: 1s, max: 1s, jitter: 0 }
+                restart-budget: { max: 2, within: 1h, retry-after: 1h }
+            """;
+        await using var h = await EngineHarness.StartAsync(Rules("[/bin/sh, -c, 'exit 1']"), dir);
+        var events = Collect(h.Engine);
+        await h.RunDueAsync();
+        await h.AdvanceUntilAsync(() => events.Any(e => e.Kind == RemediationEventKind.GaveUp), TimeSpan.FromMilliseconds(500), what: "gave up on the broken command");
+        await h.StopEngineAsync();
+
+        // Fixed, and Sentinel started again (./run.sh twice): the old episode's hour-long slow retry does not apply.
+        h.WriteConfig(Rules($"[/usr/bin/python3, \"{Service}\", --port-file, \"{port}\"]"));
+        await h.StartEngineAsync();
+        await h.AdvanceUntilAsync(() => File.Exists(port), TimeSpan.FromMilliseconds(100), TimeSpan.FromMinutes(1), "the service started with Sentinel");
+        h.Engine.GetState("svc")!.Remediation!.GaveUp.Should().BeFalse();
+    }
+
+    [Fact]
     public async Task StopOnExit_StopsTheServiceWithSentinel()
     {
         using var dir = new TempDir();

@@ -111,10 +111,13 @@ public static class RemediationPlanner
         if ((s.Streak > 0 || s.GaveUp) && now - healthySince >= p.StableAfter)
         {
             reset = true;
-            return new RemediationState { Total = s.Total, LastOutcome = s.LastOutcome, Process = s.Process, HealthySince = healthySince };
+            return NewEpisode(s) with { HealthySince = healthySince };
         }
         return s with { HealthySince = healthySince, FailuresAfterGrace = 0 };
     }
+
+    /// <summary>A fresh episode: budget, backoff and the given-up state cleared; the totals and the process kept.</summary>
+    public static RemediationState NewEpisode(RemediationState s) => new() { Total = s.Total, LastOutcome = s.LastOutcome, Process = s.Process };
 
     /// <summary>A failed observation: health is interrupted; past the grace period it counts toward the next attempt.</summary>
     public static RemediationState Failed(RemediationState s, DateTimeOffset now)

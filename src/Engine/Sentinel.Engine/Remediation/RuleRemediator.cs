@@ -119,6 +119,12 @@ internal sealed partial class RuleRemediator : IAsyncDisposable
     {
         try
         {
+            if (Definition.Supervise!.StopOnExit && saved is { } old && (old.Streak > 0 || old.GaveUp || old.Process is not null))
+            {
+                // Sentinel itself stopped this service when it last stopped (stop-on-exit): starting it with Sentinel is a
+                // start, not the next retry of an old episode, so a gave-up left from the previous run cannot keep it down.
+                saved = _host.UpdateRemediation(Rule, s => RemediationPlanner.NewEpisode(s) with { Process = null });
+            }
             if (saved?.Process is not null)
             {
                 // It was running under the previous Sentinel and is gone now: that is an exit, under the policy.
