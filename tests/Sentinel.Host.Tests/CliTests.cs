@@ -110,6 +110,36 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public async Task Check_ReadsALogFromWhereTheEngineStopped_AndWritesNothing()
+    {
+        var log = WriteFile("bot.log", "INFO started\n");
+        var config = Config($$"""
+            rules:
+              - name: bot-errors
+                every: 200ms
+                failure-threshold: 1
+                probe: { type: log-regex, with: { path: "{{log}}", pattern: ERROR } }
+            """);
+        using (var sentinel = SentinelProcess.Start(_dir, null, "run", "--config", config))
+        {
+            await Eventually.Until(() => sentinel.Stdout.Contains("Rule bot-errors: Pending -> Healthy"), context: sentinel.Output);
+            sentinel.Signal("TERM");
+            (await sentinel.WaitForExitAsync(TimeSpan.FromSeconds(30))).Should().Be(0, sentinel.Output());
+        }
+        File.AppendAllText(log, "ERROR database is locked\n");
+        var db = Path.Combine(_dir, "state", "sentinel.db");
+        var before = File.GetLastWriteTimeUtc(db);
+
+        // Written after the engine's last read: `check` reads from the saved offset, as the engine will, not from the end.
+        var check = await SentinelProcess.RunAsync(_dir, "check", "--config", config);
+        check.Exit.Should().Be(1, check.Stdout + check.Stderr);
+        check.Stdout.Should().Contain("1 line(s) matching 'ERROR'");
+        var again = await SentinelProcess.RunAsync(_dir, "check", "--config", config);
+        again.Exit.Should().Be(1, "check saved no offset: the line is still news to the engine");
+        File.GetLastWriteTimeUtc(db).Should().Be(before);
+    }
+
+    [Fact]
     public async Task Run_ServesHealthAndStatus_TracksARuleGoingDown_AndStopsCleanlyOnSigterm()
     {
         await using var target = await TestServer.StartAsync();

@@ -6,7 +6,10 @@ using Spectre.Console;
 
 namespace Sentinel.Host;
 
-/// <summary>`sentinel check`: the hand-written health_check.sh, done right. Runs each probe once; no state is touched.</summary>
+/// <summary>
+/// `sentinel check`: the hand-written health_check.sh, done right. Runs each probe once from the durable state the engine
+/// saved (a log-regex rule reads from its saved offset, so it reports what the engine would); no state is written.
+/// </summary>
 internal static class CheckCommand
 {
     public static async Task<int> ExecuteAsync(string configPath, string[] names, CancellationToken cancellationToken)
@@ -26,13 +29,14 @@ internal static class CheckCommand
             }
             var selected = names.Length == 0 ? all : all.Where(r => names.Contains(r.Name)).ToList();
             var factory = new ProbeFactory(loggers, TimeProvider.System);
+            var saved = await Sentinel.Engine.State.SqliteStateStore.ReadProbeStatesAsync(Path.Combine(config.Engine.StateDirectory, "sentinel.db"), cancellationToken);
             var logger = loggers.CreateLogger("Sentinel.Check");
             var checks = await Task.WhenAll(selected.Select(async rule =>
             {
                 try
                 {
                     var probe = rule.Probe == SupervisedProbe.Registration ? SupervisedProbe.FromPidfile(rule.Supervise!, TimeProvider.System) : factory.Create(rule);
-                    await using var runtime = new RuleRuntime(rule, probe);
+                    await using var runtime = new RuleRuntime(rule, probe, new MemoryProbeState(saved.GetValueOrDefault(rule.Name)));
                     return (rule, await ProbeRunner.RunAsync(runtime, TimeProvider.System, logger, cancellationToken));
                 }
                 catch (ConfigException ex)

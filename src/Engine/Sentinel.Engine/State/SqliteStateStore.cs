@@ -96,6 +96,34 @@ public sealed partial class SqliteStateStore : IStateStore, Notifications.INotif
         version.ExecuteNonQuery();
     }
 
+    /// <summary>
+    /// The probes' durable state (a log offset, growth samples) as the engine last saved it, read without writing
+    /// anything, beside a running engine or without one: for `sentinel check`. Empty when there is no state yet.
+    /// </summary>
+    public static async Task<IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>>> ReadProbeStatesAsync(string path, CancellationToken cancellationToken)
+    {
+        var result = new Dictionary<string, IReadOnlyDictionary<string, string>>(StringComparer.Ordinal);
+        if (!File.Exists(path)) return result;
+        try
+        {
+            await using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
+            await connection.OpenAsync(cancellationToken);
+            await using var cmd = connection.CreateCommand();
+            cmd.CommandText = "SELECT rule, probe_state FROM rule_state WHERE probe_state IS NOT NULL";
+            await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                try
+                {
+                    if (JsonSerializer.Deserialize<Dictionary<string, string>>(reader.GetString(1)) is { } state) result[reader.GetString(0)] = state;
+                }
+                catch (JsonException) { }
+            }
+        }
+        catch (SqliteException) { } // unreadable or from an older schema: the probes start afresh, as on a first run
+        return result;
+    }
+
     public async Task<IReadOnlyDictionary<string, RuleState>> LoadAsync(CancellationToken cancellationToken)
     {
         await _gate.WaitAsync(cancellationToken);
