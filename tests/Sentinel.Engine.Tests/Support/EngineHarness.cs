@@ -56,9 +56,6 @@ public sealed class EngineHarness : IAsyncDisposable
     /// <summary>The engine's scheduler, which a test drives (null with the real clock, where Quartz runs).</summary>
     public ManualRuleScheduler? Scheduler { get; private set; }
 
-    /// <summary>The fake clock (throws for a real-clock harness).</summary>
-    public FakeTimeProvider Time => FakeTime ?? throw new InvalidOperationException("this harness runs on the real clock");
-
     /// <summary>The current time of the engine's clock.</summary>
     public DateTimeOffset Now => FakeTime?.GetUtcNow() ?? DateTimeOffset.UtcNow;
 

@@ -26,16 +26,11 @@ public sealed class ManualRuleScheduler(FakeTimeProvider time) : IRuleScheduler
         public Quartz.CronExpression? Cron { get; } = definition.Cron is { } c ? new Quartz.CronExpression(c) : null;
     }
 
-    public FakeTimeProvider Time => time;
-
     /// <summary>Awaited after the checks of each step: the harness waits there for what they published to be handled.</summary>
     public Func<Task>? AfterChecks { get; set; }
 
     /// <summary>The rules that have a schedule now (paused and removed rules have none).</summary>
     public IReadOnlyCollection<string> Scheduled { get { lock (_lock) return _rules.Keys.ToList(); } }
-
-    /// <summary>When the rule fires next, or null when it has no schedule.</summary>
-    public DateTimeOffset? NextFire(string rule) { lock (_lock) return _rules.TryGetValue(rule, out var e) ? e.Next : null; }
 
     public Task StartAsync(Func<string, DateTimeOffset, CancellationToken, Task> runRule, Action tick, CancellationToken cancellationToken)
     {
