@@ -567,12 +567,16 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
             instead.Status = OutboxStatus.Cancelled;
             extra.Add(instead);
         }
-        if (Rule(sent.Rule) is not { SendResolved: true } def) return Task.CompletedTask;
+        // Its rule may have been removed while the send was in flight: the channel was told, so it is told why it ended.
+        var def = Rule(sent.Rule);
+        if (def is { SendResolved: false }) return Task.CompletedTask;
         var now = _time.GetUtcNow();
         extra.Add(new OutboxMessage
         {
             Id = ++_nextMessage, IncidentId = sent.IncidentId, Rule = sent.Rule, Channel = sent.Channel, CreatedAt = now, DueAt = now + GroupWait,
-            Item = new NotificationItem(def.Name, "resolved", _host.GetState(def.Name)?.Status.ToString().ToLowerInvariant() ?? "healthy", sent.Item.Since, null, sent.IncidentId),
+            Item = def is null
+                ? new NotificationItem(sent.Rule, "resolved", "removed", sent.Item.Since, "the rule was removed from the configuration", sent.IncidentId)
+                : new NotificationItem(def.Name, "resolved", _host.GetState(def.Name)?.Status.ToString().ToLowerInvariant() ?? "healthy", sent.Item.Since, null, sent.IncidentId),
         });
         return Task.CompletedTask;
     }
