@@ -117,9 +117,9 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
                 if (Rule(r.Rule) is { } restarted && restarted.AlertOn.Contains(AlertOn.RestartRate) && RestartRateExceeded(restarted, r.When) is { } count)
                     await EventAsync(restarted, "restart-rate", $"remediated {count} times within {Duration.Format(restarted.RestartRate.Within)} (limit {restarted.RestartRate.Max}): {r.Message}", r.When, [], cancellationToken);
                 break;
-            case RemediationEvent { Kind: RemediationEventKind.RemediationFailed } f:
-                if (Rule(f.Rule) is { } failed && failed.AlertOn.Contains(AlertOn.Exited)) await AmendCrashAsync(failed, f, cancellationToken);
-                if (Rule(f.Rule) is { } failedDef && failedDef.AlertOn.Contains(AlertOn.RemediationFailed)) await EventAsync(failedDef, "remediation-failed", f.Message, f.When, f.Output, cancellationToken);
+            case RemediationEvent { Kind: RemediationEventKind.RemediationFailed } f when Rule(f.Rule) is { } failed:
+                if (failed.AlertOn.Contains(AlertOn.Exited)) await AmendCrashAsync(failed, f, cancellationToken);
+                if (failed.AlertOn.Contains(AlertOn.RemediationFailed)) await EventAsync(failed, "remediation-failed", f.Message, f.When, f.Output, cancellationToken);
                 break;
             case RemediationEvent { Kind: RemediationEventKind.Exited } x:
                 if (Rule(x.Rule) is { } crashed && crashed.AlertOn.Contains(AlertOn.Exited))
@@ -129,7 +129,7 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
                 }
                 break;
             case RemediationEvent { Kind: RemediationEventKind.Remediated } done:
-                if (Rule(done.Rule) is { } restarted2 && restarted2.AlertOn.Contains(AlertOn.Exited)) await AmendCrashAsync(restarted2, done, cancellationToken);
+                if (Rule(done.Rule) is { } remediated && remediated.AlertOn.Contains(AlertOn.Exited)) await AmendCrashAsync(remediated, done, cancellationToken);
                 break;
         }
     }
