@@ -14,9 +14,9 @@ public sealed class PingEndpointTests : IDisposable
 
     public PingEndpointTests() => Directory.CreateDirectory(_dir);
 
-    private async Task<(SentinelProcess Sentinel, string Address)> StartAsync()
+    private async Task<(SentinelProcess Sentinel, string Address)> StartAsync(string? rules = null)
     {
-        var config = SentinelProcess.WriteConfig(_dir, $$"""
+        var config = SentinelProcess.WriteConfig(_dir, rules ?? $$"""
             rules:
               - { name: nightly-job, every: 200ms, failure-threshold: 1, success-threshold: 1, probe: { type: heartbeat, with: { key: {{Job}}, period: 2s, grace: 1s } } }
               - { name: bot-alive, every: 200ms, failure-threshold: 1, success-threshold: 1, probe: { type: heartbeat, with: { key: {{Bot}}, period: 1h, grace: 1s } } }
@@ -110,6 +110,22 @@ public sealed class PingEndpointTests : IDisposable
         (await Ping(a, $"/ping/{Bot}/3", body: "disk full")).Code.Should().Be(HttpStatusCode.OK);
         await Eventually.Until(() => RuleStatus("bot-alive")?.Contains("reported failure") == true, context: sentinel.Output);
         RuleStatus("bot-alive").Should().Contain("(exit status 3): disk full");
+    }
+
+    [Fact]
+    public async Task AFailPing_TakesEffectWhenItArrives_NotAtTheNextCheck_AndASuccessHealsAsSoon()
+    {
+        // Checked once an hour: only the ping itself can make the rule see the failure within the test.
+        var (sentinel, a) = await StartAsync($$"""
+            rules:
+              - { name: nightly-job, every: 1h, failure-threshold: 1, success-threshold: 1, probe: { type: heartbeat, with: { key: {{Job}}, period: 1d } } }
+            """);
+        using var _ = sentinel;
+        await Eventually.Until(() => RuleStatus("nightly-job")?.StartsWith("healthy: new: waiting for the first ping") == true, context: sentinel.Output);
+        (await Ping(a, $"/ping/{Job}/fail", body: "pg_dump: connection refused")).Code.Should().Be(HttpStatusCode.OK);
+        await Eventually.Until(() => RuleStatus("nightly-job") == "down: the job reported failure 0s ago: pg_dump: connection refused", context: sentinel.Output);
+        (await Ping(a, $"/ping/{Job}")).Code.Should().Be(HttpStatusCode.OK);
+        await Eventually.Until(() => RuleStatus("nightly-job")?.StartsWith("healthy: last ping") == true, context: sentinel.Output);
     }
 
     public void Dispose()

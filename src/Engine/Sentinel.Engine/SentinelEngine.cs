@@ -71,6 +71,7 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
         _scheduler = scheduler ?? new QuartzRuleScheduler(loggerFactory, config.Engine.MaxConcurrency);
         _loader = loader ?? new ConfigLoader();
         Pings = new Heartbeat.PingRegistry(_time);
+        Pings.Pinged += OnPinged;
         _probes = new ProbeFactory(loggerFactory, _time, Pings);
         Events = new EventBus(loggerFactory.CreateLogger("Sentinel.Events"));
         StartedAt = _time.GetUtcNow();
@@ -553,6 +554,16 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
         catch (OperationCanceledException) { }
         catch (Exception ex) { LogRunFailed(_logger, rule, ex); }
     });
+
+    // A ping that changes a heartbeat rule's judgement (a /fail, an exit status, a success after one) is checked when
+    // it arrives, so "the job failed" is told now, not up to a period later.
+    private void OnPinged(string key)
+    {
+        if (_stopping.IsCancellationRequested) return;
+        foreach (var runtime in _runtimes.Values)
+            if (runtime.Definition.ProbeOptions is Heartbeat.HeartbeatProbeOptions { Key: var k } && k == key)
+                ((IRemediationHost)this).RequestCheck(runtime.Definition.Name);
+    }
 
     // A replaced runtime is disposed once its current run (if any) has finished.
     private static async Task RetireAsync(RuleRuntime runtime)

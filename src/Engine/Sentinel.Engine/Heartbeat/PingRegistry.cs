@@ -79,7 +79,12 @@ public sealed class PingRegistry : IDisposable
             };
             _checks[key] = r;
         }
+        if (kind != "log") Pinged?.Invoke(key);
     }
+
+    /// <summary>Raised (outside the lock) after a ping that changes a check's judgement: success, start, fail or an exit status.
+    /// The engine checks the check's rules at once, so a <c>/fail</c> takes effect when it arrives, not at the next check.</summary>
+    public event Action<string>? Pinged;
 
     public void Dispose() => _limiter.Dispose();
 }
