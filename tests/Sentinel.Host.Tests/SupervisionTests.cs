@@ -93,6 +93,68 @@ public sealed class SupervisionTests : IDisposable
     }
 
     [Fact]
+    public async Task RestartingOften_IsToldOncePerWindow_EvenWhenSentinelIsRestartedInside()
+    {
+        using var smtp = await Sentinel.Plugins.Tests.Support.SmtpServer.StartAsync();
+        var config = Config($"""
+              - name: svc
+                every: 200ms
+                supervise: {"{"} command: [/usr/bin/python3, "{Service}", --port-file, "{PortFile}"], start-period: 0s {"}"}
+                backoff: {"{"} initial: 100ms, max: 100ms, jitter: 0 {"}"}
+                notify: [{"{"} channel: ops-mail {"}"}]
+                alert-on: [restart-rate]
+                restart-rate: {"{"} max: 1, within: 1h {"}"}
+            notifications: {"{"} group-wait: 0s {"}"}
+            channels:
+              - name: ops-mail
+                type: email
+                with: {"{"} host: 127.0.0.1, port: {smtp.Port}, tls: none, from: alerts@example.test, to: [ops@example.test] {"}"}
+            """);
+        using (var first = SentinelProcess.Start(_dir, null, "run", "--config", config))
+        {
+            await Eventually.Until(() => RecordedPid() is not null, context: () => Diagnostics(first));
+            await KillAndAwaitRestartAsync(first);
+            await KillAndAwaitRestartAsync(first);
+            await Eventually.Until(() => smtp.Messages().Count >= 1, context: () => Diagnostics(first));
+            smtp.Messages().Single().Subject.Should().Be("[Sentinel] RESTARTING OFTEN: svc");
+            first.Signal("TERM");
+            (await first.WaitForExitAsync(TimeSpan.FromSeconds(30))).Should().Be(0);
+        }
+        using (var second = SentinelProcess.Start(_dir, null, "run", "--config", config))
+        {
+            await Eventually.Until(() => second.Stdout.Contains("Rule svc: adopted pid"), context: () => Diagnostics(second));
+            await KillAndAwaitRestartAsync(second);
+            await KillAndAwaitRestartAsync(second);
+            await Eventually.Until(() => Status()?.GetProperty("remediation").GetProperty("total").GetInt64() == 4, context: () => Diagnostics(second));
+            // A graceful stop writes every message decided up to then: the outbox holds what this Sentinel would send.
+            second.Signal("TERM");
+            (await second.WaitForExitAsync(TimeSpan.FromSeconds(30))).Should().Be(0);
+        }
+        (await OutboxKinds()).Should().Equal(["restart-rate"], "four restarts in one hour exceed a limit of one once per window, restart or not");
+        smtp.Messages().Should().ContainSingle();
+    }
+
+    private async Task KillAndAwaitRestartAsync(SentinelProcess sentinel)
+    {
+        var pid = RecordedPid()!.Value;
+        using (var kill = System.Diagnostics.Process.Start("kill", ["-9", pid.ToString()])) await kill.WaitForExitAsync();
+        await Eventually.Until(() => RecordedPid() is { } now && now != pid, context: () => Diagnostics(sentinel));
+    }
+
+    private async Task<List<string>> OutboxKinds()
+    {
+        await using var db = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(_dir, "state", "sentinel.db")};Pooling=false");
+        await db.OpenAsync();
+        using var cmd = db.CreateCommand();
+        cmd.CommandText = "SELECT body FROM outbox ORDER BY id";
+        var kinds = new List<string>();
+        using var r = await cmd.ExecuteReaderAsync();
+        while (await r.ReadAsync())
+            kinds.Add(JsonDocument.Parse(r.GetString(0)).RootElement.GetProperty("item").GetProperty("kind").GetString()!);
+        return kinds;
+    }
+
+    [Fact]
     public async Task SentinelKilledWithSigkill_TheNextSentinelAdoptsTheServiceWithoutRestartingIt()
     {
         var config = Config($"""

@@ -678,6 +678,10 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
             catch (Exception ex) { LogRunFailed(_logger, r.Definition.Name + " (stopping)", ex); }
         }
         _remediators.Clear();
+        // What happened up to now (a transition, a crash, a restart) reaches the outbox before it closes: a message
+        // decided in the last moments is written, and sent by the next Sentinel if not by this one.
+        try { await Events.DrainAsync().WaitAsync(TimeSpan.FromSeconds(10), CancellationToken.None); }
+        catch (TimeoutException) { LogDrainTimedOut(_logger); }
         if (_notifications is not null) await _notifications.DisposeAsync();
         if (_persister is not null) await _persister.DisposeAsync();
         if (History is not null) await History.DisposeAsync();
@@ -693,6 +697,9 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
         foreach (var r in _runtimes.Values) await r.DisposeAsync();
         _stopping.Dispose();
     }
+
+    [LoggerMessage(EventId = 17, Level = LogLevel.Warning, Message = "Stopping: events were still being handled after 10s; the rest are not written")]
+    private static partial void LogDrainTimedOut(ILogger logger);
 
     [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "Sentinel {Version} started: {Rules} rules from {ConfigFile}")]
     private static partial void LogStarted(ILogger logger, string version, int rules, string configFile);

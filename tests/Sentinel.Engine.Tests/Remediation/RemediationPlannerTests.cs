@@ -148,4 +148,26 @@ public class RemediationPlannerTests
         s = RemediationPlanner.Failed(s, _time.GetUtcNow());
         RemediationPlanner.FailuresWarrantAttempt(s, 2, _time.GetUtcNow()).Should().BeTrue();
     }
+
+    [Fact]
+    public void TheRestartRate_IsToldOncePerWindow_AndOutlivesEpisodes()
+    {
+        var rate = new RestartRateSpec { Max = 2, Within = TimeSpan.FromHours(1) };
+        var s = new RemediationState();
+        var told = new List<int?>();
+        for (var i = 0; i < 6; i++)
+        {
+            s = RemediationPlanner.CountRate(s, rate, _time.GetUtcNow(), out var exceeded);
+            told.Add(exceeded);
+            if (i == 3) s = RemediationPlanner.NewEpisode(s); // stable in between: the rate still counts
+            _time.Advance(TimeSpan.FromMinutes(5));
+        }
+        told.Should().Equal(null, null, 3, null, null, null);
+        _time.Advance(TimeSpan.FromMinutes(35)); // 55m after it was told: still the same window
+        s = RemediationPlanner.CountRate(s, rate, _time.GetUtcNow(), out var same);
+        same.Should().BeNull();
+        _time.Advance(TimeSpan.FromMinutes(5)); // an hour after it was told; the attempts at 15m, 20m, 25m and 65m are still within the hour
+        RemediationPlanner.CountRate(s, rate, _time.GetUtcNow(), out var again);
+        again.Should().Be(5, "a new window, and five attempts within its hour");
+    }
 }

@@ -46,7 +46,6 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
     private long _nextIncident;
     private long _nextMessage;
     private Task? _loop;
-    private readonly Dictionary<string, (List<DateTimeOffset> Attempts, DateTimeOffset? AlertedAt)> _restarts = new(StringComparer.Ordinal);
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, DateTimeOffset> _crashes = new(StringComparer.Ordinal);
 
     public NotificationCenter(INotificationStore store, INotificationHost host, ProbeFactory factory, TimeProvider time, ILoggerFactory loggers)
@@ -113,8 +112,8 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
             case RemediationEvent { Kind: RemediationEventKind.GaveUp } g:
                 if (Rule(g.Rule) is { } gaveUp && gaveUp.AlertOn.Contains(AlertOn.GaveUp)) await OpenAsync(gaveUp, "gave-up", g.Message, g.When, cancellationToken, g.Output);
                 break;
-            case RemediationEvent { Kind: RemediationEventKind.Remediating } r:
-                if (Rule(r.Rule) is { } restarted && restarted.AlertOn.Contains(AlertOn.RestartRate) && RestartRateExceeded(restarted, r.When) is { } count)
+            case RemediationEvent { Kind: RemediationEventKind.Remediating, RateExceeded: { } count } r:
+                if (Rule(r.Rule) is { } restarted && restarted.AlertOn.Contains(AlertOn.RestartRate))
                     await EventAsync(restarted, "restart-rate", $"remediated {count} times within {Duration.Format(restarted.RestartRate.Within)} (limit {restarted.RestartRate.Max}): {r.Message}", r.When, [], cancellationToken);
                 break;
             case RemediationEvent { Kind: RemediationEventKind.RemediationFailed } f when Rule(f.Rule) is { } failed:
@@ -155,17 +154,6 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
     // What the probe saw line by line (data "lines": log-regex's matched lines and their context), shown in the alert.
     private static IReadOnlyList<string>? SeenLines(CheckRecord? check)
         => check?.Data?.TryGetValue("lines", out var value) == true && value is IEnumerable<string> lines ? lines.ToList() : null;
-
-    // Counts attempts in the rule's window; the count when it just went over the limit (once per window), else null.
-    private int? RestartRateExceeded(RuleDefinition def, DateTimeOffset at)
-    {
-        var (attempts, alertedAt) = _restarts.TryGetValue(def.Name, out var entry) ? entry : ([], null);
-        attempts.Add(at);
-        attempts.RemoveAll(a => a <= at - def.RestartRate.Within);
-        var exceeded = attempts.Count > def.RestartRate.Max && (alertedAt is null || at - alertedAt >= def.RestartRate.Within);
-        _restarts[def.Name] = (attempts, exceeded ? at : alertedAt);
-        return exceeded ? attempts.Count : null;
-    }
 
     private RuleDefinition? Rule(string name) => _host.Config.Rules.FirstOrDefault(r => r.Name == name);
 

@@ -41,6 +41,12 @@ public sealed record RemediationState
 
     /// <summary>The supervised service's process, when the rule supervises one and it runs.</summary>
     public SupervisedProcess? Process { get; init; }
+
+    /// <summary>When the attempts inside the restart-rate window were made (kept across episodes and restarts of Sentinel).</summary>
+    public IReadOnlyList<DateTimeOffset> RateAttempts { get; init; } = [];
+
+    /// <summary>When the restart rate was last found over its limit (it is told once per window).</summary>
+    public DateTimeOffset? RateExceededAt { get; init; }
 }
 
 /// <summary>A supervised process, identified by PID and kernel start time (so a reused PID is never adopted).</summary>
@@ -117,7 +123,21 @@ public static class RemediationPlanner
     }
 
     /// <summary>A fresh episode: budget, backoff and the given-up state cleared; the totals and the process kept.</summary>
-    public static RemediationState NewEpisode(RemediationState s) => new() { Total = s.Total, LastOutcome = s.LastOutcome, Process = s.Process };
+    public static RemediationState NewEpisode(RemediationState s)
+        => new() { Total = s.Total, LastOutcome = s.LastOutcome, Process = s.Process, RateAttempts = s.RateAttempts, RateExceededAt = s.RateExceededAt };
+
+    /// <summary>
+    /// Counts an attempt made now in the restart-rate window; <paramref name="exceeded"/> is the count when it has just
+    /// gone over the limit (once per window), else null. Kept in the state, so a restart of Sentinel neither forgets
+    /// the attempts nor tells the same rate twice.
+    /// </summary>
+    public static RemediationState CountRate(RemediationState s, Configuration.RestartRateSpec rate, DateTimeOffset now, out int? exceeded)
+    {
+        List<DateTimeOffset> attempts = [.. s.RateAttempts.Where(a => a > now - rate.Within), now];
+        var over = attempts.Count > rate.Max && (s.RateExceededAt is not { } told || now - told >= rate.Within);
+        exceeded = over ? attempts.Count : null;
+        return s with { RateAttempts = attempts, RateExceededAt = over ? now : s.RateExceededAt };
+    }
 
     /// <summary>A failed observation: health is interrupted; past the grace period it counts toward the next attempt.</summary>
     public static RemediationState Failed(RemediationState s, DateTimeOffset now)

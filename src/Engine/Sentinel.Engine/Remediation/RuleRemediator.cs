@@ -260,12 +260,14 @@ internal sealed partial class RuleRemediator : IAsyncDisposable
 
     private async Task<(bool Ok, string Message)> AttemptAsync(int attempt, string reason, DateTimeOffset now)
     {
-        _host.UpdateRemediation(Rule, s => RemediationPlanner.Attempted(s, Definition.Policy, now, Random.Shared.NextDouble()));
+        int? rate = null;
+        _host.UpdateRemediation(Rule, s => RemediationPlanner.CountRate(RemediationPlanner.Attempted(s, Definition.Policy, now, Random.Shared.NextDouble()),
+            Definition.RestartRate, now, out rate));
         _inAttempt = true;
         try
         {
             LogAttempt(_logger, Rule, attempt, reason);
-            Publish(RemediationEventKind.Remediating, attempt, $"attempt {attempt}: {reason}", []);
+            Publish(RemediationEventKind.Remediating, attempt, $"attempt {attempt}: {reason}", [], rate);
             var (ok, message, output) = await RunAttemptAsync(attempt);
             _host.UpdateRemediation(Rule, s => s with { LastOutcome = message });
             if (ok) LogRemediated(_logger, Rule, attempt, message);
@@ -371,8 +373,8 @@ internal sealed partial class RuleRemediator : IAsyncDisposable
         return (false, $"the service {exit.Describe()} within {Duration.Format(Definition.Supervise.StartPeriod)} of starting", supervisor.Tail(OutputLines));
     }
 
-    private void Publish(RemediationEventKind kind, int attempt, string message, IReadOnlyList<string> output)
-        => _host.Publish(new RemediationEvent(Rule, kind, attempt, _time.GetUtcNow(), message, output));
+    private void Publish(RemediationEventKind kind, int attempt, string message, IReadOnlyList<string> output, int? rateExceeded = null)
+        => _host.Publish(new RemediationEvent(Rule, kind, attempt, _time.GetUtcNow(), message, output, rateExceeded));
 
     private static async ValueTask DisposeActionAsync(IAction action)
     {
