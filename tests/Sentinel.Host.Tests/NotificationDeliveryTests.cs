@@ -81,6 +81,41 @@ public sealed class NotificationDeliveryTests : IDisposable
         Count("sent").Should().Be(1, "one message, not a down and a resolved");
     }
 
+    [Theory]
+    [InlineData("rename")]
+    [InlineData("copytruncate")]
+    public async Task AnErrorLoggedWhileSentinelWasStopped_InAFileRotatedMeanwhile_IsStillSeen(string mode)
+    {
+        var log = Path.Combine(_dir, "bot.log");
+        File.WriteAllText(log, string.Concat(Enumerable.Repeat("2026-12-01 10:00:00 INFO handling /help\n", 20)));
+        var config = SentinelProcess.WriteConfig(_dir, $$"""
+            rules:
+              - name: bot-errors
+                every: 200ms
+                failure-threshold: 1
+                probe: { type: log-regex, with: { path: "{{log}}", pattern: "ERROR" } }
+            """);
+        using (var first = SentinelProcess.Start(_dir, null, "run", "--config", config))
+        {
+            await Eventually.Until(() => first.Stdout.Contains("Rule bot-errors: Pending -> Healthy"), context: first.Output);
+            first.Signal("TERM");
+            (await first.WaitForExitAsync(TimeSpan.FromSeconds(30))).Should().Be(0);
+        }
+        File.AppendAllText(log, "2026-12-01 10:05:00 ERROR lost the gateway connection\n");
+        if (mode == "rename") File.Move(log, log + ".1");
+        else
+        {
+            File.Copy(log, log + ".1");
+            using var f = new FileStream(log, FileMode.Open, FileAccess.Write);
+            f.SetLength(0);
+        }
+        File.AppendAllText(log, "2026-12-01 10:06:00 INFO started again\n");
+
+        using var second = SentinelProcess.Start(_dir, null, "run", "--config", config);
+        await Eventually.Until(() => second.Stdout.Contains("Rule bot-errors: Healthy -> Down"), context: second.Output);
+        second.Stdout.Should().Contain("last: 2026-12-01 10:05:00 ERROR lost the gateway connection");
+    }
+
     [Fact]
     public async Task SmtpServerDownForAWhile_ThenUp_DeliversOnce()
     {

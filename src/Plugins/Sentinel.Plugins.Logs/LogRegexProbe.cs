@@ -168,12 +168,88 @@ internal sealed class LogRegexProbe : IProbe, IDisposable
         }
         var length = new FileInfo(path).Length;
         long offset = _options.FromStart ? 0 : length;
-        // After a restart, resume where the previous run stopped, if it is still the same file.
-        if (state.Get("file:" + path) is { } saved && Tracker.TryParse(saved, out var savedInode, out var savedOffset))
-            offset = savedInode == inode ? (savedOffset <= length ? savedOffset : 0) : 0;
+        string? rotated = null;
+        Checkpoint? saved = state.Get("file:" + path) is { } text && Checkpoint.TryParse(text, out var cp) ? cp : null;
+        if (saved is { } c)
+        {
+            // After a restart, resume where the previous run stopped if it is still the same file with the same lines
+            // before the offset. Otherwise it was rotated while Sentinel was stopped: the lines written to the old file
+            // after the stop are in the rotated copy (renamed: the same inode; copied, then truncated: the same bytes
+            // before the offset), read from the offset first, then the new file from its start.
+            offset = c.Inode == inode && c.Offset <= length && (c.Hash is null || Fingerprint(path, c.Offset) == c.Hash) ? c.Offset : 0;
+            if (offset == 0 && c.Offset > 0) rotated = FindRotated(path, c);
+        }
         tracker = new Tracker(path, inode.Value, offset);
+        if (rotated is not null && saved is { } from) tracker.ResumeRotated(rotated, from.Offset);
         _trackers[path] = tracker;
         return tracker;
+    }
+
+    // The copy logrotate (or a bot's own rotation) left of a file, among its siblings: app.log.1, app.log-20261201, ...
+    // Compressed copies are not read. The same inode is a rename; the same bytes before the offset, a copy.
+    private static string? FindRotated(string path, Checkpoint saved)
+    {
+        var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        var name = Path.GetFileName(path);
+        List<string> candidates;
+        try
+        {
+            candidates = Directory.EnumerateFiles(dir)
+                .Where(f => f != path && Path.GetFileName(f) is var n && n.Length > name.Length && n.StartsWith(name, StringComparison.Ordinal)
+                    && n[name.Length] is '.' or '-' or '_' && !Compressed.Any(z => n.EndsWith(z, StringComparison.OrdinalIgnoreCase)))
+                .Order(StringComparer.Ordinal).ToList();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
+        bool Long(string f) => FileKind.NotRegular(f) is null && new FileInfo(f).Length >= saved.Offset;
+        return candidates.FirstOrDefault(f => FileIdentity.Inode(f) == saved.Inode && Long(f))
+            ?? (saved.Hash is null ? null : candidates.FirstOrDefault(f => Long(f) && Fingerprint(f, saved.Offset) == saved.Hash));
+    }
+
+    private static readonly string[] Compressed = [".gz", ".xz", ".bz2", ".zst", ".zip", ".lz4"];
+
+    private const int FingerprintBytes = 256;
+
+    /// <summary>What identifies the lines read so far: a hash of the (up to) 256 bytes before <paramref name="offset"/>.</summary>
+    private static string? Fingerprint(string path, long offset)
+    {
+        try
+        {
+            using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            return Fingerprint(handle, offset);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
+    }
+
+    private static string Fingerprint(Microsoft.Win32.SafeHandles.SafeFileHandle handle, long offset)
+    {
+        var n = (int)Math.Min(offset, FingerprintBytes);
+        var bytes = new byte[n];
+        var read = 0;
+        while (read < n)
+        {
+            var got = RandomAccess.Read(handle, bytes.AsSpan(read), offset - n + read);
+            if (got == 0) break;
+            read += got;
+        }
+        return Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(bytes.AsSpan(0, read)))[..16].ToLowerInvariant();
+    }
+
+    /// <summary>Where a file's reading stopped: its inode, the offset, and the fingerprint of the lines before it.</summary>
+    private readonly record struct Checkpoint(ulong Inode, long Offset, string? Hash)
+    {
+        public override string ToString() => $"{Inode.ToString(CultureInfo.InvariantCulture)}:{Offset.ToString(CultureInfo.InvariantCulture)}"
+            + (Hash is null ? "" : ":" + Hash);
+
+        // inode:offset[:hash] (states written before the fingerprint have none).
+        public static bool TryParse(string s, out Checkpoint checkpoint)
+        {
+            var parts = s.Split(':');
+            checkpoint = default;
+            if (parts.Length is < 2 or > 3 || !ulong.TryParse(parts[0], CultureInfo.InvariantCulture, out var inode)
+                || !long.TryParse(parts[1], CultureInfo.InvariantCulture, out var offset)) return false;
+            checkpoint = new Checkpoint(inode, offset, parts.Length == 3 ? parts[2] : null);
+            return true;
+        }
     }
 
     private bool Counts(string line, bool show)
@@ -259,14 +335,26 @@ internal sealed class LogRegexProbe : IProbe, IDisposable
         public ulong Inode { get; private set; } = inode;
         public long Offset { get; private set; } = offset;
 
-        public string Checkpoint() => $"{Inode.ToString(CultureInfo.InvariantCulture)}:{Offset.ToString(CultureInfo.InvariantCulture)}";
+        private (long Offset, string Hash)? _fingerprint;
 
-        public static bool TryParse(string s, out ulong inode, out long offset)
+        /// <summary>Where reading stands, for the rule's state; the fingerprint is taken once per new offset.</summary>
+        public string Checkpoint()
         {
-            offset = 0;
-            var colon = s.IndexOf(':');
-            return ulong.TryParse(s.AsSpan(0, Math.Max(colon, 0)), CultureInfo.InvariantCulture, out inode)
-                & long.TryParse(s.AsSpan(colon + 1), CultureInfo.InvariantCulture, out offset);
+            string? hash = null;
+            if (_stream is not null && Offset > 0)
+            {
+                if (_fingerprint is not { } f || f.Offset != Offset) _fingerprint = (Offset, Fingerprint(_stream.SafeFileHandle, Offset));
+                hash = _fingerprint.Value.Hash;
+            }
+            return new LogRegexProbe.Checkpoint(Inode, Offset, hash).ToString();
+        }
+
+        /// <summary>After a restart: the previous file, rotated away while Sentinel was stopped, is read from its offset first.</summary>
+        public void ResumeRotated(string rotatedPath, long offset)
+        {
+            try { _rotated = new FileStream(rotatedPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1, FileOptions.SequentialScan); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return; }
+            _rotatedOffset = offset;
         }
 
         public void Rotate(ulong newInode)

@@ -182,6 +182,47 @@ public sealed class LogRegexProbeTests : IDisposable
         result.Data!["last-match"].Should().Be("ERROR written while Sentinel was down");
     }
 
+    [Theory]
+    [InlineData("rename")]             // logrotate's default: renamed away, a new file created
+    [InlineData("copytruncate")]       // copied away, emptied, and a little written since
+    [InlineData("copytruncate-grown")] // copied away, emptied, and more written since than was read before
+    public async Task ARotationWhileSentinelIsStopped_LosesNoLineWrittenToTheOldFile(string mode)
+    {
+        Append(string.Concat(Enumerable.Repeat("INFO boot\n", 20)));
+        var before = Probe();
+        await Check(before);
+        ((IDisposable)before).Dispose();
+
+        Append("ERROR written after the stop, before the rotation\n");
+        var rotated = LogPath + ".1";
+        if (mode == "rename") File.Move(LogPath, rotated);
+        else
+        {
+            File.Copy(LogPath, rotated);
+            using var f = new FileStream(LogPath, FileMode.Open, FileAccess.Write);
+            f.SetLength(0);
+        }
+        Append(mode == "copytruncate-grown" ? string.Concat(Enumerable.Repeat("INFO a longer new file\n", 40)) + "ERROR in the new file\n" : "ERROR in the new file\n");
+
+        var after = Probe();
+        var result = await Check(after);
+        ((IEnumerable<string>)result.Data!["lines"]).Should().Equal("ERROR written after the stop, before the rotation", "ERROR in the new file");
+        Append("INFO quiet\n");
+        Matches(await Check(after)).Should().Be(0, "nothing is read twice");
+    }
+
+    [Fact]
+    public async Task AFileReplacedWhileStopped_WithNoRotatedCopy_IsReadFromItsStart()
+    {
+        Append(string.Concat(Enumerable.Repeat("INFO boot\n", 20)));
+        var before = Probe();
+        await Check(before);
+        ((IDisposable)before).Dispose();
+        File.Delete(LogPath);
+        Append("ERROR in the replacement\n");
+        Matches(await Check(Probe())).Should().Be(1);
+    }
+
     [Fact]
     public async Task MinMatchesWithinAWindow()
     {
