@@ -155,6 +155,38 @@ public sealed class SupervisionTests : IDisposable
     }
 
     [Fact]
+    public async Task AProcessProbeOnASupervisedRule_CountsItsOwnService_NotASecondCopyOnTheBox()
+    {
+        // Another copy of the same service, started outside this Sentinel (another checkout, a staging copy).
+        var otherPort = Path.Combine(_dir, "other-port");
+        using var other = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("/usr/bin/python3") { ArgumentList = { Service, "--port-file", otherPort } })!;
+        try
+        {
+            await Eventually.Until(() => File.Exists(otherPort));
+            var match = System.Text.RegularExpressions.Regex.Escape(Service);
+            var config = Config($"""
+                  - name: svc
+                    every: 200ms
+                    failure-threshold: 1
+                    supervise: {"{"} command: [/usr/bin/python3, "{Service}", --port-file, "{PortFile}"], start-period: 0s {"}"}
+                    probe: {"{"} type: process, with: {"{"} match: '{match}', max: 1 {"}"} {"}"}
+                  - name: box-wide
+                    every: 200ms
+                    failure-threshold: 1
+                    probe: {"{"} type: process, with: {"{"} match: '{match} --port-file {System.Text.RegularExpressions.Regex.Escape(_dir)}', max: 1 {"}"} {"}"}
+                """);
+            using var sentinel = SentinelProcess.Start(_dir, null, "run", "--config", config);
+            await Eventually.Until(() => RecordedPid() is not null && Status() is { } s && s.GetProperty("status").GetString() == "healthy", context: () => Diagnostics(sentinel));
+            var pid = RecordedPid()!.Value;
+            Status()!.Value.GetProperty("lastCheck").GetProperty("description").GetString().Should().StartWith($"pid {pid} up", "it counts the service it runs");
+            await Eventually.Until(() => sentinel.Stdout.Contains("Rule box-wide: Pending -> Down"), context: () => Diagnostics(sentinel));
+            sentinel.Stdout.Should().Contain("2 processes match match", "counted system-wide, both copies are seen");
+            sentinel.Stdout.Should().NotContain("Rule svc: remediation attempt", "the other copy never made it restart its own");
+        }
+        finally { other.Kill(); }
+    }
+
+    [Fact]
     public async Task SentinelKilledWithSigkill_TheNextSentinelAdoptsTheServiceWithoutRestartingIt()
     {
         var config = Config($"""

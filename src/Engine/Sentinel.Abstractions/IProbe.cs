@@ -33,6 +33,36 @@ public sealed class ProbeContext
 
     /// <summary>Durable state for this rule's probe, kept across Sentinel restarts.</summary>
     public IProbeState State { get; init; } = new MemoryProbeState();
+
+    /// <summary>
+    /// The service the rule supervises (its <c>supervise:</c> block), read live at each check; null when the rule
+    /// supervises nothing. Probes that look at processes scope themselves to it, so they see the service this
+    /// Sentinel runs, not a namesake elsewhere on the box.
+    /// </summary>
+    public ISupervisedService? Service { get; init; }
+}
+
+/// <summary>
+/// Keys of <see cref="System.ComponentModel.DataAnnotations.ValidationContext.Items"/> the engine sets when it
+/// validates a probe's options, so options can be judged by the rule they are in.
+/// </summary>
+public static class ValidationKeys
+{
+    /// <summary>Present (true) when the probe's rule supervises a service (<see cref="ProbeContext.Service"/> will be set).</summary>
+    public const string Supervised = "sentinel.supervised";
+}
+
+/// <summary>The service a rule supervises, as it is at the moment of asking.</summary>
+public interface ISupervisedService
+{
+    /// <summary>The PID of the service's main process while it runs (the leader of its own session and process group); null otherwise.</summary>
+    int? Pid { get; }
+
+    /// <summary>When the running process was started; null when none runs.</summary>
+    DateTimeOffset? StartedAt { get; }
+
+    /// <summary>True while no process runs because Sentinel is restarting it (an attempt is running or due), not because it gave up.</summary>
+    bool Restarting { get; }
 }
 
 /// <summary>An <see cref="IProbeState"/> in memory only (used where the engine keeps none, e.g. <c>sentinel check</c>).</summary>

@@ -398,7 +398,10 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
                     IProbe probe = rule.Probe.ImplementationType == typeof(SupervisedProbe)
                         ? new SupervisedProbe(remediator!.Supervisor!, _time)
                         : _probes.Create(rule);
-                    var runtime = new RuleRuntime(rule, probe, new MemoryProbeState(saved), rule.Run.Select(a => _probes.CreateAction(rule, a)).ToList());
+                    var runtime = new RuleRuntime(rule, probe, new MemoryProbeState(saved), rule.Run.Select(a => _probes.CreateAction(rule, a)).ToList())
+                    {
+                        Service = rule.Supervise is null ? null : new SupervisedServiceView(() => _remediators.GetValueOrDefault(rule.Name)),
+                    };
                     created.Add(runtime);
                     builder[rule.Name] = runtime;
                 }

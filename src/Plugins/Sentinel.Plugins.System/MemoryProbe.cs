@@ -5,8 +5,9 @@ namespace Sentinel.Plugins.System;
 
 internal sealed class MemoryProbe(MemoryProbeOptions options) : IProbe
 {
-    private readonly ProcessFinder? _finder = (options.Pidfile ?? options.Match ?? options.Name) is null ? null : new ProcessFinder(options);
+    private readonly ProcessFinder _finder = new(options);
     private readonly Queue<(DateTimeOffset At, long Rss)> _samples = new();
+    private int _pid;
 
     public ValueTask<ProbeResult> CheckAsync(ProbeContext context, CancellationToken cancellationToken)
     {
@@ -21,14 +22,23 @@ internal sealed class MemoryProbe(MemoryProbeOptions options) : IProbe
             ["swap-used-percent"] = Percent(mem.SwapTotal - mem.SwapFree, mem.SwapTotal),
         };
         var summary = $"{new ByteSize(mem.Available)} available of {new ByteSize(mem.Total)}";
-        if (_finder is null) return ValueTask.FromResult(ProbeResult.Healthy(summary, data));
+        var scope = _finder.Scope(context);
+        if (scope.Session is null && scope.Instead is null && !_finder.Selects) return ValueTask.FromResult(ProbeResult.Healthy(summary, data));
+        if (scope.Instead is { } instead)
+        {
+            _samples.Clear(); // a restarted service starts a new trend
+            foreach (var (k, v) in instead.Data ?? new Dictionary<string, object>()) data[k] = v;
+            return ValueTask.FromResult(instead with { Data = data });
+        }
 
-        var found = _finder.Find(cancellationToken, out var problem);
+        var found = _finder.Find(cancellationToken, out var problem, scope.Session);
         if (found is null || found.Count == 0)
         {
             _samples.Clear(); // a restarted process starts a new trend
-            return ValueTask.FromResult(ProbeResult.Unhealthy(found is null ? problem : $"no process matches {_finder.Describe()}", null, data));
+            return ValueTask.FromResult(ProbeResult.Unhealthy(found is null ? problem : $"no process matches {_finder.Describe(scope.Session)}", null, data));
         }
+        if (found[0].Pid != _pid) _samples.Clear(); // another process (a restarted service): a new trend
+        _pid = found[0].Pid;
         var rss = found.Sum(p => p.RssBytes);
         var now = context.TimeProvider.GetUtcNow();
         _samples.Enqueue((now, rss));

@@ -19,9 +19,12 @@ public sealed class MemoryProbeOptions : IValidatableObject, IProcessSelector
     [Description("The window over which rss-growth (bytes per hour) is computed.")]
     public TimeSpan TrendWindow { get; set; } = TimeSpan.FromHours(1);
 
+    [Description("Where to look: service (the rule's supervised service: its current PID and its session; the default on a rule with supervise:) or system (every process; the default elsewhere).")]
+    public ProcessScope? Of { get; set; }
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
-        foreach (var r in ProcessFinder.Validate(this, required: false)) yield return r;
+        foreach (var r in ProcessFinder.Validate(this, required: false, validationContext)) yield return r;
         if (TrendWindow < TimeSpan.FromSeconds(10))
             yield return new ValidationResult("trend-window must be at least 10s (e.g. 1h)", [nameof(TrendWindow)]);
     }

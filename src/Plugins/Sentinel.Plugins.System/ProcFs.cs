@@ -6,7 +6,7 @@ namespace Sentinel.Plugins.System;
 
 /// <summary>One process as /proc describes it.</summary>
 internal sealed record ProcInfo(int Pid, string Comm, char State, string CommandLine, string? ExeName,
-    DateTimeOffset StartTime, TimeSpan CpuTime, long RssBytes, int Threads)
+    DateTimeOffset StartTime, TimeSpan CpuTime, long RssBytes, int Threads, int Session = 0)
 {
     public bool IsZombie => State is 'Z' or 'X' or 'x';
 }
@@ -38,6 +38,7 @@ internal static partial class ProcFs
             var f = stat[(close + 2)..].Split(' ');
             // f[0] is field 3 (state); field n is f[n - 3].
             var state = f[0].Length > 0 ? f[0][0] : '?';
+            var session = int.Parse(f[3], CultureInfo.InvariantCulture);
             var utime = long.Parse(f[11], CultureInfo.InvariantCulture);
             var stime = long.Parse(f[12], CultureInfo.InvariantCulture);
             var threads = int.Parse(f[17], CultureInfo.InvariantCulture);
@@ -50,7 +51,7 @@ internal static partial class ProcFs
             return new ProcInfo(pid, comm, state, cmdline, exe,
                 BootTime.Value.AddSeconds((double)startTicks / ClockTicks.Value),
                 TimeSpan.FromSeconds((double)(utime + stime) / ClockTicks.Value),
-                rssPages * Environment.SystemPageSize, threads);
+                rssPages * Environment.SystemPageSize, threads, session);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException)
         {

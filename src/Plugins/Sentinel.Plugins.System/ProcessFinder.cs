@@ -1,6 +1,7 @@
 using System.ComponentModel.DataAnnotations;
 using System.Globalization;
 using System.Text.RegularExpressions;
+using Sentinel.Abstractions;
 using Sentinel.Plugins.Shared;
 
 namespace Sentinel.Plugins.System;
@@ -11,7 +12,21 @@ internal interface IProcessSelector
     string? Pidfile { get; }
     string? Match { get; }
     string? Name { get; }
+    ProcessScope? Of { get; }
 }
+
+/// <summary>Where a process or memory probe looks for its processes.</summary>
+public enum ProcessScope
+{
+    /// <summary>The rule's supervised service: its main process and everything in its session (the default on a rule with supervise:).</summary>
+    Service,
+
+    /// <summary>Every process on the box (the default on a rule that supervises nothing).</summary>
+    System,
+}
+
+/// <summary>Where to look this check: in a session (the service's), everywhere, or nowhere with a result to give instead.</summary>
+internal readonly record struct ProcessScopeChoice(int? Session, ProbeResult? Instead);
 
 /// <summary>
 /// Finds the processes an <see cref="IProcessSelector"/> names. A zombie is not alive; a pidfile whose PID
@@ -25,21 +40,57 @@ internal sealed class ProcessFinder(IProcessSelector selector)
 
     private readonly Regex? _match = selector.Match is null ? null : new Regex(selector.Match, RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1));
 
-    public string Describe() => selector.Pidfile is not null ? $"pidfile {selector.Pidfile}" : selector.Name is not null ? $"name '{selector.Name}'" : $"match '{selector.Match}'";
+    /// <summary>True when the options name processes (pidfile, match or name); a scope of service alone names the service's.</summary>
+    public bool Selects => (selector.Pidfile ?? selector.Match ?? selector.Name) is not null;
 
-    /// <summary>The live processes selected, oldest first; null with the reason when the pidfile itself says why not.</summary>
-    public List<ProcInfo>? Find(CancellationToken cancellationToken, out string problem)
+    public string Describe(int? session = null)
     {
-        var found = selector.Pidfile is not null ? FromPidfile(out problem) : Scan(cancellationToken, out problem);
+        var what = selector.Pidfile is not null ? $"pidfile {selector.Pidfile}" : selector.Name is not null ? $"name '{selector.Name}'" : selector.Match is not null ? $"match '{selector.Match}'" : null;
+        if (session is null) return what ?? "(no selector)";
+        return what is null ? $"the service (pid {session})" : $"{what} in the service (pid {session})";
+    }
+
+    /// <summary>
+    /// The scope of this check. On a supervised rule (unless of: system) the probe looks only at the service Sentinel
+    /// runs: the supervisor's current PID and its session, so a second copy of the bot elsewhere on the box is not
+    /// counted; while Sentinel is restarting the service the check is degraded, not failed.
+    /// </summary>
+    public ProcessScopeChoice Scope(ProbeContext context)
+    {
+        var scope = selector.Of ?? (context.Service is null ? ProcessScope.System : ProcessScope.Service);
+        if (scope == ProcessScope.System) return new(null, null);
+        if (context.Service is not { } service)
+            return new(null, ProbeResult.Unhealthy("of: service: this rule supervises nothing (add a supervise: block, or use of: system)"));
+        if (service.Pid is { } pid) return new(pid, null);
+        return new(null, service.Restarting
+            ? ProbeResult.Degraded("the service is being restarted by Sentinel", new Dictionary<string, object> { ["count"] = 0, ["restarting"] = true })
+            : ProbeResult.Unhealthy("the service is not running", null, new Dictionary<string, object> { ["count"] = 0, ["restarting"] = false }));
+    }
+
+    /// <summary>The live processes selected, oldest first; null with the reason when the pidfile itself says why not.
+    /// With <paramref name="session"/>, only processes of that session (a supervised service's) count.</summary>
+    public List<ProcInfo>? Find(CancellationToken cancellationToken, out string problem, int? session = null)
+    {
+        var found = selector.Pidfile is not null ? FromPidfile(out problem) : Scan(cancellationToken, out problem, session);
+        if (session is { } sid && found is not null && selector.Pidfile is not null && found.Any(p => p.Session != sid))
+        {
+            problem = $"pid {found[0].Pid} from {selector.Pidfile} is not part of the service Sentinel runs (pid {sid}): another copy? (use of: system to look beyond the service)";
+            return null;
+        }
         found?.Sort((a, b) => a.StartTime.CompareTo(b.StartTime));
         return found;
     }
 
-    public static IEnumerable<ValidationResult> Validate(IProcessSelector s, bool required)
+    public static IEnumerable<ValidationResult> Validate(IProcessSelector s, bool required, ValidationContext context)
     {
         var given = new[] { s.Pidfile, s.Name }.Count(v => !string.IsNullOrWhiteSpace(v));
-        if (required && given == 0 && string.IsNullOrWhiteSpace(s.Match))
-            yield return new ValidationResult("say which process: set pidfile, match or name");
+        // The engine says whether the rule supervises a service; elsewhere (the conformance kit) it is not known.
+        var known = context.Items.TryGetValue(ValidationKeys.Supervised, out var flag);
+        var supervised = flag is true;
+        if (s.Of == ProcessScope.Service && known && !supervised)
+            yield return new ValidationResult("of: service needs a rule with a supervise: block (or use of: system)", [nameof(s.Of)]);
+        if (required && given == 0 && string.IsNullOrWhiteSpace(s.Match) && !(supervised && s.Of != ProcessScope.System) && s.Of != ProcessScope.Service)
+            yield return new ValidationResult("say which process: set pidfile, match or name (on a rule with supervise:, the service's own processes are the default)");
         if (given == 2)
             yield return new ValidationResult("set pidfile or name, not both (match may be added to either, to check the command line)", [nameof(s.Name)]);
         if (PluginText.RegexError(s.Match) is { } error)
@@ -93,7 +144,7 @@ internal sealed class ProcessFinder(IProcessSelector selector)
         return [info];
     }
 
-    private List<ProcInfo> Scan(CancellationToken cancellationToken, out string problem)
+    private List<ProcInfo> Scan(CancellationToken cancellationToken, out string problem, int? session)
     {
         problem = "";
         var self = Environment.ProcessId;
@@ -104,6 +155,7 @@ internal sealed class ProcessFinder(IProcessSelector selector)
             if (pid == self) continue;
             var info = ProcFs.Read(pid);
             if (info is null || info.IsZombie) continue;
+            if (session is { } sid && info.Session != sid) continue;
             if (selector.Name is not null && info.Comm != selector.Name && info.ExeName != selector.Name
                 && Path.GetFileName(info.CommandLine.Split(' ')[0]) != selector.Name) continue;
             if (_match is not null && !_match.IsMatch(info.CommandLine)) continue;

@@ -11,13 +11,15 @@ internal sealed class ProcessProbe(ProcessProbeOptions options) : IProbe
     public ValueTask<ProbeResult> CheckAsync(ProbeContext context, CancellationToken cancellationToken)
     {
         if (!ProcFs.Available) return ValueTask.FromResult(ProbeResult.Unhealthy("the process probe reads /proc, which this system does not have"));
-        var found = _finder.Find(cancellationToken, out var problem);
-        return ValueTask.FromResult(found is null ? ProbeResult.Unhealthy(problem) : Judge(found, context));
+        var scope = _finder.Scope(context);
+        if (scope.Instead is { } instead) return ValueTask.FromResult(instead);
+        var found = _finder.Find(cancellationToken, out var problem, scope.Session);
+        return ValueTask.FromResult(found is null ? ProbeResult.Unhealthy(problem) : Judge(found, context, scope.Session));
     }
 
-    private ProbeResult Judge(List<ProcInfo> found, ProbeContext context)
+    private ProbeResult Judge(List<ProcInfo> found, ProbeContext context, int? session)
     {
-        var what = _finder.Describe();
+        var what = _finder.Describe(session);
         var now = context.TimeProvider.GetUtcNow();
         var stamp = context.TimeProvider.GetTimestamp();
         double cpu = 0;

@@ -22,9 +22,12 @@ public sealed class ProcessProbeOptions : IValidatableObject, IProcessSelector
     [Range(1, 100_000), Description("At most this many may run (e.g. 1: exactly one bot, never two). Empty: no limit.")]
     public int? Max { get; set; }
 
+    [Description("Where to look: service (the rule's supervised service: its current PID and its session; the default on a rule with supervise:) or system (every process; the default elsewhere).")]
+    public ProcessScope? Of { get; set; }
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
-        foreach (var r in ProcessFinder.Validate(this, required: true)) yield return r;
+        foreach (var r in ProcessFinder.Validate(this, required: true, validationContext)) yield return r;
         if (Max is { } max && max < Min)
             yield return new ValidationResult($"max ({max}) is smaller than min ({Min})", [nameof(Max)]);
     }

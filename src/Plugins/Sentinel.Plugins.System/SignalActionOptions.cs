@@ -23,9 +23,11 @@ public sealed class SignalActionOptions : IProcessSelector, IValidatableObject
     [Description("How long to wait for the processes to exit after the first signal before sending KILL.")]
     public TimeSpan Grace { get; set; } = TimeSpan.FromSeconds(10);
 
+    ProcessScope? IProcessSelector.Of => ProcessScope.System;
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
-        foreach (var r in ProcessFinder.Validate(this, required: true)) yield return r;
+        foreach (var r in ProcessFinder.Validate(this, required: true, validationContext)) yield return r;
         if (Grace < TimeSpan.Zero) yield return new ValidationResult("grace cannot be negative", [nameof(Grace)]);
     }
 }

@@ -170,4 +170,19 @@ public class RemediationPlannerTests
         RemediationPlanner.CountRate(s, rate, _time.GetUtcNow(), out var again);
         again.Should().Be(5, "a new window, and five attempts within its hour");
     }
+
+    [Fact]
+    public void TheFirstHealthyCheckAfterAnAttempt_EndsItsGrace_SoAFailureAfterAGoodStartCountsAtOnce()
+    {
+        var s = Attempt(new RemediationState());
+        _time.Advance(TimeSpan.FromSeconds(5));
+        s = RemediationPlanner.Failed(s, _time.GetUtcNow());
+        RemediationPlanner.FailuresWarrantAttempt(s, 1, _time.GetUtcNow()).Should().BeFalse("still starting: inside the 30s grace");
+        _time.Advance(TimeSpan.FromSeconds(5));
+        s = RemediationPlanner.Healthy(s, Policy, _time.GetUtcNow(), out _);
+        s.GraceUntil.Should().BeNull();
+        _time.Advance(TimeSpan.FromSeconds(5)); // 15s after the restart: over its memory cap
+        s = RemediationPlanner.Failed(s, _time.GetUtcNow());
+        RemediationPlanner.FailuresWarrantAttempt(s, 1, _time.GetUtcNow()).Should().BeTrue("it came up healthy: grace no longer holds the rule");
+    }
 }

@@ -127,6 +127,57 @@ public sealed class SupervisorPolicyTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AServiceThatRanPastItsStartPeriod_IsRestartedAtOnce_WhileACrashRightAfterAStartWaitsItsBackoff()
+    {
+        var port = Path.Combine(_dir.Path, "port");
+        var def = Load(_dir, $$"""
+            rules:
+              - name: svc
+                supervise: { command: [/usr/bin/python3, "{{Service}}", --port-file, "{{port}}"], start-period: 0s }
+                backoff: { initial: 10s, factor: 2, max: 1m, jitter: 0 }
+                restart-budget: { max: 10, within: 10m }
+            """);
+        _remediator = new RuleRemediator(def, [], _host, NullLoggerFactory.Instance, _time, _stopping.Token);
+        _remediator.Activate();
+        await Eventually.Until(() => File.Exists(port), what: "the service listening");
+
+        async Task<DateTimeOffset> Crash()
+        {
+            var pid = _remediator.Supervisor!.Current!.Pid;
+            var at = _time.GetUtcNow();
+            var listening = File.ReadAllText(port);
+            var exits = _host.Events.Count(e => e.Kind == RemediationEventKind.Exited);
+            File.Delete(port);
+            await Tell(listening, "crash");
+            await Eventually.Until(() => _host.Events.Count(e => e.Kind == RemediationEventKind.Exited) > exits,
+                what: "the exit seen", context: () => string.Join(", ", _host.Events.Select(e => $"{e.Name}#{e.Attempt} {e.When:HH:mm:ss} {e.Message}")));
+            return at;
+        }
+
+        var first = await Crash();
+        (await _host.WaitFor(RemediationEventKind.Remediating, attempt: 1)).When.Should().Be(first, "the first attempt of an episode is immediate");
+        await Eventually.Until(() => File.Exists(port), what: "the restarted service listening");
+
+        // Crashing right after its start is a crash loop: the next start waits the backoff, and meanwhile the service
+        // counts as being restarted (a process or memory probe of it is degraded, not failed).
+        var second = await Crash();
+        _remediator.Restarting.Should().BeTrue();
+        _remediator.RunningProcess.Should().BeNull();
+        _time.Advance(TimeSpan.FromSeconds(10));
+        (await _host.WaitFor(RemediationEventKind.Remediating, attempt: 2)).When.Should().Be(second + TimeSpan.FromSeconds(10));
+        await Eventually.Until(() => File.Exists(port), what: "the restarted service listening");
+        _remediator.Restarting.Should().BeFalse();
+        _remediator.RunningProcess.Should().NotBeNull();
+
+        // Running 11s (its start period, 0s, plus the 10s margin) and then crashing is not a crash loop: restarted at once,
+        // not after the 20s the backoff would say.
+        _time.Advance(TimeSpan.FromSeconds(11));
+        var third = await Crash();
+        (await _host.WaitFor(RemediationEventKind.Remediating, attempt: 3)).When.Should().Be(third);
+        _host.State.Attempts.Should().HaveCount(3, "it still counts in the budget");
+    }
+
+    [Fact]
     public async Task MissingProgram_IsAClearRemediationFailure_NotACrash()
     {
         var def = Load(_dir, """

@@ -1,3 +1,4 @@
+using Sentinel.Abstractions;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.RegularExpressions;
@@ -302,9 +303,14 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
             {
                 probe = reg;
                 var path = $"{label}.probe.with ({type})";
-                options = rule.Probe.With is { } with
-                    ? binder.Bind(with, reg.OptionsType, path)
-                    : binder.BindEmpty(reg.OptionsType, path, locations.Of(rule.Probe));
+                binder.ValidationItems = new Dictionary<object, object?> { [ValidationKeys.Supervised] = rule.Supervise is not null };
+                try
+                {
+                    options = rule.Probe.With is { } with
+                        ? binder.Bind(with, reg.OptionsType, path)
+                        : binder.BindEmpty(reg.OptionsType, path, locations.Of(rule.Probe));
+                }
+                finally { binder.ValidationItems = null; }
             }
         }
 

@@ -48,6 +48,9 @@ public sealed class YamlBinder(string file, Func<string, string?> env, List<Conf
         : new(file, (int)node.Start.Line, (int)node.Start.Column);
 
     /// <summary>Binds an absent block as an empty mapping, so defaults apply and missing required keys are reported at <paramref name="at"/>.</summary>
+    /// <summary>Handed to options' IValidatableObject.Validate as ValidationContext.Items (e.g. ValidationKeys.Supervised).</summary>
+    public IDictionary<object, object?>? ValidationItems { get; set; }
+
     public object? BindEmpty(Type type, string path, SourceLocation at)
     {
         _fallback = at;
@@ -160,7 +163,7 @@ public sealed class YamlBinder(string file, Func<string, string?> env, List<Conf
         if (instance is IValidatableObject validatable)
         {
             var byName = props.ToDictionary(p => p.Value.Name, p => p.Key, StringComparer.Ordinal);
-            foreach (var result in validatable.Validate(new ValidationContext(instance)))
+            foreach (var result in validatable.Validate(new ValidationContext(instance, null, ValidationItems)))
             {
                 var key = result.MemberNames.Select(m => byName.GetValueOrDefault(m)).FirstOrDefault(k => k is not null);
                 var at = key is null ? At(map) : Locations.Of(instance, key);

@@ -22,7 +22,7 @@ public sealed record RemediationState
     /// <summary>The earliest time of the next attempt (backoff, or the slow retry after giving up).</summary>
     public DateTimeOffset? NextAttemptAt { get; init; }
 
-    /// <summary>Failures before this time do not count toward the next attempt.</summary>
+    /// <summary>Failures before this time do not count toward the next attempt; cleared by the first healthy check after the attempt.</summary>
     public DateTimeOffset? GraceUntil { get; init; }
 
     /// <summary>Since when the rule has been healthy without a break (for the reset after stable-after).</summary>
@@ -119,7 +119,9 @@ public static class RemediationPlanner
             reset = true;
             return NewEpisode(s) with { HealthySince = healthySince };
         }
-        return s with { HealthySince = healthySince, FailuresAfterGrace = 0 };
+        // The service is up again: grace (time to start) is over. A failure from now on is real, so a memory cap or a
+        // failing health check after a good start is acted on at once, not held for the rest of the grace period.
+        return s with { HealthySince = healthySince, FailuresAfterGrace = 0, GraceUntil = null };
     }
 
     /// <summary>A fresh episode: budget, backoff and the given-up state cleared; the totals and the process kept.</summary>
@@ -138,6 +140,17 @@ public static class RemediationPlanner
         exceeded = over ? attempts.Count : null;
         return s with { RateAttempts = attempts, RateExceededAt = over ? now : s.RateExceededAt };
     }
+
+    /// <summary>How much longer than its start period a service must have run for its crash to be restarted without backoff.</summary>
+    public static readonly TimeSpan QuickRestartMargin = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// A supervised service exited after running <paramref name="ran"/>. One that ran at least its start period plus
+    /// <see cref="QuickRestartMargin"/> started fine and crashed later: it is restarted at once (the attempt still
+    /// counts in the budget), not after the backoff of the crash loop that an immediate exit would be.
+    /// </summary>
+    public static RemediationState Exited(RemediationState s, Configuration.SuperviseSpec spec, TimeSpan ran)
+        => !s.GaveUp && ran >= spec.StartPeriod + QuickRestartMargin ? s with { NextAttemptAt = null } : s;
 
     /// <summary>A failed observation: health is interrupted; past the grace period it counts toward the next attempt.</summary>
     public static RemediationState Failed(RemediationState s, DateTimeOffset now)

@@ -56,6 +56,13 @@ internal sealed partial class RuleRemediator : IAsyncDisposable
     public IReadOnlyList<IAction> Actions { get; private set; }
     public Supervisor? Supervisor { get; private set; }
     private string Rule => Definition.Name;
+
+    /// <summary>The supervised service's process, while it runs.</summary>
+    public SupervisedProcess? RunningProcess => Supervisor is { IsRunning: true } s ? s.Current : null;
+
+    /// <summary>No process runs because one is being (re)started: an attempt runs, or one is due and the budget is not spent.</summary>
+    public bool Restarting => Supervisor is { IsRunning: false }
+        && (_inAttempt || (_pendingStart && _host.GetState(Rule)?.Remediation is not { GaveUp: true }));
     private bool HasOwnProbe => Definition.Probe.ImplementationType != typeof(SupervisedProbe);
 
     /// <summary>Takes a changed definition. A changed supervise block restarts the service with the new one.</summary>
@@ -189,11 +196,13 @@ internal sealed partial class RuleRemediator : IAsyncDisposable
     private void OnExit(SupervisorExit exit)
     {
         _host.UpdateRemediation(Rule, s => s.Process == exit.Process ? s with { Process = null } : s);
+        var mode = Definition.Supervise!.Restart;
+        var restart = !_inAttempt && !(mode == RestartMode.Never || (mode == RestartMode.OnFailure && !exit.Failed));
+        // Set before the check the exit asks for, so a probe of the service sees it as restarting, not as gone.
+        if (restart) _pendingStart = true;
         Publish(RemediationEventKind.Exited, _host.GetState(Rule)?.Remediation?.Streak ?? 0, $"the service (pid {exit.Process.Pid}) {exit.Describe()}", Supervisor!.Tail(OutputLines));
         _host.RequestCheck(Rule);
-        if (_inAttempt) return;
-        var mode = Definition.Supervise!.Restart;
-        if (mode == RestartMode.Never || (mode == RestartMode.OnFailure && !exit.Failed)) return;
+        if (!restart) return;
         var policy = Definition.Policy;
         // A service that ran long enough (and, with a probe of its own, was healthy long enough) starts a fresh episode.
         var since = HasOwnProbe ? _host.GetState(Rule)?.Remediation?.HealthySince : exit.Process.StartedAt;
@@ -208,7 +217,7 @@ internal sealed partial class RuleRemediator : IAsyncDisposable
             });
             if (reset) LogReset(_logger, Rule, Duration.Format(policy.StableAfter));
         }
-        _pendingStart = true;
+        _host.UpdateRemediation(Rule, s => RemediationPlanner.Exited(s, Definition.Supervise!, exit.At - exit.Process.StartedAt));
         _ = Task.Run(() => TryRemediateAsync($"the service {exit.Describe()}"));
     }
 

@@ -28,7 +28,7 @@ public static class ProbeRunner
         var started = time.GetTimestamp();
         var timeout = new CancellationTokenSource(def.Timeout, time);
         var linked = CancellationTokenSource.CreateLinkedTokenSource(stopping, timeout.Token);
-        var context = new ProbeContext { RuleName = def.Name, TimeProvider = time, Logger = logger, Timeout = def.Timeout, State = runtime.State };
+        var context = new ProbeContext { RuleName = def.Name, TimeProvider = time, Logger = logger, Timeout = def.Timeout, State = runtime.State, Service = runtime.Service };
         var task = Isolated.Start(runtime.Probe.CheckAsync, context, timeout, linked);
         runtime.InFlight = task;
         runtime.InFlightSince = at;

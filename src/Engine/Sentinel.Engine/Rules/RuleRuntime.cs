@@ -15,6 +15,9 @@ public sealed class RuleRuntime(RuleDefinition definition, IProbe probe, MemoryP
     /// <summary>The probe's durable state; the engine persists it with the rule's state.</summary>
     public MemoryProbeState State { get; } = state ?? new MemoryProbeState();
 
+    /// <summary>The service the rule supervises, as its probe sees it (null when it supervises nothing).</summary>
+    public Sentinel.Abstractions.ISupervisedService? Service { get; init; }
+
     /// <summary>Serialises runs of this rule (scheduled and on demand).</summary>
     internal SemaphoreSlim Gate { get; } = new(1, 1);
 
