@@ -187,6 +187,54 @@ public sealed class SupervisionTests : IDisposable
     }
 
     [Fact]
+    public async Task Status_ShowsEachServicesPidUptimeAndRestarts_AndAGaveUpWithItsNextAttempt()
+    {
+        var config = Config($"""
+              - name: svc
+                every: 200ms
+                supervise: {"{"} command: [/usr/bin/python3, "{Service}", --port-file, "{PortFile}"] {"}"}
+              - name: broken
+                every: 200ms
+                supervise: {"{"} shell: true, command: "echo 'cannot connect to the gateway'; exit 3", start-period: 0s {"}"}
+                backoff: {"{"} initial: 100ms, max: 100ms, jitter: 0 {"}"}
+                restart-budget: {"{"} max: 2, within: 10m, retry-after: 1h {"}"}
+            """);
+        using var sentinel = SentinelProcess.Start(_dir, null, "run", "--config", config);
+        await Eventually.Until(() => RecordedPid() is not null && Rule("broken") is { } b && b.GetProperty("service").GetProperty("state").GetString() == "gaveUp",
+            context: () => Diagnostics(sentinel));
+        var pid = RecordedPid()!.Value;
+
+        var (_, json, _) = await SentinelProcess.RunAsync(_dir, "status", "--json", "--config", config);
+        var rules = JsonDocument.Parse(json).RootElement.GetProperty("rules").EnumerateArray().ToDictionary(r => r.GetProperty("name").GetString()!, r => r.GetProperty("service"));
+        rules["svc"].GetProperty("state").GetString().Should().Be("running");
+        rules["svc"].GetProperty("pid").GetInt32().Should().Be(pid);
+        rules["svc"].GetProperty("restarts").GetInt64().Should().Be(0);
+        rules["svc"].TryGetProperty("uptime", out _).Should().BeTrue();
+        var broken = rules["broken"];
+        broken.GetProperty("restarts").GetInt64().Should().Be(2);
+        broken.GetProperty("restartsInWindow").GetInt32().Should().Be(2);
+        var next = broken.GetProperty("nextAttemptAt").GetDateTimeOffset();
+        next.Should().BeCloseTo(DateTimeOffset.UtcNow + TimeSpan.FromHours(1), TimeSpan.FromMinutes(1), "retry-after: 1h after giving up");
+
+        using var statusCommand = SentinelProcess.Start(_dir, new Dictionary<string, string> { ["COLUMNS"] = "250" }, "status", "--config", config);
+        var exit = await statusCommand.WaitForExitAsync(TimeSpan.FromSeconds(60));
+        var table = statusCommand.Stdout;
+        exit.Should().Be(1, "broken is down");
+        table.Should().Contain($"pid {pid}, up ").And.Contain("0 restarts (0 in the last 10m)")
+            .And.MatchRegex(@"gave up — next attempt \d\d:\d\d:\d\d \(in (1h|59m\d+s)\) · 2 restarts \(2 in the last 10m\)");
+    }
+
+    private JsonElement? Rule(string name)
+    {
+        try
+        {
+            var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(_dir, "state", "status.json")));
+            return doc.RootElement.GetProperty("rules").EnumerateArray().Single(r => r.GetProperty("name").GetString() == name).Clone();
+        }
+        catch (Exception e) when (e is IOException or JsonException or InvalidOperationException or KeyNotFoundException) { return null; }
+    }
+
+    [Fact]
     public async Task SentinelKilledWithSigkill_TheNextSentinelAdoptsTheServiceWithoutRestartingIt()
     {
         var config = Config($"""

@@ -652,6 +652,8 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
             s.ConsecutiveFailures, s.ConsecutiveSuccesses, s.Checks, s.Failures, s.LastCheck,
             def.Supervise is null && def.Remediate.Count == 0 ? null : s.Remediation ?? new RemediationState())
         {
+            Service = def.Supervise is null && def.Remediate.Count == 0 ? null
+                : SupervisionView.Of(def, s.Remediation ?? new RemediationState(), _remediators.GetValueOrDefault(def.Name), _time.GetUtcNow()),
             Uptime = uptime ? History?.Uptime(def.Name) : null,
             Recent = recent > 0 && History is not null ? Sparkline.From(History.Recent(def.Name), recent) : null,
         };
@@ -748,6 +750,8 @@ public sealed record PluginView(string Name, string Version, IReadOnlyList<strin
 public sealed record RuleStatusView(string Name, string? Description, RuleStatus Status, DateTimeOffset Since, string Schedule, string Probe,
     int ConsecutiveFailures, int ConsecutiveSuccesses, long Checks, long Failures, CheckRecord? LastCheck, RemediationState? Remediation = null)
 {
+    /// <summary>The service it supervises (or its remediation), summed up for people: PID, uptime, restarts, gave-up.</summary>
+    public SupervisionView? Service { get; init; }
     public History.UptimeView? Uptime { get; init; }
     /// <summary>The last checks' durations (for a sparkline), when asked for.</summary>
     public Sparkline? Recent { get; init; }

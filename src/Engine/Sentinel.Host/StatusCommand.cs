@@ -50,15 +50,23 @@ internal static class StatusCommand
             .AddColumn(new TableColumn("24h").RightAligned()).AddColumn(new TableColumn("7d").RightAligned()).AddColumn(new TableColumn("30d").RightAligned())
             .AddColumn("Last message");
         var now = status.GetProperty("now").GetDateTimeOffset();
+        // Rules that supervise a service or remediate: PID, uptime, restarts, gave-up and the next attempt.
+        var services = status.GetProperty("rules").EnumerateArray().Any(r => r.TryGetProperty("service", out var v) && v.ValueKind == JsonValueKind.Object);
+        if (services) table.AddColumn("Service");
         foreach (var r in status.GetProperty("rules").EnumerateArray())
         {
             var state = r.GetProperty("status").GetString() ?? "";
             var color = state switch { "healthy" => "green", "failing" => "yellow", "down" => "red", _ => "grey" };
             var uptime = r.TryGetProperty("uptime", out var u) ? u : default;
-            table.AddRow(Markup.Escape(r.GetProperty("name").GetString() ?? ""), $"[{color}]{state}[/]",
+            var cells = new List<string>
+            {
+                Markup.Escape(r.GetProperty("name").GetString() ?? ""), $"[{color}]{state}[/]",
                 Ago(now - r.GetProperty("since").GetDateTimeOffset()),
                 Pct(uptime, "day"), Pct(uptime, "week"), Pct(uptime, "month"),
-                Markup.Escape(r.TryGetProperty("lastCheck", out var c) && c.TryGetProperty("description", out var d) ? d.GetString() ?? "" : "not checked yet"));
+                Markup.Escape(r.TryGetProperty("lastCheck", out var c) && c.TryGetProperty("description", out var d) ? d.GetString() ?? "" : "not checked yet"),
+            };
+            if (services) cells.Add(ServiceCell(r));
+            table.AddRow(cells.ToArray());
         }
         AnsiConsole.Write(table);
         if (status.TryGetProperty("notifications", out var n) && n.TryGetProperty("openIncidents", out var open) && open.GetArrayLength() > 0)
@@ -69,6 +77,13 @@ internal static class StatusCommand
             foreach (var e in status.GetProperty("config").GetProperty("errors").EnumerateArray())
                 AnsiConsole.MarkupLine($"[yellow]config change rejected:[/] {Markup.Escape(e.GetString() ?? "")}");
         return Exit(status);
+    }
+
+    private static string ServiceCell(JsonElement rule)
+    {
+        if (!rule.TryGetProperty("service", out var service) || service.ValueKind != JsonValueKind.Object) return "";
+        var text = Markup.Escape(service.GetProperty("summary").GetString() ?? "");
+        return service.GetProperty("state").GetString() switch { "gaveUp" => $"[red]{text}[/]", "restarting" or "stopped" => $"[yellow]{text}[/]", _ => text };
     }
 
     // 0: every rule up (or paused/pending); 1: a rule is down or the engine unhealthy.
