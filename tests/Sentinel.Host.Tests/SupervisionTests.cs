@@ -303,15 +303,7 @@ public sealed class SupervisionTests : IDisposable
         => Status() is { } s && s.TryGetProperty("remediation", out var r) && r.TryGetProperty("process", out var p) && p.ValueKind == JsonValueKind.Object
             ? p.GetProperty("pid").GetInt32() : null;
 
-    private JsonElement? Status()
-    {
-        try
-        {
-            var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(_dir, "state", "status.json")));
-            return doc.RootElement.GetProperty("rules").EnumerateArray().Single(r => r.GetProperty("name").GetString() == "svc");
-        }
-        catch (Exception e) when (e is IOException or JsonException or InvalidOperationException or KeyNotFoundException) { return null; }
-    }
+    private JsonElement? Status() => Rule("svc");
 
     private string ServiceLog() => File.ReadAllText(Path.Combine(_dir, "logs", "svc.log"));
 
