@@ -81,6 +81,34 @@ public sealed class NotificationDeliveryTests : IDisposable
         Count("sent").Should().Be(1, "one message, not a down and a resolved");
     }
 
+    [Fact]
+    public async Task ATraceback_IsMailed_WithTheDefaultThresholds()
+    {
+        // defaults.failure-threshold: 3 is for flapping targets; a log line is an event that the next check no
+        // longer sees, so a log-regex rule that says nothing goes down at the first match.
+        using var smtp = await SmtpServer.StartAsync();
+        var log = Path.Combine(_dir, "bot.log");
+        File.WriteAllText(log, "INFO started\n");
+        var config = SentinelProcess.WriteConfig(_dir, $$"""
+            defaults: { failure-threshold: 3 }
+            notifications: { group-wait: 1s }
+            channels:
+              - name: ops-mail
+                type: email
+                with: { host: 127.0.0.1, port: {{smtp.Port}}, tls: none, from: alerts@example.test, to: [ops@example.test] }
+            rules:
+              - name: bot-errors
+                every: 200ms
+                probe: { type: log-regex, with: { path: "{{log}}", pattern: Traceback } }
+                notify: [{ channel: ops-mail }]
+            """);
+        using var sentinel = SentinelProcess.Start(_dir, null, "run", "--config", config);
+        await Eventually.Until(() => sentinel.Stdout.Contains("Rule bot-errors: Pending -> Healthy"), context: sentinel.Output);
+        File.AppendAllText(log, "Traceback (most recent call last):\nKeyError: 'alice'\n");
+        await Eventually.Until(() => smtp.Messages().Count == 1, context: sentinel.Output);
+        smtp.Messages().Single().Subject.Should().Be("[Sentinel] BRIEFLY DOWN: bot-errors");
+    }
+
     [Theory]
     [InlineData("rename")]
     [InlineData("copytruncate")]

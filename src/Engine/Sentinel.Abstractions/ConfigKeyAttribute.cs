@@ -24,3 +24,11 @@ public sealed class SecretAttribute : Attribute;
 /// </summary>
 [AttributeUsage(AttributeTargets.Property)]
 public sealed class FilePathAttribute : Attribute;
+
+/// <summary>
+/// Marks a probe whose unhealthy results are events, not a lasting state (a matched log line, a job reporting
+/// failure): each one is worth telling, so a rule that does not set <c>failure-threshold</c> itself goes down
+/// at the first (the rules' <c>defaults.failure-threshold</c>, meant for flapping targets, does not apply).
+/// </summary>
+[AttributeUsage(AttributeTargets.Class, Inherited = false)]
+public sealed class ReportsEventsAttribute : Attribute;

@@ -12,6 +12,7 @@ namespace Sentinel.Plugins.Logs;
 /// rename-and-create (a new inode: the old file is read to its end first, then the new one from its start).
 /// Only whole lines are judged; a partial last line waits for its newline.
 /// </summary>
+[ReportsEvents]
 internal sealed class LogRegexProbe : IProbe, IDisposable
 {
     private const int Chunk = 4 * 1024 * 1024;

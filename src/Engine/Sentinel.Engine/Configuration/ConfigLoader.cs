@@ -326,7 +326,9 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
         }
 
         if (errors.Count > before || rule.Name is null || probe is null || options is null) return null;
-        var failure = rule.FailureThreshold ?? defaults.FailureThreshold;
+        // An event (a Traceback in a log) may not be there at the next check: waiting for three in a row would never tell it.
+        var failure = rule.FailureThreshold
+            ?? (System.Reflection.CustomAttributeExtensions.GetCustomAttribute<ReportsEventsAttribute>(probe.ImplementationType) is not null ? 1 : defaults.FailureThreshold);
         var success = rule.SuccessThreshold ?? defaults.SuccessThreshold;
         var policy = RemediationPolicy.From(rule.Backoff ?? defaults.Backoff, rule.RestartBudget ?? defaults.RestartBudget, rule.Grace ?? defaults.Grace);
         var dependsOn = (rule.DependsOn ?? []).Distinct(StringComparer.Ordinal).ToList();

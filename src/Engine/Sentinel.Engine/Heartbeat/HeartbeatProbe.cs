@@ -51,6 +51,7 @@ public enum NeverPinged
 /// late (period or cron, plus grace), when a <c>/start</c> did not finish within grace, or when the job
 /// reported failure (<c>/fail</c>, a non-zero exit status). Data: <c>last-ping</c> (age), <c>duration</c>, <c>pings</c>.
 /// </summary>
+[ReportsEvents]
 internal sealed class HeartbeatProbe : IProbe
 {
     private readonly HeartbeatProbeOptions _options;
