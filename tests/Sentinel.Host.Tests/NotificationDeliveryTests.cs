@@ -10,18 +10,24 @@ public sealed class NotificationDeliveryTests : IDisposable
 
     public NotificationDeliveryTests() => Directory.CreateDirectory(_dir);
 
-    private string Config(int smtpPort, string groupWait) => SentinelProcess.WriteConfig(_dir, $$"""
+    private string Config(int smtpPort, string groupWait) => MailConfig(smtpPort, groupWait, """
+              - name: api
+                every: 200ms
+                failure-threshold: 1
+                probe: { type: http, with: { url: "http://127.0.0.1:1/health" } }
+                notify: [{ channel: ops-mail }]
+            """);
+
+    // The ops-mail channel to a local SMTP server, and the given rules (and any extra top-level keys before them).
+    private string MailConfig(int smtpPort, string groupWait, string rules, string extra = "") => SentinelProcess.WriteConfig(_dir, $$"""
+            {{extra}}
             notifications: { group-wait: {{groupWait}} }
             channels:
               - name: ops-mail
                 type: email
                 with: { host: 127.0.0.1, port: {{smtpPort}}, tls: none, from: alerts@example.test, to: [ops@example.test] }
             rules:
-              - name: api
-                every: 200ms
-                failure-threshold: 1
-                probe: { type: http, with: { url: "http://127.0.0.1:1/health" } }
-                notify: [{ channel: ops-mail }]
+            {{rules}}
             """);
 
     [Fact]
@@ -53,13 +59,7 @@ public sealed class NotificationDeliveryTests : IDisposable
         using var smtp = await SmtpServer.StartAsync();
         var log = Path.Combine(_dir, "bot.log");
         File.WriteAllText(log, "INFO started\n");
-        var config = SentinelProcess.WriteConfig(_dir, $$"""
-            notifications: { group-wait: 3s }
-            channels:
-              - name: ops-mail
-                type: email
-                with: { host: 127.0.0.1, port: {{smtp.Port}}, tls: none, from: alerts@example.test, to: [ops@example.test] }
-            rules:
+        var config = MailConfig(smtp.Port, "3s", $$"""
               - name: bot-errors
                 every: 200ms
                 failure-threshold: 1
@@ -89,19 +89,12 @@ public sealed class NotificationDeliveryTests : IDisposable
         using var smtp = await SmtpServer.StartAsync();
         var log = Path.Combine(_dir, "bot.log");
         File.WriteAllText(log, "INFO started\n");
-        var config = SentinelProcess.WriteConfig(_dir, $$"""
-            defaults: { failure-threshold: 3 }
-            notifications: { group-wait: 1s }
-            channels:
-              - name: ops-mail
-                type: email
-                with: { host: 127.0.0.1, port: {{smtp.Port}}, tls: none, from: alerts@example.test, to: [ops@example.test] }
-            rules:
+        var config = MailConfig(smtp.Port, "1s", $$"""
               - name: bot-errors
                 every: 200ms
                 probe: { type: log-regex, with: { path: "{{log}}", pattern: Traceback } }
                 notify: [{ channel: ops-mail }]
-            """);
+            """, extra: "defaults: { failure-threshold: 3 }");
         using var sentinel = SentinelProcess.Start(_dir, null, "run", "--config", config);
         await Eventually.Until(() => sentinel.Stdout.Contains("Rule bot-errors: Pending -> Healthy"), context: sentinel.Output);
         File.AppendAllText(log, "Traceback (most recent call last):\nKeyError: 'alice'\n");
