@@ -17,6 +17,8 @@ if (args.Length > 0 && args[0] == "notify")
     return await Sentinel.Bench.NotifyBenchmark.RunAsync(args.Skip(1).ToArray());
 if (args.Length > 0 && args[0] == "surfaces")
     return await Sentinel.Bench.SurfacesBenchmark.RunAsync(args.Skip(1).ToArray());
+if (args.Length > 0 && args[0] == "alert")
+    return await Sentinel.Bench.AlertBenchmark.RunAsync(args.Skip(1).ToArray());
 if (args.Length > 0 && args[0] == "restart")
     return await Sentinel.Bench.RestartBenchmark.RunAsync(args.Skip(1).ToArray());
 if (args.Length > 0 && args[0] is "logscan" or "logdetect" or "http")

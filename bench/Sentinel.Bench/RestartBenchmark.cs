@@ -12,8 +12,8 @@ namespace Sentinel.Bench;
 /// </summary>
 internal static class RestartBenchmark
 {
-    private static readonly string Root = FindRoot();
-    private static readonly string Service = Path.Combine(Root, "tests", "services", "testservice.py");
+    internal static readonly string Root = FindRoot();
+    internal static readonly string Service = Path.Combine(Root, "tests", "services", "testservice.py");
     private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromMilliseconds(500) };
 
     public static async Task<int> RunAsync(string[] args)
@@ -164,7 +164,7 @@ internal static class RestartBenchmark
         return Start("/usr/bin/monit", ["-I", "-c", config], dir);
     }
 
-    private static Process Start(string file, string[] args, string dir)
+    internal static Process Start(string file, string[] args, string dir)
     {
         var psi = new ProcessStartInfo(file) { WorkingDirectory = dir, RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in args) psi.ArgumentList.Add(a);
@@ -176,26 +176,26 @@ internal static class RestartBenchmark
         return p;
     }
 
-    private static int? ReadPid(string pidfile)
+    internal static int? ReadPid(string pidfile)
     {
         try { return int.Parse(File.ReadAllText(pidfile).Trim(), CultureInfo.InvariantCulture); }
         catch (Exception e) when (e is IOException or FormatException) { return null; }
     }
 
-    private static void Kill(int pid)
+    internal static void Kill(int pid)
     {
         try { Process.GetProcessById(pid).Kill(); }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException) { }
     }
 
-    private static int FreePort()
+    internal static int FreePort()
     {
         using var l = new TcpListener(IPAddress.Loopback, 0);
         l.Start();
         return ((IPEndPoint)l.LocalEndpoint).Port;
     }
 
-    private static double Pct(List<double> values, double p)
+    internal static double Pct(List<double> values, double p)
     {
         var sorted = values.Order().ToList();
         return sorted[Math.Min(sorted.Count - 1, (int)Math.Ceiling(p / 100 * sorted.Count) - 1)];
