@@ -76,29 +76,8 @@ internal static class AlertBenchmark
         }
         else
         {
-            var config = Path.Combine(dir, "sentinel.yaml");
-            File.WriteAllText(config, $"""
-                engine:
-                  http: {"{"} enabled: false {"}"}
-                  plugins: "{Path.Combine(Root, "plugins")}"
-                  state: state
-                  log: {"{"} directory: "" {"}"}
-                notifications: {"{"} group-wait: 0s {"}"}
-                channels:
-                  - name: mail
-                    type: email
-                    with: {"{"} host: 127.0.0.1, port: {smtpPort}, tls: none, from: alerts@example.test, to: [ops@example.test] {"}"}
-                rules:
-                  - name: bot
-                    every: 5s
-                    supervise:
-                      command: [/usr/bin/python3, "{Service}", --port, "{port}", --pid-file, "{pidfile}"]
-                      stop-on-exit: true
-                    restart-budget: {"{"} max: 1000, within: 1m, stable-after: 1s {"}"}
-                    alert-on: [exited]
-                    notify: [{"{"} channel: mail {"}"}]
-                """);
-            supervisor = Start("dotnet", [Path.Combine(Root, "artifacts", "bin", "Sentinel.Host", "release", "sentinel.dll"), "run", "--config", config], dir);
+            supervisor = RunSentinel(dir, $"notifications: {{ group-wait: 0s }}\n{MailChannel(smtpPort)}\nrules:\n"
+                + SupervisedRule("bot", port, pidfile, ", alert-on: [exited], notify: [{ channel: mail }]") + "\n");
         }
         var ms = new List<double>();
         try
@@ -135,23 +114,13 @@ internal static class AlertBenchmark
         using var smtp = Smtp(dir, out var maildir, out var smtpPort);
         var log = Path.Combine(dir, "bot.log");
         File.WriteAllText(log, "2026-12-01 10:00:00 INFO started\n");
-        var config = Path.Combine(dir, "sentinel.yaml");
-        File.WriteAllText(config, $"""
-            engine:
-              http: {"{"} enabled: false {"}"}
-              plugins: "{Path.Combine(Root, "plugins")}"
-              state: state
-              log: {"{"} directory: "" {"}"}
-            channels:
-              - name: mail
-                type: email
-                with: {"{"} host: 127.0.0.1, port: {smtpPort}, tls: none, from: alerts@example.test, to: [ops@example.test] {"}"}
+        using var sentinel = RunSentinel(dir, $"""
+            {MailChannel(smtpPort)}
             rules:
               - name: bot-errors
                 probe: {"{"} type: log-regex, with: {"{"} path: "{log}", pattern: Traceback, context-after: 20 {"}"} {"}"}
                 notify: [{"{"} channel: mail {"}"}]
             """);
-        using var sentinel = Start("dotnet", [Path.Combine(Root, "artifacts", "bin", "Sentinel.Host", "release", "sentinel.dll"), "run", "--config", config], dir);
         var ms = new List<double>();
         try
         {
@@ -186,6 +155,10 @@ internal static class AlertBenchmark
         port = FreePort();
         return Start("/usr/bin/python3", ["-m", "aiosmtpd", "-n", "-l", $"127.0.0.1:{port}", "-c", "aiosmtpd.handlers.Mailbox", maildir], dir);
     }
+
+    // One line of YAML: the `mail` channel to the local SMTP server.
+    private static string MailChannel(int smtpPort)
+        => $"channels: [{{ name: mail, type: email, with: {{ host: 127.0.0.1, port: {smtpPort}, tls: none, from: alerts@example.test, to: [ops@example.test] }} }}]";
 
     private static int Mails(string maildir) => Directory.GetFiles(Path.Combine(maildir, "new")).Length;
 

@@ -108,7 +108,15 @@ internal static class RestartBenchmark
         throw new TimeoutException($"port {port} did not answer within {limit}");
     }
 
-    private static Process StartSentinel(string dir, int port, string pidfile)
+    private static Process StartSentinel(string dir, int port, string pidfile) => RunSentinel(dir, "rules:\n" + SupervisedRule("svc", port, pidfile) + "\n");
+
+    /// <summary>One line of YAML: a rule supervising the test service, restarted at once after each kill, stopped with Sentinel.</summary>
+    internal static string SupervisedRule(string name, int port, string pidfile, string extra = "")
+        => $"  - {{ name: {name}, every: 5s, supervise: {{ command: [/usr/bin/python3, \"{Service}\", --port, \"{port}\", --pid-file, \"{pidfile}\"], stop-on-exit: true }}, "
+            + $"restart-budget: {{ max: 1000, within: 1m, stable-after: 1s }}{extra} }}";
+
+    /// <summary>`sentinel run` on <paramref name="yaml"/> (channels, rules...) after an engine block for a bench: no HTTP, state in <paramref name="dir"/>.</summary>
+    internal static Process RunSentinel(string dir, string yaml)
     {
         var config = Path.Combine(dir, "sentinel.yaml");
         File.WriteAllText(config, $"""
@@ -117,14 +125,8 @@ internal static class RestartBenchmark
               plugins: "{Path.Combine(Root, "plugins")}"
               state: state
               log: {"{"} directory: "" {"}"}
-            rules:
-              - name: svc
-                every: 5s
-                supervise:
-                  command: [/usr/bin/python3, "{Service}", --port, "{port}", --pid-file, "{pidfile}"]
-                  stop-on-exit: true
-                restart-budget: {"{"} max: 1000, within: 1m, stable-after: 1s {"}"}
-            """);
+
+            """ + yaml);
         var dll = Path.Combine(Root, "artifacts", "bin", "Sentinel.Host", "release", "sentinel.dll");
         return Start("dotnet", [dll, "run", "--config", config], dir);
     }

@@ -43,7 +43,13 @@ internal sealed class LogRegexProbe : IProbe, IDisposable
         _ignore = options.Ignore.Select(i => new Regex(i, flags, TimeSpan.FromSeconds(1))).ToArray();
         _literals = options.IgnoreCase ? null : Literals(options.Pattern!);
         _recordStart = options.RecordStart is { } r ? new Regex(r, RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1)) : DefaultRecordStart;
+        // Where "from the end" is: the files as they are now, when the rule is created, not at its first check (up to
+        // a period later): a Traceback written in between is new. A file that appears later is new as a whole.
+        foreach (var path in Files())
+            if (FileIdentity.Inode(path) is { } inode) _atCreation[path] = (inode, new FileInfo(path).Length);
     }
+
+    private readonly Dictionary<string, (ulong Inode, long Length)> _atCreation = new(StringComparer.Ordinal);
 
     // Keeps a line for the alert, within the caps (lines are already cut to 500 characters).
     private void See(string line)
@@ -168,7 +174,7 @@ internal sealed class LogRegexProbe : IProbe, IDisposable
             return tracker;
         }
         var length = new FileInfo(path).Length;
-        long offset = _options.FromStart ? 0 : length;
+        long offset = _options.FromStart ? 0 : _atCreation.TryGetValue(path, out var seen) && seen.Inode == inode && seen.Length <= length ? seen.Length : 0;
         string? rotated = null;
         Checkpoint? saved = state.Get("file:" + path) is { } text && Checkpoint.TryParse(text, out var cp) ? cp : null;
         if (saved is { } c)

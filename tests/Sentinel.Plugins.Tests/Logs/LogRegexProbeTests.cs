@@ -224,6 +224,27 @@ public sealed class LogRegexProbeTests : IDisposable
     }
 
     [Fact]
+    public async Task ALineWrittenBetweenTheRulesCreationAndItsFirstCheck_IsRead_AndOldLinesAreNot()
+    {
+        Append("ERROR from last week\n");
+        var probe = Probe();   // the rule is created (Sentinel starts); its first check may be up to a period later
+        Append("Traceback written before the first check\n");
+        var first = await Check(probe);
+        Matches(first).Should().Be(1);
+        first.Data!["last-match"].Should().Be("Traceback written before the first check");
+    }
+
+    [Fact]
+    public async Task AFileThatAppearsInTheGlobLater_IsReadFromItsStart()
+    {
+        Append("INFO boot\n");
+        var probe = RealPlugins.Create("log-regex", $"{{ path: '{Path.Combine(_dir, "*.log")}', pattern: 'ERROR' }}");
+        await Check(probe);
+        File.WriteAllText(Path.Combine(_dir, "worker-2.log"), "ERROR in the first line of a new file\n");
+        Matches(await Check(probe)).Should().Be(1);
+    }
+
+    [Fact]
     public async Task MinMatchesWithinAWindow()
     {
         var probe = Probe(", min-matches: 3, window: 5m");
