@@ -62,15 +62,14 @@ public sealed class SupervisorPolicyTests : IAsyncLifetime
         (await _host.WaitFor(RemediationEventKind.Remediating, attempt: 3)).When.Should().Be(t0 + TimeSpan.FromSeconds(30));
         await _host.WaitFor(RemediationEventKind.RemediationFailed, attempt: 3);
 
-        // The budget (3 within 10m) is spent when the fourth is due (40s later): gave-up, once.
-        _time.Advance(TimeSpan.FromSeconds(40));
+        // The third start fails too and a fourth is needed at once: the budget (3 within 10m) is spent, gave-up, once.
         var gaveUp = await _host.WaitFor(RemediationEventKind.GaveUp, attempt: 3);
-        gaveUp.When.Should().Be(t0 + TimeSpan.FromSeconds(70));
+        gaveUp.When.Should().Be(t0 + TimeSpan.FromSeconds(30));
         _host.State.GaveUp.Should().BeTrue();
 
         // Slow retries every retry-after, still failing, with no second gave-up.
         _time.Advance(TimeSpan.FromMinutes(10));
-        (await _host.WaitFor(RemediationEventKind.Remediating, attempt: 4)).When.Should().Be(t0 + TimeSpan.FromSeconds(70) + TimeSpan.FromMinutes(10));
+        (await _host.WaitFor(RemediationEventKind.Remediating, attempt: 4)).When.Should().Be(t0 + TimeSpan.FromSeconds(30) + TimeSpan.FromMinutes(10));
         await _host.WaitFor(RemediationEventKind.RemediationFailed, attempt: 4);
 
         // The cause is fixed; the next slow retry starts it, and it counts as started after its start period.
@@ -178,6 +177,34 @@ public sealed class SupervisorPolicyTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AnExitWhileTheAttemptThatStartedItIsStillFinishing_IsRestarted_NotLost()
+    {
+        // The start was good (its start period passed) and the service dies before the attempt has finished: here,
+        // deterministically, while the attempt publishes its outcome. That exit must lead to the next attempt, never
+        // to a service left stopped with nobody to restart it.
+        var def = Load(_dir, """
+            rules:
+              - name: svc
+                supervise: { command: [/bin/sleep, "300"], start-period: 0s }
+                backoff: { initial: 1s, factor: 1, max: 1s, jitter: 0 }
+            """);
+        _remediator = new RuleRemediator(def, [], _host, NullLoggerFactory.Instance, _time, _stopping.Token);
+        _host.OnPublish = e =>
+        {
+            if (e is not { Kind: RemediationEventKind.Remediated, Attempt: 1 }) return;
+            NativeProcess.Signal(_remediator.Supervisor!.Current!.Pid, NativeProcess.SigKill);
+            SpinWait.SpinUntil(() => _host.Events.Count(x => x.Kind == RemediationEventKind.Exited) == 2, TimeSpan.FromSeconds(30)).Should().BeTrue("the exit was seen");
+        };
+        _remediator.Activate();
+        await Eventually.Until(() => _remediator.Supervisor!.IsRunning, what: "the first start");
+        NativeProcess.Signal(_remediator.Supervisor!.Current!.Pid, NativeProcess.SigKill);
+        await _host.WaitFor(RemediationEventKind.Remediated, attempt: 1);
+        _time.Advance(TimeSpan.FromSeconds(1));
+        await _host.WaitFor(RemediationEventKind.Remediating, attempt: 2);
+        await Eventually.Until(() => _remediator.Supervisor.IsRunning, what: "running again");
+    }
+
+    [Fact]
     public async Task MissingProgram_IsAClearRemediationFailure_NotACrash()
     {
         var def = Load(_dir, """
@@ -237,9 +264,14 @@ public sealed class SupervisorPolicyTests : IAsyncLifetime
             lock (_lock) return State = update(State);
         }
 
+        /// <summary>Runs on the publishing thread after the event is queued (to act at an exact point of an attempt).</summary>
+        public Action<RemediationEvent>? OnPublish { get; set; }
+
         public void Publish(EngineEvent e)
         {
-            if (e is RemediationEvent r) Queue.Enqueue(r);
+            if (e is not RemediationEvent r) return;
+            Queue.Enqueue(r);
+            OnPublish?.Invoke(r);
         }
 
         public string? FirstDown(IReadOnlyList<string> rules) => rules.FirstOrDefault(Down.Contains);

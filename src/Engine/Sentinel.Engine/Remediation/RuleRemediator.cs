@@ -197,8 +197,10 @@ internal sealed partial class RuleRemediator : IAsyncDisposable
     {
         _host.UpdateRemediation(Rule, s => s.Process == exit.Process ? s with { Process = null } : s);
         var mode = Definition.Supervise!.Restart;
-        var restart = !_inAttempt && !(mode == RestartMode.Never || (mode == RestartMode.OnFailure && !exit.Failed));
-        // Set before the check the exit asks for, so a probe of the service sees it as restarting, not as gone.
+        var restart = !(mode == RestartMode.Never || (mode == RestartMode.OnFailure && !exit.Failed));
+        // Set before the check the exit asks for, so a probe of the service sees it as restarting, not as gone. An
+        // exit during an attempt (right after a start whose start period has passed) is restarted like any other,
+        // once the attempt is done: the attempt cannot have seen it.
         if (restart) _pendingStart = true;
         Publish(RemediationEventKind.Exited, _host.GetState(Rule)?.Remediation?.Streak ?? 0, $"the service (pid {exit.Process.Pid}) {exit.Describe()}", Supervisor!.Tail(OutputLines));
         _host.RequestCheck(Rule);
@@ -218,7 +220,7 @@ internal sealed partial class RuleRemediator : IAsyncDisposable
             if (reset) LogReset(_logger, Rule, Duration.Format(policy.StableAfter));
         }
         _host.UpdateRemediation(Rule, s => RemediationPlanner.Exited(s, Definition.Supervise!, exit.At - exit.Process.StartedAt));
-        _ = Task.Run(() => TryRemediateAsync($"the service {exit.Describe()}"));
+        _ = Task.Run(() => TryRemediateAsync($"the service {exit.Describe()}", queue: true));
     }
 
     /// <summary>A rule this one depends on is healthy again: a restart deferred for it may go ahead.</summary>
@@ -227,9 +229,15 @@ internal sealed partial class RuleRemediator : IAsyncDisposable
         if (_pendingStart && Supervisor is { IsRunning: false }) _ = Task.Run(() => TryRemediateAsync("a dependency recovered"));
     }
 
-    private async Task TryRemediateAsync(string reason)
+    // queue: wait for a running attempt (or start) to end instead of dropping the request. An exit or a due retry
+    // must not be lost because the gate was busy at that moment; a failing check comes again with the next check.
+    private async Task TryRemediateAsync(string reason, bool queue = false)
     {
-        if (!await _gate.WaitAsync(0)) return;
+        try
+        {
+            if (!(queue ? await _gate.WaitAsync(Timeout.InfiniteTimeSpan, _stopping) : await _gate.WaitAsync(0))) return;
+        }
+        catch (OperationCanceledException) { return; }
         try
         {
             if (Volatile.Read(ref _disposed) == 1 || _stopping.IsCancellationRequested) return;
@@ -311,7 +319,7 @@ internal sealed partial class RuleRemediator : IAsyncDisposable
         lock (_timerLock)
         {
             _retry?.Dispose();
-            _retry = _time.CreateTimer(_ => _ = Task.Run(() => TryRemediateAsync(reason)), null, due, Timeout.InfiniteTimeSpan);
+            _retry = _time.CreateTimer(_ => _ = Task.Run(() => TryRemediateAsync(reason, queue: true)), null, due, Timeout.InfiniteTimeSpan);
         }
     }
 
