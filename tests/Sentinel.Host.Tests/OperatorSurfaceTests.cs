@@ -164,6 +164,36 @@ public sealed class OperatorSurfaceTests : IDisposable
     }
 
     [Fact]
+    public async Task APauseThroughTheApi_OutlivesARestart_WhileAPausedAddedToTheConfigStillApplies()
+    {
+        await using var service = await TestServer.StartAsync();
+        var config = SentinelProcess.WriteConfig(_dir, Rules(service.Url));
+        // Runs Sentinel until it answers (and has checked bot-api), does what is asked, stops it; answers nightly's state.
+        async Task<string> Run(string? pause = null)
+        {
+            if (File.Exists(StatusFile)) File.Delete(StatusFile);
+            using var sentinel = SentinelProcess.Start(_dir, null, "run", "--config", config);
+            await Eventually.Until(async () => (await SentinelProcess.RunAsync(_dir, "status", "--config", config)).Stdout.Contains("healthy"), what: "bot-api checked", context: sentinel.Output);
+            var (_, json, _) = await SentinelProcess.RunAsync(_dir, "status", "--json", "--config", config);
+            if (pause is not null) (await SentinelProcess.RunAsync(_dir, "pause", "--config", config, pause)).Exit.Should().Be(0);
+            sentinel.Signal("TERM");
+            (await sentinel.WaitForExitAsync(TimeSpan.FromSeconds(20))).Should().Be(0);
+            return System.Text.Json.JsonDocument.Parse(json).RootElement.GetProperty("rules").EnumerateArray()
+                .Single(r => r.GetProperty("name").GetString() == "nightly").GetProperty("status").GetString()!;
+        }
+
+        (await Run(pause: "nightly")).Should().Be("pending");
+        (await Run()).Should().Be("paused", "the API's pause is kept across a restart (the config's paused: false did not change)");
+        (await Run()).Should().Be("paused", "and the next");
+
+        // The config changes while Sentinel is stopped: paused: true, then back to false. Each change applies.
+        File.WriteAllText(config, File.ReadAllText(config).Replace("cron: \"0 0 1 1 *\"", "cron: \"0 0 1 1 *\"\n    paused: true"));
+        (await Run()).Should().Be("paused");
+        File.WriteAllText(config, File.ReadAllText(config).Replace("\n    paused: true", ""));
+        (await Run()).Should().Be("pending", "removing paused: true from the config resumes it");
+    }
+
+    [Fact]
     public async Task Run_ListeningBeyondLoopbackWithoutAToken_IsRefusedAtStart()
     {
         var config = SentinelProcess.WriteConfig(_dir, "rules: []");

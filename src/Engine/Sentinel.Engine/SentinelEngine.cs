@@ -445,8 +445,13 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
                 RuleState state;
                 lock (_stateLock)
                 {
-                    state = _states.GetValueOrDefault(def.Name) ?? RuleState.New(def.Name, now);
-                    if (def.Paused != (state.Status == RuleStatus.Paused)) (state, t) = RuleStateMachine.SetPaused(state, def.Paused, now);
+                    var known = _states.GetValueOrDefault(def.Name);
+                    state = known ?? RuleState.New(def.Name, now);
+                    // paused: in the config is applied when it is new or changed; otherwise the stored state (an API
+                    // pause or resume) stands. A state written before this was kept counts as agreeing with the config.
+                    var configChanged = known is null ? def.Paused : (known.ConfigPaused ?? def.Paused) != def.Paused;
+                    if (configChanged && def.Paused != (state.Status == RuleStatus.Paused)) (state, t) = RuleStateMachine.SetPaused(state, def.Paused, now);
+                    state = state with { ConfigPaused = def.Paused };
                     _states[def.Name] = state;
                 }
                 _persister?.MarkDirty(state);

@@ -32,6 +32,12 @@ public sealed record RuleState(
     IReadOnlyDictionary<string, string>? ProbeState = null,
     Remediation.RemediationState? Remediation = null)
 {
+    /// <summary>
+    /// The rule's <c>paused:</c> in the configuration when it was last applied. The config's value is applied only
+    /// when it changes (or the rule is new), so a pause or resume through the API outlives a restart of Sentinel.
+    /// </summary>
+    public bool? ConfigPaused { get; init; }
+
     public static RuleState New(string rule, DateTimeOffset now, bool paused = false)
         => new(rule, paused ? RuleStatus.Paused : RuleStatus.Pending, now);
 }

@@ -11,7 +11,7 @@ namespace Sentinel.Engine.State;
 /// </summary>
 public sealed partial class SqliteStateStore : IStateStore, Notifications.INotificationStore
 {
-    private const int SchemaVersion = 4;
+    private const int SchemaVersion = 5;
     private readonly SqliteConnection _connection;
     private readonly SemaphoreSlim _gate = new(1, 1);
 
@@ -43,7 +43,8 @@ public sealed partial class SqliteStateStore : IStateStore, Notifications.INotif
                 failures INTEGER NOT NULL,
                 last_check TEXT NULL,
                 probe_state TEXT NULL,
-                remediation TEXT NULL
+                remediation TEXT NULL,
+                config_paused INTEGER NULL
             );
             CREATE TABLE IF NOT EXISTS incidents (
                 id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -61,16 +62,17 @@ public sealed partial class SqliteStateStore : IStateStore, Notifications.INotif
         Migrate(connection);
     }
 
-    // Version 1 had no probe_state column, version 2 no remediation column, version 3 no outbox.incident_id.
+    // Version 1 had no probe_state column, version 2 no remediation column, version 3 no outbox.incident_id,
+    // version 4 no config_paused.
     private static void Migrate(SqliteConnection connection)
     {
-        foreach (var column in new[] { "probe_state", "remediation" })
+        foreach (var column in new[] { "probe_state TEXT", "remediation TEXT", "config_paused INTEGER" })
         {
             using var columns = connection.CreateCommand();
-            columns.CommandText = $"SELECT COUNT(*) FROM pragma_table_info('rule_state') WHERE name = '{column}'";
+            columns.CommandText = $"SELECT COUNT(*) FROM pragma_table_info('rule_state') WHERE name = '{column.Split(' ')[0]}'";
             if ((long)columns.ExecuteScalar()! != 0) continue;
             using var alter = connection.CreateCommand();
-            alter.CommandText = $"ALTER TABLE rule_state ADD COLUMN {column} TEXT NULL";
+            alter.CommandText = $"ALTER TABLE rule_state ADD COLUMN {column} NULL";
             alter.ExecuteNonQuery();
         }
         // Version 4: the outbox knows its incident, so an incident's messages are found without reading them all.
@@ -131,7 +133,7 @@ public sealed partial class SqliteStateStore : IStateStore, Notifications.INotif
         {
             var result = new Dictionary<string, RuleState>(StringComparer.Ordinal);
             using var cmd = _connection.CreateCommand();
-            cmd.CommandText = "SELECT rule, status, since, consecutive_failures, consecutive_successes, checks, failures, last_check, probe_state, remediation FROM rule_state";
+            cmd.CommandText = "SELECT rule, status, since, consecutive_failures, consecutive_successes, checks, failures, last_check, probe_state, remediation, config_paused FROM rule_state";
             using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
             while (await reader.ReadAsync(cancellationToken))
             {
@@ -156,7 +158,8 @@ public sealed partial class SqliteStateStore : IStateStore, Notifications.INotif
                     catch (JsonException) { remediation = null; }
                 }
                 result[rule] = new RuleState(rule, status, DateTimeOffset.Parse(reader.GetString(2), System.Globalization.CultureInfo.InvariantCulture),
-                    reader.GetInt32(3), reader.GetInt32(4), reader.GetInt64(5), reader.GetInt64(6), last, probeState, remediation);
+                    reader.GetInt32(3), reader.GetInt32(4), reader.GetInt64(5), reader.GetInt64(6), last, probeState, remediation)
+                    { ConfigPaused = reader.IsDBNull(10) ? null : reader.GetInt64(10) != 0 };
             }
             return result;
         }
@@ -192,14 +195,14 @@ public sealed partial class SqliteStateStore : IStateStore, Notifications.INotif
         using var upsert = _connection.CreateCommand();
         upsert.Transaction = tx;
         upsert.CommandText = """
-            INSERT INTO rule_state(rule, status, since, consecutive_failures, consecutive_successes, checks, failures, last_check, probe_state, remediation)
-            VALUES ($rule, $status, $since, $cf, $cs, $checks, $failures, $last, $probe, $remediation)
+            INSERT INTO rule_state(rule, status, since, consecutive_failures, consecutive_successes, checks, failures, last_check, probe_state, remediation, config_paused)
+            VALUES ($rule, $status, $since, $cf, $cs, $checks, $failures, $last, $probe, $remediation, $configPaused)
             ON CONFLICT(rule) DO UPDATE SET status=excluded.status, since=excluded.since,
                 consecutive_failures=excluded.consecutive_failures, consecutive_successes=excluded.consecutive_successes,
                 checks=excluded.checks, failures=excluded.failures, last_check=excluded.last_check, probe_state=excluded.probe_state,
-                remediation=excluded.remediation
+                remediation=excluded.remediation, config_paused=excluded.config_paused
             """;
-        var p = new[] { "$rule", "$status", "$since", "$cf", "$cs", "$checks", "$failures", "$last", "$probe", "$remediation" }
+        var p = new[] { "$rule", "$status", "$since", "$cf", "$cs", "$checks", "$failures", "$last", "$probe", "$remediation", "$configPaused" }
             .Select(n => upsert.Parameters.Add(n, SqliteType.Text)).ToArray();
         foreach (var s in states)
         {
@@ -213,6 +216,7 @@ public sealed partial class SqliteStateStore : IStateStore, Notifications.INotif
             p[7].Value = s.LastCheck is null ? DBNull.Value : JsonSerializer.Serialize(s.LastCheck, SentinelJson.Options);
             p[8].Value = s.ProbeState is null ? DBNull.Value : JsonSerializer.Serialize(s.ProbeState);
             p[9].Value = s.Remediation is null ? DBNull.Value : JsonSerializer.Serialize(s.Remediation, SentinelJson.Options);
+            p[10].Value = s.ConfigPaused is { } paused ? paused ? 1 : 0 : DBNull.Value;
             await upsert.ExecuteNonQueryAsync(cancellationToken);
         }
     }
