@@ -54,6 +54,35 @@ public sealed class ConfigLoaderTests : IDisposable
         options.Tags.Should().Equal("a", "b");
     }
 
+    // Each of these once escaped as an exception (a stack trace from validate and run, a silently dropped reload).
+    [Theory]
+    [InlineData("rules:\n  - { name: a, probe: { type: scripted }, alert-on: [down, foo] }", "3:", "'foo' is not one of")]
+    [InlineData("rules:\n  - { name: a, probe: { type: scripted }, alert-on: [down, ~] }", "3:", "a value is required here")]
+    [InlineData("rules:\n  - { name: a, probe: { type: scripted, with: { tags: ~ } } }", "3:", "tags: an empty value")]
+    [InlineData("maintenance:\n  - { name: m, start: 2026-12-01T00:00:00Z, end: tomorrow }\nrules: []", "3:", "end 'tomorrow' is not a time")]
+    [InlineData("include: [\"../*.yaml\"]\nrules: []", "2:", "leaves the config's folder")]
+    [InlineData("include: [\"../other.yaml\"]\nrules: []", "2:", "leaves the config's folder")]
+    public void ConfigsThatOnceCrashed_AreFileLineColumnErrors(string body, string line, string message)
+    {
+        var result = Load("engine: { http: { enabled: false } }\n" + body);
+        result.IsValid.Should().BeFalse();
+        result.Errors.Should().Contain(e => e.Message.Contains(message) && Loc(e).StartsWith(line) && e.Location.Column > 0,
+            string.Join("\n", result.Errors.Select(e => $"{Loc(e)} {e.Message}")));
+    }
+
+    [Fact]
+    public void AnIncludePattern_NeverFollowsLinks_SoALinkLoopOrProcSelfRootIsNotWalked()
+    {
+        _dir.File("rules.d/api.yaml", "rules:\n  - { name: api, probe: { type: scripted, with: { key: k } } }\n");
+        Directory.CreateSymbolicLink(System.IO.Path.Combine(_dir.Path, "rules.d", "loop"), System.IO.Path.Combine(_dir.Path, "rules.d"));
+        Directory.CreateSymbolicLink(System.IO.Path.Combine(_dir.Path, "rules.d", "root"), "/proc/self/root");
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var result = Load("include: [\"rules.d/**/*.yaml\"]\nrules: []");
+        result.Errors.Should().BeEmpty();
+        result.Config!.Rules.Select(r => r.Name).Should().Equal("api");
+        watch.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(30), "a walk through the link loop would not end (this bounds a hang, not a speed)");
+    }
+
     [Fact]
     public void Load_ReportsEveryErrorAtOnce_WithFileLineAndColumn()
     {

@@ -192,8 +192,17 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
                 if (!CronText.TryToQuartz(m.Cron, out var q, out var cronError)) { errors.Add(new(locations.Of(m, "cron"), $"{label}.cron: {cronError}")); continue; }
                 cron = new Quartz.CronExpression(q, m.TimeZone is { } tz && TimeZoneInfo.TryFindSystemTimeZoneById(tz, out var zone) ? zone : TimeZoneInfo.Utc);
             }
-            DateTimeOffset? Parse(string? t) => t is null ? null : DateTimeOffset.Parse(t, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal);
+            // A value that is not a time was reported where the window was bound (its own validation); skip the window.
+            var bad = false;
+            DateTimeOffset? Parse(string? t)
+            {
+                if (t is null) return null;
+                if (DateTimeOffset.TryParse(t, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var at)) return at;
+                bad = true;
+                return null;
+            }
             var (start, end) = (Parse(m.Start), Parse(m.End));
+            if (bad) continue;
             if (start is { } s && end is { } e && e <= s) { errors.Add(new(locations.Of(m, "end"), $"{label}.end: must be after start")); continue; }
             if (cron is null && start is null) continue;
             result.Add(new MaintenanceWindow(m.Name, m.Rules, cron, m.Duration ?? TimeSpan.Zero, start, end));
@@ -414,6 +423,8 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
         }
     }
 
+    private const int MaxIncludeWalk = 100_000;
+
     private IEnumerable<string> ResolveIncludes(string mainFile, RootSpec spec, YamlBinder binder, List<ConfigError> errors)
     {
         var baseDir = Path.GetDirectoryName(mainFile)!;
@@ -421,6 +432,12 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
         foreach (var pattern in spec.Include ?? [])
         {
             var at = binder.Locations.Of(spec, "include");
+            if (string.IsNullOrWhiteSpace(pattern)) { errors.Add(new(at, "include: an empty entry: give a file or a pattern such as rules.d/*.yaml")); continue; }
+            if (!Path.IsPathRooted(pattern) && pattern.Replace('\\', '/').Split('/').Contains(".."))
+            {
+                errors.Add(new(at, $"include: '{pattern}' leaves the config's folder: write it as an absolute path if that is meant"));
+                continue;
+            }
             if (!pattern.Contains('*') && !pattern.Contains('?'))
             {
                 var file = Path.GetFullPath(Path.Combine(baseDir, pattern));
@@ -437,7 +454,24 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
             }
             var matcher = new Matcher(StringComparison.Ordinal);
             matcher.AddInclude(relative);
-            result.AddRange(matcher.GetResultsInFullPath(root).OrderBy(p => p, StringComparer.Ordinal));
+            // Walked without following links (no /proc/self/root loops), skipping what cannot be read, and bounded.
+            var walk = new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = true, AttributesToSkip = FileAttributes.ReparsePoint, MaxRecursionDepth = 32 };
+            var files = new List<string>();
+            try
+            {
+                foreach (var f in Directory.EnumerateFiles(root, "*", walk))
+                {
+                    if (files.Count == MaxIncludeWalk) break;
+                    files.Add(f);
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { errors.Add(new(at, $"include: '{pattern}': {e.Message}")); continue; }
+            if (files.Count == MaxIncludeWalk)
+            {
+                errors.Add(new(at, $"include: '{pattern}' would search more than {MaxIncludeWalk:N0} files under {root}: narrow it (e.g. rules.d/*.yaml)"));
+                continue;
+            }
+            result.AddRange(matcher.Match(root, files).Files.Select(m => Path.GetFullPath(Path.Combine(root, m.Path))).OrderBy(p => p, StringComparer.Ordinal));
         }
         return result.Where(f => !string.Equals(f, mainFile, StringComparison.Ordinal)).Distinct();
     }

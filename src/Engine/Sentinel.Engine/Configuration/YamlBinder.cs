@@ -125,6 +125,8 @@ public sealed class YamlBinder(string file, Func<string, string?> env, List<Conf
             Locations.SetKey(instance, key, At(valueNode));
             var errorCount = errors.Count;
             var value = Bind(valueNode, prop.PropertyType, keyPath);
+            if (value is null && errors.Count == errorCount && !AcceptsNull(prop))
+                Error(valueNode, keyPath, $"an empty value (~ or nothing after the colon): give {Describe(prop.PropertyType)}, or remove the key for its default");
             // A list or block with an error inside is still kept, so the errors after it are found too.
             if (errors.Count != errorCount) failed.Add(key);
             if (errors.Count != errorCount && value is null) continue;
@@ -172,6 +174,14 @@ public sealed class YamlBinder(string file, Func<string, string?> env, List<Conf
         }
     }
 
+    private static readonly NullabilityInfoContext Nullability = new();
+
+    // A property declared nullable (string?, int?) takes ~ as "not set"; a list or an object without ? does not.
+    private static bool AcceptsNull(PropertyInfo prop)
+    {
+        lock (Nullability) return Nullable.GetUnderlyingType(prop.PropertyType) is not null || Nullability.Create(prop).WriteState != NullabilityState.NotNull;
+    }
+
     private object? BindList(YamlNode node, Type listType, Type elementType, string path)
     {
         var items = node is YamlSequenceNode seq ? seq.Children.ToList() : [node];
@@ -182,7 +192,10 @@ public sealed class YamlBinder(string file, Func<string, string?> env, List<Conf
             var label = $"{path}[{i}]";
             if (item is YamlMappingNode m && m.Children.TryGetValue(new YamlScalarNode("name"), out var n) && n is YamlScalarNode { Value: { Length: > 0 } name })
                 label += $" ({name})";
-            list.Add(Bind(item, elementType, label));
+            var before = errors.Count;
+            var value = Bind(item, elementType, label);
+            if (value is not null) list.Add(value);
+            else if (errors.Count == before) Error(item, label, "an empty list item (~ or nothing after '-'): give a value, or remove the item");
         }
         if (!listType.IsArray) return list;
         var array = Array.CreateInstance(elementType, list.Count);
