@@ -81,6 +81,26 @@ public sealed class PingEndpointTests : IDisposable
     }
 
     [Fact]
+    public async Task AMalformedChunkedBody_Is400_WithOneLogLine_NotA500WithAStackTrace()
+    {
+        var (sentinel, a) = await StartAsync();
+        using var _ = sentinel;
+        var uri = new Uri(a);
+        using var tcp = new System.Net.Sockets.TcpClient();
+        await tcp.ConnectAsync(uri.Host, uri.Port);
+        var stream = tcp.GetStream();
+        var request = $"POST /ping/{Job} HTTP/1.1\r\nHost: {uri.Authority}\r\nTransfer-Encoding: chunked\r\n\r\nzz-not-a-size\r\nhello\r\n0\r\n\r\n";
+        await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes(request));
+        var buffer = new byte[4096];
+        var read = await stream.ReadAsync(buffer).AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+        var answer = System.Text.Encoding.ASCII.GetString(buffer, 0, read);
+        answer.Should().StartWith("HTTP/1.1 400");
+        await Eventually.Until(() => sentinel.Stdout.Contains("Refused a bad request: POST /ping/"), context: sentinel.Output);
+        sentinel.Output().Should().NotContain("   at ", "no stack trace");
+        (await _http.GetAsync(a + "/health")).StatusCode.Should().Be(HttpStatusCode.OK);
+    }
+
+    [Fact]
     public async Task HeartbeatRule_GoesDownWhenPingsStop_AndWhenAStartDoesNotFinish()
     {
         var (sentinel, a) = await StartAsync();

@@ -127,6 +127,19 @@ internal static class RunCommand
         TryParseListen(settings.HttpListen, out var endpoint, out _);
         builder.WebHost.UseKestrel(k => k.Listen(endpoint!));
         var app = builder.Build();
+        // A request Kestrel cannot read (a malformed chunked body, a body over the limit) is the client's error:
+        // 400 (or 413) and one log line, not a 500 with a stack trace.
+        app.Use(async (context, next) =>
+        {
+            try { await next(context); }
+            catch (Microsoft.AspNetCore.Http.BadHttpRequestException e) when (!context.Response.HasStarted)
+            {
+                app.Logger.LogInformation("Refused a bad request: {Method} {Path}: {Reason}", context.Request.Method, context.Request.Path.Value, e.Message);
+                Microsoft.AspNetCore.Http.ResponseExtensions.Clear(context.Response);
+                context.Response.StatusCode = e.StatusCode;
+                await Microsoft.AspNetCore.Http.HttpResponseWritingExtensions.WriteAsync(context.Response, $"bad request: {e.Message}");
+            }
+        });
         app.MapSentinel(engine);
         app.Lifetime.ApplicationStarted.Register(() =>
         {
