@@ -71,10 +71,31 @@ internal static class RunCommand
             return Bootstrap.ExitConfigInvalid;
         }
 
-        var store = SqliteStateStore.Open(Path.Combine(settings.StateDirectory, "sentinel.db"), loggerFactory.CreateLogger("Sentinel.State"));
-        var history = settings.History.Enabled
-            ? Sentinel.Engine.History.HistoryStore.Open(Path.Combine(settings.StateDirectory, "history.db"), loggerFactory.CreateLogger("Sentinel.History"))
-            : null;
+        SqliteStateStore store;
+        Sentinel.Engine.History.HistoryStore? history;
+        try
+        {
+            store = SqliteStateStore.Open(Path.Combine(settings.StateDirectory, "sentinel.db"), loggerFactory.CreateLogger("Sentinel.State"));
+        }
+        catch (StateFileUnavailableException ex)
+        {
+            log.LogCritical("Cannot start: {Reason}", ex.Message);
+            catalog.Dispose();
+            return 1;
+        }
+        try
+        {
+            history = settings.History.Enabled
+                ? Sentinel.Engine.History.HistoryStore.Open(Path.Combine(settings.StateDirectory, "history.db"), loggerFactory.CreateLogger("Sentinel.History"))
+                : null;
+        }
+        catch (StateFileUnavailableException ex)
+        {
+            log.LogCritical("Cannot start: {Reason}", ex.Message);
+            await store.DisposeAsync();
+            catalog.Dispose();
+            return 1;
+        }
         var engine = new SentinelEngine(result.Config!, catalog, store, loggerFactory, loader: loader, history: history)
         {
             ApiToken = settings.HttpEnabled ? EngineApi.ResolveOrCreateToken(settings) : null,

@@ -84,6 +84,35 @@ public sealed class StateStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task AGoodStateFileThatCannotBeOpenedNow_IsLeftAsItIs_AndReported_NotMovedAside()
+    {
+        var at = new DateTimeOffset(2026, 11, 22, 10, 0, 0, TimeSpan.Zero);
+        await using (var store = SqliteStateStore.Open(DbPath, NullLogger.Instance))
+            await store.SaveAsync([new RuleState("api", RuleStatus.Down, at, 3, 0, 10, 3)], [], default);
+
+        // Another program holds the file locked (what a full disk or an I/O error also look like to SQLite: an error
+        // that says nothing about the file's contents).
+        await using (var holder = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={DbPath};Pooling=false"))
+        {
+            await holder.OpenAsync();
+            await using (var lockIt = holder.CreateCommand())
+            {
+                lockIt.CommandText = "PRAGMA locking_mode=EXCLUSIVE; BEGIN EXCLUSIVE; UPDATE rule_state SET checks = checks;";
+                await lockIt.ExecuteNonQueryAsync();
+            }
+            var logger = new ListLogger();
+            var open = () => SqliteStateStore.Open(DbPath, logger);
+            open.Should().Throw<StateFileUnavailableException>().Which.Message.Should().Contain("locked").And.Contain("nothing was moved aside");
+            Directory.GetFiles(Path.GetDirectoryName(DbPath)!, "*.corrupt-*").Should().BeEmpty("a good file is never moved aside");
+            logger.Lines.Should().Contain(l => l.Contains("is left as it is and tried again"));
+        }
+
+        await using var reopened = SqliteStateStore.Open(DbPath, NullLogger.Instance);
+        reopened.MovedAside.Should().BeNull();
+        (await reopened.LoadAsync(default))["api"].Status.Should().Be(RuleStatus.Down, "the state (an open outage) is intact");
+    }
+
+    [Fact]
     public async Task Persister_CoalescesChanges_AndWritesStatusAtomically()
     {
         await using var store = SqliteStateStore.Open(DbPath, NullLogger.Instance);
