@@ -38,6 +38,42 @@ public sealed class CliTests : IDisposable
         """;
 
     [Fact]
+    public async Task ASecretAProbeEchoes_IsInNoFileAndNoOutput_OfARunningOrStoppedSentinel()
+    {
+        const string Secret = "sk-live-5f0c2a9e7b3d41c8";
+        var config = Config("""
+            rules:
+              - name: billing-api
+                every: 200ms
+                failure-threshold: 1
+                probe:
+                  type: nagios
+                  with:
+                    command: [/bin/sh, -c, 'echo "CRITICAL - login with key $API_TOKEN refused"; echo "$API_TOKEN" >&2; exit 2']
+                    env: { API_TOKEN: "sk-live-5f0c2a9e7b3d41c8" }
+            """);
+        string running;
+        using (var sentinel = SentinelProcess.Start(_dir, null, "run", "--config", config))
+        {
+            await Eventually.Until(() => sentinel.Stdout.Contains("Rule billing-api: Pending -> Down"), context: sentinel.Output);
+            await Eventually.Until(() => File.Exists(Path.Combine(_dir, "state", "status.json"))
+                && File.ReadAllText(Path.Combine(_dir, "state", "status.json")).Contains("login with key ***"), context: sentinel.Output);
+            running = (await SentinelProcess.RunAsync(_dir, "status", "--json", "--config", config)).Stdout;
+            sentinel.Signal("TERM");
+            (await sentinel.WaitForExitAsync(TimeSpan.FromSeconds(30))).Should().Be(0);
+            running += sentinel.Output();
+        }
+        var stopped = (await SentinelProcess.RunAsync(_dir, "status", "--json", "--config", config)).Stdout
+            + (await SentinelProcess.RunAsync(_dir, "history", "--config", config, "billing-api", "-n", "5")).Stdout;
+        stopped.Should().Contain("login with key ***", "the check is still told, masked");
+        (running + stopped).Should().NotContain(Secret);
+        // Every file Sentinel wrote: the state and history databases (with their WAL), status.json, the logs.
+        foreach (var file in Directory.GetFiles(Path.Combine(_dir, "state"), "*", SearchOption.AllDirectories)
+                     .Concat(Directory.GetFiles(Path.Combine(_dir, "logs"), "*", SearchOption.AllDirectories)))
+            System.Text.Encoding.UTF8.GetString(await File.ReadAllBytesAsync(file)).Should().NotContain(Secret, file);
+    }
+
+    [Fact]
     public async Task Validate_ValidConfig_ExitsZero()
     {
         var config = Config("rules:\n" + HttpRule("api", "http://127.0.0.1:1/health"));

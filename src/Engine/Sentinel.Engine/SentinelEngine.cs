@@ -233,7 +233,7 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token, cancellationToken);
             var logger = _ruleLoggers.GetOrAdd(rule, r => _loggerFactory.CreateLogger("Sentinel.Rule." + r));
             var stateVersion = runtime.State.Version;
-            var check = await ProbeRunner.RunAsync(runtime, _time, logger, linked.Token);
+            var check = Redacted(await ProbeRunner.RunAsync(runtime, _time, logger, linked.Token));
             Record(runtime.Definition, check, runtime.State.Version != stateVersion ? runtime.State.Snapshot() : null);
             await RunAfterCheckAsync(runtime, check, logger, linked.Token);
             return check;
@@ -533,8 +533,32 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
         return result;
     }
 
+    // The one choke point for what plugins say: a probe's description and data, an action's message and output are
+    // cleared of every configured secret before anything keeps or shows them (state, history, status.json, the API,
+    // logs, alerts), so a probe that echoes an Authorization header or a token leaks it nowhere.
+    private CheckRecord Redacted(CheckRecord check)
+    {
+        var r = Redactor;
+        if (r.IsEmpty) return check;
+        return check with
+        {
+            Description = check.Description is { } d ? r.Apply(d) : null,
+            Data = check.Data?.ToDictionary(kv => kv.Key, kv => kv.Value switch
+            {
+                string text => r.Apply(text),
+                IEnumerable<string> lines => lines.Select(r.Apply).ToList(),
+                var other => other,
+            }, StringComparer.Ordinal),
+        };
+    }
+
+    private EngineEvent Redacted(EngineEvent e) => e is RemediationEvent x && !Redactor.IsEmpty
+        ? x with { Message = Redactor.Apply(x.Message), Output = x.Output.Select(Redactor.Apply).ToList() }
+        : e;
+
     void IRemediationHost.Publish(EngineEvent e)
     {
+        e = Redacted(e);
         if (e is RemediationEvent { Kind: RemediationEventKind.Exited } exit) RecordExit(exit);
         if (e is RemediationEvent re) Metrics.OnRemediation(re.Rule, re.Name);
         if (e is RemediationEvent r && _rulePings.TryGetValue(r.Rule, out var ping))

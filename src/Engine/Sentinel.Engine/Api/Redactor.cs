@@ -24,6 +24,9 @@ public sealed partial class Redactor
 
     public static Redactor Empty { get; } = new([]);
 
+    /// <summary>True when there is nothing to keep secret.</summary>
+    public bool IsEmpty => _secrets.Length == 0;
+
     public static Redactor For(SentinelConfig config, string? token)
     {
         var options = config.Rules.SelectMany(r => new[] { r.ProbeOptions }.Concat(r.Remediate.Concat(r.Run).Append(r.Ping).OfType<ActionDefinition>().Select(a => a.Options)))
