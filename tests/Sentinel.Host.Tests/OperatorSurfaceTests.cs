@@ -202,6 +202,9 @@ public sealed class OperatorSurfaceTests : IDisposable
         exit.Should().Be(2);
         stderr.Should().Contain("engine.http.listen is 0.0.0.0:0").And.Contain("no API token").And.Contain("engine.http.token");
         File.Exists(StatusFile).Should().BeFalse("it never started");
+        (exit, _, stderr) = await SentinelProcess.RunAsync(_dir, "validate", "--config", config);
+        exit.Should().Be(2, "validate reports what run would refuse");
+        stderr.Should().Contain("valid, but `sentinel run` would refuse it").And.Contain("no API token");
     }
 
     public void Dispose()

@@ -25,18 +25,9 @@ internal static class RunCommand
     {
         var loader = new ConfigLoader();
         if (Bootstrap.LoadEngine(loader, configPath) is not { } settings) return Bootstrap.ExitConfigInvalid;
-        if (settings.HttpEnabled && !TryParseListen(settings.HttpListen, out _, out var listenError))
+        if (Refusal(settings) is { } refused)
         {
-            Console.Error.WriteLine($"error: {settings.ConfigFile}: engine.http.listen: {listenError}");
-            return Bootstrap.ExitConfigInvalid;
-        }
-
-        if (settings.HttpEnabled && TryParseListen(settings.HttpListen, out var listen, out _) && !System.Net.IPAddress.IsLoopback(listen!.Address)
-            && EngineApi.ExplicitToken(settings) is null)
-        {
-            Console.Error.WriteLine($"error: {settings.ConfigFile}: engine.http.listen is {settings.HttpListen}, beyond this machine, but no API token is set: "
-                + $"anyone who reaches it could pause rules and trigger restarts. Set engine.http.token: \"${{SENTINEL_API_TOKEN}}\" (and the variable), "
-                + "or listen on 127.0.0.1.");
+            Console.Error.WriteLine(refused);
             return Bootstrap.ExitConfigInvalid;
         }
 
@@ -169,6 +160,18 @@ internal static class RunCommand
             app.Logger.LogInformation("Status page: {Address}/ (API: {Address}/api, metrics: {Address}/metrics)", address, address, address);
         });
         return app;
+    }
+
+    /// <summary>What `run` refuses to start with although the config is valid; `validate` reports it too.</summary>
+    internal static string? Refusal(EngineSettings settings)
+    {
+        if (!settings.HttpEnabled) return null;
+        if (!TryParseListen(settings.HttpListen, out var listen, out var listenError)) return $"error: {settings.ConfigFile}: engine.http.listen: {listenError}";
+        if (!System.Net.IPAddress.IsLoopback(listen!.Address) && EngineApi.ExplicitToken(settings) is null)
+            return $"error: {settings.ConfigFile}: engine.http.listen is {settings.HttpListen}, beyond this machine, but no API token is set: "
+                + $"anyone who reaches it could pause rules and trigger restarts. Set engine.http.token: \"${{SENTINEL_API_TOKEN}}\" (and the variable), "
+                + "or listen on 127.0.0.1.";
+        return null;
     }
 
     internal static bool TryParseListen(string listen, out IPEndPoint? endpoint, out string error)

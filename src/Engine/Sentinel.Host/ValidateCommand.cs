@@ -16,6 +16,11 @@ internal static class ValidateCommand
                 return Bootstrap.ExitConfigInvalid;
             }
             var config = result.Config!;
+            if (RunCommand.Refusal(config.Engine) is { } refused)
+            {
+                Console.Error.WriteLine(refused.Replace("error: ", "error: valid, but `sentinel run` would refuse it: ", StringComparison.Ordinal));
+                return Bootstrap.ExitConfigInvalid;
+            }
             Console.WriteLine($"{configPath}: valid: {config.Rules.Count} rule(s) in {config.Files.Count} file(s), {catalog.Plugins.Count} plugin(s) loaded.");
             return 0;
         }
