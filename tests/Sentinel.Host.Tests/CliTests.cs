@@ -71,6 +71,14 @@ public sealed class CliTests : IDisposable
         foreach (var file in Directory.GetFiles(Path.Combine(_dir, "state"), "*", SearchOption.AllDirectories)
                      .Concat(Directory.GetFiles(Path.Combine(_dir, "logs"), "*", SearchOption.AllDirectories)))
             System.Text.Encoding.UTF8.GetString(await File.ReadAllBytesAsync(file)).Should().NotContain(Secret, file);
+        // And nobody else on the box reads them: the folders Sentinel created are 0700, its own files 0600.
+        if (OperatingSystem.IsWindows()) return;
+        const UnixFileMode Private = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        foreach (var folder in new[] { "state", "logs" })
+            File.GetUnixFileMode(Path.Combine(_dir, folder)).Should().Be(Private | UnixFileMode.UserExecute, folder);
+        foreach (var file in new[] { "sentinel.db", "sentinel.db-wal", "history.db", "status.json", "api-token" })
+            if (File.Exists(Path.Combine(_dir, "state", file))) File.GetUnixFileMode(Path.Combine(_dir, "state", file)).Should().Be(Private, file);
+        File.GetUnixFileMode(Path.Combine(_dir, "state", "status.json")).Should().Be(Private);
     }
 
     [Fact]

@@ -58,7 +58,7 @@ internal sealed class EngineApi : IDisposable
         }
         catch (FileNotFoundException) { }
         catch (DirectoryNotFoundException) { }
-        Directory.CreateDirectory(settings.StateDirectory);
+        Sentinel.Engine.State.PrivateFiles.CreateDirectory(settings.StateDirectory);
         var created = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
         var temp = path + ".tmp";
         File.WriteAllText(temp, created + "\n");

@@ -215,6 +215,7 @@ internal static class RunCommand
             .WriteTo.Console(outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {Message:lj}{NewLine}{Exception}", formatProvider: System.Globalization.CultureInfo.InvariantCulture);
         if (settings.LogDirectory.Length > 0)
         {
+            PrivateFiles.CreateDirectory(settings.LogDirectory); // the log holds what probes saw
             config = config.WriteTo.File(new Serilog.Formatting.Json.JsonFormatter(renderMessage: true),
                 Path.Combine(settings.LogDirectory, "sentinel-.log"),
                 rollingInterval: RollingInterval.Day,

@@ -83,7 +83,7 @@ internal sealed partial class Supervisor : IAsyncDisposable
             var pid = process.Id;
             var stat = NativeProcess.Stat(pid);
             var started = new SupervisedProcess(pid, stat?.StartTicks ?? -1, _time.GetUtcNow());
-            StatusFile.WriteAtomic(spec.Pidfile!, s => s.Write(Encoding.ASCII.GetBytes(pid + "\n")));
+            StatusFile.WriteAtomic(spec.Pidfile!, s => s.Write(Encoding.ASCII.GetBytes(pid + "\n")), shared: true);
             LogStarted(_logger, _rule, pid, string.Join(' ', spec.Command));
             _watch = new Watch(started, process, null);
             _ = WatchOwnAsync(_watch);

@@ -18,7 +18,7 @@ public static partial class SqliteFile
     public static SqliteConnection Open(string path, Action<SqliteConnection> prepare, ILogger logger, TimeProvider? time, out string? movedAside)
     {
         time ??= TimeProvider.System;
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        PrivateFiles.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         movedAside = null;
         for (var attempt = 0; ; attempt++)
         {
@@ -67,6 +67,8 @@ public static partial class SqliteFile
                 pragmas.ExecuteNonQuery();
             }
             prepare(connection);
+            // SQLite gives its -wal and -shm files the database file's mode.
+            foreach (var suffix in new[] { "", "-wal", "-shm" }) PrivateFiles.Restrict(path + suffix);
             return connection;
         }
         catch

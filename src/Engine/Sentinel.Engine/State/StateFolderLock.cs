@@ -19,7 +19,7 @@ public sealed class StateFolderLock : IDisposable
     /// <summary>Takes the lock, or returns null with who holds it (as a sentence) when another process does.</summary>
     public static StateFolderLock? TryAcquire(string stateDirectory, out string? heldBy)
     {
-        Directory.CreateDirectory(stateDirectory);
+        PrivateFiles.CreateDirectory(stateDirectory);
         var path = Path.Combine(stateDirectory, "sentinel.lock");
         var pidFile = Path.Combine(stateDirectory, "sentinel.pid");
         FileStream stream;

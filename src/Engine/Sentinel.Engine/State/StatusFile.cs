@@ -4,14 +4,20 @@ namespace Sentinel.Engine.State;
 public static class StatusFile
 {
     /// <summary>Streams the content into the temporary file, so a large document is never held in memory whole.</summary>
-    public static void WriteAtomic(string path, Action<Stream> write)
+    /// <param name="path">The file to write.</param>
+    /// <param name="write">Streams the content.</param>
+    /// <param name="shared">Readable by everyone (0644: a pidfile), instead of only by Sentinel's user (0600).</param>
+    public static void WriteAtomic(string path, Action<Stream> write, bool shared = false)
     {
         var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        Directory.CreateDirectory(dir);
+        PrivateFiles.CreateDirectory(dir);
         var temp = Path.Combine(dir, $".{Path.GetFileName(path)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
         try
         {
-            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 64 * 1024))
+            var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None, BufferSize = 64 * 1024 };
+            if (!OperatingSystem.IsWindows())
+                options.UnixCreateMode = shared ? PrivateFiles.FileMode | UnixFileMode.GroupRead | UnixFileMode.OtherRead : PrivateFiles.FileMode;
+            using (var stream = new FileStream(temp, options))
             {
                 write(stream);
                 stream.Flush(flushToDisk: true);
