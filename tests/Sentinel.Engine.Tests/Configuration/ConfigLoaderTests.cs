@@ -71,6 +71,19 @@ public sealed class ConfigLoaderTests : IDisposable
     }
 
     [Fact]
+    public void AConfigOverTenMegabytes_OrWithOverAHundredThousandRules_IsRefusedWithAClearError()
+    {
+        var big = Load("rules: []\n#" + new string('x', 11 * 1024 * 1024));
+        big.Errors.Should().ContainSingle().Which.Message.Should().Contain("may be at most 10 MiB");
+        big.Errors.Single().Location.Line.Should().Be(1);
+
+        var many = new System.Text.StringBuilder("rules:\n");
+        for (var i = 0; i <= 100_000; i++) many.Append("  - { name: r").Append(i).Append(", probe: { type: scripted, with: { key: k } } }\n");
+        var tooMany = Load(many.ToString());
+        tooMany.Errors.Should().ContainSingle().Which.Message.Should().Contain("100,001 rules: at most 100,000");
+    }
+
+    [Fact]
     public void AnIncludePattern_NeverFollowsLinks_SoALinkLoopOrProcSelfRootIsNotWalked()
     {
         _dir.File("rules.d/api.yaml", "rules:\n  - { name: api, probe: { type: scripted, with: { key: k } } }\n");

@@ -69,6 +69,12 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
                 if (included!.Rules![i] is { } r) rules.Add((r, includeBinder, $"rules[{i}]"));
         }
 
+        if (rules.Count > MaxRules)
+        {
+            errors.Add(new(new(Display(full), 1, 1), $"{rules.Count:N0} rules: at most {MaxRules:N0} are accepted (one Sentinel is not meant for more; split them over several)"));
+            return new(null, errors);
+        }
+
         var settings = Resolve(full, spec.Engine ?? new EngineSpec());
         var definitions = new List<RuleDefinition>();
         var names = new Dictionary<string, SourceLocation>(StringComparer.Ordinal);
@@ -424,6 +430,8 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
     }
 
     private const int MaxIncludeWalk = 100_000;
+    private const int MaxRules = 100_000;
+    private const long MaxFileBytes = 10 * 1024 * 1024;
 
     private IEnumerable<string> ResolveIncludes(string mainFile, RootSpec spec, YamlBinder binder, List<ConfigError> errors)
     {
@@ -480,7 +488,17 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
     {
         var display = Display(path);
         string text;
-        try { text = File.ReadAllText(path); }
+        try
+        {
+            // A file this large is a mistake (a log written over the config, a generated file gone wrong); reading it
+            // whole would take gigabytes of memory before a single error could be shown.
+            if (new FileInfo(path) is { Exists: true, Length: > MaxFileBytes } big)
+            {
+                errors.Add(new(new(display, 1, 1), $"the file is {big.Length / (1024.0 * 1024):F1} MiB: a configuration file may be at most {MaxFileBytes / (1024 * 1024)} MiB"));
+                return null;
+            }
+            text = File.ReadAllText(path);
+        }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             errors.Add(new(new(display, 0, 0), ex is FileNotFoundException or DirectoryNotFoundException
