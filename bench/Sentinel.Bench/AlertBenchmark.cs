@@ -55,30 +55,10 @@ internal static class AlertBenchmark
         using var smtp = Smtp(dir, out var maildir, out var smtpPort);
         var port = FreePort();
         var pidfile = Path.Combine(dir, "svc.pid");
-        var serve = $"/usr/bin/python3 {Service} --port {port} --pid-file {pidfile}";
-        Process supervisor;
-        if (monit)
-        {
-            var config = Path.Combine(dir, "monitrc");
-            File.WriteAllText(config, $"""
-                set daemon 1
-                set logfile {dir}/monit.log
-                set pidfile {dir}/monit.pid
-                set idfile {dir}/monit.id
-                set statefile {dir}/monit.state
-                set mailserver 127.0.0.1 port {smtpPort}
-                set alert ops@example.test
-                check process svc with pidfile {pidfile}
-                  start program = "/bin/sh -c '{serve} >/dev/null 2>&1 &'"
-                """);
-            if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(config, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-            supervisor = Start("/usr/bin/monit", ["-I", "-c", config], dir);
-        }
-        else
-        {
-            supervisor = RunSentinel(dir, $"notifications: {{ group-wait: 0s }}\n{MailChannel(smtpPort)}\nrules:\n"
+        var supervisor = monit
+            ? RunMonit(dir, port, pidfile, $"set mailserver 127.0.0.1 port {smtpPort}\nset alert ops@example.test")
+            : RunSentinel(dir, $"notifications: {{ group-wait: 0s }}\n{MailChannel(smtpPort)}\nrules:\n"
                 + SupervisedRule("bot", port, pidfile, ", alert-on: [exited], notify: [{ channel: mail }]") + "\n");
-        }
         var ms = new List<double>();
         try
         {

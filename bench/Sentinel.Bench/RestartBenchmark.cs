@@ -150,15 +150,20 @@ internal static class RestartBenchmark
         return Start("/usr/bin/supervisord", ["-c", config], dir);
     }
 
-    private static Process StartMonit(string dir, int port, string pidfile)
+    private static Process StartMonit(string dir, int port, string pidfile) => RunMonit(dir, port, pidfile, "");
+
+    /// <summary>monit in the foreground on its shortest cycle (1s), watching the test service by its pidfile; <paramref name="settings"/> adds `set` lines.</summary>
+    internal static Process RunMonit(string dir, int port, string pidfile, string settings)
     {
         var config = Path.Combine(dir, "monitrc");
+        // monit runs its start program to completion, so it is given one that backgrounds the service, as monit expects.
         File.WriteAllText(config, $"""
             set daemon 1
             set logfile {dir}/monit.log
             set pidfile {dir}/monit.pid
             set idfile {dir}/monit.id
             set statefile {dir}/monit.state
+            {settings}
             check process svc with pidfile {pidfile}
               start program = "/bin/sh -c '/usr/bin/python3 {Service} --port {port} --pid-file {pidfile} >/dev/null 2>&1 &'"
             """);

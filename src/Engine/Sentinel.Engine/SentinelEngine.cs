@@ -540,16 +540,10 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
     {
         var r = Redactor;
         if (r.IsEmpty) return check;
-        return check with
-        {
-            Description = check.Description is { } d ? r.Apply(d) : null,
-            Data = check.Data?.ToDictionary(kv => kv.Key, kv => kv.Value switch
-            {
-                string text => r.Apply(text),
-                IEnumerable<string> lines => lines.Select(r.Apply).ToList(),
-                var other => other,
-            }, StringComparer.Ordinal),
-        };
+        var description = check.Description is { } d ? r.Apply(d) : null;
+        var data = r.Apply(check.Data);
+        // A check that mentions no secret (nearly all) is kept as it is: no copy on the hot path.
+        return ReferenceEquals(description, check.Description) && ReferenceEquals(data, check.Data) ? check : check with { Description = description, Data = data };
     }
 
     private EngineEvent Redacted(EngineEvent e) => e is RemediationEvent x && !Redactor.IsEmpty
@@ -677,12 +671,11 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
     private RuleStatusView View(RuleDefinition def, int recent, bool uptime = true)
     {
         var s = _states.GetValueOrDefault(def.Name) ?? RuleState.New(def.Name, StartedAt);
+        var remediation = def.Supervise is null && def.Remediate.Count == 0 ? null : s.Remediation ?? new RemediationState();
         return new RuleStatusView(def.Name, def.Description, s.Status, s.Since, def.Schedule, def.Probe.Name,
-            s.ConsecutiveFailures, s.ConsecutiveSuccesses, s.Checks, s.Failures, s.LastCheck,
-            def.Supervise is null && def.Remediate.Count == 0 ? null : s.Remediation ?? new RemediationState())
+            s.ConsecutiveFailures, s.ConsecutiveSuccesses, s.Checks, s.Failures, s.LastCheck, remediation)
         {
-            Service = def.Supervise is null && def.Remediate.Count == 0 ? null
-                : SupervisionView.Of(def, s.Remediation ?? new RemediationState(), _remediators.GetValueOrDefault(def.Name), _time.GetUtcNow()),
+            Service = remediation is null ? null : SupervisionView.Of(def, remediation, _remediators.GetValueOrDefault(def.Name), _time.GetUtcNow()),
             Uptime = uptime ? History?.Uptime(def.Name) : null,
             Recent = recent > 0 && History is not null ? Sparkline.From(History.Recent(def.Name), recent) : null,
         };

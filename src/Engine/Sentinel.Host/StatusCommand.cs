@@ -98,5 +98,5 @@ internal static class StatusCommand
     /// <summary>Rounded down to 0.01%, so an outage never shows as 100%.</summary>
     public static string Percent(double share) => (Math.Floor(share * 10000) / 100).ToString("0.##", CultureInfo.InvariantCulture) + "%";
 
-    public static string Ago(TimeSpan t) => t < TimeSpan.Zero ? "0s" : Duration.Format(t.TotalHours >= 1 ? TimeSpan.FromMinutes(Math.Floor(t.TotalMinutes)) : TimeSpan.FromSeconds(Math.Floor(t.TotalSeconds)));
+    public static string Ago(TimeSpan t) => Duration.FormatCoarse(t);
 }

@@ -42,6 +42,26 @@ public sealed partial class Redactor
         return text;
     }
 
+    /// <summary>A probe's data with secrets replaced in its text values (and lists of lines); the same instance when none was in it.</summary>
+    public IReadOnlyDictionary<string, object>? Apply(IReadOnlyDictionary<string, object>? data)
+    {
+        if (data is null || _secrets.Length == 0) return data;
+        Dictionary<string, object>? copy = null;
+        foreach (var (key, value) in data)
+        {
+            object redacted = value switch
+            {
+                string text => Apply(text),
+                IEnumerable<string> lines when lines.Any(l => !ReferenceEquals(Apply(l), l)) => lines.Select(Apply).ToList(),
+                _ => value,
+            };
+            if (ReferenceEquals(redacted, value)) continue;
+            copy ??= new Dictionary<string, object>(data, StringComparer.Ordinal);
+            copy[key] = redacted;
+        }
+        return copy ?? data;
+    }
+
     /// <summary>The option values to keep secret.</summary>
     public static IEnumerable<string> SecretValues(object? options)
     {

@@ -62,6 +62,17 @@ public static partial class Duration
         return sb.ToString();
     }
 
+    /// <summary>
+    /// A duration for people reading a table: whole seconds below an hour, whole minutes from there (<c>42s</c>,
+    /// <c>3h12m</c>); rounded down (an age, an uptime), or up (a countdown, which never shows 0s before it is due).
+    /// </summary>
+    public static string FormatCoarse(TimeSpan value, bool roundUp = false)
+    {
+        if (value <= TimeSpan.Zero) return "0s";
+        var round = roundUp ? (Func<double, double>)Math.Ceiling : Math.Floor;
+        return Format(value.TotalHours >= 1 ? TimeSpan.FromMinutes(round(value.TotalMinutes)) : TimeSpan.FromSeconds(round(value.TotalSeconds)));
+    }
+
     [GeneratedRegex(@"(\d+(?:\.\d+)?)(us|µs|ms|s|m|h|d)")]
     private static partial Regex Part();
 }

@@ -46,7 +46,7 @@ public sealed record SupervisionView(SupervisionState State, int? Pid, DateTimeO
         var parts = new List<string>();
         switch (state)
         {
-            case SupervisionState.Running: parts.Add($"pid {running!.Pid}, up {Short(uptime!.Value, up: true)}"); break;
+            case SupervisionState.Running: parts.Add($"pid {running!.Pid}, up {Duration.FormatCoarse(uptime!.Value)}"); break;
             case SupervisionState.Restarting: parts.Add(next is { } r && r > now ? $"restarting: next attempt {At(r, now)}" : "restarting"); break;
             case SupervisionState.GaveUp: parts.Add(next is { } g ? $"gave up — next attempt {At(g, now)}" : "gave up"); break;
             case SupervisionState.Stopped: parts.Add("stopped"); break;
@@ -55,11 +55,7 @@ public sealed record SupervisionView(SupervisionState State, int? Pid, DateTimeO
         return new SupervisionView(state, running?.Pid, running?.StartedAt, uptime, s.Total, inWindow, window, next, string.Join(" · ", parts));
     }
 
-    // "08:28 (in 4m)", in the box's local time; "08:28 (now)" once due.
+    // "08:28:10 (in 4m)", in the box's local time; "08:28:10 (due now)" once due.
     private static string At(DateTimeOffset t, DateTimeOffset now)
-        => $"{t.ToLocalTime():HH:mm:ss} ({(t > now ? "in " + Short(t - now) : "due now")})";
-
-    // Uptime rounds down, a countdown up (so "in 0s" never shows before it is due).
-    private static string Short(TimeSpan t, bool up = false) => Duration.Format(t.TotalHours >= 1 ? TimeSpan.FromMinutes(Math.Floor(t.TotalMinutes))
-        : TimeSpan.FromSeconds(Math.Max(0, up ? Math.Floor(t.TotalSeconds) : Math.Ceiling(t.TotalSeconds))));
+        => $"{t.ToLocalTime():HH:mm:ss} ({(t > now ? "in " + Duration.FormatCoarse(t - now, roundUp: true) : "due now")})";
 }
