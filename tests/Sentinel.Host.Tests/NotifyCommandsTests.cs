@@ -48,8 +48,8 @@ public sealed class NotifyCommandsTests : IDisposable
         exit.Should().Be(0, stderr);
         stdout.Should().Contain("incident #1 acknowledged");
         // The pager escalation is cancelled (status.json shows it at its next write).
-        await Eventually.Until(() => Pending() == 0, context: sentinel.Output);
-        sentinel.Stdout.Should().Contain("Rule api: incident #1 acknowledged: escalations and reminders stop");
+        // The log line and status.json are written independently (and stdout is read asynchronously): await both.
+        await Eventually.Until(() => Pending() == 0 && sentinel.Stdout.Contains("Rule api: incident #1 acknowledged: escalations and reminders stop"), context: sentinel.Output);
 
         var (missing, _, err) = await SentinelProcess.RunAsync(_dir, "ack", "99", "--config", config);
         missing.Should().Be(1);
