@@ -16,7 +16,9 @@ public sealed class SentinelProcess : IDisposable
     /// Writes <c>sentinel.yaml</c> in <paramref name="dir"/>: an engine section for tests (HTTP on a free loopback
     /// port, the real plugins, state in the folder, console logging, fast flushes) followed by <paramref name="rest"/>.
     /// </summary>
-    public static string WriteConfig(string dir, string rest)
+    /// <param name="logs">The log folder (none: console only).</param>
+    /// <param name="engine">More lines of the engine section, indented by two spaces.</param>
+    public static string WriteConfig(string dir, string rest, string logs = "", string engine = "")
     {
         var path = Path.Combine(dir, "sentinel.yaml");
         File.WriteAllText(path, $$"""
@@ -24,9 +26,9 @@ public sealed class SentinelProcess : IDisposable
               http: { listen: "127.0.0.1:0" }
               plugins: "{{Path.Combine(RepoRoot, "plugins")}}"
               state: state
-              log: { directory: "" }
+              log: { directory: "{{logs}}" }
               state-flush-interval: 100ms
-            """ + "\n" + rest);
+            """ + "\n" + engine + (engine.Length > 0 && !engine.EndsWith('\n') ? "\n" : "") + rest);
         return path;
     }
 

@@ -75,8 +75,11 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
         _probes = new ProbeFactory(loggerFactory, _time, Pings);
         Events = new EventBus(loggerFactory.CreateLogger("Sentinel.Events"));
         StartedAt = _time.GetUtcNow();
+        Writes = new StateWriteMonitor(_time, loggerFactory.CreateLogger("Sentinel.State"));
+        Writes.Failed += (since, reason) => Events.Publish(new StateWriteFailed(since, reason));
+        Writes.Recovered += (since, reason) => Events.Publish(new StateWriteRecovered(_time.GetUtcNow(), since, reason));
         if (history is not null)
-            History = new History.HistoryRecorder(history, config.Engine.History, _time, loggerFactory.CreateLogger("Sentinel.History"));
+            History = new History.HistoryRecorder(history, config.Engine.History, _time, loggerFactory.CreateLogger("Sentinel.History"), Writes);
         Metrics = new Metrics.EngineMetrics(() => GetStatus(uptime: false));
         Activity = new ActivityLog();
         Redactor = Api.Redactor.For(config, null);
@@ -86,6 +89,9 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
         .GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
 
     public EventBus Events { get; }
+
+    /// <summary>Whether what Sentinel must keep can be written (a full disk makes it unhealthy and is alerted on).</summary>
+    public StateWriteMonitor Writes { get; }
 
     /// <summary>Every check, kept in the history store (null when history is off).</summary>
     public History.HistoryRecorder? History { get; }
@@ -149,10 +155,10 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
             History.Start();
         }
         _persister = new StatePersister(_store, StatusFilePath, WriteStatus, _config.Engine.StateFlushInterval,
-            _loggerFactory.CreateLogger("Sentinel.State"));
+            _loggerFactory.CreateLogger("Sentinel.State"), Writes);
         if (_store is INotificationStore notificationStore)
         {
-            _notifications = new NotificationCenter(notificationStore, this, _probes, _time, _loggerFactory);
+            _notifications = new NotificationCenter(notificationStore, this, _probes, _time, _loggerFactory, Writes);
             await _notifications.StartAsync(cancellationToken);
             Events.Subscribe(_notifications.OnEventAsync);
         }
@@ -198,8 +204,12 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
     /// </summary>
     public void SimulateSchedulerHang() => _hung = true;
 
-    /// <summary>True while the scheduler fired within the last few seconds (what heartbeats and the systemd watchdog require).</summary>
-    public bool SchedulerAlive => GetHealth().Healthy;
+    /// <summary>
+    /// True while the scheduler fired within the last few seconds (what the systemd watchdog requires). Unlike
+    /// <see cref="GetHealth"/> it ignores a state that cannot be written: restarting Sentinel would lose what it keeps
+    /// in memory meanwhile, and would not free the disk.
+    /// </summary>
+    public bool SchedulerAlive => SchedulerHealth().Healthy;
 
     /// <summary>Observes how late each scheduled check started (for the load harness and, later, metrics).</summary>
     internal Action<string, TimeSpan>? ScheduledStartObserver { get; set; }
@@ -640,8 +650,15 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
         }
     }
 
-    /// <summary>200-worthy when a configuration is loaded and the scheduler fired within the last few seconds.</summary>
+    /// <summary>200-worthy when a configuration is loaded, the scheduler fired within the last few seconds and the state can be written.</summary>
     public (bool Healthy, string Reason) GetHealth()
+    {
+        var (alive, reason) = SchedulerHealth();
+        if (alive && Writes.Problem is { } problem) return (false, $"{problem.Reason} (since {problem.Since.ToUniversalTime():HH:mm:ss} UTC; kept in memory until it can be written)");
+        return (alive, reason);
+    }
+
+    private (bool Healthy, string Reason) SchedulerHealth()
     {
         if (_started == 0) return (false, "the engine is not started");
         if (_stopping.IsCancellationRequested) return (false, "the engine is stopping");

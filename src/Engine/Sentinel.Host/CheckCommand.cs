@@ -45,6 +45,8 @@ internal static class CheckCommand
                 }
             }));
 
+            // A probe may echo a secret (an Authorization header in a body): shown as *** here, as everywhere.
+            var redactor = Sentinel.Engine.Api.Redactor.For(config, null);
             var table = new Table().Border(TableBorder.Rounded)
                 .AddColumn("Rule").AddColumn("Result").AddColumn(new TableColumn("Time").RightAligned()).AddColumn("Details");
             foreach (var (rule, check) in checks)
@@ -55,7 +57,7 @@ internal static class CheckCommand
                     ProbeStatus.Degraded => ("degraded", "yellow"),
                     _ => ("unhealthy", "red"),
                 };
-                table.AddRow(Markup.Escape(rule.Name), $"[{color}]{text}[/]", Duration.Format(check.Duration), Markup.Escape(check.Description ?? ""));
+                table.AddRow(Markup.Escape(rule.Name), $"[{color}]{text}[/]", Duration.Format(check.Duration), Markup.Escape(redactor.Apply(check.Description ?? "")));
             }
             AnsiConsole.Write(table);
             var failed = checks.Count(c => !c.Item2.IsSuccess);

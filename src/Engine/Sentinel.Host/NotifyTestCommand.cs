@@ -26,13 +26,15 @@ internal static class NotifyTestCommand
             Console.WriteLine($"Sending a test message on '{channel.Name}' ({channel.Type.Name})...");
             var (ok, output, error) = await ChannelTest.SendTestAsync(action, channel, TimeProvider.System, loggers.CreateLogger("Sentinel.Notify"), cancellationToken);
             (action as IDisposable)?.Dispose();
-            foreach (var line in output) Console.WriteLine("  " + line);
+            // What the server said may echo the channel's secrets (a webhook token in its own address).
+            var redactor = Sentinel.Engine.Api.Redactor.For(config, null);
+            foreach (var line in output) Console.WriteLine("  " + redactor.Apply(line));
             if (ok)
             {
                 Console.WriteLine($"ok: '{channel.Name}' accepted the message");
                 return 0;
             }
-            Console.Error.WriteLine($"failed: {error}");
+            Console.Error.WriteLine($"failed: {redactor.Apply(error ?? "")}");
             return 1;
         }
     }

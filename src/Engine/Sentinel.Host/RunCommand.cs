@@ -42,7 +42,9 @@ internal static class RunCommand
         }
 
         await using var serilog = CreateLogger(settings);
-        using var loggerFactory = new SerilogLoggerFactory(serilog, dispose: false);
+        using var serilogFactory = new SerilogLoggerFactory(serilog, dispose: false);
+        // Every log line passes the redactor: a secret echoed by a probe, a plugin or an error is *** in the log too.
+        var loggerFactory = new Sentinel.Engine.Api.RedactingLoggerFactory(serilogFactory);
         var log = loggerFactory.CreateLogger("Sentinel.Host");
         var catalog = Bootstrap.LoadPlugins(settings, loggerFactory);
         var result = loader.Load(configPath, catalog);
@@ -53,6 +55,8 @@ internal static class RunCommand
             if (result.Heartbeat is { To.Count: > 0 } heartbeat)
             {
                 // The outside switch hears why Sentinel is not running, instead of only noticing the silence later.
+                var secrets = Sentinel.Engine.Api.Redactor.Of(heartbeat.To.SelectMany(a => Sentinel.Engine.Api.Redactor.SecretValues(a.Options)));
+                loggerFactory.Redactor = () => secrets;
                 var factory = new Sentinel.Engine.Rules.ProbeFactory(loggerFactory, TimeProvider.System);
                 var targets = heartbeat.To.Select(a => factory.CreateAction("engine.heartbeat", a)).ToList();
                 await Sentinel.Engine.Heartbeat.HeartbeatSender.FailAsync(targets, $"Sentinel did not start: the configuration is invalid ({result.Errors.Count} errors):\n"
@@ -91,6 +95,7 @@ internal static class RunCommand
         {
             ApiToken = settings.HttpEnabled ? EngineApi.ResolveOrCreateToken(settings) : null,
         };
+        loggerFactory.Redactor = () => engine.Redactor;
         try
         {
             var app = BuildHost(settings, engine, serilog);
@@ -213,9 +218,9 @@ internal static class RunCommand
             .MinimumLevel.Override("Microsoft.Extensions.Hosting.Internal.Host", LogEventLevel.Fatal)
             .Enrich.FromLogContext()
             .WriteTo.Console(outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {Message:lj}{NewLine}{Exception}", formatProvider: System.Globalization.CultureInfo.InvariantCulture);
-        if (settings.LogDirectory.Length > 0)
+        if (settings.LogDirectory.Length > 0 && LogFolderWritable(settings.LogDirectory))
         {
-            PrivateFiles.CreateDirectory(settings.LogDirectory); // the log holds what probes saw
+            // A file that cannot be written later (a full disk) costs log lines, never the engine: the sink drops them.
             config = config.WriteTo.File(new Serilog.Formatting.Json.JsonFormatter(renderMessage: true),
                 Path.Combine(settings.LogDirectory, "sentinel-.log"),
                 rollingInterval: RollingInterval.Day,
@@ -224,6 +229,22 @@ internal static class RunCommand
                 retainedFileCountLimit: settings.LogRetainedFiles);
         }
         return config.CreateLogger();
+    }
+
+    // A log folder that cannot be made (a file in its place, no permission, a read-only or full disk) is not a reason
+    // not to watch: Sentinel logs to the console (the journal, under systemd) and says why, once.
+    private static bool LogFolderWritable(string directory)
+    {
+        try
+        {
+            PrivateFiles.CreateDirectory(directory); // the log holds what probes saw
+            return true;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"warning: cannot use the log folder {directory} ({ex.Message}): logging to the console only. Set engine.log.directory to a folder Sentinel can write.");
+            return false;
+        }
     }
 
     /// <summary>SENTINEL_TEST_HANG_SCHEDULER_AFTER=2s makes the scheduler stop running rules after that long (tests of the dead-man's switch).</summary>

@@ -25,7 +25,7 @@ public sealed class CleanupActionOptions : IValidatableObject
     [Range(0, 100_000), Description("Always keep the newest N files of each pattern.")]
     public int? Keep { get; set; }
 
-    [Range(0, 100), Description("Stop once this percentage of the root's filesystem is free (largest files first).")]
+    [Range(0.0, 100.0), Description("Stop once this percentage of the root's filesystem is free (largest files first).")]
     public double? TargetFreePercent { get; set; }
 
     [Description("delete, or compress with gzip (file.log -> file.log.gz).")]

@@ -12,13 +12,13 @@ public sealed class DiskProbeOptions
     [Required, FilePath, Description("Any path on the filesystem to watch.")]
     public string? Path { get; set; }
 
-    [Range(0, 100), Description("Fail when less than this percentage of space is free for unprivileged users.")]
+    [Range(0.0, 100.0), Description("Fail when less than this percentage of space is free for unprivileged users.")]
     public double? MinFreePercent { get; set; }
 
     [Description("Fail when less than this much space is free, e.g. 2GB.")]
     public ByteSize? MinFree { get; set; }
 
-    [Range(0, 100), Description("Fail when less than this percentage of inodes is free.")]
+    [Range(0.0, 100.0), Description("Fail when less than this percentage of inodes is free.")]
     public double? MinInodesFreePercent { get; set; }
 
     [Description("The window over which growth (bytes per hour) is measured.")]

@@ -27,7 +27,7 @@ public sealed class HealthchecksPingerOptions : IValidatableObject
         var forms = (Url is not null ? 1 : 0) + (Uuid is not null ? 1 : 0) + (PingKey is not null || Slug is not null ? 1 : 0);
         if (forms != 1) yield return new("say which check: url, or uuid, or ping-key with slug (one of them)", [nameof(Url)]);
         if ((PingKey is null) != (Slug is null)) yield return new("ping-key and slug go together", [nameof(Slug)]);
-        if (Uuid is not null && !Guid.TryParse(Uuid, out _)) yield return new($"uuid '{Uuid}' is not a UUID", [nameof(Uuid)]);
+        if (Uuid is not null && !Guid.TryParse(Uuid, out _)) yield return new("uuid is not a UUID (8-4-4-4-12 hex digits: copy it from the check's page)", [nameof(Uuid)]);
         if (Url is not null && Url.Scheme is not ("http" or "https")) yield return new("url must be http:// or https://", [nameof(Url)]);
     }
 }

@@ -68,7 +68,8 @@ internal sealed class WebhookNotifier(WebhookNotifierOptions options) : IAction,
         foreach (var (k, v) in options.Headers) request.Headers.TryAddWithoutValidation(k, v);
         using var response = await _http.SendAsync(request, cancellationToken);
         var answer = await response.Content.ReadAsStringAsync(cancellationToken);
-        var shown = options.Format == WebhookFormat.Telegram ? url.GetLeftPart(UriPartial.Authority) + "/bot***/sendMessage" : url.GetLeftPart(UriPartial.Path);
+        // The address is the credential (a Discord or Slack webhook's path is its token): only its host is shown.
+        var shown = options.Format == WebhookFormat.Telegram ? url.GetLeftPart(UriPartial.Authority) + "/bot***/sendMessage" : url.GetLeftPart(UriPartial.Authority) + "/***";
         context.Output.WriteLine($"POST {shown} -> {(int)response.StatusCode} {response.ReasonPhrase} {Cut(answer, 300)}".TrimEnd());
         if (response.IsSuccessStatusCode) return;
         var code = (int)response.StatusCode;

@@ -62,6 +62,11 @@ public sealed class ConfigLoaderTests : IDisposable
     [InlineData("maintenance:\n  - { name: m, start: 2026-12-01T00:00:00Z, end: tomorrow }\nrules: []", "3:", "end 'tomorrow' is not a time")]
     [InlineData("include: [\"../*.yaml\"]\nrules: []", "2:", "leaves the config's folder")]
     [InlineData("include: [\"../other.yaml\"]\nrules: []", "2:", "leaves the config's folder")]
+    // Found by the config fuzzer (tests/Sentinel.Fault.Tests): a NUL in a path, a double beyond int's range or not a number.
+    [InlineData("include: [\"rules\\u0000.yaml\"]\nrules: []", "2:", "a NUL character")]
+    [InlineData("rules:\n  - { name: a, probe: { type: scripted, with: { percent: 99999999999999999999 } } }", "3:", "must be between 0 and 100")]
+    [InlineData("rules:\n  - { name: a, probe: { type: scripted, with: { percent: .nan } } }", "3:", "is not a number")]
+    [InlineData("rules:\n  - { name: a, probe: { type: scripted, with: { percent: 1e309 } } }", "3:", "is not a number")]
     public void ConfigsThatOnceCrashed_AreFileLineColumnErrors(string body, string line, string message)
     {
         var result = Load("engine: { http: { enabled: false } }\n" + body);

@@ -476,15 +476,137 @@ public sealed class NotificationTests
     public async Task ResolvedMessage_ComesAfterARestart_OnTheChannelsThatWereTold()
     {
         var (mail, probe) = (Key(), Key());
-        ScriptedProbe.Script[probe] = false;
-        await using var h = await EngineHarness.StartAsync(OneRuleOneChannel(mail, probe));
-        await h.RunDueAsync();
-        await Eventually.Until(() => TestChannel.Of(mail).Count == 1, what: "down");
+        await using var h = await DownToldAsync(mail, probe);
         await h.StopEngineAsync();
         ScriptedProbe.Script[probe] = true;
         await h.StartEngineAsync();
         await h.AdvanceUntilAsync(() => TestChannel.Of(mail).Count == 2, Every, what: "resolved after the restart");
         TestChannel.Of(mail)[1].Subject.Should().Be("[Sentinel] RESOLVED: api");
         TestChannel.Of(mail)[1].Items.Single().Incident.Should().Be(TestChannel.Of(mail)[0].Items.Single().Incident);
+    }
+
+    // A stop while the channel has not answered leaves the outbox as a SIGKILL mid-send does: the message may have arrived.
+    // Rule "api" down and its DOWN arrived on <mail>; with slowAnswer, the channel has not answered yet (it is in flight).
+    private static async Task<EngineHarness> DownToldAsync(string mail, string probe, bool slowAnswer = false)
+    {
+        ScriptedProbe.Script[probe] = false;
+        if (slowAnswer) TestChannel.Holds[mail] = new();
+        var h = await EngineHarness.StartAsync(OneRuleOneChannel(mail, probe));
+        await h.RunDueAsync();
+        await Eventually.Until(() => TestChannel.Of(mail).Count == 1, what: "the DOWN arrived");
+        return h;
+    }
+
+    [Fact]
+    public async Task KilledWhileADownWasBeingSent_AfterTheRuleRecovered_TheResolvedFollows_AndTheDownIsNotRepeated()
+    {
+        var (mail, probe) = (Key(), Key());
+        await using var h = await DownToldAsync(mail, probe, slowAnswer: true);
+        ScriptedProbe.Script[probe] = true;
+        await h.AdvanceAsync(Every);
+        h.Engine.GetState("api")!.Status.Should().Be(RuleStatus.Healthy);
+        await h.StopEngineAsync();
+        TestChannel.Holds.TryRemove(mail, out _);
+
+        await h.StartEngineAsync();
+        await h.AdvanceUntilAsync(() => TestChannel.Of(mail).Count == 2, TimeSpan.FromSeconds(1), what: "the message after the restart");
+        var second = TestChannel.Of(mail)[1];
+        second.Subject.Should().Be("[Sentinel] BRIEFLY DOWN: api", "the DOWN may or may not have arrived: the one message right either way closes it");
+        second.Items.Single().Description.Should().Be("down for 10s, resolved: scripted failure");
+        second.Items.Single().Incident.Should().Be(TestChannel.Of(mail)[0].Items.Single().Incident);
+        await h.AdvanceAsync(TimeSpan.FromMinutes(10));
+        TestChannel.Of(mail).Should().HaveCount(2, "no DOWN repeated for an outage that is over");
+        h.Engine.GetStatus().Notifications!.Pending.Should().Be(0);
+    }
+
+    [Fact]
+    public async Task KilledWhileADownWasBeingSent_ItIsSentAgainOnce_AndItsIncidentIsResolvedOnThatChannel()
+    {
+        var (mail, probe) = (Key(), Key());
+        await using var h = await DownToldAsync(mail, probe, slowAnswer: true);
+        await h.StopEngineAsync();
+        TestChannel.Holds.TryRemove(mail, out _);
+        TestChannel.Script[mail] = ChannelScript.FailTransient;
+
+        await h.StartEngineAsync();
+        await h.AdvanceAsync(TimeSpan.FromSeconds(30));
+        TestChannel.Of(mail).Should().HaveCount(1, "the channel fails for now");
+        TestChannel.Script[mail] = ChannelScript.Accept;
+        await h.AdvanceUntilAsync(() => TestChannel.Of(mail).Count == 2, TimeSpan.FromSeconds(5), what: "the DOWN sent again");
+        ScriptedProbe.Script[probe] = true;
+        await h.AdvanceUntilAsync(() => TestChannel.Of(mail).Count == 3, Every, what: "resolved");
+        TestChannel.Of(mail).Select(n => n.Subject).Should().Equal("[Sentinel] DOWN: api", "[Sentinel] DOWN: api", "[Sentinel] RESOLVED: api");
+        await h.AdvanceAsync(TimeSpan.FromMinutes(10));
+        TestChannel.Of(mail).Should().HaveCount(3, "one duplicate at most: the message that was in flight");
+    }
+
+    [Fact]
+    public async Task AReminderInFlightWhenTheRuleRecovers_GetsOneResolved_AfterIt()
+    {
+        var (mail, probe) = (Key(), Key());
+        ScriptedProbe.Script[probe] = false;
+        await using var h = await EngineHarness.StartAsync(OneRuleOneChannel(mail, probe).Replace("notify: [", "reminder-interval: 1m\n    notify: ["));
+        await h.RunDueAsync();
+        await Eventually.Until(() => TestChannel.Of(mail).Count == 1, what: "down");
+        TestChannel.Holds[mail] = new();
+        await h.AdvanceUntilAsync(() => TestChannel.Of(mail).Count == 2, TimeSpan.FromSeconds(10), what: "the reminder arrived; its answer is slow");
+        ScriptedProbe.Script[probe] = true;
+        await h.AdvanceAsync(Every);
+        h.Engine.GetState("api")!.Status.Should().Be(RuleStatus.Healthy);
+        await h.AdvanceAsync(TimeSpan.FromMinutes(1));
+        TestChannel.Of(mail).Should().HaveCount(2, "the resolved message waits for the reminder it follows");
+        TestChannel.Holds.TryRemove(mail, out var hold);
+        hold!.SetResult();
+        await h.AdvanceUntilAsync(() => TestChannel.Of(mail).Count == 3, TimeSpan.FromSeconds(1), what: "resolved");
+        await h.AdvanceAsync(TimeSpan.FromMinutes(10));
+        TestChannel.Of(mail).Select(n => n.Subject).Should().Equal("[Sentinel] DOWN: api", "[Sentinel] STILL DOWN: api", "[Sentinel] RESOLVED: api");
+    }
+
+    // The state persister writes a transition at once; the incident is written when its event is handled. These two
+    // put the file in the state a SIGKILL between the two writes leaves (the SQL below is that write, done by hand).
+    private static void Sql(EngineHarness h, string sql)
+    {
+        var db = Directory.GetFiles(h.Dir.Path, "sentinel.db", SearchOption.AllDirectories).Single();
+        using var c = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={db};Pooling=false");
+        c.Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = sql;
+        cmd.ExecuteNonQuery();
+    }
+
+    [Fact]
+    public async Task KilledAfterTheDownStateWasWritten_ButBeforeItsIncident_TheNextStartOpensItAndTellsIt()
+    {
+        var (mail, probe) = (Key(), Key());
+        ScriptedProbe.Script[probe] = true;
+        await using var h = await EngineHarness.StartAsync(OneRuleOneChannel(mail, probe));
+        await h.RunDueAsync();
+        h.Engine.GetState("api")!.Status.Should().Be(RuleStatus.Healthy);
+        await h.StopEngineAsync();
+        Sql(h, "UPDATE rule_state SET status = 'down', consecutive_failures = 1");
+        ScriptedProbe.Script[probe] = false;
+
+        await h.StartEngineAsync();
+        await h.AdvanceUntilAsync(() => TestChannel.Of(mail).Count == 1, TimeSpan.FromSeconds(1), what: "the outage told, though no transition is left to see");
+        TestChannel.Of(mail)[0].Subject.Should().Be("[Sentinel] DOWN: api");
+        h.Engine.GetStatus().Notifications!.OpenIncidents.Should().ContainSingle();
+    }
+
+    [Fact]
+    public async Task KilledAfterTheHealthyStateWasWritten_ButBeforeItsIncidentClosed_TheNextStartResolvesIt_AndTheNextOutageIsTold()
+    {
+        var (mail, probe) = (Key(), Key());
+        await using var h = await DownToldAsync(mail, probe);
+        await h.StopEngineAsync();
+        Sql(h, "UPDATE rule_state SET status = 'healthy', consecutive_failures = 0, consecutive_successes = 1");
+        ScriptedProbe.Script[probe] = true;
+
+        await h.StartEngineAsync();
+        await h.AdvanceUntilAsync(() => TestChannel.Of(mail).Count == 2, TimeSpan.FromSeconds(1), what: "the resolved message");
+        TestChannel.Of(mail)[1].Subject.Should().Be("[Sentinel] RESOLVED: api");
+        h.Engine.GetStatus().Notifications!.OpenIncidents.Should().BeEmpty("no incident left open for ever");
+        ScriptedProbe.Script[probe] = false;
+        await h.AdvanceUntilAsync(() => TestChannel.Of(mail).Count == 3, Every, what: "the next outage, told (not swallowed by the stale incident)");
+        TestChannel.Of(mail)[2].Subject.Should().Be("[Sentinel] DOWN: api");
     }
 }

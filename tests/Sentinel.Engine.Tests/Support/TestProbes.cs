@@ -26,6 +26,8 @@ public sealed class ScriptedOptions
     public int Value { get; set; }
     public TimeSpan Delay { get; set; }
     [Range(1, 10)] public int Level { get; set; } = 1;
+    /// <summary>A double under an int range, as plugins write it: RangeAttribute converts the value to int.</summary>
+    [Range(0, 100)] public double? Percent { get; set; }
     public Sentinel.Abstractions.ByteSize Size { get; set; }
     public List<string> Tags { get; set; } = [];
     [FilePath] public string? File { get; set; }
@@ -147,10 +149,12 @@ public sealed class TestChannel(TestChannelOptions options) : IAction
     public static readonly ConcurrentDictionary<string, ConcurrentQueue<Notification>> Accepted = new();
     public static readonly ConcurrentDictionary<string, int> Attempts = new();
     public static readonly ConcurrentDictionary<string, ChannelScript> Script = new();
+    /// <summary>A slow channel: the message arrives (it is recorded), and the answer waits for this task (or the stop).</summary>
+    public static readonly ConcurrentDictionary<string, TaskCompletionSource> Holds = new();
 
     public static IReadOnlyList<Notification> Of(string key) => Accepted.TryGetValue(key, out var q) ? q.ToArray() : [];
 
-    public ValueTask ExecuteAsync(ActionContext context, CancellationToken cancellationToken)
+    public async ValueTask ExecuteAsync(ActionContext context, CancellationToken cancellationToken)
     {
         Attempts.AddOrUpdate(options.Key!, 1, (_, v) => v + 1);
         switch (Script.GetValueOrDefault(options.Key!))
@@ -159,6 +163,6 @@ public sealed class TestChannel(TestChannelOptions options) : IAction
             case ChannelScript.FailPermanent: throw new ActionFailedException("scripted permanent failure", permanent: true);
         }
         Accepted.GetOrAdd(options.Key!, _ => new()).Enqueue(context.Notification!);
-        return ValueTask.CompletedTask;
+        if (Holds.TryGetValue(options.Key!, out var hold)) await hold.Task.WaitAsync(cancellationToken);
     }
 }

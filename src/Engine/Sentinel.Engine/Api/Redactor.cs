@@ -24,6 +24,9 @@ public sealed partial class Redactor
 
     public static Redactor Empty { get; } = new([]);
 
+    /// <summary>A redactor for the given values (e.g. the heartbeat's, when the rest of the config is invalid).</summary>
+    public static Redactor Of(IEnumerable<string> secrets) => new(secrets);
+
     /// <summary>True when there is nothing to keep secret.</summary>
     public bool IsEmpty => _secrets.Length == 0;
 
@@ -53,6 +56,9 @@ public sealed partial class Redactor
             {
                 string text => Apply(text),
                 IEnumerable<string> lines when lines.Any(l => !ReferenceEquals(Apply(l), l)) => lines.Select(Apply).ToList(),
+                // A parsed body (the http probe's JSON) or any other structure: redacted in its JSON form, so a token
+                // echoed deep inside it is caught too (*** needs no escaping in JSON).
+                System.Text.Json.JsonElement or JsonNode => ApplyJson(value),
                 _ => value,
             };
             if (ReferenceEquals(redacted, value)) continue;
@@ -60,6 +66,13 @@ public sealed partial class Redactor
             copy[key] = redacted;
         }
         return copy ?? data;
+    }
+
+    private object ApplyJson(object value)
+    {
+        var json = System.Text.Json.JsonSerializer.Serialize(value);
+        var safe = Apply(json);
+        return ReferenceEquals(safe, json) || safe == json ? value : System.Text.Json.JsonDocument.Parse(safe).RootElement.Clone();
     }
 
     /// <summary>The option values to keep secret.</summary>

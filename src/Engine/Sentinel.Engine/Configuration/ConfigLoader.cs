@@ -105,6 +105,16 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
                     errors.Add(new(locations.Of(n, "channel"), $"rule '{rule.Name ?? rulePath}'.notify: there is no channel named '{c}'"
                         + (channels.Count == 0 ? " (define it under channels:)" : DidYouMean.Suffix(c, channels.Select(ch => ch.Name), "channels"))));
 
+        var engineChannels = spec.Notifications?.Engine is { } named
+            ? named
+            : (defaults.Notify ?? []).Where(n => n?.Channel is not null && n.After == TimeSpan.Zero).Select(n => n.Channel!).Distinct().ToList() is { Count: > 0 } immediate
+                ? immediate
+                : channels.Select(c => c.Name).ToList();
+        foreach (var c in spec.Notifications?.Engine ?? [])
+            if (!channels.Any(ch => ch.Name == c))
+                errors.Add(new(locations.Of(spec.Notifications!, "engine"), $"notifications.engine: there is no channel named '{c}'"
+                    + (channels.Count == 0 ? " (define it under channels:)" : DidYouMean.Suffix(c, channels.Select(ch => ch.Name), "channels"))));
+
         if (errors.Count > 0)
         {
             var order = files.Select((f, i) => (Display(f), i)).ToDictionary(x => x.Item1, x => x.i);
@@ -117,6 +127,7 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
             Maintenance = maintenance,
             Heartbeat = heartbeat,
             GroupWait = spec.Notifications?.GroupWait ?? TimeSpan.FromSeconds(30),
+            EngineChannels = engineChannels.Distinct().ToList(),
         }, []);
     }
 
@@ -429,7 +440,7 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
         }
     }
 
-    private const int MaxIncludeWalk = 100_000;
+    private const int MaxIncludeWalk = 20_000;
     private const int MaxRules = 100_000;
     private const long MaxFileBytes = 10 * 1024 * 1024;
 

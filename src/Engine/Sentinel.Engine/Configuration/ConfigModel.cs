@@ -111,6 +111,9 @@ public sealed class NotificationsSpec
 {
     [Description("Incidents opening (or resolving) within this time go out as one message per channel.")]
     public TimeSpan GroupWait { get; set; } = TimeSpan.FromSeconds(30);
+
+    [Description("The channels told of Sentinel's own trouble (its state cannot be written: a full disk). Default: the channels of defaults.notify that are not escalations, or every channel when defaults.notify names none.")]
+    public List<string>? Engine { get; set; }
 }
 
 public sealed class NotifySpec
@@ -482,4 +485,6 @@ public sealed record SentinelConfig(EngineSettings Engine, IReadOnlyList<RuleDef
     public IReadOnlyList<ChannelDefinition> Channels { get; init; } = [];
     public IReadOnlyList<MaintenanceWindow> Maintenance { get; init; } = [];
     public TimeSpan GroupWait { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>The channels told of Sentinel's own trouble (notifications.engine, or its default).</summary>
+    public IReadOnlyList<string> EngineChannels { get; init; } = [];
 }

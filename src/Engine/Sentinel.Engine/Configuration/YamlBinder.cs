@@ -106,6 +106,7 @@ public sealed class YamlBinder(string file, Func<string, string?> env, List<Conf
         }
         Locations.SetObject(instance, At(node));
         var props = Properties(type);
+        var firstError = errors.Count;
         var seen = new HashSet<string>(StringComparer.Ordinal);
         var failed = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (keyNode, valueNode) in map.Children)
@@ -138,7 +139,31 @@ public sealed class YamlBinder(string file, Func<string, string?> env, List<Conf
         }
         seen.ExceptWith(failed);
         Validate(instance, props, seen, failed, map, path);
+        HideSecrets(props, map, firstError);
         return instance;
+    }
+
+    // An error about a [Secret] option (a malformed token, a webhook URL that does not parse) must not print it:
+    // validate's and run's output, the log and status.json's config errors would carry it. What this mapping wrote
+    // for its secret keys (as written and as expanded) is *** in every error raised while binding it.
+    private void HideSecrets(IReadOnlyDictionary<string, PropertyInfo> props, YamlMappingNode map, int firstError)
+    {
+        if (errors.Count == firstError) return;
+        var hidden = new List<string>();
+        foreach (var (key, prop) in props)
+        {
+            if (prop.GetCustomAttribute<SecretAttribute>() is null || !map.Children.TryGetValue(new YamlScalarNode(key), out var value)) continue;
+            var scalars = value is YamlSequenceNode list ? list.Children.OfType<YamlScalarNode>() : value is YamlScalarNode one ? [one] : [];
+            foreach (var raw in scalars.Select(n => n.Value).OfType<string>())
+            {
+                hidden.Add(raw);
+                hidden.Add(EnvExpander.Expand(raw, env, out _));
+            }
+        }
+        hidden = hidden.Where(h => h.Trim().Length >= 4).Distinct(StringComparer.Ordinal).OrderByDescending(h => h.Length).ToList();
+        if (hidden.Count == 0) return;
+        for (var i = firstError; i < errors.Count; i++)
+            errors[i] = errors[i] with { Message = hidden.Aggregate(errors[i].Message, (m, h) => m.Replace(h, "***", StringComparison.Ordinal)) };
     }
 
     private void Validate(object instance, IReadOnlyDictionary<string, PropertyInfo> props, HashSet<string> seen, HashSet<string> failed, YamlMappingNode map, string path)
@@ -157,7 +182,13 @@ public sealed class YamlBinder(string file, Func<string, string?> env, List<Conf
                 if (!seen.Contains(key)) continue;
                 var value = prop.GetValue(instance);
                 var context = new ValidationContext(instance) { MemberName = prop.Name, DisplayName = key };
-                var result = attr.GetValidationResult(value, context);
+                ValidationResult? result;
+                // RangeAttribute converts to its bounds' type: a double beyond int's range throws instead of failing.
+                try { result = attr.GetValidationResult(value, context); }
+                catch (Exception ex) when (ex is OverflowException or InvalidCastException or FormatException or ArgumentException)
+                {
+                    result = new ValidationResult(attr is RangeAttribute r ? $"must be between {r.Minimum} and {r.Maximum}" : ex.Message);
+                }
                 if (result is not null && result != ValidationResult.Success)
                     errors.Add(new ConfigError(Locations.Of(instance, key), $"{Join(path, key)}: {result.ErrorMessage} (found {Show(value)})"));
             }
@@ -224,6 +255,9 @@ public sealed class YamlBinder(string file, Func<string, string?> env, List<Conf
         var raw = node.Value ?? "";
         var text = EnvExpander.Expand(raw, env, out var envError);
         if (envError is not null) { Error(node, path, envError); return null; }
+        // No name, path, address or pattern holds a NUL (a "\0" escape, or one from the environment): it would cut
+        // a path short or break the OS call that gets it.
+        if (text.Contains('\0')) { Error(node, path, "a NUL character (\\0) is not allowed in a value: remove it"); return null; }
         if (type == typeof(string) || type == typeof(object)) return text;
         var trimmed = text.Trim();
         if (type == typeof(bool))
@@ -264,7 +298,12 @@ public sealed class YamlBinder(string file, Func<string, string?> env, List<Conf
         }
         if (IsNumber(type))
         {
-            try { return System.Convert.ChangeType(trimmed, type, CultureInfo.InvariantCulture); }
+            try
+            {
+                var number = System.Convert.ChangeType(trimmed, type, CultureInfo.InvariantCulture);
+                if (number is double d && !double.IsFinite(d)) throw new OverflowException(); // NaN, .inf, 1e309
+                return number;
+            }
             catch (Exception ex) when (ex is FormatException or OverflowException)
             {
                 Error(node, path, $"'{text}' is not {Describe(type)}");

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Threading.Channels;
+using Sentinel.Engine.Configuration;
 using Sentinel.Engine.Remediation;
 
 namespace Sentinel.Engine.Events;
@@ -36,6 +37,12 @@ public sealed class ActivityLog
                 break;
             case ConfigRejected c:
                 Add(c.When, "config-rejected", null, $"configuration change rejected ({c.Errors.Count} errors; the running one stays): {c.Errors[0]}");
+                break;
+            case StateWriteFailed f:
+                Add(f.When, "state-unwritable", null, $"{f.Reason}: kept in memory until it can be written");
+                break;
+            case StateWriteRecovered r:
+                Add(r.When, "state-writable", null, $"written again after {Duration.Format(r.When - r.Since)}; nothing was lost");
                 break;
         }
         return ValueTask.CompletedTask;

@@ -16,3 +16,9 @@ public sealed record ConfigApplied(DateTimeOffset When, IReadOnlyList<string> Ad
 
 /// <summary>A changed configuration was rejected; the running one stays.</summary>
 public sealed record ConfigRejected(DateTimeOffset When, IReadOnlyList<ConfigError> Errors) : EngineEvent(When);
+
+/// <summary>Sentinel could not write what it must keep (a full disk, a read-only file system): it is kept in memory meanwhile.</summary>
+public sealed record StateWriteFailed(DateTimeOffset When, string Reason) : EngineEvent(When);
+
+/// <summary>Everything is written again; <see cref="Since"/> is when writes began to fail, <see cref="Reason"/> why.</summary>
+public sealed record StateWriteRecovered(DateTimeOffset When, DateTimeOffset Since, string Reason) : EngineEvent(When);

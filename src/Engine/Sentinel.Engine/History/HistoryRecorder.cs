@@ -30,8 +30,11 @@ public sealed partial class HistoryRecorder : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private Task? _loop;
 
-    public HistoryRecorder(HistoryStore store, HistorySettings settings, TimeProvider time, ILogger logger)
+    private readonly State.StateWriteMonitor? _writes;
+
+    public HistoryRecorder(HistoryStore store, HistorySettings settings, TimeProvider time, ILogger logger, State.StateWriteMonitor? writes = null)
     {
+        _writes = writes;
         _store = store;
         Settings = settings;
         _time = time;
@@ -88,6 +91,7 @@ public sealed partial class HistoryRecorder : IAsyncDisposable
                     lastPrune = _time.GetUtcNow();
                 }
             }
+            catch (Exception ex) when (_writes is not null) { _writes.Failure("history", ex); }
             catch (Exception ex) { LogFlushFailed(_logger, ex); }
         }
     }
@@ -240,6 +244,7 @@ public sealed partial class HistoryRecorder : IAsyncDisposable
             }
             foreach (var (h, closed, _, _) in written)
                 lock (h.Lock) h.Closed.RemoveAll(closed.Contains);
+            _writes?.Success("history");
         }
         finally { _flushGate.Release(); }
     }

@@ -44,6 +44,11 @@ public sealed class OutboxMessage
     public OutboxStatus Status { get; set; } = OutboxStatus.Pending;
     public string? LastError { get; set; }
     public DateTimeOffset? SentAt { get; set; }
+    /// <summary>
+    /// Handed to its channel at this time and not yet answered. Such a message is never cancelled (it may already
+    /// have arrived); found so after a restart (killed mid-send), it is sent again and counts as told.
+    /// </summary>
+    public DateTimeOffset? SendingSince { get; set; }
     public string? FailedOverFrom { get; set; }
 }
 

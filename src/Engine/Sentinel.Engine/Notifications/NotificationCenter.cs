@@ -47,9 +47,15 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
     private long _nextMessage;
     private Task? _loop;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, DateTimeOffset> _crashes = new(StringComparer.Ordinal);
+    private const string Writer = "outbox";
+    private readonly State.StateWriteMonitor? _writes;
+    private readonly HashSet<Incident> _unwrittenIncidents = [];
+    private readonly HashSet<OutboxMessage> _unwrittenMessages = [];
 
-    public NotificationCenter(INotificationStore store, INotificationHost host, ProbeFactory factory, TimeProvider time, ILoggerFactory loggers)
+    public NotificationCenter(INotificationStore store, INotificationHost host, ProbeFactory factory, TimeProvider time, ILoggerFactory loggers,
+        State.StateWriteMonitor? writes = null)
     {
+        _writes = writes;
         _store = store;
         _host = host;
         _factory = factory;
@@ -68,9 +74,98 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
         _nextIncident = snapshot.MaxIncidentId;
         _nextMessage = snapshot.MaxMessageId;
         ApplyChannels(_host.Config);
-        foreach (var gone in _open.Keys.Where(r => _host.Config.Rules.All(d => d.Name != r)).ToList())
+        await RecoverInFlightAsync(cancellationToken);
+        foreach (var gone in _open.Keys.Where(r => r != EngineRule && _host.Config.Rules.All(d => d.Name != r)).ToList())
             await CloseRemovedAsync(gone, _time.GetUtcNow(), cancellationToken);
+        await ReconcileAsync(cancellationToken);
+        // Stopped while its state could not be written; started, it could read it, and writes it again now.
+        if (_open.ContainsKey(EngineRule))
+            await CloseAsync(EngineRule, null, _time.GetUtcNow(), "Sentinel restarted and writes its state again", cancellationToken);
         _loop = Task.Run(LoopAsync);
+    }
+
+    /// <summary>The incident of Sentinel itself (its state cannot be written): not a rule name (those start with a letter or digit).</summary>
+    internal const string EngineRule = "(sentinel)";
+
+    // Sentinel's own trouble goes to the engine channels (notifications.engine), kept in memory if the outbox cannot
+    // be written (the trouble may be that disk), and resolved when it is over.
+    private async Task OpenEngineAsync(string reason, DateTimeOffset at, CancellationToken ct)
+    {
+        await _gate.WaitAsync(ct);
+        try
+        {
+            if (_open.ContainsKey(EngineRule)) return;
+            var incident = new Incident { Id = ++_nextIncident, Rule = EngineRule, OpenedAt = at, Description = reason };
+            _open[EngineRule] = incident;
+            await CommitAsync(null, [incident], _host.Config.EngineChannels.Select(c => NewMessage(incident, EngineRule, c, "down", reason, at)).ToList(), ct);
+        }
+        finally { _gate.Release(); }
+        Wake();
+    }
+
+    // A rule's state and its incident have different writers: the state persister writes a transition at once, the
+    // incident is written when the transition's event is handled. A kill between the two leaves a rule down with no
+    // incident (its outage would never be told) or healthy with one open (its resolved message would never go). Each
+    // start puts them together again.
+    private async Task ReconcileAsync(CancellationToken ct)
+    {
+        foreach (var def in _host.Config.Rules)
+        {
+            var state = _host.GetState(def.Name);
+            if (state is { Status: RuleStatus.Down } && def.AlertOn.Contains(AlertOn.Down) && !_open.ContainsKey(def.Name))
+            {
+                LogReconciled(_logger, def.Name, "down with no incident: opening one");
+                await OpenAsync(def, "down", state.LastCheck?.Description, state.Since, ct, SeenLines(state.LastCheck));
+            }
+            else if (state is { Status: RuleStatus.Healthy or RuleStatus.Paused } && _open.ContainsKey(def.Name))
+            {
+                LogReconciled(_logger, def.Name, $"{state.Status.ToString().ToLowerInvariant()} with an open incident: resolving it");
+                await CloseAsync(def.Name, def, state.Since, state.Status == RuleStatus.Paused ? "paused" : state.LastCheck?.Description, ct);
+            }
+        }
+    }
+
+    // What does not say "resolved" tells the channel of its incident (down, gave-up, escalation, reminder, exited...).
+    private static bool TellsOutage(OutboxMessage m) => m.Item.Kind is not ("resolved" or "briefly-down");
+
+    // Messages that were being sent when Sentinel was killed: they may have arrived, or not. One about an open incident
+    // is sent again (at most that one message arrives twice); its channel counts as told once it is delivered, and if
+    // the incident closes first, gets a BRIEFLY DOWN (right whether or not the first copy arrived). One about an
+    // incident that closed meanwhile is not repeated (a DOWN for an outage that is over): it counts as delivered, and
+    // its channel gets the message that closes it now (BRIEFLY DOWN, or RESOLVED if it had been told before).
+    // Anything else (a resolved message) is sent again.
+    private async Task RecoverInFlightAsync(CancellationToken ct)
+    {
+        var unconfirmed = _pending.Where(m => m.SendingSince is not null).ToList();
+        if (unconfirmed.Count == 0) return;
+        var now = _time.GetUtcNow();
+        var closing = new List<OutboxMessage>();
+        var closedIds = unconfirmed.Where(m => TellsOutage(m) && m.IncidentId is { } id && _open.Values.All(i => i.Id != id)).Select(m => m.IncidentId!.Value).ToHashSet();
+        var written = await _store.MessagesForAsync(closedIds, ct);
+        var closed = closedIds.Count == 0 ? [] : (await _store.RecentIncidentsAsync(1000, ct)).Where(i => closedIds.Contains(i.Id)).ToDictionary(i => i.Id);
+        foreach (var m in unconfirmed)
+        {
+            m.SendingSince = null;
+            m.DueAt = now;
+            if (!TellsOutage(m) || m.IncidentId is not { } id || !closedIds.Contains(id))
+            {
+                LogUnconfirmed(_logger, m.Id, m.Channel, m.Item.Kind, m.Rule, "it is sent again (it may arrive twice)");
+                continue;
+            }
+            LogUnconfirmed(_logger, m.Id, m.Channel, m.Item.Kind, m.Rule, "its incident is over: it counts as delivered, and the message that closes it follows");
+            m.Status = OutboxStatus.Sent;
+            m.LastError = "handed to the channel when Sentinel stopped; not confirmed";
+            if (written.Concat(closing).Any(w => w.IncidentId == id && w.Channel == m.Channel && w.Item.Kind is "resolved" or "briefly-down")) continue;
+            if (closed.GetValueOrDefault(id) is { ClosedAt: { } end } incident && !incident.Notified.Contains(m.Channel))
+            {
+                var lasted = end - incident.OpenedAt;
+                var briefly = NewMessage(incident, m.Rule, m.Channel, "briefly-down", $"down for {Duration.Format(lasted)}, resolved: {incident.Description}", end, m.Item.Output);
+                briefly.DueAt = now;
+                closing.Add(briefly);
+            }
+            else closing.AddRange(ResolvedAfterTheFact(m));
+        }
+        await CommitAsync(null, [], [.. unconfirmed, .. closing], ct);
     }
 
     /// <summary>Creates the channels of a (new) configuration; unchanged channels keep their instance.</summary>
@@ -104,7 +199,13 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
                 if (Rule(t.Rule) is { } def && def.AlertOn.Contains(AlertOn.Down)) await OpenAsync(def, "down", t.Check?.Description, t.When, cancellationToken, SeenLines(t.Check));
                 break;
             case RuleTransition { To: RuleStatus.Healthy or RuleStatus.Paused } t:
-                if (Rule(t.Rule) is { } healthy) await CloseAsync(healthy, t.When, t.To == RuleStatus.Paused ? "paused" : t.Check?.Description, cancellationToken);
+                if (Rule(t.Rule) is { } healthy) await CloseAsync(healthy.Name, healthy, t.When, t.To == RuleStatus.Paused ? "paused" : t.Check?.Description, cancellationToken);
+                break;
+            case StateWriteFailed f:
+                await OpenEngineAsync(f.Reason, f.When, cancellationToken);
+                break;
+            case StateWriteRecovered r:
+                await CloseAsync(EngineRule, null, r.When, $"written again after {Duration.Format(r.When - r.Since)} ({r.Reason}); nothing was lost", cancellationToken);
                 break;
             case ConfigApplied { Removed.Count: > 0 } applied:
                 foreach (var removed in applied.Removed) await CloseRemovedAsync(removed, applied.When, cancellationToken);
@@ -167,7 +268,7 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
                 // Already open (down, then the restart budget ran out): tell the channels already told, once.
                 if (cause == "gave-up" && existing.SuppressedBy is null && existing.MutedBy is null)
                 {
-                    var extra = Immediate(def).Select(c => NewMessage(existing, def, c, "gave-up", description, at, output)).ToList();
+                    var extra = Immediate(def).Select(c => NewMessage(existing, def.Name, c, "gave-up", description, at, output)).ToList();
                     await CommitAsync(def.Name, [], extra, ct);
                     Wake();
                 }
@@ -189,7 +290,7 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
     private List<OutboxMessage> Messages(RuleDefinition def, Incident incident, string kind, string? description, DateTimeOffset at, IReadOnlyList<string>? output = null)
         => def.Notify.Select(n =>
         {
-            var m = NewMessage(incident, def, n.Channel, n.After > TimeSpan.Zero ? "escalation" : kind, description, at, output);
+            var m = NewMessage(incident, def.Name, n.Channel, n.After > TimeSpan.Zero ? "escalation" : kind, description, at, output);
             if (n.After > TimeSpan.Zero) { m.DueAt = incident.OpenedAt + n.After; m.Groupable = false; }
             else if (incident.OpenedAt + def.MinDown > m.DueAt) m.DueAt = incident.OpenedAt + def.MinDown; // flap damping: told only if still down then
             return m;
@@ -197,14 +298,14 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
 
     private static IEnumerable<string> Immediate(RuleDefinition def) => def.Notify.Where(n => n.After == TimeSpan.Zero).Select(n => n.Channel).Distinct();
 
-    private OutboxMessage NewMessage(Incident? incident, RuleDefinition def, string channel, string kind, string? description, DateTimeOffset at, IReadOnlyList<string>? output = null)
+    private OutboxMessage NewMessage(Incident? incident, string rule, string channel, string kind, string? description, DateTimeOffset at, IReadOnlyList<string>? output = null)
     {
-        var status = _host.GetState(def.Name)?.Status.ToString().ToLowerInvariant() ?? "unknown";
+        var status = rule == EngineRule ? (kind == "resolved" ? "healthy" : "down") : _host.GetState(rule)?.Status.ToString().ToLowerInvariant() ?? "unknown";
         return new OutboxMessage
         {
-            Id = ++_nextMessage, IncidentId = incident?.Id, Rule = def.Name, Channel = channel, CreatedAt = at, DueAt = at + GroupWait,
-            Item = new NotificationItem(def.Name, kind, status, incident?.OpenedAt ?? at, description, incident?.Id, output,
-                Restarts: _host.GetState(def.Name)?.Remediation?.Total is > 0 and var r ? r : null),
+            Id = ++_nextMessage, IncidentId = incident?.Id, Rule = rule, Channel = channel, CreatedAt = at, DueAt = at + GroupWait,
+            Item = new NotificationItem(rule, kind, status, incident?.OpenedAt ?? at, description, incident?.Id, output,
+                Restarts: _host.GetState(rule)?.Remediation?.Total is > 0 and var r ? r : null),
         };
     }
 
@@ -215,43 +316,46 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
         {
             _open.TryGetValue(def.Name, out var incident);
             if (incident?.SuppressedBy is not null || incident?.MutedBy is not null || Muting(def.Name, at) is not null) return;
-            await CommitAsync(def.Name, [], Immediate(def).Select(c => NewMessage(incident, def, c, kind, description, at, output)).ToList(), ct);
+            await CommitAsync(def.Name, [], Immediate(def).Select(c => NewMessage(incident, def.Name, c, kind, description, at, output)).ToList(), ct);
         }
         finally { _gate.Release(); }
         Wake();
     }
 
-    private async Task CloseAsync(RuleDefinition def, DateTimeOffset at, string? description, CancellationToken ct)
+    private async Task CloseAsync(string rule, RuleDefinition? def, DateTimeOffset at, string? description, CancellationToken ct)
     {
         await _gate.WaitAsync(ct);
         try
         {
-            if (!_open.Remove(def.Name, out var incident)) return;
+            if (!_open.Remove(rule, out var incident)) return;
             incident.ClosedAt = at;
             var changed = CancelPending(m => m.IncidentId == incident.Id);
             var messages = new List<OutboxMessage>();
+            // A down message being sent now is not cancelled (it may have arrived): when its channel accepts it, it
+            // gets the resolved message (ResolvedAfterTheFact); if Sentinel is killed first, the next one closes it
+            // (RecoverInFlightAsync). Neither told twice nor left with a DOWN.
             // Nothing that went down goes untold: a channel whose down message was still waiting (group-wait, or a
             // failing channel's retries) gets one message saying it was down and is resolved, unless the outage was
             // shorter than the rule's min-down (flap damping, asked for explicitly).
             var lasted = at - incident.OpenedAt;
-            if (lasted >= def.MinDown && incident.SuppressedBy is null && incident.MutedBy is null)
+            if (lasted >= (def?.MinDown ?? TimeSpan.Zero) && incident.SuppressedBy is null && incident.MutedBy is null)
                 foreach (var untold in changed.Where(m => m.Item.Kind is "down" or "gave-up" && !incident.Notified.Contains(m.Channel)).GroupBy(m => m.Channel))
                 {
-                    var m = NewMessage(incident, def, untold.Key, "briefly-down", $"down for {Duration.Format(lasted)}, resolved: {incident.Description}", at,
+                    var m = NewMessage(incident, rule, untold.Key, "briefly-down", $"down for {Duration.Format(lasted)}, resolved: {incident.Description}", at,
                         untold.Select(d => d.Item.Output).FirstOrDefault(o => o is { Count: > 0 }));
                     m.DueAt = untold.Min(d => d.DueAt); // when the down message would have gone: its group-wait already ran
                     messages.Add(m);
                 }
-            if (def.SendResolved)
+            if (def?.SendResolved ?? true)
                 foreach (var channel in incident.Notified.Distinct())
                 {
-                    var m = NewMessage(incident, def, channel, "resolved", description, at);
+                    var m = NewMessage(incident, rule, channel, "resolved", description, at);
                     messages.Add(m);
                 }
             var incidents = new List<Incident> { incident };
-            ReleaseChildren(def.Name, at, incidents, messages);
-            LogResolved(_logger, def.Name, incident.Id, messages.Count(m => m.Item.Kind == "resolved"));
-            await CommitAsync(def.Name, incidents, [.. changed, .. messages], ct);
+            ReleaseChildren(rule, at, incidents, messages);
+            LogResolved(_logger, rule, incident.Id, messages.Count(m => m.Item.Kind == "resolved"));
+            await CommitAsync(def?.Name, incidents, [.. changed, .. messages], ct);
         }
         finally { _gate.Release(); }
         Wake();
@@ -313,14 +417,34 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
 
     private List<OutboxMessage> CancelPending(Func<OutboxMessage, bool> which)
     {
-        var cancelled = _pending.Where(m => m.Status == OutboxStatus.Pending && which(m)).ToList();
+        // A message handed to its channel is never cancelled: it may already have arrived.
+        var cancelled = _pending.Where(m => m.Status == OutboxStatus.Pending && m.SendingSince is null && which(m)).ToList();
         foreach (var m in cancelled) m.Status = OutboxStatus.Cancelled;
         return cancelled;
     }
 
+    // Written with the rule's state in one transaction. A write that fails (a full disk) does not stop anything: the
+    // incidents and messages live on in memory (they are sent from there), are kept here, and are written with the
+    // next commit that works (the dispatcher tries every few seconds). The rule's state is kept by the StatePersister.
     private async Task CommitAsync(string? rule, IReadOnlyCollection<Incident> incidents, IReadOnlyCollection<OutboxMessage> messages, CancellationToken ct)
     {
-        await _store.CommitAsync(rule is null ? null : _host.GetState(rule), incidents, messages, ct);
+        var allIncidents = _unwrittenIncidents.Count == 0 ? incidents : [.. _unwrittenIncidents.Union(incidents)];
+        var allMessages = _unwrittenMessages.Count == 0 ? messages : [.. _unwrittenMessages.Union(messages)];
+        try
+        {
+            if (allIncidents.Count + allMessages.Count > 0 || rule is not null)
+                await _store.CommitAsync(rule is null ? null : _host.GetState(rule), allIncidents, allMessages, ct);
+            _unwrittenIncidents.Clear();
+            _unwrittenMessages.Clear();
+            _writes?.Success(Writer);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            _unwrittenIncidents.UnionWith(incidents);
+            _unwrittenMessages.UnionWith(messages);
+            if (_writes is null) throw;
+            _writes.Failure(Writer, ex);
+        }
         _host.NotificationsChanged();
         foreach (var m in messages)
         {
@@ -364,10 +488,14 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
         await _gate.WaitAsync(ct);
         try
         {
+            if (_unwrittenIncidents.Count + _unwrittenMessages.Count > 0) await CommitAsync(null, [], [], ct);
             await ReleaseMutedAsync(now, ct);
             await QueueRemindersAsync(now, ct);
-            // During a rule's maintenance window only resolved messages go out; the rest wait for its end.
-            bool Sendable(OutboxMessage m) => m.Status == OutboxStatus.Pending && (m.Item.Kind == "resolved" || Muting(m.Rule, now) is null);
+            // During a rule's maintenance window only resolved messages go out; the rest wait for its end. A resolved
+            // message never overtakes what it resolves (a down being retried, or sent again after a restart).
+            bool Sendable(OutboxMessage m) => m.Status == OutboxStatus.Pending && m.SendingSince is null
+                && (m.Item.Kind == "resolved" ? !_pending.Any(e => e.Id < m.Id && e.IncidentId == m.IncidentId && e.Channel == m.Channel && e.Status == OutboxStatus.Pending && TellsOutage(e))
+                    : Muting(m.Rule, now) is null);
             batches = _pending.Where(m => Sendable(m) && m.DueAt <= now).Select(m => m.Channel).Distinct()
                 .Select(c => (c, _pending.Where(m => m.Channel == c && Sendable(m) && (m.DueAt <= now || m.Groupable)).OrderBy(m => m.Id).ToList()))
                 .ToList();
@@ -385,6 +513,7 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
                 .Concat(muted)
                 .Concat(_open.Values.Select(NextReminder).OfType<DateTimeOffset>())
                 .Concat(_open.Values.Select(MutedUntil).OfType<DateTimeOffset>())
+                .Concat(_unwrittenIncidents.Count + _unwrittenMessages.Count > 0 ? [now + TimeSpan.FromSeconds(5)] : [])
                 .DefaultIfEmpty(now + TimeSpan.FromMinutes(1)).Min();
             var wait = next - _time.GetUtcNow();
             return wait < TimeSpan.Zero ? TimeSpan.Zero : wait > TimeSpan.FromMinutes(1) ? TimeSpan.FromMinutes(1) : wait;
@@ -392,8 +521,9 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
         finally { _gate.Release(); }
     }
 
+    // Sentinel's own trouble is not any rule's maintenance.
     private MaintenanceWindow? Muting(string rule, DateTimeOffset at)
-        => _host.Config.Maintenance.FirstOrDefault(w => w.Covers(rule) && w.OpenUntil(at) is not null);
+        => rule == EngineRule ? null : _host.Config.Maintenance.FirstOrDefault(w => w.Covers(rule) && w.OpenUntil(at) is not null);
 
     // Incidents opened during a maintenance window that has ended: alerted for now if their rule is still down.
     private async Task ReleaseMutedAsync(DateTimeOffset now, CancellationToken ct)
@@ -422,7 +552,7 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
         {
             if (NextReminder(incident) is not { } due || due > now || Rule(incident.Rule) is not { } def) continue;
             incident.LastNotifiedAt = now;
-            var messages = incident.Notified.Distinct().Select(c => NewMessage(incident, def, c, "reminder", _host.GetState(def.Name)?.LastCheck?.Description ?? incident.Description, now)).ToList();
+            var messages = incident.Notified.Distinct().Select(c => NewMessage(incident, def.Name, c, "reminder", _host.GetState(def.Name)?.LastCheck?.Description ?? incident.Description, now)).ToList();
             foreach (var m in messages) m.DueAt = now;
             await CommitAsync(null, [incident], messages, ct);
         }
@@ -445,6 +575,12 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
         await _gate.WaitAsync(ct);
         try
         {
+            // Closed meanwhile (a resolved rule cancels what has not gone yet); what is left is marked as being
+            // sent before it is handed over, so a kill during the send is known after the restart.
+            batch.RemoveAll(m => m.Status != OutboxStatus.Pending);
+            if (batch.Count == 0) return;
+            foreach (var m in batch) m.SendingSince = now;
+            await CommitAsync(null, [], batch, ct);
             items = batch.Select(m => m.Item.Kind is "down" or "reminder" or "escalation" or "gave-up"
                 ? m.Item with { Suppressed = _open.Values.Where(i => i.SuppressedBy == m.Rule).Select(i => i.Rule).ToList() is { Count: > 0 } s ? s : null }
                 : m.Item).ToList();
@@ -529,14 +665,13 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
             var incidents = new List<Incident>();
             foreach (var m in batch)
             {
-                // Cancelled meanwhile (resolved during the send): a delivered "down" still counts as told.
-                var wasCancelled = m.Status == OutboxStatus.Cancelled;
+                m.SendingSince = null;
                 update(m);
-                if (onIncident is not null && m.IncidentId is { } id && m.Item.Kind is not ("resolved" or "briefly-down"))
+                if (onIncident is not null && m.IncidentId is { } id && TellsOutage(m))
                 {
                     var incident = _open.Values.FirstOrDefault(i => i.Id == id);
                     if (incident is not null) { onIncident(incident); if (!incidents.Contains(incident)) incidents.Add(incident); }
-                    else if (wasCancelled || m.Status == OutboxStatus.Sent) await ResolvedForLateDeliveryAsync(m, extra ??= []);
+                    else if (m.Status == OutboxStatus.Sent) (extra ??= []).AddRange(ResolvedAfterTheFact(m));
                 }
             }
             await CommitAsync(null, incidents, [.. batch, .. extra ?? []], ct);
@@ -545,28 +680,22 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
         if (extra is { Count: > 0 }) Wake();
     }
 
-    // A "down" delivered after its incident closed (the send was in flight): the channel was told, so it gets the resolved message too.
-    private Task ResolvedForLateDeliveryAsync(OutboxMessage sent, List<OutboxMessage> extra)
+    // A "down" delivered after its incident closed (the send was in flight, or is sent again after a kill): the channel
+    // was told, so it gets the resolved message too. Its rule may have been removed meanwhile: it is told why it ended.
+    private IEnumerable<OutboxMessage> ResolvedAfterTheFact(OutboxMessage sent)
     {
-        if (sent.Status != OutboxStatus.Sent) return Task.CompletedTask;
-        // It was told the outage after all: the "briefly down" waiting in its place would tell it twice.
-        foreach (var instead in _pending.Where(p => p.Status == OutboxStatus.Pending && p.IncidentId == sent.IncidentId && p.Channel == sent.Channel && p.Item.Kind == "briefly-down"))
-        {
-            instead.Status = OutboxStatus.Cancelled;
-            extra.Add(instead);
-        }
-        // Its rule may have been removed while the send was in flight: the channel was told, so it is told why it ended.
         var def = Rule(sent.Rule);
-        if (def is { SendResolved: false }) return Task.CompletedTask;
+        if (def is { SendResolved: false }) yield break;
+        // Told before (a reminder was in flight): the resolved message written at the close is waiting for this one.
+        if (_pending.Any(p => p.Status == OutboxStatus.Pending && p.IncidentId == sent.IncidentId && p.Channel == sent.Channel && p.Item.Kind == "resolved")) yield break;
         var now = _time.GetUtcNow();
-        extra.Add(new OutboxMessage
+        yield return new OutboxMessage
         {
             Id = ++_nextMessage, IncidentId = sent.IncidentId, Rule = sent.Rule, Channel = sent.Channel, CreatedAt = now, DueAt = now + GroupWait,
             Item = def is null
                 ? new NotificationItem(sent.Rule, "resolved", "removed", sent.Item.Since, "the rule was removed from the configuration", sent.IncidentId)
                 : new NotificationItem(def.Name, "resolved", _host.GetState(def.Name)?.Status.ToString().ToLowerInvariant() ?? "healthy", sent.Item.Since, null, sent.IncidentId),
-        });
-        return Task.CompletedTask;
+        };
     }
 
     public NotificationStatus GetStatus()
@@ -585,6 +714,17 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
     {
         await _stop.CancelAsync();
         if (_loop is not null) { try { await _loop; } catch (OperationCanceledException) { } }
+        // The last chance to write what a failing disk kept in memory; what still cannot be written is named.
+        if (_unwrittenIncidents.Count + _unwrittenMessages.Count > 0)
+        {
+            await _gate.WaitAsync();
+            try
+            {
+                await CommitAsync(null, [], [], CancellationToken.None);
+                if (_unwrittenIncidents.Count + _unwrittenMessages.Count > 0) LogUnwrittenLost(_logger, _unwrittenMessages.Count, _unwrittenIncidents.Count);
+            }
+            finally { _gate.Release(); }
+        }
         lock (_channels)
             foreach (var c in _channels.Values) (c.Action as IDisposable)?.Dispose();
         _stop.Dispose();
@@ -613,6 +753,15 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
 
     [LoggerMessage(EventId = 606, Level = LogLevel.Information, Message = "Rule {Rule}: incident #{Incident} acknowledged: escalations and reminders stop")]
     private static partial void LogAcked(ILogger logger, string rule, long incident);
+
+    [LoggerMessage(EventId = 609, Level = LogLevel.Warning, Message = "Message #{Id} ({Kind} of rule {Rule}) was being sent on {Channel} when Sentinel stopped, and may have arrived: {What}")]
+    private static partial void LogUnconfirmed(ILogger logger, long id, string channel, string kind, string rule, string what);
+
+    [LoggerMessage(EventId = 610, Level = LogLevel.Error, Message = "Stopping with {Messages} messages and {Incidents} incidents that could not be written (the state cannot be written): the next Sentinel will not know of them")]
+    private static partial void LogUnwrittenLost(ILogger logger, int messages, int incidents);
+
+    [LoggerMessage(EventId = 611, Level = LogLevel.Warning, Message = "Rule {Rule}: stopped between writing its state and its incident ({What})")]
+    private static partial void LogReconciled(ILogger logger, string rule, string what);
 
     [LoggerMessage(EventId = 607, Level = LogLevel.Error, Message = "The notification dispatcher failed; it retries in 5s")]
     private static partial void LogDispatchFailed(ILogger logger, Exception ex);

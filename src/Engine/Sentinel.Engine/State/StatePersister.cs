@@ -23,8 +23,11 @@ public sealed partial class StatePersister : IAsyncDisposable
     private int _statusChanged = 1;
     private Task? _loop;
 
-    public StatePersister(IStateStore store, string? statusPath, Action<Stream> writeStatus, TimeSpan interval, ILogger logger)
+    private readonly StateWriteMonitor? _writes;
+
+    public StatePersister(IStateStore store, string? statusPath, Action<Stream> writeStatus, TimeSpan interval, ILogger logger, StateWriteMonitor? writes = null)
     {
+        _writes = writes;
         _store = store;
         _statusPath = statusPath;
         _writeStatus = writeStatus;
@@ -71,6 +74,7 @@ public sealed partial class StatePersister : IAsyncDisposable
                 FlushAsync(_stop.Token).GetAwaiter().GetResult();
             }
             catch (OperationCanceledException) when (_stop.IsCancellationRequested) { break; }
+            catch (Exception ex) when (_writes is not null) { _ = ex; } // reported by FlushAsync; kept and retried at the next interval
             catch (Exception ex) { LogFlushFailed(_logger, ex); }
         }
     }
@@ -86,18 +90,37 @@ public sealed partial class StatePersister : IAsyncDisposable
             try
             {
                 await _store.SaveAsync(dirty.Values.ToList(), removed.Keys.ToList(), cancellationToken);
+                _writes?.Success(StateWriter);
             }
-            catch
+            catch (Exception ex)
             {
+                // Kept, newer changes first: written at the next flush that works.
                 foreach (var (k, v) in dirty) _dirty.TryAdd(k, v);
                 foreach (var k in removed.Keys) _removed.TryAdd(k, 0);
                 Volatile.Write(ref _statusChanged, 1);
+                if (ex is not OperationCanceledException) _writes?.Failure(StateWriter, ex);
                 throw;
             }
-            if (_statusPath is not null) StatusFile.WriteAtomic(_statusPath, _writeStatus);
+            if (_statusPath is not null)
+            {
+                try
+                {
+                    StatusFile.WriteAtomic(_statusPath, _writeStatus);
+                    _writes?.Success(StatusWriter);
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    Volatile.Write(ref _statusChanged, 1);
+                    _writes?.Failure(StatusWriter, ex);
+                    throw;
+                }
+            }
         }
         finally { _flushGate.Release(); }
     }
+
+    private const string StateWriter = "state";
+    private const string StatusWriter = "status.json";
 
     public async ValueTask DisposeAsync()
     {
