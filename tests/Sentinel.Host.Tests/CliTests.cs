@@ -261,6 +261,21 @@ public sealed class CliTests : IDisposable
         version.Stdout.Trim().Should().MatchRegex(@"^\d+\.\d+\.\d+");
     }
 
+    // 1 is "a rule is down" to status and check: a mistyped command line must not look like an outage.
+    [Fact]
+    public async Task UsageErrors_Exit2_AndSayWhatWasExpected()
+    {
+        var ack = await SentinelProcess.RunAsync(_dir, "ack", "abc");
+        ack.Exit.Should().Be(2);
+        ack.Stderr.Should().Contain("'abc' is not an incident number: give the number from the message (12 or #12)").And.NotContain("System.Int64");
+        var unknown = await SentinelProcess.RunAsync(_dir, "stauts");
+        unknown.Exit.Should().Be(2);
+        unknown.Stderr.Should().Contain("stauts").And.MatchRegex(@"commands: run, validate, check, .*status.*stop, start, restart");
+        var missing = await SentinelProcess.RunAsync(_dir, "pause");
+        missing.Exit.Should().Be(2);
+        missing.Stderr.Should().Contain("Run 'sentinel pause --help' for usage.");
+    }
+
     private static JsonElement? ReadStatus(string path)
     {
         try { return JsonDocument.Parse(File.ReadAllText(path)).RootElement; }

@@ -13,6 +13,13 @@ public sealed class SupervisionTests : IDisposable
 
     public SupervisionTests() => Directory.CreateDirectory(_dir);
 
+    // The test service as rule "svc", supervised with the defaults, checked every 200ms.
+    private string SvcRule => $"""
+          - name: svc
+            every: 200ms
+            supervise: {"{"} command: [/usr/bin/python3, "{Service}", --port-file, "{PortFile}"] {"}"}
+        """;
+
     private string Pidfile => Path.Combine(_dir, "state", "supervise", "svc.pid");
     private string PortFile => Path.Combine(_dir, "port");
 
@@ -134,6 +141,100 @@ public sealed class SupervisionTests : IDisposable
         smtp.Messages().Should().ContainSingle();
     }
 
+    [Fact]
+    public async Task StopHoldsTheServiceStopped_AcrossARestartOfSentinel_StartAndRestartBringItBack_StatusRuleTellsItAll()
+    {
+        var config = Config($"""
+            {SvcRule}
+            """);
+        var sentinel = SentinelProcess.Start(_dir, null, "run", "--config", config);
+        try
+        {
+            await Eventually.Until(() => Status() is { } s && s.GetProperty("status").GetString() == "healthy", context: () => Diagnostics(sentinel));
+            var pid = RecordedPid()!.Value;
+
+            var stop = await SentinelProcess.RunAsync(_dir, "stop", "svc", "--config", config);
+            stop.Exit.Should().Be(0, stop.Stderr);
+            stop.Stdout.Should().Contain($"svc: stopped pid {pid}; held stopped");
+            NativeAlive(pid).Should().BeFalse("the service was stopped");
+            await Eventually.Until(() => Status() is { } s && s.GetProperty("status").GetString() == "paused"
+                && s.GetProperty("service").GetProperty("summary").GetString()!.StartsWith("stopped by the operator"), context: () => Diagnostics(sentinel));
+            var whole = await SentinelProcess.RunAsync(_dir, "status", "svc", "--config", config);
+            whole.Exit.Should().Be(0, whole.Stderr);
+            whole.Stdout.Should().Contain("svc: paused since").And.Contain("stopped by the operator (sentinel start svc)").And.Contain("incident").And.Contain("Last checks");
+
+            // Held across a restart of Sentinel: not started, not alerted for.
+            sentinel.Signal("TERM");
+            (await sentinel.WaitForExitAsync(TimeSpan.FromSeconds(30))).Should().Be(0, sentinel.Output());
+            sentinel.Dispose();
+            File.Delete(PortFile);
+            sentinel = SentinelProcess.Start(_dir, null, "run", "--config", config);
+            await Eventually.Until(() => sentinel.Stdout.Contains(" started: 1 rules"), context: () => Diagnostics(sentinel));
+            // The status it wrote shows the state it read: paused, held.
+            await Eventually.Until(() => Status() is { } s && s.GetProperty("service").GetProperty("summary").GetString()!.StartsWith("stopped by the operator"), context: () => Diagnostics(sentinel));
+            File.Exists(PortFile).Should().BeFalse("nothing started it before `sentinel start`");
+            ServiceLog().Split('\n').Count(l => l.StartsWith("started pid")).Should().Be(1);
+            var start = await SentinelProcess.RunAsync(_dir, "start", "svc", "--config", config);
+            start.Exit.Should().Be(0, start.Stderr);
+            start.Stdout.Should().Contain("svc: started pid");
+            await Eventually.Until(() => Status() is { } s && s.GetProperty("status").GetString() == "healthy" && File.Exists(PortFile), context: () => Diagnostics(sentinel));
+            (await Health()).Should().Be("ok");
+
+            var before = RecordedPid()!.Value;
+            var restart = await SentinelProcess.RunAsync(_dir, "restart", "svc", "--config", config);
+            restart.Exit.Should().Be(0, restart.Stderr);
+            await Eventually.Until(() => RecordedPid() is { } now && now != before, context: () => Diagnostics(sentinel));
+            NativeAlive(before).Should().BeFalse();
+            Status()!.Value.GetProperty("remediation").GetProperty("total").GetInt64().Should().Be(0, "an operator's start or restart is not a remediation");
+            sentinel.Stdout.Should().NotContain("-> Down", "nothing the operator did is an outage").And.NotContain("exited (", "nor a crash");
+
+            var story = await SentinelProcess.RunAsync(_dir, "logs", "svc", "--checks", "-n", "20", "--since", "10m", "--config", config);
+            story.Exit.Should().Be(0, story.Stderr);
+            story.Stdout.Should().Contain("  check  healthy").And.Contain("transition  paused", "its checks and events: the resume by `sentinel start` among them");
+
+            var unknown = await SentinelProcess.RunAsync(_dir, "status", "svx", "--config", config);
+            unknown.Exit.Should().Be(2);
+            unknown.Stderr.Should().Contain("there is no rule 'svx'");
+        }
+        finally { sentinel.Dispose(); }
+    }
+
+    [Fact]
+    public async Task Logs_TailsTheServiceOutput_IntoItsRotatedFiles_AndFollowsItAcrossARotation()
+    {
+        var output = Path.Combine(_dir, "out", "svc.log");
+        var config = Config($"""
+              - name: svc
+                every: 200ms
+                supervise: {"{"} command: [/usr/bin/python3, "{Service}"], stdout: out/svc.log {"}"}
+            """);
+        Directory.CreateDirectory(Path.GetDirectoryName(output)!);
+        await File.WriteAllTextAsync(output + ".2", "oldest-1\noldest-2\n");
+        await File.WriteAllTextAsync(output + ".1", "old-1\nold-2\nold-3\n");
+        await File.WriteAllTextAsync(output, "new-1\n");
+
+        var tail = await SentinelProcess.RunAsync(_dir, "logs", "svc", "-n", "5", "--config", config);
+        tail.Exit.Should().Be(0, tail.Stderr);
+        tail.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Should().Equal("oldest-2", "old-1", "old-2", "old-3", "new-1");
+
+        using var follow = SentinelProcess.Start(_dir, null, "logs", "svc", "-f", "-n", "1", "--config", config);
+        await Eventually.Until(() => follow.Stdout.Contains("new-1"), context: follow.Output);
+        await File.AppendAllTextAsync(output, "new-2\n");
+        await Eventually.Until(() => follow.Stdout.Contains("new-2"), context: follow.Output);
+        // Rotated as Sentinel rotates it: copied away, truncated, written again.
+        File.Copy(output, output + ".1", overwrite: true);
+        await File.WriteAllTextAsync(output, "");
+        await File.AppendAllTextAsync(output, "after\n");
+        await Eventually.Until(() => follow.Stdout.Contains("after"), context: follow.Output);
+        follow.Stdout.Split('\n').Count(l => l == "new-2").Should().Be(1, "what was printed is not printed again");
+    }
+
+    private static bool NativeAlive(int pid)
+    {
+        try { using var p = System.Diagnostics.Process.GetProcessById(pid); return !p.HasExited; }
+        catch (ArgumentException) { return false; }
+    }
+
     private async Task KillAndAwaitRestartAsync(SentinelProcess sentinel)
     {
         var pid = RecordedPid()!.Value;
@@ -190,9 +291,7 @@ public sealed class SupervisionTests : IDisposable
     public async Task Status_ShowsEachServicesPidUptimeAndRestarts_AndAGaveUpWithItsNextAttempt()
     {
         var config = Config($"""
-              - name: svc
-                every: 200ms
-                supervise: {"{"} command: [/usr/bin/python3, "{Service}", --port-file, "{PortFile}"] {"}"}
+            {SvcRule}
               - name: broken
                 every: 200ms
                 supervise: {"{"} shell: true, command: "echo 'cannot connect to the gateway'; exit 3", start-period: 0s {"}"}
@@ -238,9 +337,7 @@ public sealed class SupervisionTests : IDisposable
     public async Task SentinelKilledWithSigkill_TheNextSentinelAdoptsTheServiceWithoutRestartingIt()
     {
         var config = Config($"""
-              - name: svc
-                every: 200ms
-                supervise: {"{"} command: [/usr/bin/python3, "{Service}", --port-file, "{PortFile}"] {"}"}
+            {SvcRule}
             """);
         int pid;
         using (var first = SentinelProcess.Start(_dir, null, "run", "--config", config))

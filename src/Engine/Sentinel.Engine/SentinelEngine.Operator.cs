@@ -51,6 +51,36 @@ public sealed partial class SentinelEngine
         return result is { } r ? (true, r.Ok, r.Message) : (false, false, "a remediation attempt of this rule is already running");
     }
 
+    /// <summary>
+    /// `sentinel stop|start|restart RULE`: a supervised service stopped and held so (its rule paused: no checks, no
+    /// alerts, no restarts, kept across restarts of Sentinel), started again (and its rule resumed), or restarted now.
+    /// The answer: an HTTP status (200, 404 no rule, 409 no service, 502 the start failed) and what happened.
+    /// </summary>
+    public async Task<(int Status, string Message)> ControlServiceAsync(string rule, string verb, CancellationToken cancellationToken)
+    {
+        if (!_runtimes.TryGetValue(rule, out var runtime)) return (404, $"there is no rule '{rule}'");
+        if (!_remediators.TryGetValue(rule, out var remediator) || remediator.Supervisor is null)
+            return (409, $"rule '{rule}' supervises no service (only a rule with supervise: has one to {verb})");
+        switch (verb)
+        {
+            case "stop":
+                await SetPausedAsync(rule, true, cancellationToken);
+                var stopped = await remediator.StopByOperatorAsync();
+                LogServiceControl(_logger, rule, "stopped by the operator", stopped);
+                return (200, $"{stopped}; held stopped (not restarted, not alerted for, also after a restart of Sentinel) until `sentinel start {rule}`");
+            case "start" or "restart":
+                var (ok, message) = await remediator.StartByOperatorAsync(restart: verb == "restart");
+                if (GetState(rule) is { Status: Rules.RuleStatus.Paused } && !runtime.Definition.Paused) await SetPausedAsync(rule, false, cancellationToken);
+                LogServiceControl(_logger, rule, verb == "start" ? "started by the operator" : "restarted by the operator", message);
+                return ok ? (200, message) : (502, $"the service did not start: {message} (Sentinel retries under its restart policy)");
+            default:
+                return (400, $"'{verb}' is not stop, start or restart");
+        }
+    }
+
+    [Microsoft.Extensions.Logging.LoggerMessage(EventId = 30, Level = Microsoft.Extensions.Logging.LogLevel.Information, Message = "Rule {Rule}: service {What}: {Outcome}")]
+    private static partial void LogServiceControl(Microsoft.Extensions.Logging.ILogger logger, string rule, string what, string outcome);
+
     public bool HasRule(string rule) => _runtimes.ContainsKey(rule);
 
     /// <summary>The engine's clock.</summary>

@@ -349,6 +349,9 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
         if (t is not null) Publish(t);
         if (paused) await _scheduler.UnscheduleAsync(rule, cancellationToken);
         else await _scheduler.ScheduleAsync(runtime.Definition with { Paused = false }, cancellationToken);
+        // Resumed while its service was held stopped (`sentinel stop`): watching it again means running it again.
+        if (!paused && next.Remediation is { Held: true } && _remediators.TryGetValue(rule, out var held) && held.Supervisor is not null)
+            _ = Task.Run(() => held.StartByOperatorAsync(restart: false));
         return true;
     }
 

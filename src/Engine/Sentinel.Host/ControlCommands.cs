@@ -24,6 +24,10 @@ internal static class ControlCommands
             $"{rule}: {(body.GetProperty("remediated").GetBoolean() ? "remediated" : "remediation failed")}: {body.GetProperty("message").GetString()}", ct,
             body => body.GetProperty("remediated").GetBoolean());
 
+    /// <summary>`sentinel stop|start|restart RULE`: the supervised service, through the API.</summary>
+    public static Task<int> ServiceAsync(string configPath, string verb, string rule, CancellationToken ct)
+        => PostAsync(configPath, $"/api/rules/{Uri.EscapeDataString(rule)}/{verb}", body => $"{rule}: {body.GetProperty("message").GetString()}", ct);
+
     private static async Task<int> PostAsync(string configPath, string path, Func<System.Text.Json.JsonElement, string> describe, CancellationToken ct,
         Func<System.Text.Json.JsonElement, bool>? succeeded = null)
     {

@@ -35,32 +35,51 @@ notifyTest.Arguments.Add(channelName);
 notifyTest.SetAction((parse, ct) => NotifyTestCommand.ExecuteAsync(parse.GetValue(config)!, parse.GetValue(channelName)!, ct));
 root.Subcommands.Add(notifyTest);
 
-var incidentId = new Argument<long>("INCIDENT") { Description = "The incident number (#12 in messages; GET /api/incidents lists them)" };
+var incidentId = new Argument<long>("INCIDENT")
+{
+    Description = "The incident number (#12 in messages; GET /api/incidents lists them)",
+    CustomParser = r =>
+    {
+        var text = r.Tokens.Count == 1 ? r.Tokens[0].Value.TrimStart('#') : "";
+        if (long.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var id) && id > 0) return id;
+        r.AddError($"'{(r.Tokens.Count == 1 ? r.Tokens[0].Value : "")}' is not an incident number: give the number from the message (12 or #12)");
+        return 0;
+    },
+};
 var ack = new Command("ack", "Acknowledge an open incident in the running Sentinel: its escalations and reminders stop; the resolved message still comes.");
 ack.Arguments.Add(incidentId);
 ack.SetAction((parse, ct) => ControlCommands.AckAsync(parse.GetValue(config)!, parse.GetValue(incidentId), ct));
 root.Subcommands.Add(ack);
 
 var json = new Option<bool>("--json") { Description = "Print the API's JSON instead of a table" };
-var status = new Command("status", "Every rule of the running Sentinel: state, since when, uptime over 24h/7d/30d, last message. "
-    + "When it does not answer, the status.json it last wrote. Exit 0 when no rule is down, 1 when one is, 3 when there is nothing to read.");
+var statusRule = new Argument<string?>("RULE") { Description = "One rule's whole story: state, service, last checks, open incident, channels", Arity = ArgumentArity.ZeroOrOne };
+var status = new Command("status", "Every rule of the running Sentinel: state, since when, uptime over 24h/7d/30d, last message (or one RULE in full). "
+    + "When it does not answer, the status.json it last wrote. Exit 0 when no rule is down, 1 when one is, 2 for an unknown rule, 3 when there is nothing to read.");
+status.Arguments.Add(statusRule);
 status.Options.Add(json);
-status.SetAction((parse, ct) => StatusCommand.ExecuteAsync(parse.GetValue(config)!, parse.GetValue(json), ct));
+status.SetAction((parse, ct) => StatusCommand.ExecuteAsync(parse.GetValue(config)!, parse.GetValue(statusRule), parse.GetValue(json), ct));
 root.Subcommands.Add(status);
 
 var historyRule = new Argument<string>("RULE") { Description = "The rule's name" };
 var since = new Option<string>("--since") { Description = "How far back (e.g. 1h, 24h, 7d)", DefaultValueFactory = _ => "24h" };
 var limit = new Option<int>("--limit", "-n") { Description = "At most this many checks (the newest)", DefaultValueFactory = _ => 50 };
 var hourly = new Option<bool>("--hourly") { Description = "Hourly counts (checks, failures, downtime, durations) instead of single checks" };
-var history = new Command("history", "A rule's past checks (or hourly counts) from the running Sentinel, or from state/history.db when it is not running.");
-history.Arguments.Add(historyRule);
-history.Options.Add(since);
-history.Options.Add(limit);
-history.Options.Add(hourly);
-history.Options.Add(json);
+var history = Make("history", "A rule's past checks (or hourly counts) from the running Sentinel, or from state/history.db when it is not running.",
+    historyRule, since, limit, hourly, json);
 history.SetAction((parse, ct) => HistoryCommand.ExecuteAsync(parse.GetValue(config)!, parse.GetValue(historyRule)!, parse.GetValue(since)!, parse.GetValue(limit),
     parse.GetValue(hourly), parse.GetValue(json), ct));
 root.Subcommands.Add(history);
+
+var logsRule = new Argument<string>("RULE") { Description = "The rule's name" };
+var follow = new Option<bool>("--follow", "-f") { Description = "Keep printing what comes, until Ctrl+C (across log rotations)" };
+var logLines = new Option<int>("--lines", "-n") { Description = "How many lines (or checks and events) to print first", DefaultValueFactory = _ => 50 };
+var logsSince = new Option<string>("--since") { Description = "Checks and events this far back (e.g. 10m, 2h)", DefaultValueFactory = _ => "1h" };
+var logChecks = new Option<bool>("--checks") { Description = "For a supervised rule too: its checks and events instead of the service's output" };
+var logs = Make("logs", "A supervised service's output (from its rotated files too), or for any rule its checks and events from the running Sentinel; like `supervisorctl tail`.",
+    logsRule, follow, logLines, logsSince, logChecks);
+logs.SetAction((parse, ct) => LogsCommand.ExecuteAsync(parse.GetValue(config)!, parse.GetValue(logsRule)!, parse.GetValue(follow), parse.GetValue(logLines),
+    parse.GetValue(logsSince)!, parse.GetValue(logChecks), ct));
+root.Subcommands.Add(logs);
 
 foreach (var (name, description, call) in new (string, string, Func<string, string, CancellationToken, Task<int>>)[]
 {
@@ -68,6 +87,10 @@ foreach (var (name, description, call) in new (string, string, Func<string, stri
     ("resume", "Resume a paused rule in the running Sentinel.", ControlCommands.ResumeAsync),
     ("run-now", "Check a rule now in the running Sentinel (outside its schedule; its state and history count it) and print the result.", ControlCommands.RunAsync),
     ("remediate", "Run a rule's remediation once now in the running Sentinel, whatever its backoff and budget say.", ControlCommands.RemediateAsync),
+    ("stop", "Stop a rule's supervised service and hold it stopped: not restarted, not alerted for (its rule is paused), also after a restart of Sentinel, until `sentinel start`.",
+        (c, r, ct) => ControlCommands.ServiceAsync(c, "stop", r, ct)),
+    ("start", "Start a rule's supervised service (a fresh start: no backoff, the budget untouched) and resume its rule.", (c, r, ct) => ControlCommands.ServiceAsync(c, "start", r, ct)),
+    ("restart", "Restart a rule's supervised service now (outside its restart budget).", (c, r, ct) => ControlCommands.ServiceAsync(c, "restart", r, ct)),
 })
 {
     var ruleName = new Argument<string>("RULE") { Description = "The rule's name" };
@@ -77,5 +100,28 @@ foreach (var (name, description, call) in new (string, string, Func<string, stri
     root.Subcommands.Add(command);
 }
 
+static Command Make(string name, string description, params Symbol[] parts)
+{
+    var command = new Command(name, description);
+    foreach (var part in parts)
+    {
+        if (part is Argument argument) command.Arguments.Add(argument);
+        else if (part is Option option) command.Options.Add(option);
+    }
+    return command;
+}
+
+// A usage error exits 2 (1 means "a rule is down" to `status` and `check`), with what was wrong and, for an unknown
+// command, the commands there are.
+var parsed = root.Parse(args);
+if (parsed.Errors.Count > 0)
+{
+    foreach (var e in parsed.Errors) Console.Error.WriteLine("error: " + e.Message);
+    if (parsed.CommandResult.Command == root && parsed.UnmatchedTokens.Count > 0)
+        Console.Error.WriteLine("commands: " + string.Join(", ", root.Subcommands.Where(c => !c.Hidden).Select(c => c.Name)));
+    Console.Error.WriteLine($"Run 'sentinel {(parsed.CommandResult.Command == root ? "" : parsed.CommandResult.Command.Name + " ")}--help' for usage.");
+    return 2;
+}
+
 // `run` handles SIGTERM/Ctrl+C itself (the host flushes state before exiting), so the parser must not.
-return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null });
+return await parsed.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null });

@@ -11,9 +11,10 @@ namespace Sentinel.Host;
 /// </summary>
 internal static class StatusCommand
 {
-    public static async Task<int> ExecuteAsync(string configPath, bool json, CancellationToken ct)
+    public static async Task<int> ExecuteAsync(string configPath, string? rule, bool json, CancellationToken ct)
     {
         Bootstrap.SizeConsole();
+        if (rule is not null) return await RuleAsync(configPath, rule, json, ct);
         using var api = EngineApi.Open(configPath);
         if (api is null) return Bootstrap.ExitConfigInvalid;
         var answer = await api.SendAsync(HttpMethod.Get, "/api/status", ct, quiet: true);
@@ -78,6 +79,106 @@ internal static class StatusCommand
                 AnsiConsole.MarkupLine($"[yellow]config change rejected:[/] {Markup.Escape(e.GetString() ?? "")}");
         return Exit(status);
     }
+
+    // `sentinel status RULE`: the rule's whole story (state, service, last checks, incident, channels), from the API;
+    // from status.json when Sentinel does not answer (without the checks only the API keeps).
+    private static async Task<int> RuleAsync(string configPath, string rule, bool json, CancellationToken ct)
+    {
+        using var api = EngineApi.Open(configPath);
+        if (api is null) return Bootstrap.ExitConfigInvalid;
+        var path = "/api/rules/" + Uri.EscapeDataString(rule);
+        var answer = await api.SendAsync(HttpMethod.Get, path, ct, quiet: true);
+        JsonElement view, definition = default, checks = default, incident = default;
+        var now = DateTimeOffset.UtcNow;
+        string? stale = null;
+        if (answer is { Ok: true })
+        {
+            view = answer.Body.GetProperty("state");
+            definition = answer.Body.GetProperty("definition");
+            if (await api.SendAsync(HttpMethod.Get, path + "/history?since=30d&limit=5", ct, quiet: true) is { Ok: true } h) checks = h.Body.GetProperty("checks");
+            if (await api.SendAsync(HttpMethod.Get, "/api/status", ct, quiet: true) is { Ok: true } st)
+                incident = Incident(st.Body, rule);
+        }
+        else if (answer is { Status: System.Net.HttpStatusCode.NotFound })
+        {
+            Console.Error.WriteLine("error: " + (answer.Body.TryGetProperty("error", out var e) ? e.GetString() : $"there is no rule '{rule}'"));
+            return Bootstrap.ExitConfigInvalid;
+        }
+        else
+        {
+            JsonElement status;
+            try { status = JsonDocument.Parse(await File.ReadAllTextAsync(api.StatusFile, ct)).RootElement.Clone(); }
+            catch (Exception e) when (e is IOException or JsonException or UnauthorizedAccessException)
+            {
+                Console.Error.WriteLine($"error: no running Sentinel answered and there is no readable {api.StatusFile}: start it with `sentinel run`");
+                return 3;
+            }
+            var found = status.GetProperty("rules").EnumerateArray().Where(r => r.GetProperty("name").GetString() == rule).ToList();
+            if (found.Count == 0)
+            {
+                Console.Error.WriteLine($"error: there is no rule '{rule}' in {api.StatusFile}");
+                return Bootstrap.ExitConfigInvalid;
+            }
+            view = found[0];
+            incident = Incident(status, rule);
+            now = status.GetProperty("now").GetDateTimeOffset();
+            stale = $"Sentinel is not answering: this is {api.StatusFile}, written {Ago(DateTimeOffset.UtcNow - File.GetLastWriteTimeUtc(api.StatusFile))} ago.";
+        }
+        var state = view.GetProperty("status").GetString() ?? "";
+        if (json)
+        {
+            Console.WriteLine(JsonSerializer.Serialize(new { rule = view, definition = Or(definition), lastChecks = Or(checks), incident = Or(incident) }, new JsonSerializerOptions { WriteIndented = true }));
+            return state == "down" ? 1 : 0;
+        }
+        if (stale is not null) AnsiConsole.MarkupLine($"[yellow]{Markup.Escape(stale)}[/]");
+        var color = state switch { "healthy" => "green", "failing" => "yellow", "down" => "red", _ => "grey" };
+        var since = view.GetProperty("since").GetDateTimeOffset();
+        AnsiConsole.MarkupLine($"[bold]{Markup.Escape(rule)}[/]: [{color}]{state}[/] since {since.ToLocalTime():yyyy-MM-dd HH:mm:ss} ({Ago(now - since)})");
+        var grid = new Grid().AddColumn(new GridColumn().PadRight(2)).AddColumn();
+        void Row(string key, string value) => grid.AddRow($"[grey]{key}[/]", value);
+        if (definition.ValueKind == JsonValueKind.Object)
+            Row("probe", Markup.Escape($"{definition.GetProperty("probe").GetProperty("type").GetString()}, {definition.GetProperty("schedule").GetString()}; "
+                + $"down after {definition.GetProperty("failureThreshold").GetInt32()} failures, up after {definition.GetProperty("successThreshold").GetInt32()} successes; "
+                + $"defined at {definition.GetProperty("definedAt").GetString()}"));
+        if (view.TryGetProperty("lastCheck", out var last) && last.ValueKind == JsonValueKind.Object)
+            Row("last check", Markup.Escape($"{last.GetProperty("status").GetString()} {Ago(now - last.GetProperty("at").GetDateTimeOffset())} ago: "
+                + (last.TryGetProperty("description", out var d) ? d.GetString() : "")));
+        if (view.TryGetProperty("service", out _)) Row("service", ServiceCell(view));
+        Row("checks", $"{view.GetProperty("checks").GetInt64()} ({view.GetProperty("failures").GetInt64()} failed)");
+        if (view.TryGetProperty("uptime", out var u) && u.ValueKind == JsonValueKind.Object)
+            Row("uptime", $"24h {Pct(u, "day")} · 7d {Pct(u, "week")} · 30d {Pct(u, "month")}");
+        if (incident.ValueKind == JsonValueKind.Object)
+        {
+            var told = incident.GetProperty("notified").EnumerateArray().Select(c => c.GetString()).ToList();
+            Row("incident", $"[red]#{incident.GetProperty("id").GetInt64()}[/] open since {Ago(now - incident.GetProperty("openedAt").GetDateTimeOffset())}"
+                + (incident.TryGetProperty("ackedAt", out _) ? " (acknowledged)" : "") + Markup.Escape(told.Count > 0 ? "; told: " + string.Join(", ", told) : "; not told yet"));
+        }
+        else Row("incident", "none open");
+        if (definition.ValueKind == JsonValueKind.Object)
+        {
+            var notify = definition.GetProperty("notify").EnumerateArray().Select(n => n.GetString()).ToList();
+            Row("notify", Markup.Escape(notify.Count > 0 ? string.Join(", ", notify) : "no channel"));
+            var deps = definition.GetProperty("dependsOn").EnumerateArray().Select(n => n.GetString()).ToList();
+            if (deps.Count > 0) Row("depends on", Markup.Escape(string.Join(", ", deps)));
+        }
+        AnsiConsole.Write(grid);
+        if (checks.ValueKind == JsonValueKind.Array && checks.GetArrayLength() > 0)
+        {
+            var table = new Table().Border(TableBorder.Rounded).AddColumn("Last checks").AddColumn("Result").AddColumn(new TableColumn("Time").RightAligned()).AddColumn("Details");
+            foreach (var c in checks.EnumerateArray().Reverse())
+                table.AddRow(c.GetProperty("at").GetDateTimeOffset().ToLocalTime().ToString("HH:mm:ss", CultureInfo.InvariantCulture), Markup.Escape(c.GetProperty("status").GetString() ?? ""),
+                    c.GetProperty("duration").GetString() ?? "", Markup.Escape(c.TryGetProperty("description", out var cd) ? cd.GetString() ?? "" : ""));
+            AnsiConsole.Write(table);
+        }
+        return state == "down" ? 1 : 0;
+    }
+
+    private static object? Or(JsonElement e) => e.ValueKind == JsonValueKind.Undefined ? null : e;
+
+    private static JsonElement Incident(JsonElement status, string rule)
+        => status.TryGetProperty("notifications", out var n) && n.TryGetProperty("openIncidents", out var open)
+            ? open.EnumerateArray().FirstOrDefault(i => i.GetProperty("rule").GetString() == rule)
+            : default;
 
     private static string ServiceCell(JsonElement rule)
     {

@@ -34,6 +34,9 @@ public static class EngineEndpoints
         "POST /api/rules/{rule}/resume   check it again (token)",
         "POST /api/rules/{rule}/run      check it now; answers the check (token)",
         "POST /api/rules/{rule}/remediate  one remediation attempt now, whatever the backoff and budget (token)",
+        "POST /api/rules/{rule}/stop     stop its supervised service and hold it stopped, its rule paused (token)",
+        "POST /api/rules/{rule}/start    start its supervised service (a fresh start) and resume its rule (token)",
+        "POST /api/rules/{rule}/restart  restart its supervised service now, outside the budget (token)",
         "POST /api/incidents/{id}/ack    acknowledge: escalations and reminders stop (token)",
     ];
 
@@ -105,6 +108,14 @@ public static class EngineEndpoints
             var (ran, ok, message) = await engine.RemediateNowAsync(rule, "the API");
             return ran ? Json(engine, new { rule, remediated = ok, message }) : Error(engine, StatusCodes.Status409Conflict, message);
         });
+        foreach (var verb in new[] { "stop", "start", "restart" })
+            api.MapPost("/rules/{rule}/" + verb, async (string rule, HttpContext ctx) =>
+            {
+                if (await Authorized(engine, ctx) is { } denied) return denied;
+                if (!engine.HasRule(rule)) return NoRule(engine, rule);
+                var (status, message) = await engine.ControlServiceAsync(rule, verb, ctx.RequestAborted);
+                return status == 200 ? Json(engine, new { rule, message, service = engine.GetRule(rule)?.State.Service }) : Error(engine, status, message);
+            });
         api.MapPost("/incidents/{id:long}/ack", async (long id, HttpContext ctx) => await Authorized(engine, ctx) ?? (await engine.AckAsync(id, ctx.RequestAborted)
             ? Json(engine, new { acknowledged = id })
             : Error(engine, StatusCodes.Status404NotFound, $"there is no open incident #{id} (GET /api/incidents lists them)")));

@@ -39,6 +39,9 @@ public sealed record RemediationState
     /// <summary>What the last attempt did, in one line.</summary>
     public string? LastOutcome { get; init; }
 
+    /// <summary>Stopped by the operator (`sentinel stop`): not started or restarted, its rule paused, until `sentinel start`.</summary>
+    public bool Held { get; init; }
+
     /// <summary>The supervised service's process, when the rule supervises one and it runs.</summary>
     public SupervisedProcess? Process { get; init; }
 

@@ -310,6 +310,51 @@ internal sealed partial class RuleRemediator : IAsyncDisposable
         finally { _gate.Release(); }
     }
 
+    /// <summary>
+    /// The operator's `stop`: the service is stopped (its exit is no crash) and held so: no restart, no retry, and
+    /// not started by the next Sentinel either, until <see cref="StartByOperatorAsync"/>. Waits for a running attempt.
+    /// </summary>
+    public async Task<string> StopByOperatorAsync()
+    {
+        await _gate.WaitAsync(_stopping);
+        try
+        {
+            lock (_timerLock) _retry?.Dispose();
+            _pendingStart = false;
+            _host.UpdateRemediation(Rule, s => s with { Held = true });
+            var pid = RunningProcess?.Pid;
+            await Supervisor!.StopAsync(_stopping);
+            _host.UpdateRemediation(Rule, s => s with { Process = null });
+            return pid is { } p ? $"stopped pid {p}" : "it was not running";
+        }
+        finally { _gate.Release(); }
+    }
+
+    /// <summary>
+    /// The operator's `start` or `restart`: a fresh start (a new episode: no backoff, the budget untouched), after
+    /// stopping the running service when <paramref name="restart"/>. A failed start is retried under the policy.
+    /// </summary>
+    public async Task<(bool Ok, string Message)> StartByOperatorAsync(bool restart)
+    {
+        (bool Ok, string Message, IReadOnlyList<string> Output) result;
+        await _gate.WaitAsync(_stopping);
+        try
+        {
+            _host.UpdateRemediation(Rule, s => RemediationPlanner.NewEpisode(s) with { Held = false });
+            if (RunningProcess is { } running)
+            {
+                if (!restart) return (true, $"already running as pid {running.Pid}");
+                await Supervisor!.StopAsync(_stopping);
+                _host.UpdateRemediation(Rule, s => s with { Process = null });
+            }
+            result = await StartConfirmedAsync();
+            if (!result.Ok) Publish(RemediationEventKind.RemediationFailed, 0, result.Message, result.Output);
+        }
+        finally { _gate.Release(); }
+        if (!result.Ok && _pendingStart) _ = Task.Run(() => TryRemediateAsync("the service failed to start", queue: true));
+        return (result.Ok, result.Message);
+    }
+
     // Only a stopped supervised service needs a timer; failing probes bring the next decision with the next check.
     private void ArmRetry(DateTimeOffset at, string reason)
     {

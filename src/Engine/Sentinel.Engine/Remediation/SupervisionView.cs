@@ -49,7 +49,7 @@ public sealed record SupervisionView(SupervisionState State, int? Pid, DateTimeO
             case SupervisionState.Running: parts.Add($"pid {running!.Pid}, up {Duration.FormatCoarse(uptime!.Value)}"); break;
             case SupervisionState.Restarting: parts.Add(next is { } r && r > now ? $"restarting: next attempt {At(r, now)}" : "restarting"); break;
             case SupervisionState.GaveUp: parts.Add(next is { } g ? $"gave up — next attempt {At(g, now)}" : "gave up"); break;
-            case SupervisionState.Stopped: parts.Add("stopped"); break;
+            case SupervisionState.Stopped: parts.Add(s.Held ? $"stopped by the operator (sentinel start {def.Name})" : "stopped"); break;
         }
         parts.Add($"{s.Total} {noun}{(s.Total == 1 ? "" : "s")} ({inWindow} in the last {Duration.Format(window)})");
         return new SupervisionView(state, running?.Pid, running?.StartedAt, uptime, s.Total, inWindow, window, next, string.Join(" · ", parts));
