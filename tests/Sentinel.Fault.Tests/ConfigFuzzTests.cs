@@ -40,7 +40,7 @@ public sealed class ConfigFuzzTests(ITestOutputHelper output) : IDisposable
         Directory.CreateDirectory(_dir);
         // What the shipped config includes, beside every mutant.
         CopyDirectory(Path.Combine(SentinelProcess.RepoRoot, "config", "rules.d"), Path.Combine(_dir, "rules.d"));
-        using var catalog = new PluginCatalog(Path.Combine(SentinelProcess.RepoRoot, "plugins"), NullLogger.Instance);
+        using var catalog = new PluginCatalog(Path.Combine(SentinelProcess.RepoRoot, "plugins"), NullLogger.Instance, builtIn: [new Sentinel.Engine.Heartbeat.EngineProbesPlugin()]);
         catalog.LoadAll();
         catalog.Plugins.Should().NotBeEmpty();
         var probes = new ProbeFactory(NullLoggerFactory.Instance, TimeProvider.System);

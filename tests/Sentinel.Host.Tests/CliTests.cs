@@ -261,6 +261,15 @@ public sealed class CliTests : IDisposable
         version.Stdout.Trim().Should().MatchRegex(@"^\d+\.\d+\.\d+");
     }
 
+    [Fact]
+    public async Task Schema_PrintsTheShippedSchema()
+    {
+        var schema = await SentinelProcess.RunAsync(_dir, "schema", "--config", Path.Combine(SentinelProcess.RepoRoot, "config", "sentinel.yaml"));
+        schema.Exit.Should().Be(0, schema.Stderr);
+        schema.Stdout.Should().Be(File.ReadAllText(Path.Combine(SentinelProcess.RepoRoot, "config", "sentinel.schema.json")));
+        JsonDocument.Parse(schema.Stdout).RootElement.GetProperty("$schema").GetString().Should().Be("https://json-schema.org/draft/2020-12/schema");
+    }
+
     // 1 is "a rule is down" to status and check: a mistyped command line must not look like an outage.
     [Fact]
     public async Task UsageErrors_Exit2_AndSayWhatWasExpected()

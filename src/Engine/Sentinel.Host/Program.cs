@@ -29,6 +29,12 @@ var plugins = new Command("plugins", "List the loaded plugins, their probe and a
 plugins.SetAction(parse => PluginsCommand.Execute(parse.GetValue(config)!));
 root.Subcommands.Add(plugins);
 
+var schemaOutput = new Option<string?>("--output", "-o") { Description = "Write it to this file instead of standard output" };
+var schema = Make("schema", "Print the configuration's JSON Schema (draft 2020-12), with the options of every plugin in the plugins folder: for editor completion and checks as you type.",
+    schemaOutput);
+schema.SetAction(parse => SchemaCommand.Execute(parse.GetValue(config)!, parse.GetValue(schemaOutput)));
+root.Subcommands.Add(schema);
+
 var channelName = new Argument<string>("CHANNEL") { Description = "The channel's name, as under channels: in the config" };
 var notifyTest = new Command("notify-test", "Send a test message on a channel now and print what its server said; exit 0 when it was accepted, 1 when not.");
 notifyTest.Arguments.Add(channelName);

@@ -323,7 +323,7 @@ public sealed class YamlBinder(string file, Func<string, string?> env, List<Conf
     private static bool IsScalarType(Type t) => t == typeof(string) || t == typeof(object) || t == typeof(bool) || t == typeof(TimeSpan)
         || t == typeof(ByteSize) || t == typeof(Uri) || t.IsEnum || IsNumber(t);
 
-    private static Type? ListElementType(Type t)
+    internal static Type? ListElementType(Type t)
     {
         if (t.IsArray) return t.GetElementType();
         if (!t.IsGenericType) return null;
@@ -334,7 +334,7 @@ public sealed class YamlBinder(string file, Func<string, string?> env, List<Conf
             : null;
     }
 
-    private static Type? DictionaryValueType(Type t)
+    internal static Type? DictionaryValueType(Type t)
     {
         if (!t.IsGenericType) return null;
         var def = t.GetGenericTypeDefinition();
