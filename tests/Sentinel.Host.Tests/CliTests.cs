@@ -270,6 +270,58 @@ public sealed class CliTests : IDisposable
         JsonDocument.Parse(schema.Stdout).RootElement.GetProperty("$schema").GetString().Should().Be("https://json-schema.org/draft/2020-12/schema");
     }
 
+    // The script is run by a real bash, with `sentinel` on PATH as the .deb puts it, the way a Tab runs it.
+    [Fact]
+    public async Task BashCompletion_OffersCommands_Options_AndTheConfigsRuleAndChannelNames()
+    {
+        var bin = Path.Combine(_dir, "bin");
+        Directory.CreateDirectory(bin);
+        var wrapper = Path.Combine(bin, "sentinel");
+        File.WriteAllText(wrapper, $"#!/bin/sh\nexec dotnet \"{SentinelProcess.Dll}\" \"$@\"\n");
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(wrapper, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        File.WriteAllText(Path.Combine(_dir, "more.yaml"), "rules:\n  - { name: worker-b, probe: { type: scripted } }\n");
+        var config = Config("""
+            include: [more.yaml]
+            channels: [{ name: ops-mail, type: console }]
+            rules:
+              - { name: worker-a, probe: { type: http, with: { url: "http://127.0.0.1:1/" } } }
+              - { name: api, probe: { type: http, with: { url: "http://127.0.0.1:1/" } } }
+            """);
+        var script = (await SentinelProcess.RunAsync(_dir, "completion", "bash")).Stdout;
+        File.WriteAllText(Path.Combine(_dir, "completion.bash"), script);
+        async Task<string[]> Complete(params string[] words)
+        {
+            var psi = new System.Diagnostics.ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = _dir };
+            psi.Environment["PATH"] = bin + ":" + Environment.GetEnvironmentVariable("PATH");
+            psi.ArgumentList.Add("-c");
+            psi.ArgumentList.Add($"source completion.bash; COMP_WORDS=({string.Join(' ', words.Select(w => $"'{w}'"))}); COMP_CWORD={words.Length - 1}; _sentinel; printf '%s\\n' \"${{COMPREPLY[@]}}\"");
+            using var p = System.Diagnostics.Process.Start(psi)!;
+            var output = await p.StandardOutput.ReadToEndAsync();
+            await p.WaitForExitAsync();
+            return output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        }
+        (await Complete("sentinel", "sta")).Should().BeEquivalentTo(["status", "start"]);
+        (await Complete("sentinel", "--config", config, "logs", "wor")).Should().BeEquivalentTo(["worker-a", "worker-b"], "names from the config and its includes");
+        (await Complete("sentinel", "--config", config, "notify-test", "")).Should().Equal(["ops-mail", "--help", "--config"]);
+        (await Complete("sentinel", "logs", "-")).Should().Contain(["--follow", "-f", "--lines", "--since", "--checks"]);
+        (await Complete("sentinel", "completion", "")).Should().Contain(["bash", "zsh"]);
+    }
+
+    [Fact]
+    public async Task ManPage_ListsEveryCommandAndItsOptions()
+    {
+        var man = await SentinelProcess.RunAsync(_dir, "man");
+        man.Exit.Should().Be(0, man.Stderr);
+        man.Stdout.Should().StartWith(".TH SENTINEL 1 ").And.Contain(".SH EXIT STATUS").And.Contain(".SH FILES");
+        var help = (await SentinelProcess.RunAsync(_dir, "--help")).Stdout;
+        foreach (var command in new[] { "run", "validate", "check", "status", "logs", "stop", "start", "restart", "ack", "schema", "completion" })
+        {
+            help.Should().Contain(command);
+            man.Stdout.Should().MatchRegex($@"\n\.B {command.Replace("-", @"\\-")}( |\n)", $"the man page has `{command}`, as --help has");
+        }
+        man.Stdout.Should().Contain(@".B \-f, \-\-follow");
+    }
+
     // 1 is "a rule is down" to status and check: a mistyped command line must not look like an outage.
     [Fact]
     public async Task UsageErrors_Exit2_AndSayWhatWasExpected()

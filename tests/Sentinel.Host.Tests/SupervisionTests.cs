@@ -168,10 +168,12 @@ public sealed class SupervisionTests : IDisposable
             (await sentinel.WaitForExitAsync(TimeSpan.FromSeconds(30))).Should().Be(0, sentinel.Output());
             sentinel.Dispose();
             File.Delete(PortFile);
+            var restartedAt = DateTimeOffset.UtcNow.AddSeconds(-1);
             sentinel = SentinelProcess.Start(_dir, null, "run", "--config", config);
             await Eventually.Until(() => sentinel.Stdout.Contains(" started: 1 rules"), context: () => Diagnostics(sentinel));
-            // The status it wrote shows the state it read: paused, held.
-            await Eventually.Until(() => Status() is { } s && s.GetProperty("service").GetProperty("summary").GetString()!.StartsWith("stopped by the operator"), context: () => Diagnostics(sentinel));
+            // The status the new Sentinel wrote (its address in it: the commands reach it) shows the state it read: paused, held.
+            await Eventually.Until(() => Engine() is { } e && e.GetProperty("startedAt").GetDateTimeOffset() > restartedAt && e.GetProperty("http").ValueKind == JsonValueKind.String
+                && Status() is { } s && s.GetProperty("service").GetProperty("summary").GetString()!.StartsWith("stopped by the operator"), context: () => Diagnostics(sentinel));
             File.Exists(PortFile).Should().BeFalse("nothing started it before `sentinel start`");
             ServiceLog().Split('\n').Count(l => l.StartsWith("started pid")).Should().Be(1);
             var start = await SentinelProcess.RunAsync(_dir, "start", "svc", "--config", config);
@@ -321,6 +323,12 @@ public sealed class SupervisionTests : IDisposable
         exit.Should().Be(1, "broken is down");
         table.Should().Contain($"pid {pid}, up ").And.Contain("0 restarts (0 in the last 10m)")
             .And.MatchRegex(@"gave up — next attempt \d\d:\d\d:\d\d \(in (1h|59m\d+s)\) · 2 restarts \(2 in the last 10m\)");
+    }
+
+    private JsonElement? Engine()
+    {
+        try { return JsonDocument.Parse(File.ReadAllText(Path.Combine(_dir, "state", "status.json"))).RootElement.Clone(); }
+        catch (Exception e) when (e is IOException or JsonException) { return null; }
     }
 
     private JsonElement? Rule(string name)

@@ -106,6 +106,23 @@ foreach (var (name, description, call) in new (string, string, Func<string, stri
     root.Subcommands.Add(command);
 }
 
+var shell = new Argument<string>("SHELL") { Description = "bash or zsh" };
+var completion = Make("completion", "Print the shell completion script (commands, options, and the rule and channel names of the config): "
+    + "`sentinel completion bash > /etc/bash_completion.d/sentinel`, or `source <(sentinel completion zsh)` in ~/.zshrc.", shell);
+completion.SetAction(parse => CommandTreeDocs.Completion(root, parse.GetValue(shell)!));
+root.Subcommands.Add(completion);
+
+var man = new Command("man", "Print the manual page sentinel(1) in roff, made from these commands: `sentinel man | man -l -`.");
+man.SetAction(_ => CommandTreeDocs.Man(root));
+root.Subcommands.Add(man);
+
+// Used by the completion script at each Tab: the rule or channel names of the config, from its YAML alone.
+var namesOf = new Argument<string>("WHAT") { Description = "rules or channels" };
+var names = Make("__names", "The names under rules: or channels: of the config, one a line.", namesOf);
+names.Hidden = true;
+names.SetAction(parse => CommandTreeDocs.Names(parse.GetValue(config)!, parse.GetValue(namesOf)!));
+root.Subcommands.Add(names);
+
 static Command Make(string name, string description, params Symbol[] parts)
 {
     var command = new Command(name, description);
@@ -122,7 +139,10 @@ static Command Make(string name, string description, params Symbol[] parts)
 var parsed = root.Parse(args);
 if (parsed.Errors.Count > 0)
 {
-    foreach (var e in parsed.Errors) Console.Error.WriteLine("error: " + e.Message);
+    // An unknown word is the mistake to name; "Required command was not provided" only restates it.
+    var unknownWord = parsed.CommandResult.Command == root && parsed.UnmatchedTokens.Count > 0;
+    foreach (var e in parsed.Errors.Where(e => !(unknownWord && e.Message.StartsWith("Required command", StringComparison.Ordinal))))
+        Console.Error.WriteLine("error: " + e.Message);
     if (parsed.CommandResult.Command == root && parsed.UnmatchedTokens.Count > 0)
         Console.Error.WriteLine("commands: " + string.Join(", ", root.Subcommands.Where(c => !c.Hidden).Select(c => c.Name)));
     Console.Error.WriteLine($"Run 'sentinel {(parsed.CommandResult.Command == root ? "" : parsed.CommandResult.Command.Name + " ")}--help' for usage.");

@@ -75,6 +75,33 @@ public sealed class ConfigLoaderTests : IDisposable
             string.Join("\n", result.Errors.Select(e => $"{Loc(e)} {e.Message}")));
     }
 
+    // Where the folders go when the config does not say: systemd's, the FHS places for a config under /etc (here a
+    // temporary folder stands for /etc), else beside the config; and a checkout's relative state: copied to /etc is refused.
+    [Fact]
+    public void UnsetFolders_FollowSystemd_ThenTheSystemInstall_ThenTheConfigsFolder()
+    {
+        var local = _dir.File("app/sentinel.yaml", "rules: []\n");
+        var (settings, _) = new ConfigLoader(_ => null).LoadEngine(local);
+        settings!.StateDirectory.Should().Be(Path.Combine(_dir.Path, "app", "state"));
+        settings.LogDirectory.Should().Be(Path.Combine(_dir.Path, "app", "logs"));
+        settings.PluginsDirectory.Should().Be(Path.Combine(AppContext.BaseDirectory, "plugins"), "no plugins folder beside the config: the one beside the executable");
+
+        var systemd = new ConfigLoader(n => n switch { "STATE_DIRECTORY" => "/var/lib/sentinel", "LOGS_DIRECTORY" => "/var/log/sentinel", _ => null }).LoadEngine(local).Settings!;
+        (systemd.StateDirectory, systemd.LogDirectory).Should().Be(("/var/lib/sentinel", "/var/log/sentinel"));
+
+        var etc = Path.Combine(_dir.Path, "etc") + "/";
+        var installed = _dir.File("etc/sentinel/sentinel.yaml", "rules: []\n");
+        var system = new ConfigLoader(_ => null) { SystemConfigRoot = etc }.LoadEngine(installed).Settings!;
+        (system.StateDirectory, system.LogDirectory).Should().Be(("/var/lib/sentinel", "/var/log/sentinel"));
+
+        var copied = _dir.File("etc/sentinel/copied.yaml", "engine: { state: ../state, log: { directory: ../logs } }\nrules: []\n");
+        var (refused, errors) = new ConfigLoader(_ => null) { SystemConfigRoot = etc }.LoadEngine(copied);
+        refused.Should().BeNull();
+        errors.Select(e => e.Message).Should().Contain(m => m.Contains("engine.state resolves to " + Path.Combine(_dir.Path, "etc", "state") + ": state does not belong under"))
+            .And.Contain(m => m.Contains("engine.log.directory resolves to"));
+        errors.Should().OnlyContain(e => e.Location.Line == 1);
+    }
+
     [Fact]
     public void AConfigOverTenMegabytes_OrWithOverAHundredThousandRules_IsRefusedWithAClearError()
     {

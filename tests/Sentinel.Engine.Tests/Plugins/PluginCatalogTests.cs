@@ -36,6 +36,28 @@ public sealed class PluginCatalogTests : IDisposable
         (await Check(catalog, "json-old")).Data!["serialized"].Should().Be("{\"a\":1}");
     }
 
+    // `cp -r bin/Release/net10.0 plugins/X` copies the folder, not its contents: the first time there is no X.dll
+    // at the top, the second time the new build lands in X/net10.0/ while the old one runs.
+    [Fact]
+    public void ABuildFolderCopiedIntoThePluginFolder_IsNamed_WithTheCopyThatFixesIt()
+    {
+        const string name = "Sentinel.TestPlugins.JsonNew";
+        var nested = Path.Combine(_dir.Path, "plugins", name, "net10.0");
+        _dir.DropPlugin(TestPaths.TestPlugin(name), name + "/net10.0");
+        var logger = new ListLogger();
+        using (var first = new PluginCatalog(Path.Combine(_dir.Path, "plugins"), logger))
+        {
+            first.LoadAll();
+            first.Errors.Should().ContainSingle().Which.Reason.Should()
+                .Contain("but net10.0/" + name + ".dll has one: the build folder was copied inside it").And.Contain("cp -r <build>/net10.0/.");
+        }
+        foreach (var f in Directory.GetFiles(nested)) File.Copy(f, Path.Combine(_dir.Path, "plugins", name, Path.GetFileName(f)));
+        using var second = new PluginCatalog(Path.Combine(_dir.Path, "plugins"), logger);
+        second.LoadAll();
+        second.Errors.Should().BeEmpty();
+        logger.Lines.Should().Contain(l => l.StartsWith("Warning: Plugin " + name + ": net10.0/" + name + ".dll is another build of it inside its folder"));
+    }
+
     [Fact]
     public void PluginThatThrowsInRegister_IsReportedByName_AndTheOthersLoad()
     {

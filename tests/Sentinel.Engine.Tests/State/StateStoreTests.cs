@@ -131,13 +131,4 @@ public sealed class StateStoreTests : IDisposable
     }
 
     public void Dispose() => _dir.Dispose();
-
-    private sealed class ListLogger : ILogger
-    {
-        public List<string> Lines { get; } = [];
-        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-        public bool IsEnabled(LogLevel logLevel) => true;
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-            => Lines.Add($"{logLevel}: {formatter(state, exception)}");
-    }
 }

@@ -37,7 +37,25 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
         EngineSpec? engine = null;
         if (root.Children.TryGetValue(new YamlScalarNode("engine"), out var node))
             engine = binder.Bind<EngineSpec>(node, "engine");
-        return errors.Count > 0 ? (null, errors) : (Resolve(full, engine ?? new EngineSpec()), errors);
+        var settings = errors.Count > 0 ? null : Resolve(full, engine ?? new EngineSpec());
+        if (settings is not null) CheckSystemFolders(full, settings, engine, binder.Locations, errors);
+        return errors.Count > 0 ? (null, errors) : (settings, errors);
+    }
+
+    /// <summary>A config under this folder is a system install: its folders default to the FHS places.</summary>
+    public string SystemConfigRoot { get; init; } = "/etc/";
+
+    private bool IsSystemConfig(string configFile) => configFile.StartsWith(SystemConfigRoot, StringComparison.Ordinal);
+
+    // A config copied to /etc/sentinel with the checkout's `state: ../state` would keep its state in /etc/state:
+    // refused, with the fix.
+    private void CheckSystemFolders(string configFile, EngineSettings settings, EngineSpec? spec, BindingLocations locations, List<ConfigError> errors)
+    {
+        if (!IsSystemConfig(configFile) || spec is null) return;
+        if (spec.State is not null && settings.StateDirectory.StartsWith(SystemConfigRoot, StringComparison.Ordinal))
+            errors.Add(new(locations.Of(spec, "state"), $"engine.state resolves to {settings.StateDirectory}: state does not belong under {SystemConfigRoot.TrimEnd('/')}. Remove the key (the default is /var/lib/sentinel, or systemd's StateDirectory=) or give an absolute path"));
+        if (spec.Log.Directory is { Length: > 0 } && settings.LogDirectory.StartsWith(SystemConfigRoot, StringComparison.Ordinal))
+            errors.Add(new(locations.Of(spec.Log, "directory"), $"engine.log.directory resolves to {settings.LogDirectory}: logs do not belong under {SystemConfigRoot.TrimEnd('/')}. Remove the key (the default is /var/log/sentinel) or give an absolute path"));
     }
 
     public ConfigLoadResult Load(string path, PluginCatalog catalog)
@@ -76,6 +94,7 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
         }
 
         var settings = Resolve(full, spec.Engine ?? new EngineSpec());
+        CheckSystemFolders(full, settings, spec.Engine, locations, errors);
         var definitions = new List<RuleDefinition>();
         var names = new Dictionary<string, SourceLocation>(StringComparer.Ordinal);
         foreach (var (rule, ruleBinder, rulePath) in rules)
@@ -556,15 +575,24 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
         return message.TrimEnd('.');
     }
 
-    private static EngineSettings Resolve(string configFile, EngineSpec spec)
+    // Where the folders are when the config does not say: what systemd made for the unit ($STATE_DIRECTORY,
+    // $LOGS_DIRECTORY), the FHS places for a config under /etc (installed by the package), else beside the config.
+    private EngineSettings Resolve(string configFile, EngineSpec spec)
     {
         var dir = Path.GetDirectoryName(configFile)!;
         string Abs(string p) => Path.GetFullPath(Path.Combine(dir, p));
+        var system = IsSystemConfig(configFile);
+        string? Env(string name) => _env(name) is { Length: > 0 } v ? v.Split(':')[0] : null;
+        var plugins = spec.Plugins is { } p ? Abs(p)
+            : Directory.Exists(Abs("plugins")) && !system ? Abs("plugins")
+            : Path.Combine(AppContext.BaseDirectory, "plugins");
+        var state = spec.State is { } s ? Abs(s) : Env("STATE_DIRECTORY") ?? (system ? "/var/lib/sentinel" : Abs("state"));
+        var logs = spec.Log.Directory is { } l ? (string.IsNullOrWhiteSpace(l) ? "" : Abs(l)) : Env("LOGS_DIRECTORY") ?? (system ? "/var/log/sentinel" : Abs("logs"));
         return new EngineSettings(
             configFile,
-            Abs(spec.Plugins),
-            Abs(spec.State),
-            string.IsNullOrWhiteSpace(spec.Log.Directory) ? "" : Abs(spec.Log.Directory),
+            plugins,
+            state,
+            logs,
             spec.Log.Level,
             spec.Log.RetainedFiles,
             spec.Http.Enabled,

@@ -150,11 +150,11 @@ public sealed class EngineSpec
     [Description("The engine's HTTP server (health, status API).")]
     public HttpSpec Http { get; set; } = new();
 
-    [Description("The plugin drop folder, relative to the config file's folder.")]
-    public string Plugins { get; set; } = "plugins";
+    [Description("The plugin drop folder, relative to the config file's folder. Default: plugins beside the config if there is one, else beside the sentinel executable (/usr/lib/sentinel/plugins when installed by the package).")]
+    public string? Plugins { get; set; }
 
-    [Description("Where state/sentinel.db and state/status.json live, relative to the config file's folder.")]
-    public string State { get; set; } = "state";
+    [Description("Where sentinel.db, history.db and status.json live, relative to the config file's folder. Default: $STATE_DIRECTORY (systemd's StateDirectory=), else /var/lib/sentinel for a config under /etc, else state beside the config.")]
+    public string? State { get; set; }
 
     public LogSpec Log { get; set; } = new();
 
@@ -223,8 +223,8 @@ public enum LogLevelName { Trace, Debug, Information, Warning, Error }
 
 public sealed class LogSpec
 {
-    [Description("Folder of the rolling log files, relative to the config file's folder. Empty: console only.")]
-    public string Directory { get; set; } = "logs";
+    [Description("Folder of the rolling log files, relative to the config file's folder; empty: console only. Default: $LOGS_DIRECTORY (systemd's LogsDirectory=), else /var/log/sentinel for a config under /etc, else logs beside the config.")]
+    public string? Directory { get; set; }
 
     public LogLevelName Level { get; set; } = LogLevelName.Information;
 

@@ -155,9 +155,15 @@ public sealed partial class PluginCatalog : IDisposable
                 LogPluginRemoved(_logger, folder);
             }
             else if (System.IO.Directory.Exists(path))
-                AddError(folder, path, $"no {folder}.dll in the folder: a plugin folder must contain the assembly named like the folder");
+                AddError(folder, path, NestedBuild(path, folder) is { } nested
+                    ? $"no {folder}.dll in the folder, but {Path.GetRelativePath(path, nested)} has one: the build folder was copied inside it. Copy its contents instead: mkdir -p {path} && cp -r <build>/net10.0/. {path}/"
+                    : $"no {folder}.dll in the folder: a plugin folder must contain the assembly named like the folder");
             return;
         }
+        // The second `cp -r bin/Release/net10.0 plugins/X` nests the new build in plugins/X/net10.0/: the old DLL
+        // would keep running while the log says "Reloaded". Said, so the copy can be fixed.
+        if (NestedBuild(path, folder) is { } stale)
+            LogNestedBuild(_logger, folder, Path.GetRelativePath(path, stale), File.GetLastWriteTimeUtc(dll), File.GetLastWriteTimeUtc(stale), path);
 
         PluginLoader? loader = null;
         try
@@ -333,6 +339,16 @@ public sealed partial class PluginCatalog : IDisposable
         [GeneratedRegex("^[a-z][a-z0-9-]*$")]
         private static partial Regex ValidName();
     }
+
+    // A subfolder (one level down, such as net10.0/) holding the plugin's own DLL.
+    private static string? NestedBuild(string path, string folder)
+        => System.IO.Directory.Exists(path)
+            ? System.IO.Directory.GetDirectories(path).Select(d => Path.Combine(d, folder + ".dll")).FirstOrDefault(File.Exists)
+            : null;
+
+    [LoggerMessage(EventId = 106, Level = LogLevel.Warning, Message = "Plugin {Plugin}: {Nested} is another build of it inside its folder (a build folder copied into it); "
+        + "the one that runs is {Plugin}.dll of {Running:u}, not the nested one of {Nested2:u}. Copy the build's contents: cp -r <build>/net10.0/. {Path}/ (and delete the subfolder)")]
+    private static partial void LogNestedBuild(ILogger logger, string plugin, string nested, DateTime running, DateTime nested2, string path);
 
     [LoggerMessage(EventId = 100, Level = LogLevel.Information, Message = "Loaded plugin {Plugin} {Version}: {Types}")]
     private static partial void LogPluginLoaded(ILogger logger, string plugin, string version, string types);
