@@ -29,6 +29,15 @@ public sealed class PluginTemplateTests : IDisposable
         await Dotnet(_dir, "new", "install", Path.Combine(SentinelProcess.RepoRoot, "templates", "sentinel-plugin"), "--debug:custom-hive", hive);
         await Dotnet(_dir, "new", "sentinel-plugin", "-n", "Acme.Probes", "-o", src, "--sentinelHome", SentinelProcess.RepoRoot, "--debug:custom-hive", hive);
         File.ReadAllText(Path.Combine(src, "Acme.Probes", "Acme.Probes.csproj")).Should().Contain("Sentinel.Abstractions").And.NotContain("ProjectReference");
+        // --probeName names the probe and its classes (and files); --probeDescription its one line.
+        var renamed = Path.Combine(_dir, "renamed");
+        await Dotnet(_dir, "new", "sentinel-plugin", "-n", "Foo.Checks", "-o", renamed, "--probeName", "disk-latency", "--probeDescription", "Reads are fast enough.",
+            "--sentinelHome", SentinelProcess.RepoRoot, "--debug:custom-hive", hive);
+        File.ReadAllText(Path.Combine(renamed, "Foo.Checks", "Plugin.cs")).Should()
+            .Contain("AddProbe<DiskLatencyProbe, DiskLatencyProbeOptions>(\"disk-latency\", \"Reads are fast enough.\")");
+        File.Exists(Path.Combine(renamed, "Foo.Checks", "DiskLatencyProbe.cs")).Should().BeTrue();
+        File.Exists(Path.Combine(renamed, "Foo.Checks.Tests", "DiskLatencyProbeTests.cs")).Should().BeTrue();
+        Directory.GetFiles(renamed, "*.cs", SearchOption.AllDirectories).Select(File.ReadAllText).Should().NotContain(t => t.Contains("FileAge") || t.Contains("file-age"));
 
         var configuration = Path.GetFileName(Path.GetDirectoryName(SentinelProcess.Dll))!;
         await Dotnet(src, "build", "Acme.Probes", "-c", "Release", $"-p:SentinelConfiguration={configuration}", "--nologo", "-v", "quiet");
