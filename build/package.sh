@@ -3,6 +3,7 @@
 #   sentinel_<version>_<arch>.deb       Debian/Ubuntu: /usr/bin/sentinel, plugins, /etc/sentinel, the systemd unit,
 #                                       a `sentinel` system user, man page, bash completion
 #   sentinel-<version>-linux-<arch>.tar.gz   the same, for any distribution (see its README.txt)
+#   sentinel.<version>.nupkg            the dotnet tool (needs the .NET 10 runtime): dotnet tool install -g sentinel --add-source dist/
 # Usage: build/package.sh [VERSION] [amd64|arm64|all]   (default: the version of the build, amd64)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +27,10 @@ mkdir -p "$work/plugins" "$work/share"
 for p in src/Plugins/*/*.csproj; do
   dotnet build "$p" -c Release --nologo -v quiet "-clp:ErrorsOnly;NoSummary" -p:SentinelPluginOutput="$PWD/$work/plugins/"
 done
+# The dotnet tool (framework-dependent: for machines with the .NET 10 runtime): dotnet tool install -g sentinel --add-source dist/
+dotnet pack src/Engine/Sentinel.Host -c Release -p:SentinelTool=true -p:SentinelToolPlugins="$PWD/$work/plugins/" -p:Version="$version" \
+  -o dist --nologo -v quiet "-clp:ErrorsOnly;NoSummary"
+echo "dist/sentinel.$version.nupkg"
 $portable man | gzip -9n > "$work/share/sentinel.1.gz"
 $portable completion bash > "$work/share/sentinel.bash"
 

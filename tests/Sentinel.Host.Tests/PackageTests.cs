@@ -96,6 +96,21 @@ public sealed partial class PackageTests : IDisposable
         check.Output.Should().Contain("root-disk");
     }
 
+    [PackageFact("sentinel.*.nupkg")]
+    public async Task TheDotnetTool_Installs_AndFindsItsPlugins()
+    {
+        var nupkg = Newest("sentinel.*.nupkg") ?? throw new FileNotFoundException("no dist/sentinel.*.nupkg: build/package.sh failed or did not run");
+        var version = Path.GetFileNameWithoutExtension(nupkg)["sentinel.".Length..];
+        var tools = Path.Combine(_dir, "tools");
+        var install = await Run("dotnet", null, "tool", "install", "--tool-path", tools, "sentinel", "--add-source", Dist, "--version", version);
+        install.Exit.Should().Be(0, install.Output);
+        var config = Path.Combine(_dir, "sentinel.yaml");
+        File.WriteAllText(config, "rules:\n  - { name: root-disk, probe: { type: disk, with: { path: /, min-free-percent: 1 } } }\n");
+        var validate = await Run(Path.Combine(tools, "sentinel"), null, "validate", "--config", config);
+        validate.Exit.Should().Be(0, validate.Output);
+        validate.Output.Should().Contain("10 plugin(s) loaded", "the plugins packed beside the tool, found with no plugins folder in the config");
+    }
+
     [GeneratedRegex(@"Status page: (http://127\.0\.0\.1:\d+/)")]
     private static partial Regex StatusPage();
 
