@@ -79,6 +79,8 @@ public sealed class CliTests : IDisposable
         foreach (var file in new[] { "sentinel.db", "sentinel.db-wal", "history.db", "status.json", "api-token" })
             if (File.Exists(Path.Combine(_dir, "state", file))) File.GetUnixFileMode(Path.Combine(_dir, "state", file)).Should().Be(Private, file);
         File.GetUnixFileMode(Path.Combine(_dir, "state", "status.json")).Should().Be(Private);
+        Directory.GetFiles(Path.Combine(_dir, "logs"), "sentinel-*.log").Should().NotBeEmpty()
+            .And.OnlyContain(f => !OperatingSystem.IsWindows() && File.GetUnixFileMode(f) == Private, "the log holds what probes saw");
     }
 
     [Fact]

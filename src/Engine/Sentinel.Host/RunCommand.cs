@@ -226,7 +226,8 @@ internal static class RunCommand
                 rollingInterval: RollingInterval.Day,
                 fileSizeLimitBytes: 50 * 1024 * 1024,
                 rollOnFileSizeLimit: true,
-                retainedFileCountLimit: settings.LogRetainedFiles);
+                retainedFileCountLimit: settings.LogRetainedFiles,
+                hooks: new PrivateLogFiles());
         }
         return config.CreateLogger();
     }
@@ -244,6 +245,21 @@ internal static class RunCommand
         {
             Console.Error.WriteLine($"warning: cannot use the log folder {directory} ({ex.Message}): logging to the console only. Set engine.log.directory to a folder Sentinel can write.");
             return false;
+        }
+    }
+
+    // The log holds what probes saw: each file is 0600 as it is opened (the state files are created so; the file
+    // sink creates with the default mode).
+    private sealed class PrivateLogFiles : Serilog.Sinks.File.FileLifecycleHooks
+    {
+        public override Stream OnFileOpened(string path, Stream underlyingStream, System.Text.Encoding encoding)
+        {
+            if (!OperatingSystem.IsWindows())
+            {
+                try { File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite); }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { }
+            }
+            return underlyingStream;
         }
     }
 
