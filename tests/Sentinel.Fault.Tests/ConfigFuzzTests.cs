@@ -17,7 +17,7 @@ namespace Sentinel.Fault.Tests;
 public sealed class ConfigFuzzTests(ITestOutputHelper output) : IDisposable
 {
     // Fixed, so a failure can be run again; SENTINEL_FUZZ_SEED and SENTINEL_FUZZ_CASES explore further (docs/reliability.md).
-    private static readonly int Cases = int.TryParse(Environment.GetEnvironmentVariable("SENTINEL_FUZZ_CASES"), out var n) ? n : 20_000;
+    private static readonly int Cases = int.TryParse(Environment.GetEnvironmentVariable("SENTINEL_FUZZ_CASES"), out var n) ? n : 8_000;
     private static readonly int Seed = int.TryParse(Environment.GetEnvironmentVariable("SENTINEL_FUZZ_SEED"), out var s) ? s : 1612;
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "sentinel-fuzz", Guid.NewGuid().ToString("N")[..12]);
 

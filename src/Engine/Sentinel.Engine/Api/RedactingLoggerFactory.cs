@@ -30,8 +30,9 @@ public sealed class RedactingLoggerFactory(ILoggerFactory inner) : ILoggerFactor
             if (!inner.IsEnabled(logLevel)) return;
             var redactor = owner.Redactor();
             if (redactor.IsEmpty) { inner.Log(logLevel, eventId, state, exception, formatter); return; }
-            var error = exception is not null && redactor.Apply(exception.ToString()) is var shown && shown != exception.ToString()
-                ? new RedactedException(exception, shown) : exception;
+            var shownError = exception?.ToString();
+            var error = shownError is not null && redactor.Apply(shownError) is var shown && !ReferenceEquals(shown, shownError)
+                ? new RedactedException(exception!, shown) : exception;
             if (state is IReadOnlyList<KeyValuePair<string, object?>> values)
             {
                 var changed = false;

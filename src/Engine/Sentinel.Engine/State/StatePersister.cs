@@ -74,7 +74,7 @@ public sealed partial class StatePersister : IAsyncDisposable
                 FlushAsync(_stop.Token).GetAwaiter().GetResult();
             }
             catch (OperationCanceledException) when (_stop.IsCancellationRequested) { break; }
-            catch (Exception ex) when (_writes is not null) { _ = ex; } // reported by FlushAsync; kept and retried at the next interval
+            catch (Exception) when (_writes is not null) { } // reported by FlushAsync to the monitor; kept and retried at the next interval
             catch (Exception ex) { LogFlushFailed(_logger, ex); }
         }
     }
