@@ -44,7 +44,7 @@ for arch in "${archs[@]}"; do
 
   # The .deb tree.
   root="$work/deb-$arch"
-  install -d "$root/DEBIAN" "$root/usr/lib/sentinel" "$root/usr/bin" "$root/etc/sentinel/rules.d" "$root/lib/systemd/system" \
+  install -d "$root/DEBIAN" "$root/usr/lib/sentinel" "$root/usr/bin" "$root/etc/sentinel/rules.d" "$root/etc/sentinel/plugins" "$root/lib/systemd/system" \
     "$root/usr/share/sentinel" "$root/usr/share/man/man1" "$root/usr/share/bash-completion/completions" "$root/usr/share/doc/sentinel"
   cp -a "$bin/." "$root/usr/lib/sentinel/"
   cp -a "$work/plugins" "$root/usr/lib/sentinel/plugins"
@@ -81,7 +81,7 @@ CONTROL
   # The tarball: one folder, run from anywhere.
   name="sentinel-$version-linux-${arch/amd64/x64}"
   tree="$work/$name"
-  mkdir -p "$tree/config/rules.d"
+  mkdir -p "$tree/config/rules.d" "$tree/config/plugins"
   cp -a "$bin/." "$tree/"
   cp -a "$work/plugins" "$tree/plugins"
   cp packaging/deb/sentinel.yaml "$tree/config/sentinel.yaml"

@@ -71,7 +71,7 @@ internal static class NotifyBenchmark
                 """);
             var loader = new ConfigLoader();
             var (settings, _) = loader.LoadEngine(config);
-            using var catalog = new PluginCatalog(settings!.PluginsDirectory, NullLogger.Instance);
+            using var catalog = new PluginCatalog(settings!.PluginDirectories, NullLogger.Instance);
             catalog.LoadAll();
             var loaded = loader.Load(config, catalog);
             if (!loaded.IsValid) throw new InvalidOperationException(string.Join("\n", loaded.Errors));

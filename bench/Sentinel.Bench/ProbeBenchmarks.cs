@@ -192,7 +192,7 @@ internal static class ProbeBenchmarks
         var loader = new ConfigLoader();
         var (settings, errors) = loader.LoadEngine(configPath);
         if (settings is null) throw new InvalidOperationException(string.Join("\n", errors));
-        var catalog = new PluginCatalog(settings.PluginsDirectory, NullLogger.Instance);
+        var catalog = new PluginCatalog(settings.PluginDirectories, NullLogger.Instance);
         catalog.LoadAll();
         var config = loader.Load(configPath, catalog);
         if (!config.IsValid) throw new InvalidOperationException(string.Join("\n", config.Errors));

@@ -44,7 +44,7 @@ var configPath = Path.Combine(dir, "sentinel.yaml");
 File.WriteAllText(configPath, yaml.ToString());
 
 var loader = new ConfigLoader();
-var catalog = new PluginCatalog(null, NullLogger.Instance, builtIn: [new NoopPlugin()]);
+var catalog = new PluginCatalog([], NullLogger.Instance, builtIn: [new NoopPlugin()]);
 catalog.LoadAll();
 var loadClock = Stopwatch.StartNew();
 var config = loader.Load(configPath, catalog);

@@ -43,7 +43,7 @@ internal static class SurfacesBenchmark
                 + $"{filledSize / 1024.0 / 1024:0} MB on disk ({(double)filledSize / written:0.00} bytes a check)");
 
             var loader = new ConfigLoader();
-            using var catalog = new PluginCatalog(null, NullLogger.Instance, builtIn: [new NoopPlugin()]);
+            using var catalog = new PluginCatalog([], NullLogger.Instance, builtIn: [new NoopPlugin()]);
             catalog.LoadAll();
             var config = loader.Load(configPath, catalog);
             if (!config.IsValid) { Console.Error.WriteLine(string.Join("\n", config.Errors)); return 2; }

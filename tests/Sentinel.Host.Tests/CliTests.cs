@@ -221,10 +221,46 @@ public sealed class CliTests : IDisposable
     [Fact]
     public async Task Run_InvalidConfig_ExitsTwoWithTheErrors()
     {
-        var config = Config("rules:\n  - name: a\n    probe: { type: nope }\n");
+        var config = Config("rules:\n  - name: a\n    every: 10ms\n    probe: { type: nope }\n");
         using var sentinel = SentinelProcess.Start(_dir, null, "run", "--config", config);
         (await sentinel.WaitForExitAsync(TimeSpan.FromSeconds(30))).Should().Be(2);
-        sentinel.Stderr.Should().Contain($"error: sentinel.yaml:9:20: rules[0] (a).probe: unknown probe type 'nope'");
+        sentinel.Stderr.Should().Contain("error: sentinel.yaml:9:12: rules[0] (a).every: 10ms is too short")
+            .And.Contain("error: sentinel.yaml:10:20: rules[0] (a).probe: unknown probe type 'nope'");
+    }
+
+    // The plugin is all the rule lacks: `run` starts, says so, shows it waiting; `validate` refuses it unless told.
+    [Fact]
+    public async Task Run_ARuleWhosePluginIsNotInstalled_StartsWaitingForIt_AndStatusSaysSo()
+    {
+        var config = Config("""
+            rules:
+              - name: ok
+                every: 200ms
+                probe: { type: timer }
+              - name: later
+                every: 1s
+                probe: { type: file-threshold, with: { path: /tmp } }
+            """);
+        var strict = await SentinelProcess.RunAsync(_dir, "validate", "--config", config);
+        strict.Exit.Should().Be(2);
+        strict.Stderr.Should().Contain("rules[1] (later).probe: unknown probe type 'file-threshold'").And.Contain("`validate --allow-missing-plugins` accepts it");
+        var lenient = await SentinelProcess.RunAsync(_dir, "validate", "--allow-missing-plugins", "--config", config);
+        lenient.Exit.Should().Be(0, lenient.Stderr);
+        lenient.Stderr.Should().Contain("warning: sentinel.yaml:13:20: rule 'later' is waiting for a plugin that provides probe type 'file-threshold'");
+        lenient.Stdout.Should().Contain("valid: 2 rule(s) in 1 file(s), 1 waiting for a plugin");
+
+        using var sentinel = SentinelProcess.Start(_dir, null, "run", "--config", config);
+        await Eventually.Until(() => sentinel.Stdout.Contains("Rule ok: Pending -> Healthy"), context: sentinel.Output);
+        sentinel.Stdout.Should().Contain("Rule later is not checked: ").And.Contain("waiting for a plugin that provides probe type 'file-threshold'");
+        var table = await SentinelProcess.RunAsync(_dir, "status", "--config", config);
+        table.Exit.Should().Be(0, table.Stderr);
+        table.Stdout.Should().MatchRegex(@"later\s+│\s+waiting\s+│").And.Contain("waiting for a plugin that provides probe type 'file-threshold'");
+        var rule = await SentinelProcess.RunAsync(_dir, "status", "later", "--config", config);
+        rule.Exit.Should().Be(0, rule.Stderr);
+        rule.Stdout.Should().Contain("later: waiting since").And.Contain("not checked").And.Contain("it starts when the plugin is dropped into a plugins folder");
+        var run = await SentinelProcess.RunAsync(_dir, "run-now", "later", "--config", config);
+        run.Exit.Should().NotBe(0);
+        (run.Stdout + run.Stderr).Should().Contain("rule 'later' is waiting for a plugin that provides probe type 'file-threshold'");
     }
 
     [Fact]

@@ -51,12 +51,12 @@ public sealed class HeartbeatTests : IDisposable
     public async Task InvalidConfigAtStart_SendsFailWithTheErrors()
     {
         await using var hc = await PingServer.StartAsync(Uuid);
-        var config = Config(hc.Url, "rules:\n  - { name: broken, every: 1s, probe: { type: htp } }");
+        var config = Config(hc.Url, "rules:\n  - { name: broken, every: 10ms, probe: { type: htp } }");
         var (exit, _, stderr) = await SentinelProcess.RunAsync(_dir, "run", "--config", config);
         exit.Should().Be(2, stderr);
         var fail = hc.Pings.Should().ContainSingle().Subject;
         fail.Kind.Should().Be("fail");
-        fail.Body.Should().Contain("the configuration is invalid").And.Contain("unknown probe type 'htp' (did you mean 'http'?)");
+        fail.Body.Should().Contain("the configuration is invalid").And.Contain("10ms is too short").And.Contain("unknown probe type 'htp' (did you mean 'http'?)");
     }
 
     [Fact]

@@ -31,6 +31,15 @@ public sealed partial class PackageTests : IDisposable
         return (p.ExitCode, await stdout + await stderr);
     }
 
+    private const string LaterRule = "/etc/sentinel/rules.d/later.yaml";
+    private const string DropIn = "/etc/sentinel/plugins/Sentinel.TestPlugins.JsonNew";
+
+    private static void CopyFolder(string source, string target)
+    {
+        Directory.CreateDirectory(target);
+        foreach (var file in Directory.GetFiles(source)) File.Copy(file, Path.Combine(target, Path.GetFileName(file)), overwrite: true);
+    }
+
     [PackageFact("sentinel_*_amd64.deb", root: true)]
     public async Task TheDeb_Installs_Validates_RunsAsTheSentinelUser_AndRemovesKeepingTheState()
     {
@@ -47,35 +56,33 @@ public sealed partial class PackageTests : IDisposable
                 verify.Exit.Should().Be(0, verify.Output);
             }
             new DirectoryInfo("/var/lib/sentinel").UnixFileMode.Should().Be(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            var plugins = await Run("/usr/bin/sentinel", null, "plugins", "--config", "/etc/sentinel/sentinel.yaml");
+            plugins.Output.Should().Contain("/usr/lib/sentinel/plugins, /etc/sentinel/plugins", "the shipped plugins, then the drop-in folder");
+
+            // A rule whose plugin is not installed yet: validate names it (and the flag that accepts it); run waits for it.
+            File.WriteAllText(LaterRule, "rules:\n  - name: later\n    every: 1s\n    probe: { type: json-new }\n");
+            var strict = await Run("/usr/bin/sentinel", null, "validate", "--config", "/etc/sentinel/sentinel.yaml");
+            strict.Exit.Should().Be(2, strict.Output);
+            strict.Output.Should().Contain("unknown probe type 'json-new'").And.Contain("--allow-missing-plugins");
+            var lenient = await Run("/usr/bin/sentinel", null, "validate", "--allow-missing-plugins", "--config", "/etc/sentinel/sentinel.yaml");
+            lenient.Exit.Should().Be(0, lenient.Output);
+            lenient.Output.Should().Contain("warning: ").And.Contain("rule 'later' is waiting for a plugin that provides probe type 'json-new'").And.Contain("1 waiting for a plugin");
 
             // As systemd runs it: the sentinel user, no folder in the config (the FHS defaults), a free port.
-            var psi = new ProcessStartInfo("runuser") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            foreach (var a in new[] { "-u", "sentinel", "--", "/usr/bin/sentinel", "run", "--config", "/etc/sentinel/sentinel.yaml" }) psi.ArgumentList.Add(a);
-            psi.Environment["SENTINEL_LISTEN"] = "127.0.0.1:0";
-            using var run = Process.Start(psi)!;
-            var output = new System.Text.StringBuilder();
-            run.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
-            run.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
-            run.BeginOutputReadLine();
-            run.BeginErrorReadLine();
-            string Printed() { lock (output) return output.ToString(); }
-            try
+            await using (var run = Running.Start("runuser", "-u", "sentinel", "--", "/usr/bin/sentinel", "run", "--config", "/etc/sentinel/sentinel.yaml"))
             {
-                var address = await Eventually.Value(() => StatusPage().Match(Printed()) is { Success: true } m ? m.Groups[1].Value : null, context: Printed);
-                using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
-                await Eventually.Until(async () => (await http.GetAsync(address + "health")).StatusCode == HttpStatusCode.OK, context: Printed);
-                await Eventually.Until(async () => (await http.GetStringAsync(address + "api/rules/root-disk")).Contains("\"status\":\"healthy\""), context: Printed);
+                var (http, address) = await run.HealthyAsync("root-disk");
+                (await http.GetStringAsync(address + "api/rules/later")).Should().Contain("\"status\":\"waiting\"");
+                CopyFolder(Path.Combine(SentinelProcess.RepoRoot, "artifacts", "testplugins", "Sentinel.TestPlugins.JsonNew"), DropIn);
+                await Eventually.Until(async () => (await http.GetStringAsync(address + "api/rules/later")).Contains("\"status\":\"healthy\""), context: run.Printed);
                 File.Exists("/var/lib/sentinel/sentinel.db").Should().BeTrue("state in /var/lib/sentinel");
                 Directory.GetFiles("/var/log/sentinel", "sentinel-*.log").Should().NotBeEmpty("logs in /var/log/sentinel");
-            }
-            finally
-            {
-                using (var term = Process.Start("kill", ["-TERM", run.Id.ToString()])) await term.WaitForExitAsync();
-                await run.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token);
             }
         }
         finally
         {
+            File.Delete(LaterRule);
+            if (Directory.Exists(DropIn)) Directory.Delete(DropIn, recursive: true);
             var remove = await Run("dpkg", null, "-r", "sentinel");
             remove.Exit.Should().Be(0, remove.Output);
         }
@@ -96,6 +103,24 @@ public sealed partial class PackageTests : IDisposable
         check.Output.Should().Contain("root-disk");
     }
 
+    // A Raspberry Pi's build, run here by qemu's user-mode emulation (CI installs qemu-user and arm64's libc and
+    // libssl): the same tarball, its plugins loaded, its rule checked, its API answering.
+    [PackageFact("sentinel-*-linux-arm64.tar.gz", emulator: "/usr/bin/qemu-aarch64")]
+    public async Task TheArm64Tarball_RunsUnderEmulation_UntilItsRuleIsHealthy()
+    {
+        var tar = Newest("sentinel-*-linux-arm64.tar.gz") ?? throw new FileNotFoundException("no dist/sentinel-*-linux-arm64.tar.gz: build/package.sh all failed or did not run");
+        (await Run("tar", null, "-xzf", tar, "-C", _dir)).Exit.Should().Be(0);
+        var root = Directory.GetDirectories(_dir).Single();
+        var elf = File.ReadAllBytes(Path.Combine(root, "sentinel"))[..20];
+        BitConverter.ToUInt16(elf, 18).Should().Be(183, "an ELF for aarch64 (EM_AARCH64)");
+        var deb = Newest("sentinel_*_arm64.deb") ?? throw new FileNotFoundException("no dist/sentinel_*_arm64.deb");
+        (await Run("dpkg-deb", null, "--field", deb, "Architecture")).Output.Trim().Should().Be("arm64");
+
+        await using var run = Running.Start("/usr/bin/qemu-aarch64", Path.Combine(root, "sentinel"), "run", "--config", Path.Combine(root, "config", "sentinel.yaml"));
+        await run.HealthyAsync("root-disk");
+        run.Printed().Should().Contain("Loaded plugin Sentinel.Plugins.Files").And.NotContain("[ERR]");
+    }
+
     [PackageFact("sentinel.*.nupkg")]
     public async Task TheDotnetTool_Installs_AndFindsItsPlugins()
     {
@@ -114,6 +139,56 @@ public sealed partial class PackageTests : IDisposable
     [GeneratedRegex(@"Status page: (http://127\.0\.0\.1:\d+/)")]
     private static partial Regex StatusPage();
 
+    // `sentinel run` from a package on a free port, its output kept; SIGTERM when disposed.
+    private sealed class Running : IAsyncDisposable
+    {
+        private readonly Process _process;
+        private readonly System.Text.StringBuilder _output = new();
+        private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(10) };
+
+        private Running(Process process) => _process = process;
+
+        public static Running Start(string file, params string[] args)
+        {
+            var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            foreach (var a in args) psi.ArgumentList.Add(a);
+            psi.Environment["SENTINEL_LISTEN"] = "127.0.0.1:0";
+            var running = new Running(Process.Start(psi)!);
+            running._process.OutputDataReceived += (_, e) => running.Append(e.Data);
+            running._process.ErrorDataReceived += (_, e) => running.Append(e.Data);
+            running._process.BeginOutputReadLine();
+            running._process.BeginErrorReadLine();
+            return running;
+        }
+
+        private void Append(string? line)
+        {
+            if (line is not null) lock (_output) _output.AppendLine(line);
+        }
+
+        public string Printed()
+        {
+            lock (_output) return _output.ToString();
+        }
+
+        /// <summary>Waits for the status page's address, /health and the rule healthy; returns a client and the address.</summary>
+        public async Task<(HttpClient Http, string Address)> HealthyAsync(string rule)
+        {
+            var address = await Eventually.Value(() => StatusPage().Match(Printed()) is { Success: true } m ? m.Groups[1].Value : null, TimeSpan.FromMinutes(1), context: Printed);
+            await Eventually.Until(async () => (await _http.GetAsync(address + "health")).StatusCode == HttpStatusCode.OK, context: Printed);
+            await Eventually.Until(async () => (await _http.GetStringAsync(address + "api/rules/" + rule)).Contains("\"status\":\"healthy\""), context: Printed);
+            return (_http, address);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            using (var term = Process.Start("kill", ["-TERM", _process.Id.ToString()])) await term!.WaitForExitAsync();
+            await _process.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token);
+            _process.Dispose();
+            _http.Dispose();
+        }
+    }
+
     public void Dispose()
     {
         try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
@@ -123,11 +198,12 @@ public sealed partial class PackageTests : IDisposable
 /// <summary>A test of a package in dist/: skipped, with the reason, when it was not built (build/package.sh) or cannot be installed here.</summary>
 public sealed class PackageFactAttribute : FactAttribute
 {
-    public PackageFactAttribute(string pattern, bool root = false)
+    public PackageFactAttribute(string pattern, bool root = false, string? emulator = null)
     {
         // CI sets SENTINEL_REQUIRE_PACKAGES=1: there a missing package fails the test instead.
         if (Environment.GetEnvironmentVariable("SENTINEL_REQUIRE_PACKAGES") == "1") return;
         if (PackageTests.Newest(pattern) is null) Skip = $"no dist/{pattern}: run build/package.sh first (.ci/run does)";
+        else if (emulator is not null && !File.Exists(emulator)) Skip = $"no {emulator}: install qemu-user and the target's libc and libssl (.ci/run does)";
         else if (root && (Environment.UserName != "root" || !File.Exists("/usr/bin/dpkg"))) Skip = "installing a .deb needs root and dpkg (CI runs as root on Debian)";
     }
 }

@@ -11,7 +11,8 @@ public sealed partial class SentinelEngine
     /// <summary>A rule in full: its state, its definition (secrets masked), its recent checks.</summary>
     public RuleDetail? GetRule(string rule)
     {
-        if (!_runtimes.TryGetValue(rule, out var runtime)) return null;
+        if (!_runtimes.TryGetValue(rule, out var runtime))
+            return _config.Waiting.FirstOrDefault(w => w.Name == rule) is { } waiting ? new RuleDetail(View(waiting, uptime: true), null) : null;
         var def = runtime.Definition;
         static ActionView Action(ActionDefinition a) => new(a.Type.Name, Api.Redactor.View(a.Options));
         return new RuleDetail(View(def, History is null ? 0 : Sentinel.Engine.History.HistoryRecorder.RecentSize),
@@ -87,7 +88,8 @@ public sealed partial class SentinelEngine
     public DateTimeOffset Now => _time.GetUtcNow();
 }
 
-public sealed record RuleDetail(RuleStatusView State, RuleDefinitionView Definition);
+/// <summary>A rule's state and definition; a rule waiting for its plugin has no definition yet (see <see cref="RuleStatusView.Waiting"/>).</summary>
+public sealed record RuleDetail(RuleStatusView State, RuleDefinitionView? Definition);
 
 public sealed record RuleDefinitionView(string Schedule, TimeSpan Timeout, int FailureThreshold, int SuccessThreshold, ActionView Probe,
     IReadOnlyList<string> Conditions, IReadOnlyList<ActionView> Remediate, IReadOnlyList<ActionView> Run, System.Text.Json.Nodes.JsonObject? Supervise,

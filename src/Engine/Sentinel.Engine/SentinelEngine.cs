@@ -36,6 +36,7 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
     private readonly CancellationTokenSource _stopping = new();
     private readonly Lock _stateLock = new();
     private readonly ConcurrentDictionary<string, RuleRemediator> _remediators = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, DateTimeOffset> _waitingSince = new(StringComparer.Ordinal);
     private ImmutableDictionary<string, RuleRuntime> _runtimes = ImmutableDictionary.Create<string, RuleRuntime>(StringComparer.Ordinal);
     private SentinelConfig _config;
     private IReadOnlyList<ConfigError> _configErrors = [];
@@ -167,7 +168,7 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
             if (!_hung) Interlocked.Exchange(ref _lastTick, _time.GetUtcNow().UtcTicks);
         }, cancellationToken);
         await ApplyAsync(_config, cancellationToken);
-        var forgotten = _states.Keys.Where(k => !_runtimes.ContainsKey(k)).ToList();
+        var forgotten = _states.Keys.Where(k => !_runtimes.ContainsKey(k) && _config.Waiting.All(w => w.Name != k)).ToList();
         foreach (var rule in forgotten)
         {
             _states.TryRemove(rule, out _);
@@ -192,7 +193,9 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
         if (!healthy) return (false, reason);
         var states = _runtimes.Keys.Select(GetState).ToList();
         var down = states.Where(s => s?.Status == RuleStatus.Down).Select(s => s!.Rule).ToList();
-        return (true, $"Sentinel {Version} on {Environment.MachineName}: {states.Count} rules, {down.Count} down" + (down.Count > 0 ? ": " + string.Join(", ", down.Take(20)) : ""));
+        var waiting = _config.Waiting.Select(w => w.Name).ToList();
+        return (true, $"Sentinel {Version} on {Environment.MachineName}: {states.Count} rules, {down.Count} down" + (down.Count > 0 ? ": " + string.Join(", ", down.Take(20)) : "")
+            + (waiting.Count > 0 ? $"; {waiting.Count} not checked, waiting for a plugin: " + string.Join(", ", waiting.Take(20)) : ""));
     }
 
     /// <summary>Sends the heartbeat's fail ping (a fatal error is about to stop Sentinel); waits at most a few seconds.</summary>
@@ -358,7 +361,7 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
     /// <summary>Loads the configuration file again and applies it, or keeps the running one and records the errors.</summary>
     public async Task<ConfigLoadResult> ReloadConfigAsync(CancellationToken cancellationToken = default)
     {
-        var result = _loader.Load(_config.Engine.ConfigFile, _catalog);
+        var result = _loader.Load(_config.Engine.ConfigFile, _catalog, allowMissingPlugins: true);
         if (!result.IsValid)
         {
             Reject(result.Errors);
@@ -471,9 +474,15 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
                 if (t is not null) Publish(t);
                 await _scheduler.ScheduleAsync(def with { Paused = state.Status == RuleStatus.Paused }, cancellationToken);
             }
-            var removed = old.Keys.Where(k => !next.ContainsKey(k)).ToList();
+            // A rule waiting for its plugin is not removed: it keeps its state and open incident, and its service (if
+            // Sentinel runs one) keeps running unwatched, until the plugin is back.
+            var waiting = config.Waiting.Select(w => w.Name).ToHashSet(StringComparer.Ordinal);
+            var removed = old.Keys.Where(k => !next.ContainsKey(k) && !waiting.Contains(k)).ToList();
+            foreach (var name in old.Keys.Where(waiting.Contains)) await _scheduler.UnscheduleAsync(name, cancellationToken);
+            NoteWaiting(config.Waiting, now);
             foreach (var (name, r) in _remediators)
             {
+                if (waiting.Contains(name)) continue;
                 if (next.TryGetValue(name, out var kept) && (kept.Definition.Supervise is null) == (r.Supervisor is null) && (kept.Definition.Supervise is not null || kept.Definition.Remediate.Count > 0)) continue;
                 // The rule is gone, or stopped or started supervising: its service (if any) is stopped.
                 _remediators.TryRemove(name, out _);
@@ -680,12 +689,36 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
     public EngineStatus GetStatus(int recent = 0, bool uptime = true)
     {
         var (healthy, reason) = GetHealth();
-        var rules = _runtimes.Values.OrderBy(r => r.Definition.Name, StringComparer.Ordinal).Select(r => View(r.Definition, recent, uptime)).ToList();
+        var rules = _runtimes.Values.Select(r => View(r.Definition, recent, uptime)).Concat(_config.Waiting.Select(w => View(w, uptime)))
+            .OrderBy(r => r.Name, StringComparer.Ordinal).ToList();
         return new EngineStatus(Version, StartedAt, _time.GetUtcNow(), _config.Engine.ConfigFile, healthy, reason, HttpAddress,
             new ConfigStatus(_configErrors.Count == 0, _configRejectedAt, _configErrors.Select(e => e.ToString()).ToList()),
             _catalog.Plugins.Select(p => new PluginView(p.Name, p.Version, p.Types.Select(t => $"{t.Kind.ToString().ToLowerInvariant()}:{t.Name}").ToList())).ToList(),
             _catalog.Errors.Select(e => e.ToString()).ToList(),
             rules) { Notifications = _notifications?.GetStatus() };
+    }
+
+    private RuleStatusView View(WaitingRule rule, bool uptime)
+    {
+        var s = _states.GetValueOrDefault(rule.Name);
+        return new RuleStatusView(rule.Name, rule.Description, RuleStatus.Waiting, _waitingSince.GetValueOrDefault(rule.Name, StartedAt), rule.Schedule,
+            string.Join(", ", rule.Missing.Select(m => m.Type)), 0, 0, s?.Checks ?? 0, s?.Failures ?? 0, s?.LastCheck)
+        {
+            Waiting = rule.Reason,
+            Uptime = uptime ? History?.Uptime(rule.Name) : null,
+        };
+    }
+
+    // Since when each rule has been waiting for its plugin; said once when it starts waiting and when it stops.
+    private void NoteWaiting(IReadOnlyList<WaitingRule> waiting, DateTimeOffset now)
+    {
+        foreach (var w in waiting)
+            if (_waitingSince.TryAdd(w.Name, now)) LogRuleWaiting(_logger, w.Name, w.Warning.ToString());
+        foreach (var name in _waitingSince.Keys.Where(n => waiting.All(w => w.Name != n)).ToList())
+        {
+            _waitingSince.TryRemove(name, out _);
+            if (_runtimes.ContainsKey(name)) LogRuleStopsWaiting(_logger, name);
+        }
     }
 
     private RuleStatusView View(RuleDefinition def, int recent, bool uptime = true)
@@ -775,6 +808,12 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
     [LoggerMessage(EventId = 24, Level = LogLevel.Warning, Message = "The check history could not be read ({Reason}); uptime starts from now")]
     private static partial void LogHistoryUnreadable(ILogger logger, string reason);
 
+    [LoggerMessage(EventId = 25, Level = LogLevel.Warning, Message = "Rule {Rule} is not checked: {Warning}")]
+    private static partial void LogRuleWaiting(ILogger logger, string rule, string warning);
+
+    [LoggerMessage(EventId = 26, Level = LogLevel.Information, Message = "Rule {Rule} starts: the plugin it was waiting for is loaded")]
+    private static partial void LogRuleStopsWaiting(ILogger logger, string rule);
+
     [LoggerMessage(EventId = 23, Level = LogLevel.Information, Message = "Plugins changed ({Plugins}); reloading the rules that use them")]
     private static partial void LogPluginsChanged(ILogger logger, string plugins);
 }
@@ -794,6 +833,8 @@ public sealed record RuleStatusView(string Name, string? Description, RuleStatus
 {
     /// <summary>The service it supervises (or its remediation), summed up for people: PID, uptime, restarts, gave-up.</summary>
     public SupervisionView? Service { get; init; }
+    /// <summary>Why the rule is not checked, when it waits for a plugin that provides its probe or action type.</summary>
+    public string? Waiting { get; init; }
     public History.UptimeView? Uptime { get; init; }
     /// <summary>The last checks' durations (for a sparkline), when asked for.</summary>
     public Sparkline? Recent { get; init; }

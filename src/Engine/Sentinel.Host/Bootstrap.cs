@@ -28,18 +28,18 @@ internal static class Bootstrap
 
     public static PluginCatalog LoadPlugins(EngineSettings settings, ILoggerFactory loggerFactory)
     {
-        var catalog = new PluginCatalog(settings.PluginsDirectory, loggerFactory.CreateLogger("Sentinel.Plugins"), builtIn: [new Sentinel.Engine.Heartbeat.EngineProbesPlugin()]);
+        var catalog = new PluginCatalog(settings.PluginDirectories, loggerFactory.CreateLogger("Sentinel.Plugins"), builtIn: [new Sentinel.Engine.Heartbeat.EngineProbesPlugin()]);
         catalog.LoadAll();
         return catalog;
     }
 
     /// <summary>Engine section, plugins and rules, for the commands that only read them.</summary>
-    public static (PluginCatalog? Catalog, ConfigLoadResult? Result) Load(string configPath, ILoggerFactory loggerFactory)
+    public static (PluginCatalog? Catalog, ConfigLoadResult? Result) Load(string configPath, ILoggerFactory loggerFactory, bool allowMissingPlugins = false)
     {
         var loader = new ConfigLoader();
         if (LoadEngine(loader, configPath) is not { } settings) return (null, null);
         var catalog = LoadPlugins(settings, loggerFactory);
-        return (catalog, loader.Load(configPath, catalog));
+        return (catalog, loader.Load(configPath, catalog, allowMissingPlugins));
     }
 
     /// <summary>As <see cref="Load"/>, printing the errors: the config is null when the commands must exit with <see cref="ExitConfigInvalid"/>.</summary>

@@ -16,7 +16,8 @@ internal static class PluginsCommand
         using var loggers = Bootstrap.QuietLoggerFactory();
         if (Bootstrap.LoadEngine(new ConfigLoader(), configPath) is not { } settings) return Bootstrap.ExitConfigInvalid;
         using var catalog = Bootstrap.LoadPlugins(settings, loggers);
-        AnsiConsole.MarkupLine($"Plugins folder: [bold]{Markup.Escape(settings.PluginsDirectory)}[/]");
+        AnsiConsole.MarkupLine((settings.PluginDirectories.Count == 1 ? "Plugins folder: " : "Plugins folders (a later one's plugin replaces an earlier one's of the same name): ")
+            + string.Join(", ", settings.PluginDirectories.Select(d => $"[bold]{Markup.Escape(d)}[/]")));
         foreach (var plugin in catalog.Plugins)
         {
             AnsiConsole.WriteLine();

@@ -15,8 +15,12 @@ var run = new Command("run", "Run the engine: load plugins, schedule the rules, 
 run.SetAction((parse, ct) => RunCommand.ExecuteAsync(parse.GetValue(config)!, ct));
 root.Subcommands.Add(run);
 
-var validate = new Command("validate", "Check the configuration and exit: 0 when valid, 2 when not (every error is printed as file:line:column).");
-validate.SetAction(parse => ValidateCommand.Execute(parse.GetValue(config)!));
+var allowMissing = new Option<bool>("--allow-missing-plugins")
+{
+    Description = "A rule whose probe or action type no installed plugin provides is a warning, not an error (`sentinel run` starts without it and starts it when the plugin is dropped in)",
+};
+var validate = Make("validate", "Check the configuration and exit: 0 when valid, 2 when not (every error is printed as file:line:column).", allowMissing);
+validate.SetAction(parse => ValidateCommand.Execute(parse.GetValue(config)!, parse.GetValue(allowMissing)));
 root.Subcommands.Add(validate);
 
 var rules = new Argument<string[]>("RULE") { Description = "Rules to check (default: all)", Arity = ArgumentArity.ZeroOrMore };

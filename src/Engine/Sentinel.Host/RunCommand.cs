@@ -47,7 +47,8 @@ internal static class RunCommand
         var loggerFactory = new Sentinel.Engine.Api.RedactingLoggerFactory(serilogFactory);
         var log = loggerFactory.CreateLogger("Sentinel.Host");
         var catalog = Bootstrap.LoadPlugins(settings, loggerFactory);
-        var result = loader.Load(configPath, catalog);
+        // A rule whose plugin is not installed yet waits for it (the engine logs it and shows it as waiting).
+        var result = loader.Load(configPath, catalog, allowMissingPlugins: true);
         if (!result.IsValid)
         {
             foreach (var e in result.Errors) log.LogError("{Error}", e.ToString());

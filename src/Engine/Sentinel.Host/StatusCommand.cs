@@ -57,14 +57,15 @@ internal static class StatusCommand
         foreach (var r in status.GetProperty("rules").EnumerateArray())
         {
             var state = r.GetProperty("status").GetString() ?? "";
-            var color = state switch { "healthy" => "green", "failing" => "yellow", "down" => "red", _ => "grey" };
+            var color = Color(state);
             var uptime = r.TryGetProperty("uptime", out var u) ? u : default;
             var cells = new List<string>
             {
                 Markup.Escape(r.GetProperty("name").GetString() ?? ""), $"[{color}]{state}[/]",
                 Ago(now - r.GetProperty("since").GetDateTimeOffset()),
                 Pct(uptime, "day"), Pct(uptime, "week"), Pct(uptime, "month"),
-                Markup.Escape(r.TryGetProperty("lastCheck", out var c) && c.TryGetProperty("description", out var d) ? d.GetString() ?? "" : "not checked yet"),
+                Markup.Escape(r.TryGetProperty("waiting", out var w) && w.ValueKind == JsonValueKind.String ? w.GetString()!
+                    : r.TryGetProperty("lastCheck", out var c) && c.TryGetProperty("description", out var d) ? d.GetString() ?? "" : "not checked yet"),
             };
             if (services) cells.Add(ServiceCell(r));
             table.AddRow(cells.ToArray());
@@ -80,6 +81,8 @@ internal static class StatusCommand
         return Exit(status);
     }
 
+    private static string Color(string state) => state switch { "healthy" => "green", "failing" or "waiting" => "yellow", "down" => "red", _ => "grey" };
+
     // `sentinel status RULE`: the rule's whole story (state, service, last checks, incident, channels), from the API;
     // from status.json when Sentinel does not answer (without the checks only the API keeps).
     private static async Task<int> RuleAsync(string configPath, string rule, bool json, CancellationToken ct)
@@ -94,8 +97,8 @@ internal static class StatusCommand
         if (answer is { Ok: true })
         {
             view = answer.Body.GetProperty("state");
-            definition = answer.Body.GetProperty("definition");
-            if (await api.SendAsync(HttpMethod.Get, path + "/history?since=30d&limit=5", ct, quiet: true) is { Ok: true } h) checks = h.Body.GetProperty("checks");
+            definition = answer.Body.TryGetProperty("definition", out var def) ? def : default;
+            if (await api.SendAsync(HttpMethod.Get, path + "/history?since=30d&limit=5", ct, quiet: true) is { Ok: true } h && h.Body.TryGetProperty("checks", out var c)) checks = c;
             if (await api.SendAsync(HttpMethod.Get, "/api/status", ct, quiet: true) is { Ok: true } st)
                 incident = Incident(st.Body, rule);
         }
@@ -131,11 +134,13 @@ internal static class StatusCommand
             return state == "down" ? 1 : 0;
         }
         if (stale is not null) AnsiConsole.MarkupLine($"[yellow]{Markup.Escape(stale)}[/]");
-        var color = state switch { "healthy" => "green", "failing" => "yellow", "down" => "red", _ => "grey" };
+        var color = Color(state);
         var since = view.GetProperty("since").GetDateTimeOffset();
         AnsiConsole.MarkupLine($"[bold]{Markup.Escape(rule)}[/]: [{color}]{state}[/] since {since.ToLocalTime():yyyy-MM-dd HH:mm:ss} ({Ago(now - since)})");
         var grid = new Grid().AddColumn(new GridColumn().PadRight(2)).AddColumn();
         void Row(string key, string value) => grid.AddRow($"[grey]{key}[/]", value);
+        if (view.TryGetProperty("waiting", out var waiting) && waiting.ValueKind == JsonValueKind.String)
+            Row("not checked", $"[yellow]{Markup.Escape(waiting.GetString()!)}[/]: it starts when the plugin is dropped into a plugins folder (`sentinel plugins` lists what is loaded)");
         if (definition.ValueKind == JsonValueKind.Object)
             Row("probe", Markup.Escape($"{definition.GetProperty("probe").GetProperty("type").GetString()}, {definition.GetProperty("schedule").GetString()}; "
                 + $"down after {definition.GetProperty("failureThreshold").GetInt32()} failures, up after {definition.GetProperty("successThreshold").GetInt32()} successes; "

@@ -13,7 +13,7 @@ public sealed class ConfigLoaderTests : IDisposable
 
     public ConfigLoaderTests()
     {
-        _catalog = new PluginCatalog(null, NullLogger.Instance, builtIn: [new TestProbesPlugin()]);
+        _catalog = new PluginCatalog([], NullLogger.Instance, builtIn: [new TestProbesPlugin()]);
         _catalog.LoadAll();
     }
 
@@ -84,7 +84,12 @@ public sealed class ConfigLoaderTests : IDisposable
         var (settings, _) = new ConfigLoader(_ => null).LoadEngine(local);
         settings!.StateDirectory.Should().Be(Path.Combine(_dir.Path, "app", "state"));
         settings.LogDirectory.Should().Be(Path.Combine(_dir.Path, "app", "logs"));
-        settings.PluginsDirectory.Should().Be(Path.Combine(AppContext.BaseDirectory, "plugins"), "no plugins folder beside the config: the one beside the executable");
+        var shipped = Path.Combine(AppContext.BaseDirectory, "plugins");
+        Directory.Exists(shipped).Should().BeFalse("the test host has no plugins folder beside it");
+        settings.PluginDirectories.Should().Equal([shipped], "no plugins folder beside the config: the one beside the executable");
+        _dir.Sub("app/plugins");
+        new ConfigLoader(_ => null).LoadEngine(local).Settings!.PluginDirectories.Should().Equal([Path.Combine(_dir.Path, "app", "plugins")],
+            "a plugins folder beside the config, none beside the executable");
 
         var systemd = new ConfigLoader(n => n switch { "STATE_DIRECTORY" => "/var/lib/sentinel", "LOGS_DIRECTORY" => "/var/log/sentinel", _ => null }).LoadEngine(local).Settings!;
         (systemd.StateDirectory, systemd.LogDirectory).Should().Be(("/var/lib/sentinel", "/var/log/sentinel"));
@@ -93,6 +98,8 @@ public sealed class ConfigLoaderTests : IDisposable
         var installed = _dir.File("etc/sentinel/sentinel.yaml", "rules: []\n");
         var system = new ConfigLoader(_ => null) { SystemConfigRoot = etc }.LoadEngine(installed).Settings!;
         (system.StateDirectory, system.LogDirectory).Should().Be(("/var/lib/sentinel", "/var/log/sentinel"));
+        system.PluginDirectories.Should().Equal([Path.Combine(_dir.Path, "etc", "sentinel", "plugins")],
+            "the drop-in folder beside a system config even before it exists (after the shipped plugins, when there are any: PackageTests)");
 
         var copied = _dir.File("etc/sentinel/copied.yaml", "engine: { state: ../state, log: { directory: ../logs } }\nrules: []\n");
         var (refused, errors) = new ConfigLoader(_ => null) { SystemConfigRoot = etc }.LoadEngine(copied);
@@ -160,6 +167,74 @@ public sealed class ConfigLoaderTests : IDisposable
         errors[4].Should().StartWith("13:18 rules[1] (web).conditions: invalid condition 'status === 200': expected a value");
         errors[5].Should().Be("14:11 rules[2] (api): a rule named 'api' is already defined at sentinel.yaml:2:11: rule names must be unique".Replace("sentinel.yaml", Path.Combine(_dir.Path, "sentinel.yaml")));
         result.Errors.Should().OnlyContain(e => e.Location.File.EndsWith("sentinel.yaml"));
+    }
+
+    [Fact]
+    public void Load_AMissingPlugin_IsAnErrorThatSaysRunWaits_OrWithAllowMissingPlugins_AWaitingRule()
+    {
+        const string yaml = """
+            rules:
+              - name: ok
+                probe: { type: scripted, with: { key: a } }
+              - name: later
+                every: 30s
+                description: disk usage of the bot
+                probe: { type: file-threshold, with: { path: /x } }
+                remediate: [{ type: page-someone }]
+                depends-on: [ok]
+              - name: needs-later
+                depends-on: [later]
+                probe: { type: scripted, with: { key: b } }
+            """;
+        var strict = Load(yaml);
+        strict.IsValid.Should().BeFalse();
+        strict.Errors.Select(e => $"{Loc(e)} {e.Message}").Should().SatisfyRespectively(
+            e => e.Should().StartWith("7:20 rules[1] (later).probe: unknown probe type 'file-threshold'").And.EndWith(ConfigLoader.MissingPluginAdvice),
+            e => e.Should().StartWith("8:25 rules[1] (later).remediate[0]: unknown action type 'page-someone'").And.EndWith(ConfigLoader.MissingPluginAdvice));
+
+        var path = _dir.File("sentinel.yaml", yaml);
+        var lenient = new ConfigLoader(n => _env.GetValueOrDefault(n)).Load(path, _catalog, allowMissingPlugins: true);
+        lenient.Errors.Should().BeEmpty("a rule that depends on a waiting rule is valid too");
+        lenient.Config!.Rules.Select(r => r.Name).Should().Equal("ok", "needs-later");
+        var waiting = lenient.Config.Waiting.Should().ContainSingle().Subject;
+        waiting.Name.Should().Be("later");
+        waiting.Description.Should().Be("disk usage of the bot");
+        waiting.Schedule.Should().Be("every 30s");
+        waiting.Reason.Should().Be("waiting for a plugin that provides probe type 'file-threshold' and action type 'page-someone'");
+        $"{Loc(waiting.Warning)} {waiting.Warning.Message}".Should().StartWith("7:20 rule 'later' is waiting for a plugin that provides probe type 'file-threshold'")
+            .And.EndWith(": it starts when the plugin is dropped into a plugins folder");
+    }
+
+    [Fact]
+    public void Load_AMissingPluginInARuleWithOtherErrors_IsAnError_EvenWhereRulesMayWait()
+    {
+        var path = _dir.File("sentinel.yaml", """
+            rules:
+              - name: later
+                every: 10ms
+                probe: { type: file-threshold }
+            """);
+        var result = new ConfigLoader().Load(path, _catalog, allowMissingPlugins: true);
+        result.IsValid.Should().BeFalse("a rule is only left waiting when its plugin is all it lacks");
+        result.Errors.Select(e => e.Message).Should().SatisfyRespectively(
+            e => e.Should().Contain("10ms is too short"),
+            e => e.Should().StartWith("rules[0] (later).probe: unknown probe type 'file-threshold'").And.NotContain("--allow-missing-plugins"));
+    }
+
+    [Fact]
+    public void Load_AMissingChannelOrHeartbeatType_StaysAnError_EvenWhereRulesMayWait()
+    {
+        var path = _dir.File("sentinel.yaml", """
+            engine:
+              heartbeat: { to: [{ type: pager }] }
+            channels:
+              - { name: chat, type: chat-thing }
+            rules: []
+            """);
+        var result = new ConfigLoader().Load(path, _catalog, allowMissingPlugins: true);
+        result.Errors.Select(e => e.Message).Should().SatisfyRespectively(
+            e => e.Should().StartWith("engine.heartbeat.to[0]: unknown type 'pager'"),
+            e => e.Should().StartWith("channels[0] (chat): unknown channel type 'chat-thing'"));
     }
 
     [Fact]
@@ -327,7 +402,9 @@ public sealed class ConfigLoaderTests : IDisposable
         var path = _dir.File("conf/sentinel.yaml", "engine:\n  plugins: ../plugins\n  http: { listen: 127.0.0.1:0 }\nrules: []\n");
         var (settings, errors) = new ConfigLoader().LoadEngine(path);
         errors.Should().BeEmpty();
-        settings!.PluginsDirectory.Should().Be(Path.Combine(_dir.Path, "plugins"));
+        settings!.PluginDirectories.Should().Equal([Path.Combine(_dir.Path, "plugins")]);
+        var two = _dir.File("conf/two.yaml", "engine:\n  plugins: [../plugins, /opt/more-plugins]\nrules: []\n");
+        new ConfigLoader().LoadEngine(two).Settings!.PluginDirectories.Should().Equal([Path.Combine(_dir.Path, "plugins"), "/opt/more-plugins"]);
         settings.StateDirectory.Should().Be(Path.Combine(_dir.Path, "conf", "state"));
         settings.HttpListen.Should().Be("127.0.0.1:0");
     }

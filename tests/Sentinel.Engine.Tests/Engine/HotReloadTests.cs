@@ -39,32 +39,72 @@ public sealed class HotReloadTests
     }
 
     [Fact]
-    public async Task DroppingANewPluginFolder_LetsARejectedConfigLoad()
+    public async Task ARuleWhosePluginIsNotInstalled_Waits_AndStartsWhenThePluginIsDroppedIn()
     {
         var key = Guid.NewGuid().ToString("N");
-        await using var h = await EngineHarness.StartAsync($$"""
+        const string rules = """
             rules:
               - name: base
                 every: 1s
-                probe: { type: scripted, with: { key: {{key}} } }
-            """);
-        await h.RunDueAsync();
-        h.WriteConfig($$"""
-            rules:
-              - name: base
-                every: 1s
-                probe: { type: scripted, with: { key: {{key}} } }
+                probe: { type: scripted, with: { key: KEY } }
               - name: newcomer
                 every: 1s
                 probe: { type: versioned, with: { offset: 10 } }
-            """);
-        await h.AdvanceUntilAsync(() => h.Engine.ConfigErrors.Count > 0, Step, what: "config with an unknown probe type rejected");
-        h.Engine.ConfigErrors[0].Message.Should().Contain("unknown probe type 'versioned'");
+            """;
+        await using var h = await EngineHarness.StartAsync(rules.Replace("KEY", key, StringComparison.Ordinal));
+        await h.AdvanceAsync(TimeSpan.FromSeconds(2));
+
+        h.Engine.ConfigErrors.Should().BeEmpty("a plugin not installed yet does not reject the config");
+        var waiting = h.Engine.GetStatus().Rules.Single(r => r.Name == "newcomer");
+        waiting.Status.Should().Be(RuleStatus.Waiting);
+        waiting.Waiting.Should().Be("waiting for a plugin that provides probe type 'versioned'");
+        (await h.Engine.RunRuleAsync("newcomer")).Should().BeNull("a waiting rule is not checked");
+        h.Engine.GetRule("newcomer")!.Definition.Should().BeNull();
+        h.Engine.GetState("base")!.Checks.Should().Be(3, "the other rules run meanwhile");
 
         h.Dir.DropPlugin(TestPaths.TestPlugin(Versioned + ".V1"), Versioned);
 
-        await h.AdvanceUntilAsync(() => Measured(h, "newcomer", "version") is 11, Step, what: "new plugin loaded and rule running");
+        await h.AdvanceUntilAsync(() => Measured(h, "newcomer", "version") is 11, Step, what: "new plugin loaded and the waiting rule running");
         h.Engine.ConfigErrors.Should().BeEmpty();
+        var started = h.Engine.GetStatus().Rules.Single(r => r.Name == "newcomer");
+        started.Status.Should().Be(RuleStatus.Healthy);
+        started.Waiting.Should().BeNull();
+    }
+
+    [Fact]
+    public async Task APluginRemovedUnderADownRule_KeepsItsIncidentOpen_AndTheRuleComesBackWithIt()
+    {
+        var mail = Guid.NewGuid().ToString("N")[..10];
+        await using var h = await EngineHarness.StartAsync($$"""
+            notifications: { group-wait: 0s }
+            channels:
+              - { name: {{mail}}, type: test-channel, with: { key: {{mail}} } }
+            rules:
+              - name: versioned
+                every: 1s
+                failure-threshold: 1
+                probe: { type: versioned }
+                conditions: ["version == 99"]
+                notify: [{ channel: {{mail}} }]
+            """, prepare: d => d.DropPlugin(TestPaths.TestPlugin(Versioned + ".V1"), Versioned));
+        await h.AdvanceUntilAsync(() => TestChannel.Of(mail).Count == 1, Step, what: "the DOWN message");
+        TestChannel.Of(mail)[0].Subject.Should().Be("[Sentinel] DOWN: versioned");
+        var since = h.Engine.GetState("versioned")!.Since;
+
+        Directory.Delete(Path.Combine(h.Dir.Path, "plugins", Versioned), recursive: true);
+
+        await h.AdvanceUntilAsync(() => h.Engine.GetStatus().Rules.Single().Status == RuleStatus.Waiting, Step, what: "the rule waiting for its plugin");
+        await h.AdvanceAsync(TimeSpan.FromSeconds(5));
+        TestChannel.Of(mail).Should().ContainSingle("a rule that cannot be checked has not recovered: no RESOLVED");
+        h.Engine.GetStatus().Notifications!.OpenIncidents.Should().ContainSingle().Which.Rule.Should().Be("versioned");
+        h.Engine.GetState("versioned")!.Status.Should().Be(RuleStatus.Down, "its state is kept while it waits");
+
+        h.Dir.DropPlugin(TestPaths.TestPlugin(Versioned + ".V1"), Versioned);
+
+        await h.AdvanceUntilAsync(() => h.Engine.GetStatus().Rules.Single().Status == RuleStatus.Down, Step, what: "the rule checked again");
+        await h.AdvanceAsync(TimeSpan.FromSeconds(5));
+        TestChannel.Of(mail).Should().ContainSingle("the same outage, the same incident: no second DOWN");
+        h.Engine.GetState("versioned")!.Since.Should().Be(since);
     }
 
     [Fact]

@@ -58,6 +58,38 @@ public sealed class PluginCatalogTests : IDisposable
         logger.Lines.Should().Contain(l => l.StartsWith("Warning: Plugin " + name + ": net10.0/" + name + ".dll is another build of it inside its folder"));
     }
 
+    // The package's two folders: shipped plugins in /usr/lib/sentinel/plugins, drop-ins in /etc/sentinel/plugins.
+    [Fact]
+    public async Task TwoPluginFolders_ALaterFoldersPluginReplacesAnEarliersOfTheSameName_AndBothAreWatched()
+    {
+        const string versioned = "Sentinel.TestPlugins.Versioned";
+        var (shipped, dropIns) = (Path.Combine(_dir.Path, "shipped"), Path.Combine(_dir.Path, "drop-ins"));
+        _dir.DropPlugin(TestPaths.TestPlugin(versioned + ".V1"), "../shipped/" + versioned);
+        _dir.DropPlugin(TestPaths.TestPlugin("Sentinel.TestPlugins.JsonNew"), "../shipped/Sentinel.TestPlugins.JsonNew");
+        _dir.DropPlugin(TestPaths.TestPlugin(versioned + ".V2"), "../drop-ins/" + versioned);
+        var logger = new ListLogger();
+        using var catalog = new PluginCatalog([shipped, dropIns], logger) { ReloadDelay = TimeSpan.FromMilliseconds(100) };
+        catalog.LoadAll();
+
+        catalog.Errors.Should().BeEmpty();
+        catalog.Plugins.Select(p => (p.Name, p.Path)).Should().Equal(
+            ("Sentinel.TestPlugins.JsonNew", Path.Combine(shipped, "Sentinel.TestPlugins.JsonNew")), (versioned, Path.Combine(dropIns, versioned)));
+        catalog.Plugins.Single(p => p.Name == versioned).Version.Should().StartWith("2.0.0");
+        logger.Lines.Should().Contain($"Information: Plugin {versioned}: using {Path.Combine(dropIns, versioned)}, which replaces {Path.Combine(shipped, versioned)} (a later plugin folder wins)");
+
+        catalog.StartWatching();
+        var changes = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        catalog.Changed += names => { foreach (var n in names) changes.Enqueue(n); };
+        Directory.Delete(Path.Combine(dropIns, versioned), recursive: true);
+        await Eventually.Until(() => catalog.Plugins.SingleOrDefault(p => p.Name == versioned) is { Version: var v } && v.StartsWith("1.0.0", StringComparison.Ordinal),
+            TimeSpan.FromSeconds(20), context: () => string.Join("\n", logger.Lines));
+        catalog.Plugins.Single(p => p.Name == versioned).Path.Should().Be(Path.Combine(shipped, versioned), "the drop-in is gone: the shipped one is loaded again");
+
+        _dir.DropPlugin(TestPaths.TestPlugin("Sentinel.TestPlugins.JsonOld"), "../drop-ins/Sentinel.TestPlugins.JsonOld");
+        await Eventually.Until(() => catalog.TryGet(PluginKind.Probe, "json-old", out _), TimeSpan.FromSeconds(20), context: () => string.Join("\n", logger.Lines));
+        changes.Should().Contain(versioned).And.Contain("Sentinel.TestPlugins.JsonOld");
+    }
+
     [Fact]
     public void PluginThatThrowsInRegister_IsReportedByName_AndTheOthersLoad()
     {

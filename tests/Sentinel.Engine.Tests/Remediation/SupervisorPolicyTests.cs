@@ -24,7 +24,7 @@ public sealed class SupervisorPolicyTests : IAsyncLifetime
     internal static RuleDefinition Load(TempDir dir, string rule)
     {
         var path = dir.File("sentinel.yaml", EngineHarness.Config(rule));
-        var catalog = new PluginCatalog(null, NullLogger.Instance, builtIn: [new TestProbesPlugin()]);
+        var catalog = new PluginCatalog([], NullLogger.Instance, builtIn: [new TestProbesPlugin()]);
         catalog.LoadAll();
         var result = new ConfigLoader().Load(path, catalog);
         result.Errors.Should().BeEmpty();

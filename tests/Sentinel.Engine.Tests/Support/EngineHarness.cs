@@ -119,9 +119,9 @@ public sealed class EngineHarness : IAsyncDisposable
         var loader = new ConfigLoader();
         var (settings, errors) = loader.LoadEngine(ConfigPath);
         errors.Should().BeEmpty();
-        Catalog = new PluginCatalog(settings!.PluginsDirectory, Loggers.CreateLogger("plugins"), builtIn: [new TestProbesPlugin()]) { ReloadDelay = TimeSpan.FromMilliseconds(200) };
+        Catalog = new PluginCatalog(settings!.PluginDirectories, Loggers.CreateLogger("plugins"), builtIn: [new TestProbesPlugin()]) { ReloadDelay = TimeSpan.FromMilliseconds(200) };
         Catalog.LoadAll();
-        var result = loader.Load(ConfigPath, Catalog);
+        var result = loader.Load(ConfigPath, Catalog, allowMissingPlugins: true); // as `sentinel run` does
         result.Errors.Should().BeEmpty();
         Store = SqliteStateStore.Open(Path.Combine(settings.StateDirectory, "sentinel.db"), Loggers.CreateLogger("state"));
         History = settings.History.Enabled

@@ -207,6 +207,8 @@ public static class EngineEndpoints
 
     private static IResult NoRule(SentinelEngine engine, string rule)
     {
+        if (engine.GetStatus().Rules.FirstOrDefault(r => r.Name == rule) is { Waiting: { } waiting })
+            return Error(engine, StatusCodes.Status409Conflict, $"rule '{rule}' is {waiting}: it is not checked until the plugin is dropped into a plugins folder");
         var hint = DidYouMean.Suffix(rule, engine.GetStatus().Rules.Select(r => r.Name), "rules");
         return Error(engine, StatusCodes.Status404NotFound, $"there is no rule '{rule}'{hint}");
     }

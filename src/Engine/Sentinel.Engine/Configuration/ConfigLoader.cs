@@ -58,7 +58,11 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
             errors.Add(new(locations.Of(spec.Log, "directory"), $"engine.log.directory resolves to {settings.LogDirectory}: logs do not belong under {SystemConfigRoot.TrimEnd('/')}. Remove the key (the default is /var/log/sentinel) or give an absolute path"));
     }
 
-    public ConfigLoadResult Load(string path, PluginCatalog catalog)
+    /// <summary>
+    /// Loads the configuration. With <paramref name="allowMissingPlugins"/>, a rule that is valid but for a probe or
+    /// action type no loaded plugin provides is not an error: it is listed in <see cref="SentinelConfig.Waiting"/>.
+    /// </summary>
+    public ConfigLoadResult Load(string path, PluginCatalog catalog, bool allowMissingPlugins = false)
     {
         var errors = new List<ConfigError>();
         var full = Path.GetFullPath(path);
@@ -96,11 +100,12 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
         var settings = Resolve(full, spec.Engine ?? new EngineSpec());
         CheckSystemFolders(full, settings, spec.Engine, locations, errors);
         var definitions = new List<RuleDefinition>();
+        var waiting = new List<WaitingRule>();
         var names = new Dictionary<string, SourceLocation>(StringComparer.Ordinal);
         foreach (var (rule, ruleBinder, rulePath) in rules)
         {
             var label = rule.Name is null ? rulePath : $"{rulePath} ({rule.Name})";
-            var def = ResolveRule(rule, ruleBinder, label, defaults, settings, catalog, errors, locations);
+            var def = ResolveRule(rule, ruleBinder, label, defaults, settings, catalog, errors, locations, allowMissingPlugins ? waiting : null);
             if (rule.Name is not null)
             {
                 if (names.TryGetValue(rule.Name, out var first))
@@ -147,6 +152,7 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
             Heartbeat = heartbeat,
             GroupWait = spec.Notifications?.GroupWait ?? TimeSpan.FromSeconds(30),
             EngineChannels = engineChannels.Distinct().ToList(),
+            Waiting = waiting,
         }, []);
     }
 
@@ -171,16 +177,17 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
         return result;
     }
 
-    // One `{ type, with }` reference to an action: its registration and its options bound, or an error naming the type.
+    // One `{ type, with }` reference to an action: its registration and its options bound, or an error naming the type
+    // (or, where a rule may wait for its plugin, the missing type noted in `missing`).
     private static ActionDefinition? ResolveAction(PluginRefSpec spec, SourceLocation at, SourceLocation typeAt, string label, string noun, YamlBinder binder,
-        PluginCatalog catalog, List<ConfigError> errors)
+        PluginCatalog catalog, List<ConfigError> errors, List<MissingPlugin>? missing = null)
     {
         var type = spec.Type!;
         if (!catalog.TryGet(PluginKind.Action, type, out var reg))
         {
-            var known = catalog.Names(PluginKind.Action).ToList();
-            errors.Add(new(typeAt, $"{label}: unknown {noun} '{type}'"
-                + (known.Count == 0 ? " (no action types are loaded: is the plugins folder right?)" : DidYouMean.Suffix(type, known))));
+            var hint = UnknownTypeHint(catalog, PluginKind.Action, type);
+            if (missing is not null) missing.Add(new MissingPlugin(label, noun, type, typeAt, hint));
+            else errors.Add(new(typeAt, $"{label}: unknown {noun} '{type}'" + hint));
             return null;
         }
         var path = $"{label}.with ({type})";
@@ -189,12 +196,12 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
     }
 
     private static List<ActionDefinition> ResolveActions(List<PluginRefSpec>? specs, string key, string label, YamlBinder binder, PluginCatalog catalog,
-        List<ConfigError> errors, BindingLocations locations)
+        List<ConfigError> errors, BindingLocations locations, List<MissingPlugin>? missing)
     {
         var actions = new List<ActionDefinition>();
         for (var i = 0; i < (specs?.Count ?? 0); i++)
         {
-            if (specs![i] is { Type: not null } spec && ResolveAction(spec, locations.Of(spec), locations.Of(spec, "type"), $"{label}.{key}[{i}]", "action type", binder, catalog, errors) is { } action)
+            if (specs![i] is { Type: not null } spec && ResolveAction(spec, locations.Of(spec), locations.Of(spec, "type"), $"{label}.{key}[{i}]", "action type", binder, catalog, errors, missing) is { } action)
                 actions.Add(action);
         }
         return actions;
@@ -281,10 +288,12 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
         }
     }
 
+    // `waiting` is null where a missing plugin is an error; otherwise a rule valid but for its missing types goes there.
     private RuleDefinition? ResolveRule(RuleSpec rule, YamlBinder binder, string label, DefaultsSpec defaults, EngineSettings settings,
-        PluginCatalog catalog, List<ConfigError> errors, BindingLocations locations)
+        PluginCatalog catalog, List<ConfigError> errors, BindingLocations locations, List<WaitingRule>? waiting)
     {
         var before = errors.Count;
+        var missing = new List<MissingPlugin>();
         if (rule.Name is { } name && !RuleName().IsMatch(name))
             errors.Add(new(locations.Of(rule, "name"), $"{label}: '{name}' is not a valid rule name: use letters, digits, '.', '_' and '-', starting with a letter or digit"));
 
@@ -338,12 +347,7 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
         if (rule.Probe?.Type is { } type)
         {
             if (!catalog.TryGet(PluginKind.Probe, type, out var reg))
-            {
-                var hint = catalog.Errors.Count > 0 ? $"; some plugins failed to load: {string.Join("; ", catalog.Errors.Select(x => x.Plugin))} (see 'sentinel plugins')" : "";
-                var known = catalog.Names(PluginKind.Probe).ToList();
-                errors.Add(new(locations.Of(rule.Probe, "type"), $"{label}.probe: unknown probe type '{type}'"
-                    + (known.Count == 0 ? $" (no probe types are loaded: is the plugins folder right?)" : DidYouMean.Suffix(type, known)) + hint));
-            }
+                missing.Add(new MissingPlugin(label + ".probe", "probe type", type, locations.Of(rule.Probe, "type"), UnknownTypeHint(catalog, PluginKind.Probe, type)));
             else
             {
                 probe = reg;
@@ -359,9 +363,9 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
             }
         }
 
-        var actions = ResolveActions(rule.Remediate, "remediate", label, binder, catalog, errors, locations);
-        var runActions = ResolveActions(rule.Run, "run", label, binder, catalog, errors, locations);
-        var ping = rule.Ping is { Type: not null } pingSpec ? ResolveAction(pingSpec, locations.Of(pingSpec), locations.Of(pingSpec, "type"), $"{label}.ping", "type", binder, catalog, errors) : null;
+        var actions = ResolveActions(rule.Remediate, "remediate", label, binder, catalog, errors, locations, missing);
+        var runActions = ResolveActions(rule.Run, "run", label, binder, catalog, errors, locations, missing);
+        var ping = rule.Ping is { Type: not null } pingSpec ? ResolveAction(pingSpec, locations.Of(pingSpec), locations.Of(pingSpec, "type"), $"{label}.ping", "action type", binder, catalog, errors, missing) : null;
         if (rule.Supervise is { } supervise && rule.Name is not null)
         {
             var supervisedDir = Path.Combine(settings.StateDirectory, "supervise");
@@ -370,6 +374,15 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
             supervise.Pidfile ??= Path.Combine(supervisedDir, rule.Name + ".pid");
         }
 
+        if (missing.Count > 0)
+        {
+            if (waiting is not null && errors.Count == before && rule.Name is not null)
+                waiting.Add(new WaitingRule(rule.Name, rule.Description, every is { } w ? "every " + Duration.Format(w) : "cron " + rule.Cron, missing, locations.Of(rule)));
+            else
+                foreach (var m in missing)
+                    errors.Add(new(m.Location, $"{m.Key}: unknown {m.Noun} '{m.Type}'{m.Hint}" + (waiting is null ? MissingPluginAdvice : "")));
+            return null;
+        }
         if (errors.Count > before || rule.Name is null || probe is null || options is null) return null;
         // An event (a Traceback in a log) may not be there at the next check: waiting for three in a row would never tell it.
         var failure = rule.FailureThreshold
@@ -408,6 +421,17 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
             Location = locations.Of(rule),
             Fingerprint = fingerprint,
         };
+    }
+
+    /// <summary>Appended to an unknown type in a rule where the plugin may simply not be installed yet.</summary>
+    public const string MissingPluginAdvice = "; if its plugin is not installed yet, `sentinel run` starts without the rule and starts it when the plugin is dropped in (`validate --allow-missing-plugins` accepts it)";
+
+    private static string UnknownTypeHint(PluginCatalog catalog, PluginKind kind, string type)
+    {
+        var known = catalog.Names(kind).ToList();
+        var noun = kind == PluginKind.Probe ? "probe" : "action";
+        var failed = catalog.Errors.Count > 0 ? $"; some plugins failed to load: {string.Join("; ", catalog.Errors.Select(x => x.Plugin))} (see 'sentinel plugins')" : "";
+        return (known.Count == 0 ? $" (no {noun} types are loaded: is the plugins folder right?)" : DidYouMean.Suffix(type, known)) + failed;
     }
 
     private string Fingerprint(RuleSpec rule, TimeSpan? every, string? cron, TimeSpan timeout, int failure, int success, PluginTypeRegistration probe,
@@ -583,9 +607,7 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
         string Abs(string p) => Path.GetFullPath(Path.Combine(dir, p));
         var system = IsSystemConfig(configFile);
         string? Env(string name) => _env(name) is { Length: > 0 } v ? v.Split(':')[0] : null;
-        var plugins = spec.Plugins is { } p ? Abs(p)
-            : Directory.Exists(Abs("plugins")) && !system ? Abs("plugins")
-            : Path.Combine(AppContext.BaseDirectory, "plugins");
+        var plugins = new FolderList(spec.Plugins is { Count: > 0 } p ? p.Select(Abs) : DefaultPluginFolders(Abs("plugins"), system));
         var state = spec.State is { } s ? Abs(s) : Env("STATE_DIRECTORY") ?? (system ? "/var/lib/sentinel" : Abs("state"));
         var logs = spec.Log.Directory is { } l ? (string.IsNullOrWhiteSpace(l) ? "" : Abs(l)) : Env("LOGS_DIRECTORY") ?? (system ? "/var/log/sentinel" : Abs("logs"));
         return new EngineSettings(
@@ -605,6 +627,16 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
             HttpToken = string.IsNullOrEmpty(spec.Http.Token) ? null : spec.Http.Token,
             History = new History.HistorySettings(spec.History.Enabled, spec.History.Retention, spec.History.DownsampledRetention, spec.History.FlushInterval),
         };
+    }
+
+    // The shipped plugins beside the executable, then drop-ins beside the config (where a package install has made
+    // /etc/sentinel/plugins; elsewhere only when the folder is there, so none is made beside a user's config unasked).
+    private static IEnumerable<string> DefaultPluginFolders(string besideConfig, bool system)
+    {
+        var shipped = Path.Combine(AppContext.BaseDirectory, "plugins");
+        var dropIns = system || Directory.Exists(besideConfig);
+        if (Directory.Exists(shipped) || !dropIns) yield return shipped;
+        if (dropIns) yield return besideConfig;
     }
 
     private sealed class TrackingParser(IParser inner) : IParser

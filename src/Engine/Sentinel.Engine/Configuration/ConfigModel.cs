@@ -150,8 +150,8 @@ public sealed class EngineSpec
     [Description("The engine's HTTP server (health, status API).")]
     public HttpSpec Http { get; set; } = new();
 
-    [Description("The plugin drop folder, relative to the config file's folder. Default: plugins beside the config if there is one, else beside the sentinel executable (/usr/lib/sentinel/plugins when installed by the package).")]
-    public string? Plugins { get; set; }
+    [Description("The plugin folders (one, or a list), relative to the config file's folder; a plugin in a later folder replaces one of the same name in an earlier one. Default: plugins beside the sentinel executable, then plugins beside the config (installed by the package: /usr/lib/sentinel/plugins, then /etc/sentinel/plugins for drop-ins).")]
+    public List<string>? Plugins { get; set; }
 
     [Description("Where sentinel.db, history.db and status.json live, relative to the config file's folder. Default: $STATE_DIRECTORY (systemd's StateDirectory=), else /var/lib/sentinel for a config under /etc, else state beside the config.")]
     public string? State { get; set; }
@@ -398,7 +398,7 @@ public sealed class PluginRefSpec
 
 public sealed record EngineSettings(
     string ConfigFile,
-    string PluginsDirectory,
+    FolderList PluginDirectories,
     string StateDirectory,
     string LogDirectory,
     LogLevelName LogLevel,
@@ -487,4 +487,39 @@ public sealed record SentinelConfig(EngineSettings Engine, IReadOnlyList<RuleDef
     public TimeSpan GroupWait { get; init; } = TimeSpan.FromSeconds(30);
     /// <summary>The channels told of Sentinel's own trouble (notifications.engine, or its default).</summary>
     public IReadOnlyList<string> EngineChannels { get; init; } = [];
+    /// <summary>Rules that name a probe or action type no loaded plugin provides (yet): they start when one does.</summary>
+    public IReadOnlyList<WaitingRule> Waiting { get; init; } = [];
+}
+
+/// <summary>A probe or action type a rule uses that no loaded plugin provides.</summary>
+public sealed record MissingPlugin(string Key, string Noun, string Type, SourceLocation Location, string Hint)
+{
+    public override string ToString() => $"{Noun} '{Type}'";
+}
+
+/// <summary>
+/// A rule that is valid but for types no plugin provides yet (loaded with <c>allowMissingPlugins</c>): it is shown as
+/// waiting, keeps its state and open incident, and starts when the plugin is dropped in.
+/// </summary>
+public sealed record WaitingRule(string Name, string? Description, string Schedule, IReadOnlyList<MissingPlugin> Missing, SourceLocation Location)
+{
+    public string Reason => "waiting for a plugin that provides " + string.Join(" and ", Missing);
+
+    /// <summary>The warning `validate --allow-missing-plugins` and `run` print for it.</summary>
+    public ConfigError Warning => new(Missing[0].Location, $"rule '{Name}' is {Reason}{Missing[0].Hint}: it starts when the plugin is dropped into a plugins folder");
+}
+
+/// <summary>Folders in order, equal when their paths are (a list in a record would compare by reference).</summary>
+public sealed class FolderList(IEnumerable<string> paths) : IReadOnlyList<string>, IEquatable<FolderList>
+{
+    private readonly string[] _paths = paths.Distinct(StringComparer.Ordinal).ToArray();
+
+    public string this[int index] => _paths[index];
+    public int Count => _paths.Length;
+    public IEnumerator<string> GetEnumerator() => ((IEnumerable<string>)_paths).GetEnumerator();
+    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => _paths.GetEnumerator();
+    public bool Equals(FolderList? other) => other is not null && _paths.SequenceEqual(other._paths, StringComparer.Ordinal);
+    public override bool Equals(object? obj) => Equals(obj as FolderList);
+    public override int GetHashCode() => _paths.Aggregate(0, (h, p) => HashCode.Combine(h, StringComparer.Ordinal.GetHashCode(p)));
+    public override string ToString() => string.Join(", ", _paths);
 }

@@ -143,7 +143,11 @@ public static class ConfigSchema
             if (type == typeof(double) || type == typeof(float) || type == typeof(decimal)) return Scalar(new JsonObject { ["type"] = "number" });
             if (typeof(YamlMappingNode).IsAssignableFrom(type)) return new JsonObject { ["type"] = "object" };
             if (typeof(YamlNode).IsAssignableFrom(type)) return new JsonObject();
-            if (YamlBinder.ListElementType(type) is { } element) return new JsonObject { ["type"] = "array", ["items"] = For(element) };
+            // A list of words may be written as one word (`plugins: ./plugins`, `alert-on: down`): the binder takes both.
+            if (YamlBinder.ListElementType(type) is { } element)
+                return element == typeof(string) || element.IsEnum
+                    ? new JsonObject { ["anyOf"] = new JsonArray(For(element), new JsonObject { ["type"] = "array", ["items"] = For(element) }) }
+                    : new JsonObject { ["type"] = "array", ["items"] = For(element) };
             if (YamlBinder.DictionaryValueType(type) is { } value) return new JsonObject { ["type"] = "object", ["additionalProperties"] = For(value) };
             return Object(type);
         }

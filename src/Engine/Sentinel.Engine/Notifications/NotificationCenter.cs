@@ -75,7 +75,7 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
         _nextMessage = snapshot.MaxMessageId;
         ApplyChannels(_host.Config);
         await RecoverInFlightAsync(cancellationToken);
-        foreach (var gone in _open.Keys.Where(r => r != EngineRule && _host.Config.Rules.All(d => d.Name != r)).ToList())
+        foreach (var gone in _open.Keys.Where(r => r != EngineRule && _host.Config.Rules.All(d => d.Name != r) && _host.Config.Waiting.All(w => w.Name != r)).ToList())
             await CloseRemovedAsync(gone, _time.GetUtcNow(), cancellationToken);
         await ReconcileAsync(cancellationToken);
         // Stopped while its state could not be written; started, it could read it, and writes it again now.

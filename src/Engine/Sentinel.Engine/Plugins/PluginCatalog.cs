@@ -30,7 +30,7 @@ public sealed partial class PluginCatalog : IDisposable
 {
     private static readonly Type[] SharedTypes = [typeof(ISentinelPlugin), typeof(ILogger), typeof(TimeProvider)];
 
-    private readonly string? _directory;
+    private readonly IReadOnlyList<string> _directories;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly IReadOnlyList<ISentinelPlugin> _builtIn;
@@ -40,18 +40,27 @@ public sealed partial class PluginCatalog : IDisposable
     private readonly List<RetiredLoader> _retired = [];
     private ImmutableDictionary<(PluginKind, string), PluginTypeRegistration> _types = ImmutableDictionary<(PluginKind, string), PluginTypeRegistration>.Empty;
     private ImmutableList<PluginLoadError> _errors = [];
-    private FileSystemWatcher? _watcher;
+    private readonly List<FileSystemWatcher> _watchers = [];
     private long _generation;
 
     public PluginCatalog(string? directory, ILogger logger, TimeProvider? time = null, IEnumerable<ISentinelPlugin>? builtIn = null)
+        : this(directory is null ? [] : [directory], logger, time, builtIn)
     {
-        _directory = directory is null ? null : Path.GetFullPath(directory);
+    }
+
+    /// <summary>
+    /// A catalog of the plugin folders in <paramref name="directories"/>, in order: a plugin folder in a later one
+    /// replaces one of the same name in an earlier one (drop-ins in /etc/sentinel/plugins over the shipped ones).
+    /// </summary>
+    public PluginCatalog(IEnumerable<string> directories, ILogger logger, TimeProvider? time = null, IEnumerable<ISentinelPlugin>? builtIn = null)
+    {
+        _directories = directories.Select(Path.GetFullPath).Distinct(StringComparer.Ordinal).ToList();
         _logger = logger;
         _time = time ?? TimeProvider.System;
         _builtIn = builtIn?.ToList() ?? [];
     }
 
-    public string? Directory => _directory;
+    public IReadOnlyList<string> Directories => _directories;
 
     /// <summary>Raised after plugins were reloaded, added or removed, with the names of the affected plugins.</summary>
     public event Action<IReadOnlyCollection<string>>? Changed;
@@ -85,37 +94,44 @@ public sealed partial class PluginCatalog : IDisposable
                 var name = "builtin:" + plugin.GetType().Name;
                 var (regs, error) = Register(plugin.GetType(), name, plugin);
                 if (error is not null) { AddError(name, "(built in)", error); continue; }
-                _loaded[name] = new LoadedPlugin(name, null, new PluginInfo(name, "(built in)", "", Commit(name, regs), _time.GetUtcNow()));
+                _loaded[name] = new LoadedPlugin(name, null, new PluginInfo(name, "(built in)", "", Commit(name, "(built in)", regs), _time.GetUtcNow()));
             }
-            if (_directory is null || !System.IO.Directory.Exists(_directory)) return;
-            foreach (var folder in System.IO.Directory.GetDirectories(_directory).OrderBy(d => d, StringComparer.Ordinal))
-                LoadFolderLocked(Path.GetFileName(folder));
+            var folders = _directories.Where(System.IO.Directory.Exists)
+                .SelectMany(d => System.IO.Directory.GetDirectories(d).Select(Path.GetFileName))
+                .Where(f => !f!.StartsWith('.')).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal);
+            foreach (var folder in folders) LoadFolderLocked(folder!);
         }
     }
 
-    /// <summary>Watches the plugin folder; changes are applied after <see cref="ReloadDelay"/> of quiet.</summary>
+    /// <summary>Watches the plugin folders; changes are applied after <see cref="ReloadDelay"/> of quiet.</summary>
     public void StartWatching()
     {
-        if (_directory is null) return;
-        System.IO.Directory.CreateDirectory(_directory);
-        _watcher = new FileSystemWatcher(_directory)
+        foreach (var directory in _directories)
         {
-            IncludeSubdirectories = true,
-            NotifyFilter = NotifyFilters.FileName | NotifyFilters.DirectoryName | NotifyFilters.LastWrite | NotifyFilters.Size,
-        };
-        _watcher.Changed += OnFileEvent;
-        _watcher.Created += OnFileEvent;
-        _watcher.Deleted += OnFileEvent;
-        _watcher.Renamed += (s, e) => { OnFileEvent(s, e); OnPath(e.OldFullPath); };
-        _watcher.Error += (_, e) => LogWatcherError(_logger, e.GetException());
-        _watcher.EnableRaisingEvents = true;
+            try { System.IO.Directory.CreateDirectory(directory); }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                LogFolderNotWatched(_logger, directory, ex.Message);
+                continue;
+            }
+            var watcher = new FileSystemWatcher(directory)
+            {
+                IncludeSubdirectories = true,
+                NotifyFilter = NotifyFilters.FileName | NotifyFilters.DirectoryName | NotifyFilters.LastWrite | NotifyFilters.Size,
+            };
+            watcher.Changed += (_, e) => OnPath(directory, e.FullPath);
+            watcher.Created += (_, e) => OnPath(directory, e.FullPath);
+            watcher.Deleted += (_, e) => OnPath(directory, e.FullPath);
+            watcher.Renamed += (_, e) => { OnPath(directory, e.FullPath); OnPath(directory, e.OldFullPath); };
+            watcher.Error += (_, e) => LogWatcherError(_logger, e.GetException());
+            watcher.EnableRaisingEvents = true;
+            _watchers.Add(watcher);
+        }
     }
 
-    private void OnFileEvent(object sender, FileSystemEventArgs e) => OnPath(e.FullPath);
-
-    private void OnPath(string fullPath)
+    private void OnPath(string directory, string fullPath)
     {
-        var relative = Path.GetRelativePath(_directory!, fullPath);
+        var relative = Path.GetRelativePath(directory, fullPath);
         var folder = relative.Split(Path.DirectorySeparatorChar)[0];
         if (folder is "." or ".." || folder.Length == 0 || folder.StartsWith('.')) return;
         lock (_gate)
@@ -141,9 +157,15 @@ public sealed partial class PluginCatalog : IDisposable
         catch (Exception ex) { LogChangedHandlerFailed(_logger, ex); }
     }
 
+    // The folder a plugin is loaded from: the last plugin folder that has it (null when none has it any more).
+    private string? Provider(string folder)
+        => _directories.Select(d => Path.Combine(d, folder)).LastOrDefault(System.IO.Directory.Exists);
+
     private void LoadFolderLocked(string folder)
     {
-        var path = Path.Combine(_directory!, folder);
+        var path = Provider(folder) ?? Path.Combine(_directories[^1], folder);
+        foreach (var shadowed in _directories.Select(d => Path.Combine(d, folder)).Where(p => p != path && System.IO.Directory.Exists(p)))
+            LogPluginShadowed(_logger, folder, path, shadowed);
         var dll = Path.Combine(path, folder + ".dll");
         _loaded.TryGetValue(folder, out var previous);
         _errors = _errors.RemoveAll(e => e.Plugin == folder);
@@ -188,7 +210,7 @@ public sealed partial class PluginCatalog : IDisposable
             if (previous is not null) Remove(previous);
             var version = assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion
                 ?? assembly.GetName().Version?.ToString() ?? "";
-            var committed = Commit(folder, all);
+            var committed = Commit(folder, path, all);
             _loaded[folder] = new LoadedPlugin(folder, loader, new PluginInfo(folder, path, version, committed, _time.GetUtcNow()));
             if (previous is not null) LogPluginReloaded(_logger, folder, version, committed.Count);
             else LogPluginLoaded(_logger, folder, version, string.Join(", ", committed.Select(r => $"{r.Kind.ToString().ToLowerInvariant()} '{r.Name}'")));
@@ -230,7 +252,7 @@ public sealed partial class PluginCatalog : IDisposable
         return registrar.Problems.Count > 0 ? ([], string.Join("; ", registrar.Problems)) : (registrar.Registrations, null);
     }
 
-    private List<PluginTypeRegistration> Commit(string plugin, List<PluginTypeRegistration> regs)
+    private List<PluginTypeRegistration> Commit(string plugin, string path, List<PluginTypeRegistration> regs)
     {
         var committed = new List<PluginTypeRegistration>();
         var builder = _types.ToBuilder();
@@ -238,7 +260,7 @@ public sealed partial class PluginCatalog : IDisposable
         {
             if (builder.TryGetValue((reg.Kind, reg.Name), out var existing) && existing.Plugin != plugin)
             {
-                AddError(plugin, _directory is null ? plugin : Path.Combine(_directory, plugin),
+                AddError(plugin, path,
                     $"{reg.Kind.ToString().ToLowerInvariant()} name '{reg.Name}' is already registered by plugin '{existing.Plugin}': rename one of them (this one was skipped)");
                 continue;
             }
@@ -289,7 +311,8 @@ public sealed partial class PluginCatalog : IDisposable
 
     public void Dispose()
     {
-        _watcher?.Dispose();
+        foreach (var w in _watchers) w.Dispose();
+        _watchers.Clear();
         lock (_gate)
         {
             foreach (var t in _debounce.Values) t.Dispose();
@@ -361,6 +384,12 @@ public sealed partial class PluginCatalog : IDisposable
 
     [LoggerMessage(EventId = 103, Level = LogLevel.Information, Message = "Plugin {Plugin} was removed")]
     private static partial void LogPluginRemoved(ILogger logger, string plugin);
+
+    [LoggerMessage(EventId = 107, Level = LogLevel.Information, Message = "Plugin {Plugin}: using {Path}, which replaces {Shadowed} (a later plugin folder wins)")]
+    private static partial void LogPluginShadowed(ILogger logger, string plugin, string path, string shadowed);
+
+    [LoggerMessage(EventId = 108, Level = LogLevel.Warning, Message = "Plugin folder {Folder} is not watched ({Reason}): plugins dropped there are seen at the next start")]
+    private static partial void LogFolderNotWatched(ILogger logger, string folder, string reason);
 
     [LoggerMessage(EventId = 104, Level = LogLevel.Warning, Message = "The plugin folder watcher failed; plugin changes may be missed until restart")]
     private static partial void LogWatcherError(ILogger logger, Exception ex);

@@ -4,7 +4,12 @@ using Sentinel.Abstractions;
 namespace Sentinel.Engine.Rules;
 
 [JsonConverter(typeof(JsonStringEnumConverter<RuleStatus>))]
-public enum RuleStatus { Pending, Healthy, Failing, Down, Paused }
+public enum RuleStatus
+{
+    Pending, Healthy, Failing, Down, Paused,
+    /// <summary>Its probe or action type is not provided by any loaded plugin yet; it is not checked until one is.</summary>
+    Waiting,
+}
 
 /// <summary>The outcome of one check of a rule, after conditions were judged.</summary>
 public sealed record CheckRecord(
