@@ -76,7 +76,7 @@ internal static class ProbeBenchmarks
             """);
         await using var engine = await StartEngineAsync(Path.Combine(dir, "sentinel.yaml"));
         var down = new List<(DateTimeOffset At, RuleTransition T)>();
-        using var _ = engine.Events.Subscribe((e, _) => { if (e is RuleTransition { To: Sentinel.Engine.Rules.RuleStatus.Down } t) lock (down) down.Add((DateTimeOffset.UtcNow, t)); return ValueTask.CompletedTask; });
+        using var _ = engine.Events.Subscribe((e, _) => { if (e is RuleTransition { To: RuleStatus.Down } t) lock (down) down.Add((DateTimeOffset.UtcNow, t)); return ValueTask.CompletedTask; });
 
         using var stop = new CancellationTokenSource();
         var marker = new TaskCompletionSource<DateTimeOffset>();
@@ -174,7 +174,7 @@ internal static class ProbeBenchmarks
             var checks = status.Rules.Sum(r => r.Checks) - checks0;
             Console.WriteLine($"""
                 rules:            {rules} http rules at every 1s against the demo service (another process)
-                checks:           {checks} in {clock.Elapsed.TotalSeconds:0} s ({checks / clock.Elapsed.TotalSeconds:0}/s), healthy: {status.Rules.Count(r => r.Status == Sentinel.Engine.Rules.RuleStatus.Healthy)} of {rules}
+                checks:           {checks} in {clock.Elapsed.TotalSeconds:0} s ({checks / clock.Elapsed.TotalSeconds:0}/s), healthy: {status.Rules.Count(r => r.Status == RuleStatus.Healthy)} of {rules}
                 engine CPU:       {cpu:0.0}% of one core (target: under 20%)
                 RSS:              {self.WorkingSet64 / 1048576} MB
                 """);

@@ -3,6 +3,7 @@ using System.Text;
 using Microsoft.Extensions.Logging.Abstractions;
 using Sentinel.Engine.Configuration;
 using Sentinel.Engine.Plugins;
+using Sentinel.Engine.Remediation;
 using Sentinel.Engine.Rules;
 using Sentinel.Host.Tests;
 using Xunit.Abstractions;
@@ -40,7 +41,7 @@ public sealed class ConfigFuzzTests(ITestOutputHelper output) : IDisposable
         Directory.CreateDirectory(_dir);
         // What the shipped config includes, beside every mutant.
         CopyDirectory(Path.Combine(SentinelProcess.RepoRoot, "config", "rules.d"), Path.Combine(_dir, "rules.d"));
-        using var catalog = new PluginCatalog(Path.Combine(SentinelProcess.RepoRoot, "plugins"), NullLogger.Instance, builtIn: [new Sentinel.Engine.Heartbeat.EngineProbesPlugin()]);
+        using var catalog = new PluginCatalog(Path.Combine(SentinelProcess.RepoRoot, "plugins"), NullLogger.Instance, builtIn: [new Sentinel.Engine.BuiltIn.EngineProbesPlugin()]);
         catalog.LoadAll();
         catalog.Plugins.Should().NotBeEmpty();
         var probes = new ProbeFactory(NullLoggerFactory.Instance, TimeProvider.System);

@@ -23,7 +23,7 @@ public sealed partial class ConfigSchemaTests : IDisposable
     // One catalog and one schema for the class: a schema's $id can be registered once per process.
     private static readonly Lazy<(PluginCatalog Catalog, JsonSchema Schema)> Shared = new(() =>
     {
-        var catalog = new PluginCatalog(Path.Combine(Root, "plugins"), NullLogger.Instance, builtIn: [new Sentinel.Engine.Heartbeat.EngineProbesPlugin()]);
+        var catalog = new PluginCatalog(Path.Combine(Root, "plugins"), NullLogger.Instance, builtIn: [new Sentinel.Engine.BuiltIn.EngineProbesPlugin()]);
         catalog.LoadAll();
         var schema = ConfigSchema.Generate(catalog);
         return (catalog, JsonSchema.FromText(schema.ToJsonString(), new BuildOptions { SchemaRegistry = new SchemaRegistry() }, new Uri(ConfigSchema.Id)));

@@ -11,8 +11,9 @@ public sealed partial class SentinelEngine
     /// <summary>A rule in full: its state, its definition (secrets masked), its recent checks.</summary>
     public RuleDetail? GetRule(string rule)
     {
-        if (!_runtimes.TryGetValue(rule, out var runtime))
-            return _config.Waiting.FirstOrDefault(w => w.Name == rule) is { } waiting ? new RuleDetail(View(waiting, uptime: true), null) : null;
+        var set = _rules;
+        if (!set.Runtimes.TryGetValue(rule, out var runtime))
+            return set.Waiting.FirstOrDefault(w => w.Name == rule) is { } waiting ? new RuleDetail(View(waiting, uptime: true), null) : null;
         var def = runtime.Definition;
         static ActionView Action(ActionDefinition a) => new(a.Type.Name, Api.Redactor.View(a.Options));
         return new RuleDetail(View(def, History is null ? 0 : Sentinel.Engine.History.HistoryRecorder.RecentSize),
@@ -71,7 +72,7 @@ public sealed partial class SentinelEngine
                 return (200, $"{stopped}; held stopped (not restarted, not alerted for, also after a restart of Sentinel) until `sentinel start {rule}`");
             case "start" or "restart":
                 var (ok, message) = await remediator.StartByOperatorAsync(restart: verb == "restart");
-                if (GetState(rule) is { Status: Rules.RuleStatus.Paused } && !runtime.Definition.Paused) await SetPausedAsync(rule, false, cancellationToken);
+                if (GetState(rule) is { Status: RuleStatus.Paused } && !runtime.Definition.Paused) await SetPausedAsync(rule, false, cancellationToken);
                 LogServiceControl(_logger, rule, verb == "start" ? "started by the operator" : "restarted by the operator", message);
                 return ok ? (200, message) : (502, $"the service did not start: {message} (Sentinel retries under its restart policy)");
             default:
@@ -87,17 +88,3 @@ public sealed partial class SentinelEngine
     /// <summary>The engine's clock.</summary>
     public DateTimeOffset Now => _time.GetUtcNow();
 }
-
-/// <summary>A rule's state and definition; a rule waiting for its plugin has no definition yet (see <see cref="RuleStatusView.Waiting"/>).</summary>
-public sealed record RuleDetail(RuleStatusView State, RuleDefinitionView? Definition);
-
-public sealed record RuleDefinitionView(string Schedule, TimeSpan Timeout, int FailureThreshold, int SuccessThreshold, ActionView Probe,
-    IReadOnlyList<string> Conditions, IReadOnlyList<ActionView> Remediate, IReadOnlyList<ActionView> Run, System.Text.Json.Nodes.JsonObject? Supervise,
-    IReadOnlyList<string> DependsOn, IReadOnlyList<string> Notify, string DefinedAt);
-
-public sealed record ActionView(string Type, System.Text.Json.Nodes.JsonObject Options);
-
-public sealed record IncidentDetail(Incident Incident, IReadOnlyList<MessageView> Messages);
-
-public sealed record MessageView(long Id, string Channel, string Kind, OutboxStatus Status, DateTimeOffset CreatedAt, DateTimeOffset? SentAt, int Attempts,
-    string? LastError, string? FailedOverFrom);

@@ -20,7 +20,7 @@ namespace Sentinel.Engine;
 /// transition published on <see cref="Events"/>, state persisted. A new configuration or plugin version is
 /// applied in place: rules whose definition did not change keep their schedule, all keep their state.
 /// </summary>
-public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost, INotificationHost
+public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost, INotificationHost, Api.IEngineApi
 {
     private readonly PluginCatalog _catalog;
     private readonly IStateStore _store;
@@ -37,7 +37,8 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
     private readonly Lock _stateLock = new();
     private readonly ConcurrentDictionary<string, RuleRemediator> _remediators = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, DateTimeOffset> _waitingSince = new(StringComparer.Ordinal);
-    private ImmutableDictionary<string, RuleRuntime> _runtimes = ImmutableDictionary.Create<string, RuleRuntime>(StringComparer.Ordinal);
+    private RuleSet _rules = RuleSet.Empty;
+    private ImmutableDictionary<string, RuleRuntime> _runtimes => _rules.Runtimes;
     private SentinelConfig _config;
     private IReadOnlyList<ConfigError> _configErrors = [];
     private DateTimeOffset? _configRejectedAt;
@@ -86,8 +87,7 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
         Redactor = Api.Redactor.For(config, null);
     }
 
-    public static string Version { get; } = typeof(SentinelEngine).Assembly
-        .GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
+    public static string Version => EngineInfo.Version;
 
     public EventBus Events { get; }
 
@@ -168,7 +168,7 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
             if (!_hung) Interlocked.Exchange(ref _lastTick, _time.GetUtcNow().UtcTicks);
         }, cancellationToken);
         await ApplyAsync(_config, cancellationToken);
-        var forgotten = _states.Keys.Where(k => !_runtimes.ContainsKey(k) && _config.Waiting.All(w => w.Name != k)).ToList();
+        var forgotten = _states.Keys.Where(k => !_runtimes.ContainsKey(k) && _rules.Waiting.All(w => w.Name != k)).ToList();
         foreach (var rule in forgotten)
         {
             _states.TryRemove(rule, out _);
@@ -193,7 +193,7 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
         if (!healthy) return (false, reason);
         var states = _runtimes.Keys.Select(GetState).ToList();
         var down = states.Where(s => s?.Status == RuleStatus.Down).Select(s => s!.Rule).ToList();
-        var waiting = _config.Waiting.Select(w => w.Name).ToList();
+        var waiting = _rules.Waiting.Select(w => w.Name).ToList();
         return (true, $"Sentinel {Version} on {Environment.MachineName}: {states.Count} rules, {down.Count} down" + (down.Count > 0 ? ": " + string.Join(", ", down.Take(20)) : "")
             + (waiting.Count > 0 ? $"; {waiting.Count} not checked, waiting for a plugin: " + string.Join(", ", waiting.Take(20)) : ""));
     }
@@ -444,7 +444,7 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
             foreach (var runtime in created)
                 if (_remediators.TryGetValue(runtime.Definition.Name, out var r) && !newRemediators.Contains(r))
                     await r.UpdateAsync(runtime.Definition, CreateActions(runtime.Definition));
-            _runtimes = next;
+            _rules = new RuleSet(next, config.Waiting);
             // Adopt (or start) supervised services before their rules are first checked.
             foreach (var r in _remediators.Values) r.Activate();
             if (!ReferenceEquals(config, _config) && config.Engine != _config.Engine) LogEngineSettingsChanged(_logger);
@@ -609,7 +609,7 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
     {
         if (_stopping.IsCancellationRequested) return;
         foreach (var runtime in _runtimes.Values)
-            if (runtime.Definition.ProbeOptions is Heartbeat.HeartbeatProbeOptions { Key: var k } && k == key)
+            if (runtime.Definition.ProbeOptions is BuiltIn.HeartbeatProbeOptions { Key: var k } && k == key)
                 ((IRemediationHost)this).RequestCheck(runtime.Definition.Name);
     }
 
@@ -689,7 +689,8 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
     public EngineStatus GetStatus(int recent = 0, bool uptime = true)
     {
         var (healthy, reason) = GetHealth();
-        var rules = _runtimes.Values.Select(r => View(r.Definition, recent, uptime)).Concat(_config.Waiting.Select(w => View(w, uptime)))
+        var set = _rules;
+        var rules = set.Runtimes.Values.Select(r => View(r.Definition, recent, uptime)).Concat(set.Waiting.Select(w => View(w, uptime)))
             .OrderBy(r => r.Name, StringComparer.Ordinal).ToList();
         return new EngineStatus(Version, StartedAt, _time.GetUtcNow(), _config.Engine.ConfigFile, healthy, reason, HttpAddress,
             new ConfigStatus(_configErrors.Count == 0, _configRejectedAt, _configErrors.Select(e => e.ToString()).ToList()),
@@ -728,7 +729,7 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
         return new RuleStatusView(def.Name, def.Description, s.Status, s.Since, def.Schedule, def.Probe.Name,
             s.ConsecutiveFailures, s.ConsecutiveSuccesses, s.Checks, s.Failures, s.LastCheck, remediation)
         {
-            Service = remediation is null ? null : SupervisionView.Of(def, remediation, _remediators.GetValueOrDefault(def.Name), _time.GetUtcNow()),
+            Service = remediation is null ? null : SupervisionView.Of(def, remediation, _remediators.GetValueOrDefault(def.Name)?.RunningProcess, _remediators.GetValueOrDefault(def.Name)?.Restarting == true, _time.GetUtcNow()),
             Uptime = uptime ? History?.Uptime(def.Name) : null,
             Recent = recent > 0 && History is not null ? Sparkline.From(History.Recent(def.Name), recent) : null,
         };
@@ -816,37 +817,4 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
 
     [LoggerMessage(EventId = 23, Level = LogLevel.Information, Message = "Plugins changed ({Plugins}); reloading the rules that use them")]
     private static partial void LogPluginsChanged(ILogger logger, string plugins);
-}
-
-public sealed record EngineStatus(string Version, DateTimeOffset StartedAt, DateTimeOffset Now, string ConfigFile, bool Healthy, string Health,
-    string? Http, ConfigStatus Config, IReadOnlyList<PluginView> Plugins, IReadOnlyList<string> PluginErrors, IReadOnlyList<RuleStatusView> Rules)
-{
-    public NotificationStatus? Notifications { get; init; }
-}
-
-public sealed record ConfigStatus(bool Valid, DateTimeOffset? RejectedAt, IReadOnlyList<string> Errors);
-
-public sealed record PluginView(string Name, string Version, IReadOnlyList<string> Types);
-
-public sealed record RuleStatusView(string Name, string? Description, RuleStatus Status, DateTimeOffset Since, string Schedule, string Probe,
-    int ConsecutiveFailures, int ConsecutiveSuccesses, long Checks, long Failures, CheckRecord? LastCheck, RemediationState? Remediation = null)
-{
-    /// <summary>The service it supervises (or its remediation), summed up for people: PID, uptime, restarts, gave-up.</summary>
-    public SupervisionView? Service { get; init; }
-    /// <summary>Why the rule is not checked, when it waits for a plugin that provides its probe or action type.</summary>
-    public string? Waiting { get; init; }
-    public History.UptimeView? Uptime { get; init; }
-    /// <summary>The last checks' durations (for a sparkline), when asked for.</summary>
-    public Sparkline? Recent { get; init; }
-}
-
-/// <summary>The last checks of a rule, oldest first: durations in milliseconds, and which of them failed (indexes).</summary>
-public sealed record Sparkline(IReadOnlyList<double> Ms, IReadOnlyList<int> Failed)
-{
-    public static Sparkline From(IReadOnlyList<History.CheckPoint> points, int count)
-    {
-        var last = points.Skip(Math.Max(0, points.Count - count)).ToList();
-        return new Sparkline(last.Select(p => Math.Round(p.Duration.TotalMilliseconds, 1)).ToList(),
-            last.Select((p, i) => (p, i)).Where(x => x.p.Status == ProbeStatus.Unhealthy).Select(x => x.i).ToList());
-    }
 }

@@ -28,7 +28,7 @@ internal static class Bootstrap
 
     public static PluginCatalog LoadPlugins(EngineSettings settings, ILoggerFactory loggerFactory)
     {
-        var catalog = new PluginCatalog(settings.PluginDirectories, loggerFactory.CreateLogger("Sentinel.Plugins"), builtIn: [new Sentinel.Engine.Heartbeat.EngineProbesPlugin()]);
+        var catalog = new PluginCatalog(settings.PluginDirectories, loggerFactory.CreateLogger("Sentinel.Plugins"), builtIn: [new Sentinel.Engine.BuiltIn.EngineProbesPlugin()]);
         catalog.LoadAll();
         return catalog;
     }

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Sentinel.Abstractions;
 using Sentinel.Engine.Configuration;
+using Sentinel.Engine.Remediation;
 using Sentinel.Engine.Rules;
 using Spectre.Console;
 

@@ -416,8 +416,8 @@ public sealed class ConfigLoaderTests : IDisposable
         var (settings, errors) = new ConfigLoader(n => n == "API_T" ? "s3cret-token" : null).LoadEngine(path);
         errors.Should().BeEmpty();
         settings!.HttpToken.Should().Be("s3cret-token");
-        settings.History.Should().Be(new Sentinel.Engine.History.HistorySettings(true, TimeSpan.FromDays(7), TimeSpan.FromDays(90), TimeSpan.FromSeconds(30)));
-        new ConfigLoader().LoadEngine(_dir.File("d/sentinel.yaml", "rules: []\n")).Settings!.History.Should().Be(Sentinel.Engine.History.HistorySettings.Default);
+        settings.History.Should().Be(new HistorySettings(true, TimeSpan.FromDays(7), TimeSpan.FromDays(90), TimeSpan.FromSeconds(30)));
+        new ConfigLoader().LoadEngine(_dir.File("d/sentinel.yaml", "rules: []\n")).Settings!.History.Should().Be(HistorySettings.Default);
 
         var bad = _dir.File("b/sentinel.yaml", "engine:\n  history: { retention: 10m, downsampled-retention: 5m }\nrules: []\n");
         var (none, problems) = new ConfigLoader().LoadEngine(bad);

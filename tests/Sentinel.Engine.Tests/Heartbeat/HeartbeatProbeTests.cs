@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 using Sentinel.Abstractions;
+using Sentinel.Engine.BuiltIn;
 using Sentinel.Engine.Heartbeat;
 
 namespace Sentinel.Engine.Tests.Heartbeat;

@@ -40,7 +40,7 @@ public static class EngineEndpoints
         "POST /api/incidents/{id}/ack    acknowledge: escalations and reminders stop (token)",
     ];
 
-    public static IEndpointRouteBuilder MapSentinel(this IEndpointRouteBuilder app, SentinelEngine engine)
+    public static IEndpointRouteBuilder MapSentinel(this IEndpointRouteBuilder app, IEngineApi engine)
     {
         app.MapGet("/", () => Results.Content(StatusPage.Html, "text/html; charset=utf-8"))
             .AddEndpointFilter(async (ctx, next) =>
@@ -95,7 +95,7 @@ public static class EngineEndpoints
         {
             if (await Authorized(engine, ctx) is { } denied) return denied;
             if (!engine.HasRule(rule)) return NoRule(engine, rule);
-            if (engine.GetState(rule) is { Status: Rules.RuleStatus.Paused })
+            if (engine.GetState(rule) is { Status: RuleStatus.Paused })
                 return Error(engine, StatusCodes.Status409Conflict, $"rule '{rule}' is paused: resume it first (POST /api/rules/{rule}/resume)");
             return await engine.RunNowAsync(rule, ctx.RequestAborted) is { } check
                 ? Json(engine, new { rule, check, status = engine.GetState(rule)?.Status })
@@ -145,7 +145,7 @@ public static class EngineEndpoints
         }
     }
 
-    private static async Task EventsAsync(HttpContext ctx, SentinelEngine engine, int? limit)
+    private static async Task EventsAsync(HttpContext ctx, IEngineApi engine, int? limit)
     {
         if (!ctx.Request.Headers.Accept.ToString().Contains("text/event-stream", StringComparison.Ordinal))
         {
@@ -200,12 +200,12 @@ public static class EngineEndpoints
     }
 
     /// <summary>JSON with the running configuration's secrets replaced.</summary>
-    private static IResult Json(SentinelEngine engine, object value, int statusCode = StatusCodes.Status200OK)
+    private static IResult Json(IEngineApi engine, object value, int statusCode = StatusCodes.Status200OK)
         => Results.Text(engine.Redactor.Apply(JsonSerializer.Serialize(value, value.GetType(), SentinelJson.Options)), "application/json; charset=utf-8", Encoding.UTF8, statusCode);
 
-    private static IResult Error(SentinelEngine engine, int statusCode, string message) => Json(engine, new { error = message }, statusCode);
+    private static IResult Error(IEngineApi engine, int statusCode, string message) => Json(engine, new { error = message }, statusCode);
 
-    private static IResult NoRule(SentinelEngine engine, string rule)
+    private static IResult NoRule(IEngineApi engine, string rule)
     {
         if (engine.GetStatus().Rules.FirstOrDefault(r => r.Name == rule) is { Waiting: { } waiting })
             return Error(engine, StatusCodes.Status409Conflict, $"rule '{rule}' is {waiting}: it is not checked until the plugin is dropped into a plugins folder");
@@ -214,7 +214,7 @@ public static class EngineEndpoints
     }
 
     /// <summary>Null when the request carries the API token; else the 401 to answer.</summary>
-    private static Task<IResult?> Authorized(SentinelEngine engine, HttpContext ctx)
+    private static Task<IResult?> Authorized(IEngineApi engine, HttpContext ctx)
     {
         var token = engine.ApiToken;
         var header = ctx.Request.Headers.Authorization.ToString();

@@ -307,7 +307,7 @@ internal sealed partial class Literal
         if (double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var n)) { literal = new Literal { Kind = LiteralKind.Number, Number = n, Text = value }; return true; }
         if (NumberWithUnit().IsMatch(value))
         {
-            if (Configuration.Duration.TryParse(value, out var d)) { literal = new Literal { Kind = LiteralKind.Duration, Duration = d, Text = value }; return true; }
+            if (Sentinel.Abstractions.Duration.TryParse(value, out var d)) { literal = new Literal { Kind = LiteralKind.Duration, Duration = d, Text = value }; return true; }
             if (ByteSize.TryParse(value, out var s)) { literal = new Literal { Kind = LiteralKind.Size, Size = s, Text = value }; return true; }
             error = $"'{value}' has an unknown unit: durations take us, ms, s, m, h, d; sizes take {ByteSize.UnitList} (quote it to compare as text)";
             return false;

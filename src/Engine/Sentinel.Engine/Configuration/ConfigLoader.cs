@@ -341,8 +341,8 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
             errors.Add(new(locations.Of(rule), $"{label}: a rule needs a 'probe' (what to check), or a 'supervise' block (a service it runs and watches)"));
         else if (rule.Probe is null)
         {
-            probe = Rules.SupervisedProbe.Registration;
-            options = new Rules.SupervisedProbeOptions();
+            probe = Remediation.SupervisedProbe.Registration;
+            options = new Remediation.SupervisedProbeOptions();
         }
         if (rule.Probe?.Type is { } type)
         {
@@ -414,7 +414,7 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
             ReminderInterval = rule.ReminderInterval ?? defaults.ReminderInterval,
             SendResolved = rule.SendResolved ?? defaults.SendResolved ?? true,
             MinDown = rule.MinDown ?? defaults.MinDown ?? TimeSpan.Zero,
-            AlertOn = (rule.AlertOn ?? defaults.AlertOn)?.ToHashSet() ?? new HashSet<AlertOn> { Configuration.AlertOn.Down, Configuration.AlertOn.GaveUp },
+            AlertOn = (rule.AlertOn ?? defaults.AlertOn)?.ToHashSet() ?? new HashSet<AlertOn> { AlertOn.Down, AlertOn.GaveUp },
             RestartRate = rule.RestartRate ?? new RestartRateSpec(),
             Ping = ping,
             PingEvery = rule.PingEvery ?? TimeSpan.FromMinutes(1),
@@ -453,7 +453,7 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
     private static string JsonOf(object? value)
     {
         if (value is null) return "null";
-        try { return System.Text.Json.JsonSerializer.Serialize(value, value.GetType(), State.SentinelJson.Options); }
+        try { return System.Text.Json.JsonSerializer.Serialize(value, value.GetType(), SentinelJson.Options); }
         catch (Exception ex) when (ex is NotSupportedException or InvalidOperationException) { return value.ToString() ?? ""; }
     }
 
@@ -625,7 +625,7 @@ public sealed partial class ConfigLoader(Func<string, string?>? environment = nu
             spec.WatchPlugins)
         {
             HttpToken = string.IsNullOrEmpty(spec.Http.Token) ? null : spec.Http.Token,
-            History = new History.HistorySettings(spec.History.Enabled, spec.History.Retention, spec.History.DownsampledRetention, spec.History.FlushInterval),
+            History = new HistorySettings(spec.History.Enabled, spec.History.Retention, spec.History.DownsampledRetention, spec.History.FlushInterval),
         };
     }
 

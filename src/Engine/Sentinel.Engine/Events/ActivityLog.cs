@@ -27,7 +27,7 @@ public sealed class ActivityLog
         switch (e)
         {
             case RuleTransition t:
-                Add(t.When, "transition", t.Rule, $"{Name(t.From)} → {Name(t.To)}" + (t.Check?.Description is { Length: > 0 } d && t.To != Rules.RuleStatus.Paused ? ": " + d : ""));
+                Add(t.When, "transition", t.Rule, $"{Name(t.From)} → {Name(t.To)}" + (t.Check?.Description is { Length: > 0 } d && t.To != RuleStatus.Paused ? ": " + d : ""));
                 break;
             case RemediationEvent r:
                 Add(r.When, r.Name, r.Rule, r.Message);
@@ -48,7 +48,7 @@ public sealed class ActivityLog
         return ValueTask.CompletedTask;
     }
 
-    private static string Name(Rules.RuleStatus s) => s.ToString().ToLowerInvariant();
+    private static string Name(RuleStatus s) => s.ToString().ToLowerInvariant();
 
     public void Add(DateTimeOffset at, string kind, string? rule, string message)
     {

@@ -48,7 +48,7 @@ public sealed partial class HeartbeatSender : IAsyncDisposable
 
     public void Start()
     {
-        _ = SendAsync("start", $"Sentinel {SentinelEngine.Version} starting on {Environment.MachineName}", _stop.Token);
+        _ = SendAsync("start", $"Sentinel {EngineInfo.Version} starting on {Environment.MachineName}", _stop.Token);
         _loop = Task.Run(LoopAsync);
     }
 

@@ -4,8 +4,6 @@ using Sentinel.Engine.Rules;
 
 namespace Sentinel.Engine.History;
 
-/// <summary>One check as history keeps it.</summary>
-public sealed record CheckPoint(DateTimeOffset At, ProbeStatus Status, RuleStatus State, TimeSpan Duration, string? Description = null, bool Stuck = false);
 
 /// <summary>
 /// Up to 64 checks of one rule within one hour, packed: per check the change of the time step (zigzag varint, 1 byte while

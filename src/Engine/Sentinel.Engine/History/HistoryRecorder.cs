@@ -5,8 +5,6 @@ using Sentinel.Engine.Rules;
 
 namespace Sentinel.Engine.History;
 
-/// <summary>Uptime over the last day, week and 30 days (to the hour): the share of checks taken while the rule was not down.</summary>
-public sealed record UptimeView(double? Day, double? Week, double? Month);
 
 /// <summary>
 /// Keeps every check in the history store: appends it to its rule's open chunk, adds it to its hour's counts, and keeps
@@ -273,8 +271,3 @@ public sealed partial class HistoryRecorder : IAsyncDisposable
     private static partial void LogPruned(ILogger logger, int chunks, int hours);
 }
 
-/// <summary>engine.history: how long checks and their hourly counts are kept.</summary>
-public sealed record HistorySettings(bool Enabled, TimeSpan Retention, TimeSpan DownsampledRetention, TimeSpan FlushInterval)
-{
-    public static HistorySettings Default { get; } = new(true, TimeSpan.FromDays(30), TimeSpan.FromDays(400), TimeSpan.FromSeconds(30));
-}

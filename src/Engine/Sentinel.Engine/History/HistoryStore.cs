@@ -277,7 +277,7 @@ public struct HourCounts(long checks, long failures, long degraded, long down, l
         Checks++;
         if (p.Status == Abstractions.ProbeStatus.Unhealthy) Failures++;
         if (p.Status == Abstractions.ProbeStatus.Degraded) Degraded++;
-        if (p.State == Rules.RuleStatus.Down) Down++;
+        if (p.State == RuleStatus.Down) Down++;
         var us = Math.Max(0, p.Duration.Ticks / 10);
         DurationSumUs += us;
         DurationMaxUs = Math.Max(DurationMaxUs, us);

@@ -46,7 +46,7 @@ public sealed class EngineMetrics
         _pluginErrors = f.CreateGauge("sentinel_plugin_load_errors", "Plugins that failed to load.");
         _configValid = f.CreateGauge("sentinel_config_valid", "1 when the last configuration change was applied, 0 when it was rejected (the previous one runs).");
         _schedulerAlive = f.CreateGauge("sentinel_scheduler_alive", "1 while the scheduler fires rules.");
-        f.CreateGauge("sentinel_build_info", "Sentinel's version.", "version").WithLabels(SentinelEngine.Version).Set(1);
+        f.CreateGauge("sentinel_build_info", "Sentinel's version.", "version").WithLabels(EngineInfo.Version).Set(1);
         Registry.AddBeforeCollectCallback(() => Refresh(status()));
     }
 

@@ -71,8 +71,8 @@ public static class MessageComposer
             }
             text.AppendLine();
         }
-        text.Append($"-- Sentinel {SentinelEngine.Version} on {Host}");
-        html.Append($"<p style=\"color:#888\">Sentinel {Enc(SentinelEngine.Version)} on {Enc(Host)}</p></div>");
+        text.Append($"-- Sentinel {EngineInfo.Version} on {Host}");
+        html.Append($"<p style=\"color:#888\">Sentinel {Enc(EngineInfo.Version)} on {Enc(Host)}</p></div>");
 
         var n = new Notification { Subject = subject, Text = text.ToString(), Html = html.ToString(), Short = shortText, Items = items, IsTest = test };
         if (template is null) return n;

@@ -9,17 +9,6 @@ using Sentinel.Engine.Rules;
 
 namespace Sentinel.Engine.Notifications;
 
-/// <summary>What the <see cref="NotificationCenter"/> needs of the engine.</summary>
-internal interface INotificationHost
-{
-    SentinelConfig Config { get; }
-    RuleState? GetState(string rule);
-    /// <summary>Incidents or the outbox changed: status.json should show it.</summary>
-    void NotificationsChanged();
-    /// <summary>A delivery attempt ended: <paramref name="result"/> is sent, failed (to be retried), failed-over or expired.</summary>
-    void Delivered(string channel, string result, int messages, string detail);
-}
-
 /// <summary>
 /// Incidents and the outbox. A rule going down opens an incident and writes its messages (one per channel; later
 /// ones for escalations) to the outbox in the same transaction as the rule's state; a dispatcher sends what is due,
@@ -176,7 +165,7 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
             var keep = new HashSet<string>(StringComparer.Ordinal);
             foreach (var def in config.Channels)
             {
-                var key = def.Type.Name + "@" + def.Type.Generation + JsonSerializer.Serialize(def.Options, def.Options.GetType(), State.SentinelJson.Options);
+                var key = def.Type.Name + "@" + def.Type.Generation + JsonSerializer.Serialize(def.Options, def.Options.GetType(), SentinelJson.Options);
                 keep.Add(def.Name);
                 if (_channels.TryGetValue(def.Name, out var existing) && existing.Key == key) { _channels[def.Name] = (def, key, existing.Action); continue; }
                 var action = _factory.CreateAction("channel " + def.Name, new ActionDefinition(def.Type, def.Options, def.Location));

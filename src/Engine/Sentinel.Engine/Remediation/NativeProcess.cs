@@ -8,10 +8,10 @@ internal static partial class NativeProcess
 {
     public const int SigKill = 9;
 
-    public static int Number(Configuration.StopSignal s) => s switch
+    public static int Number(StopSignal s) => s switch
     {
-        Configuration.StopSignal.Hup => 1, Configuration.StopSignal.Int => 2, Configuration.StopSignal.Quit => 3,
-        Configuration.StopSignal.Kill => 9, Configuration.StopSignal.Usr1 => 10, Configuration.StopSignal.Usr2 => 12, _ => 15,
+        StopSignal.Hup => 1, StopSignal.Int => 2, StopSignal.Quit => 3,
+        StopSignal.Kill => 9, StopSignal.Usr1 => 10, StopSignal.Usr2 => 12, _ => 15,
     };
 
     /// <summary>Sends a signal; false when the process (or group) no longer exists.</summary>

@@ -6,17 +6,6 @@ using Sentinel.Engine.Rules;
 
 namespace Sentinel.Engine.Remediation;
 
-/// <summary>What a <see cref="RuleRemediator"/> needs of the engine.</summary>
-internal interface IRemediationHost
-{
-    RuleState? GetState(string rule);
-    RemediationState UpdateRemediation(string rule, Func<RemediationState, RemediationState> update);
-    void Publish(EngineEvent e);
-    /// <summary>The first of <paramref name="rules"/> that is down, if any.</summary>
-    string? FirstDown(IReadOnlyList<string> rules);
-    void RequestCheck(string rule);
-}
-
 /// <summary>
 /// Applies a rule's remediation policy: decides on each failed check (and on each exit of a supervised service)
 /// whether an attempt is due, runs the attempt's actions isolated (a throwing or hanging action fails the attempt,
@@ -100,7 +89,7 @@ internal sealed partial class RuleRemediator : IAsyncDisposable
         catch (Exception ex) { LogRemediatorFailed(_logger, Rule, ex); }
     }
 
-    private static string SupervisedSpecText(SuperviseSpec? s) => s is null ? "" : System.Text.Json.JsonSerializer.Serialize(s, State.SentinelJson.Options);
+    private static string SupervisedSpecText(SuperviseSpec? s) => s is null ? "" : System.Text.Json.JsonSerializer.Serialize(s, SentinelJson.Options);
 
     /// <summary>
     /// After the configuration is applied: adopt the service a previous Sentinel left running, or start it (in the
@@ -379,7 +368,7 @@ internal sealed partial class RuleRemediator : IAsyncDisposable
                 RuleName = Rule, Event = "remediate", Attempt = attempt, Output = output, TimeProvider = _time, Logger = _logger,
                 Message = $"{Rule}: remediation attempt {attempt}", LastResult = null,
             };
-            if (action is Heartbeat.RestartAction && Supervisor is { } own)
+            if (action is BuiltIn.RestartAction && Supervisor is { } own)
             {
                 if (own.IsRunning) await own.StopAsync(_stopping);
                 var (started, startMessage, startOutput) = await StartConfirmedAsync();

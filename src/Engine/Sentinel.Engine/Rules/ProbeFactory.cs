@@ -22,18 +22,14 @@ public sealed class ProbeFactory
             .BuildServiceProvider();
     }
 
-    public IProbe Create(RuleDefinition rule) => Create<IProbe>(rule, rule.Probe, rule.ProbeOptions, rule.Location, "probe");
+    public IProbe Create(RuleDefinition rule) => Create<IProbe>(rule.Name, rule.Probe, rule.ProbeOptions, rule.Location, "probe");
 
-    public IAction CreateAction(RuleDefinition rule, ActionDefinition action) => Create<IAction>(rule, action.Type, action.Options, action.Location, "action");
+    public IAction CreateAction(RuleDefinition rule, ActionDefinition action) => Create<IAction>(rule.Name, action.Type, action.Options, action.Location, "action");
 
     /// <summary>An action used outside a rule (a channel, the engine heartbeat); <paramref name="owner"/> names it in errors.</summary>
-    public IAction CreateAction(string owner, ActionDefinition action) => CreateAction(new RuleDefinition
-    {
-        Name = owner, Timeout = TimeSpan.FromMinutes(1), Probe = SupervisedProbe.Registration, ProbeOptions = new SupervisedProbeOptions(),
-        FailureThreshold = 1, SuccessThreshold = 1, Fingerprint = "", Location = action.Location,
-    }, action);
+    public IAction CreateAction(string owner, ActionDefinition action) => Create<IAction>(owner, action.Type, action.Options, action.Location, "action");
 
-    private T Create<T>(RuleDefinition rule, PluginTypeRegistration registration, object options, SourceLocation location, string kind)
+    private T Create<T>(string owner, PluginTypeRegistration registration, object options, SourceLocation location, string kind)
     {
         try
         {
@@ -47,7 +43,7 @@ public sealed class ProbeFactory
         {
             var inner = ex is System.Reflection.TargetInvocationException { InnerException: { } ie } ? ie : ex;
             throw new ConfigException([new ConfigError(location,
-                $"rule '{rule.Name}': {kind} '{registration.Name}' (plugin {registration.Plugin}) could not be created: {inner.Message}")]);
+                $"rule '{owner}': {kind} '{registration.Name}' (plugin {registration.Plugin}) could not be created: {inner.Message}")]);
         }
     }
 }

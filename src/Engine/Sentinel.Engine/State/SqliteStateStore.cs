@@ -9,7 +9,7 @@ namespace Sentinel.Engine.State;
 /// Rule state in an embedded SQLite file. A file that is not a readable SQLite database is moved aside
 /// (<c>sentinel.db.corrupt-&lt;time&gt;</c>) with a warning, and a fresh one is started: never a crash.
 /// </summary>
-public sealed partial class SqliteStateStore : IStateStore, Notifications.INotificationStore
+public sealed partial class SqliteStateStore : IStateStore, INotificationStore
 {
     private const int SchemaVersion = 5;
     private readonly SqliteConnection _connection;
@@ -151,10 +151,10 @@ public sealed partial class SqliteStateStore : IStateStore, Notifications.INotif
                     try { probeState = JsonSerializer.Deserialize<Dictionary<string, string>>(reader.GetString(8)); }
                     catch (JsonException) { probeState = null; }
                 }
-                Remediation.RemediationState? remediation = null;
+                RemediationState? remediation = null;
                 if (!reader.IsDBNull(9))
                 {
-                    try { remediation = JsonSerializer.Deserialize<Remediation.RemediationState>(reader.GetString(9), SentinelJson.Options); }
+                    try { remediation = JsonSerializer.Deserialize<RemediationState>(reader.GetString(9), SentinelJson.Options); }
                     catch (JsonException) { remediation = null; }
                 }
                 result[rule] = new RuleState(rule, status, DateTimeOffset.Parse(reader.GetString(2), System.Globalization.CultureInfo.InvariantCulture),

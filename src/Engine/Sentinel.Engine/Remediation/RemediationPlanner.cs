@@ -2,58 +2,6 @@ using System.Text.Json.Serialization;
 
 namespace Sentinel.Engine.Remediation;
 
-/// <summary>
-/// A rule's remediation bookkeeping, persisted with its state so that counts and timers survive a restart of
-/// Sentinel. Times are absolute; nothing here depends on when the engine started.
-/// </summary>
-public sealed record RemediationState
-{
-    /// <summary>When the attempts inside the budget window were made.</summary>
-    public IReadOnlyList<DateTimeOffset> Attempts { get; init; } = [];
-
-    /// <summary>Attempts in the current episode (since the last reset); the next attempt's number is this plus one.</summary>
-    public int Streak { get; init; }
-
-    /// <summary>Attempts ever made for this rule.</summary>
-    public long Total { get; init; }
-
-    public DateTimeOffset? LastAttemptAt { get; init; }
-
-    /// <summary>The earliest time of the next attempt (backoff, or the slow retry after giving up).</summary>
-    public DateTimeOffset? NextAttemptAt { get; init; }
-
-    /// <summary>Failures before this time do not count toward the next attempt; cleared by the first healthy check after the attempt.</summary>
-    public DateTimeOffset? GraceUntil { get; init; }
-
-    /// <summary>Since when the rule has been healthy without a break (for the reset after stable-after).</summary>
-    public DateTimeOffset? HealthySince { get; init; }
-
-    /// <summary>Failed checks since the grace period of the last attempt ended.</summary>
-    public int FailuresAfterGrace { get; init; }
-
-    /// <summary>The budget is spent: attempts continue only every retry-after, until the rule is stable again.</summary>
-    public bool GaveUp { get; init; }
-
-    public DateTimeOffset? GaveUpAt { get; init; }
-
-    /// <summary>What the last attempt did, in one line.</summary>
-    public string? LastOutcome { get; init; }
-
-    /// <summary>Stopped by the operator (`sentinel stop`): not started or restarted, its rule paused, until `sentinel start`.</summary>
-    public bool Held { get; init; }
-
-    /// <summary>The supervised service's process, when the rule supervises one and it runs.</summary>
-    public SupervisedProcess? Process { get; init; }
-
-    /// <summary>When the attempts inside the restart-rate window were made (kept across episodes and restarts of Sentinel).</summary>
-    public IReadOnlyList<DateTimeOffset> RateAttempts { get; init; } = [];
-
-    /// <summary>When the restart rate was last found over its limit (it is told once per window).</summary>
-    public DateTimeOffset? RateExceededAt { get; init; }
-}
-
-/// <summary>A supervised process, identified by PID and kernel start time (so a reused PID is never adopted).</summary>
-public sealed record SupervisedProcess(int Pid, long StartTicks, DateTimeOffset StartedAt);
 
 [JsonConverter(typeof(JsonStringEnumConverter<RemediationDecisionKind>))]
 public enum RemediationDecisionKind { Run, Wait, GiveUp }
@@ -69,7 +17,7 @@ public readonly record struct RemediationDecision(RemediationDecisionKind Kind, 
 /// </summary>
 public static class RemediationPlanner
 {
-    public static RemediationDecision Decide(RemediationState s, Configuration.RemediationPolicy p, DateTimeOffset now)
+    public static RemediationDecision Decide(RemediationState s, RemediationPolicy p, DateTimeOffset now)
     {
         var attempt = s.Streak + 1;
         if (s.GaveUp)
@@ -83,11 +31,11 @@ public static class RemediationPlanner
     }
 
     /// <summary>The budget is spent: record it (the caller emits gave-up once) and set the first slow retry.</summary>
-    public static RemediationState GiveUp(RemediationState s, Configuration.RemediationPolicy p, DateTimeOffset now)
+    public static RemediationState GiveUp(RemediationState s, RemediationPolicy p, DateTimeOffset now)
         => s with { GaveUp = true, GaveUpAt = now, NextAttemptAt = now + p.RetryAfter };
 
     /// <summary>An attempt starts now. <paramref name="random"/> in [0, 1) spreads the next wait by the jitter.</summary>
-    public static RemediationState Attempted(RemediationState s, Configuration.RemediationPolicy p, DateTimeOffset now, double random)
+    public static RemediationState Attempted(RemediationState s, RemediationPolicy p, DateTimeOffset now, double random)
     {
         var streak = s.Streak + 1;
         return s with
@@ -104,7 +52,7 @@ public static class RemediationPlanner
     }
 
     /// <summary>The wait after attempt <paramref name="attemptsMade"/> before the next: initial × factor^(n−1), capped at max, ± jitter.</summary>
-    public static TimeSpan Delay(Configuration.RemediationPolicy p, int attemptsMade, double random)
+    public static TimeSpan Delay(RemediationPolicy p, int attemptsMade, double random)
     {
         var exponent = Math.Max(0, attemptsMade - 1);
         var ticks = Math.Min(p.BackoffMax.Ticks, p.BackoffInitial.Ticks * Math.Pow(p.BackoffFactor, Math.Min(exponent, 64)));
@@ -113,7 +61,7 @@ public static class RemediationPlanner
     }
 
     /// <summary>A healthy observation; resets the episode once healthy for stable-after. <paramref name="since"/> overrides when health began.</summary>
-    public static RemediationState Healthy(RemediationState s, Configuration.RemediationPolicy p, DateTimeOffset now, out bool reset, DateTimeOffset? since = null)
+    public static RemediationState Healthy(RemediationState s, RemediationPolicy p, DateTimeOffset now, out bool reset, DateTimeOffset? since = null)
     {
         reset = false;
         var healthySince = since ?? s.HealthySince ?? now;
@@ -136,7 +84,7 @@ public static class RemediationPlanner
     /// gone over the limit (once per window), else null. Kept in the state, so a restart of Sentinel neither forgets
     /// the attempts nor tells the same rate twice.
     /// </summary>
-    public static RemediationState CountRate(RemediationState s, Configuration.RestartRateSpec rate, DateTimeOffset now, out int? exceeded)
+    public static RemediationState CountRate(RemediationState s, RestartRateSpec rate, DateTimeOffset now, out int? exceeded)
     {
         List<DateTimeOffset> attempts = [.. s.RateAttempts.Where(a => a > now - rate.Within), now];
         var over = attempts.Count > rate.Max && (s.RateExceededAt is not { } told || now - told >= rate.Within);
@@ -152,7 +100,7 @@ public static class RemediationPlanner
     /// <see cref="QuickRestartMargin"/> started fine and crashed later: it is restarted at once (the attempt still
     /// counts in the budget), not after the backoff of the crash loop that an immediate exit would be.
     /// </summary>
-    public static RemediationState Exited(RemediationState s, Configuration.SuperviseSpec spec, TimeSpan ran)
+    public static RemediationState Exited(RemediationState s, SuperviseSpec spec, TimeSpan ran)
         => !s.GaveUp && ran >= spec.StartPeriod + QuickRestartMargin ? s with { NextAttemptAt = null } : s;
 
     /// <summary>A failed observation: health is interrupted; past the grace period it counts toward the next attempt.</summary>

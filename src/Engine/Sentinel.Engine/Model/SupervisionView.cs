@@ -1,6 +1,4 @@
-using Sentinel.Engine.Configuration;
-
-namespace Sentinel.Engine.Remediation;
+namespace Sentinel.Engine.Model;
 
 public enum SupervisionState
 {
@@ -28,16 +26,15 @@ public enum SupervisionState
 public sealed record SupervisionView(SupervisionState State, int? Pid, DateTimeOffset? StartedAt, TimeSpan? Uptime, long Restarts, int RestartsInWindow,
     TimeSpan Window, DateTimeOffset? NextAttemptAt, string Summary)
 {
-    internal static SupervisionView Of(RuleDefinition def, RemediationState s, RuleRemediator? remediator, DateTimeOffset now)
+    internal static SupervisionView Of(RuleDefinition def, RemediationState s, SupervisedProcess? running, bool restarting, DateTimeOffset now)
     {
         var window = def.Policy.BudgetWithin;
         var inWindow = s.Attempts.Count(a => a > now - window);
-        var running = remediator?.RunningProcess;
         var supervised = def.Supervise is not null;
         var state = !supervised ? s.GaveUp ? SupervisionState.GaveUp : SupervisionState.Watching
             : running is not null ? SupervisionState.Running
             : s.GaveUp ? SupervisionState.GaveUp
-            : remediator?.Restarting == true ? SupervisionState.Restarting
+            : restarting ? SupervisionState.Restarting
             : SupervisionState.Stopped;
         DateTimeOffset? next = state is SupervisionState.GaveUp or SupervisionState.Restarting && s.NextAttemptAt is { } n ? n : null;
         TimeSpan? uptime = running is null ? null : now - running.StartedAt;

@@ -1,6 +1,6 @@
 using System.Text.RegularExpressions;
 
-namespace Sentinel.Engine.Configuration;
+namespace Sentinel.Engine.Model;
 
 /// <summary>
 /// Accepts standard 5-field cron (<c>*/5 * * * *</c>, Sunday = 0), the <c>@hourly</c>-style macros, and Quartz

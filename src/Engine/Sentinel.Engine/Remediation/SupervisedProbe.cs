@@ -3,7 +3,7 @@ using Sentinel.Engine.Configuration;
 using Sentinel.Engine.Plugins;
 using Sentinel.Engine.Remediation;
 
-namespace Sentinel.Engine.Rules;
+namespace Sentinel.Engine.Remediation;
 
 public sealed class SupervisedProbeOptions;
 

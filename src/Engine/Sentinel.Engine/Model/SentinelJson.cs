@@ -3,7 +3,7 @@ using System.Text.Json.Serialization;
 using Sentinel.Abstractions;
 using Sentinel.Engine.Configuration;
 
-namespace Sentinel.Engine.State;
+namespace Sentinel.Engine.Model;
 
 /// <summary>The JSON shape of everything Sentinel writes (state store, status.json, HTTP API).</summary>
 public static class SentinelJson

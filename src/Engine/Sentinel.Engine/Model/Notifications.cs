@@ -2,7 +2,7 @@ using System.Text.Json.Serialization;
 using Sentinel.Abstractions;
 using Sentinel.Engine.Rules;
 
-namespace Sentinel.Engine.Notifications;
+namespace Sentinel.Engine.Model;
 
 /// <summary>A rule's outage, from down (or gave-up) to healthy again; what was sent about it is tracked for the resolved message.</summary>
 public sealed class Incident

@@ -2,13 +2,15 @@ using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
 
-namespace Sentinel.Engine.Configuration;
+namespace Sentinel.Abstractions;
 
 /// <summary>Durations written like Prometheus: <c>250ms</c>, <c>10s</c>, <c>5m</c>, <c>1h30m</c>, <c>2d</c>.</summary>
 public static partial class Duration
 {
+    /// <summary>How to write one, for error messages.</summary>
     public const string Help = "write a number with a unit (us, ms, s, m, h, d), e.g. 500ms, 10s, 5m, 1h30m";
 
+    /// <summary>Reads <c>250ms</c>, <c>10s</c>, <c>1h30m</c> (parts add up; <c>us</c>, <c>ms</c>, <c>s</c>, <c>m</c>, <c>h</c>, <c>d</c>), or <c>0</c>.</summary>
     public static bool TryParse(string? text, out TimeSpan value)
     {
         value = default;
@@ -37,6 +39,7 @@ public static partial class Duration
         return true;
     }
 
+    /// <summary>As <see cref="TryParse"/>; throws <see cref="FormatException"/> with <see cref="Help"/> when it is not a duration.</summary>
     public static TimeSpan Parse(string text) => TryParse(text, out var v)
         ? v
         : throw new FormatException($"'{text}' is not a duration: {Help}");

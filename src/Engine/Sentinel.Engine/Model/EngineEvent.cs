@@ -1,7 +1,7 @@
 using Sentinel.Engine.Configuration;
 using Sentinel.Engine.Rules;
 
-namespace Sentinel.Engine;
+namespace Sentinel.Engine.Model;
 
 /// <summary>Something that happened in the engine, published on the <see cref="Events.EventBus"/>.</summary>
 public abstract record EngineEvent(DateTimeOffset At);

@@ -1,4 +1,4 @@
-namespace Sentinel.Engine.Configuration;
+namespace Sentinel.Engine.Model;
 
 /// <summary>A place in a configuration file; line and column are 1-based.</summary>
 public readonly record struct SourceLocation(string File, int Line, int Column)

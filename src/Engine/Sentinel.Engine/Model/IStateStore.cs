@@ -1,6 +1,6 @@
 using Sentinel.Engine.Rules;
 
-namespace Sentinel.Engine.State;
+namespace Sentinel.Engine.Model;
 
 /// <summary>
 /// Durable rule state. The embedded implementation is an SQLite file; a PostgreSQL store implements the same

@@ -1,7 +1,7 @@
 using System.Text.Json.Serialization;
 using Sentinel.Abstractions;
 
-namespace Sentinel.Engine.Rules;
+namespace Sentinel.Engine.Model;
 
 [JsonConverter(typeof(JsonStringEnumConverter<RuleStatus>))]
 public enum RuleStatus
@@ -35,7 +35,7 @@ public sealed record RuleState(
     long Failures = 0,
     CheckRecord? LastCheck = null,
     IReadOnlyDictionary<string, string>? ProbeState = null,
-    Remediation.RemediationState? Remediation = null)
+    RemediationState? Remediation = null)
 {
     /// <summary>
     /// The rule's <c>paused:</c> in the configuration when it was last applied. The config's value is applied only

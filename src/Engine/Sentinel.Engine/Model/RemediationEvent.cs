@@ -1,6 +1,6 @@
 using System.Text.Json.Serialization;
 
-namespace Sentinel.Engine.Remediation;
+namespace Sentinel.Engine.Model;
 
 [JsonConverter(typeof(JsonStringEnumConverter<RemediationEventKind>))]
 public enum RemediationEventKind { Remediating, Remediated, RemediationFailed, GaveUp, Exited }
