@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
-version="${1:-0.1.0}"
+version="${1:-$(sed -n 's:.*<Version>\(.*\)</Version>.*:\1:p' Directory.Build.props)}"
 case "${2:-amd64}" in
   amd64) archs=(amd64) ;;
   arm64) archs=(arm64) ;;

@@ -27,6 +27,25 @@ public sealed class ConformanceKitTests : IDisposable
             .Which.Violations.Should().ContainSingle().Which.Should().StartWith("the probe ignored cancellation while it waited on its target");
     }
 
+    // Contract 0.2: a result nobody set is unhealthy, and the kit says what happened.
+    [Fact]
+    public async Task AProbeThatReturnsAResultItNeverSet_FailsTheKitsSuccessCheck_AndAHealthyOnePasses()
+    {
+        var check = () => PluginConformance.AssertReportsSuccessAsync(new ForgetfulProbe());
+        (await check.Should().ThrowAsync<ConformanceException>()).Which.Violations.Should().ContainSingle()
+            .Which.Should().Contain("a result whose status was never set (default is Unhealthy since contract 0.2)");
+        default(ProbeResult).Status.Should().Be(ProbeStatus.Unhealthy);
+        (await PluginConformance.AssertReportsSuccessAsync(new ForgetfulProbe { Sets = true })).Status.Should().Be(ProbeStatus.Healthy);
+    }
+
+    private sealed class ForgetfulProbe : IProbe
+    {
+        public bool Sets { get; init; }
+
+        public ValueTask<ProbeResult> CheckAsync(ProbeContext context, CancellationToken cancellationToken)
+            => ValueTask.FromResult(Sets ? ProbeResult.Healthy("answered") : default);
+    }
+
     [Fact]
     public async Task AProbeThatReadsAFifoWithoutLooking_FailsTheKit()
     {

@@ -32,7 +32,21 @@ public sealed class ProbeContext
     public TimeSpan Timeout { get; init; }
 
     /// <summary>Durable state for this rule's probe, kept across Sentinel restarts.</summary>
-    public IProbeState State { get; init; } = new MemoryProbeState();
+    public IProbeState State { get; init; } = new ScratchState();
+
+    // Where a caller gives no state (a test, a one-off run): kept for this context only.
+    private sealed class ScratchState : IProbeState
+    {
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _values = new(StringComparer.Ordinal);
+
+        public string? Get(string key) => _values.GetValueOrDefault(key);
+
+        public void Set(string key, string? value)
+        {
+            if (value is null) _values.TryRemove(key, out _);
+            else _values[key] = value;
+        }
+    }
 
     /// <summary>
     /// The service the rule supervises (its <c>supervise:</c> block), read live at each check; null when the rule
@@ -65,46 +79,20 @@ public interface ISupervisedService
     bool Restarting { get; }
 }
 
-/// <summary>An <see cref="IProbeState"/> in memory only (used where the engine keeps none, e.g. <c>sentinel check</c>).</summary>
-public sealed class MemoryProbeState : IProbeState
-{
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _values = new(StringComparer.Ordinal);
-
-    /// <summary>Creates an empty state, or one holding <paramref name="values"/>.</summary>
-    public MemoryProbeState(IEnumerable<KeyValuePair<string, string>>? values = null)
-    {
-        foreach (var (k, v) in values ?? []) _values[k] = v;
-    }
-
-    /// <summary>Increments on every change, so the engine can tell whether to persist.</summary>
-    public int Version { get; private set; }
-
-    /// <inheritdoc />
-    public string? Get(string key) => _values.TryGetValue(key, out var v) ? v : null;
-
-    /// <inheritdoc />
-    public void Set(string key, string? value)
-    {
-        var changed = value is null ? _values.TryRemove(key, out _) : !_values.TryGetValue(key, out var old) || old != value;
-        if (value is not null) _values[key] = value;
-        if (changed) Version++;
-    }
-
-    /// <summary>A copy of every value.</summary>
-    public IReadOnlyDictionary<string, string> Snapshot() => new Dictionary<string, string>(_values, StringComparer.Ordinal);
-}
-
 /// <summary>The judgement a probe makes of its target.</summary>
 public enum ProbeStatus
 {
-    /// <summary>The target works.</summary>
-    Healthy = 0,
+    // Unhealthy is 0 on purpose (as in Microsoft's HealthStatus): a result nobody set, default(ProbeResult), is a
+    // failure, never a silent success.
+
+    /// <summary>The target does not work. The default: a status nobody set fails.</summary>
+    Unhealthy = 0,
 
     /// <summary>The target works with a warning (counted as a success by thresholds, shown as degraded).</summary>
     Degraded = 1,
 
-    /// <summary>The target does not work.</summary>
-    Unhealthy = 2,
+    /// <summary>The target works.</summary>
+    Healthy = 2,
 }
 
 /// <summary>The result of one probe run.</summary>

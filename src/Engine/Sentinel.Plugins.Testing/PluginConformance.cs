@@ -82,6 +82,23 @@ public static partial class PluginConformance
     }
 
     /// <summary>
+    /// A probe pointed at a target that works: it must say so (healthy or degraded) with a description. Since contract
+    /// 0.2 a <see cref="ProbeResult"/> nobody set is unhealthy, so a probe that forgets to set its status fails here.
+    /// </summary>
+    public static async Task<ProbeResult> AssertReportsSuccessAsync(IProbe probe, TimeProvider? time = null)
+    {
+        ProbeResult result;
+        try { result = await probe.CheckAsync(Context(time), CancellationToken.None); }
+        catch (Exception ex) { throw new ConformanceException([$"the probe threw {ex.GetType().Name} ({ex.Message}) for a working target"]); }
+        if (result.Status == ProbeStatus.Unhealthy)
+            throw new ConformanceException([string.IsNullOrWhiteSpace(result.Description)
+                ? "the probe reported Unhealthy with no description for a working target: a result whose status was never set (default is Unhealthy since contract 0.2); return ProbeResult.Healthy(...)"
+                : $"the probe reported Unhealthy for a working target: {result.Description}"]);
+        if (string.IsNullOrWhiteSpace(result.Description)) throw new ConformanceException(["a result needs a description saying what was seen"]);
+        return result;
+    }
+
+    /// <summary>
     /// Checks that a probe honours cancellation while it waits. Point it at a target that never answers (a
     /// <see cref="HangingTargets"/> port, URL or FIFO): a target that fails at once cannot tell a probe that honours its
     /// token from one that ignores it. Two runs: one with a token already cancelled, and one cancelled while the probe

@@ -9,6 +9,23 @@ namespace Sentinel.Engine.Tests.History;
 
 public sealed class CheckChunkTests
 {
+    // History written before ProbeStatus put Unhealthy first (0.1: Healthy = 0) reads the same, and is written the
+    // same: the stored codes do not follow the enum's order. The bytes are what 0.1 wrote for these three checks.
+    [Fact]
+    public void StoredStatusCodes_AreFixed_WhateverTheEnumsOrder()
+    {
+        const string WrittenBy01 = "AAS4F6CcASWgHwRzbG93AC6IJwdyZWZ1c2Vk";
+        var start = DateTimeOffset.Parse("2026-11-20T10:00:00Z");
+        var chunk = new CheckChunk(start.ToUnixTimeMilliseconds());
+        chunk.Append(new CheckPoint(start, ProbeStatus.Healthy, RuleStatus.Healthy, TimeSpan.FromMilliseconds(3)));
+        chunk.Append(new CheckPoint(start.AddSeconds(10), ProbeStatus.Degraded, RuleStatus.Healthy, TimeSpan.FromMilliseconds(4), "slow"));
+        chunk.Append(new CheckPoint(start.AddSeconds(20), ProbeStatus.Unhealthy, RuleStatus.Down, TimeSpan.FromMilliseconds(5), "refused"));
+
+        Convert.ToBase64String(chunk.ToArray()).Should().Be(WrittenBy01);
+        CheckChunk.Decode(chunk.StartMs, Convert.FromBase64String(WrittenBy01)).Select(p => (p.Status, p.Description)).Should()
+            .Equal((ProbeStatus.Healthy, null), (ProbeStatus.Degraded, "slow"), (ProbeStatus.Unhealthy, "refused"));
+    }
+
     [Fact]
     public void Decode_ReturnsEveryCheckAsAppended_ThroughJitterAndPauses()
     {

@@ -90,6 +90,29 @@ public sealed class PluginCatalogTests : IDisposable
         changes.Should().Contain(versioned).And.Contain("Sentinel.TestPlugins.JsonOld");
     }
 
+    // 0.2 changed the contract (ProbeStatus.Unhealthy is 0): a plugin built against 0.1 would return "Healthy" (0 then)
+    // and be read as a failure. It is refused with what to do. Made here by pointing a real plugin's reference at 0.1.
+    [Theory]
+    [InlineData(0, 1, "was built against the plugin contract 0.1 (Sentinel.Abstractions 0.1.0); this Sentinel's is 0.2: rebuild it against Sentinel.Abstractions 0.2")]
+    [InlineData(0, 3, "was built against the plugin contract 0.3, newer than this Sentinel's 0.2: upgrade Sentinel")]
+    public void APluginBuiltAgainstAnotherContractVersion_IsRefused_WithWhatToDo(int major, int minor, string reason)
+    {
+        PluginCatalog.ContractVersion.ToString(2).Should().Be("0.2");
+        const string name = "Sentinel.TestPlugins.JsonNew";
+        var folder = _dir.DropPlugin(TestPaths.TestPlugin(name), name);
+        var dll = Path.Combine(folder, name + ".dll");
+        using (var module = Mono.Cecil.ModuleDefinition.ReadModule(new MemoryStream(File.ReadAllBytes(dll))))
+        {
+            module.AssemblyReferences.Single(r => r.Name == "Sentinel.Abstractions").Version = new Version(major, minor, 0, 0);
+            module.Write(dll);
+        }
+        using var catalog = new PluginCatalog(Path.Combine(_dir.Path, "plugins"), NullLogger.Instance);
+        catalog.LoadAll();
+
+        catalog.Errors.Should().ContainSingle().Which.Reason.Should().Contain(reason);
+        catalog.TryGet(PluginKind.Probe, "json-new", out _).Should().BeFalse();
+    }
+
     [Fact]
     public void PluginThatThrowsInRegister_IsReportedByName_AndTheOthersLoad()
     {

@@ -16,6 +16,11 @@ internal sealed class CheckChunk
     private const byte NewDescription = 1 << 5;
     private const byte SameDescription = 1 << 6;
     private const byte StuckFlag = 1 << 7;
+
+    // The probe status as stored: fixed codes, whatever the order of ProbeStatus (history written before Unhealthy
+    // became 0 reads the same).
+    private static int Code(ProbeStatus s) => s switch { ProbeStatus.Healthy => 0, ProbeStatus.Degraded => 1, _ => 2 };
+    private static ProbeStatus Status(int code) => code switch { 0 => ProbeStatus.Healthy, 1 => ProbeStatus.Degraded, _ => ProbeStatus.Unhealthy };
     private readonly MemoryStream _buffer = new();
     private readonly BinaryWriter _writer;
     private long _lastMs;
@@ -43,7 +48,7 @@ internal sealed class CheckChunk
         _writer.Write7BitEncodedInt64(ZigZag(delta - _lastDelta));
         _lastMs = ms;
         _lastDelta = delta;
-        var flags = (byte)((int)point.Status | ((int)point.State << 2));
+        var flags = (byte)(Code(point.Status) | ((int)point.State << 2));
         if (point.Stuck) flags |= StuckFlag;
         var keep = point.Description is not null && (point.Status != ProbeStatus.Healthy || point.Status != _lastStatus);
         if (keep && point.Description == _lastDescription) flags |= SameDescription;
@@ -82,7 +87,7 @@ internal sealed class CheckChunk
                 string? text = null;
                 if ((flags & NewDescription) != 0) text = description = reader.ReadString();
                 else if ((flags & SameDescription) != 0) text = description;
-                list.Add(new CheckPoint(DateTimeOffset.FromUnixTimeMilliseconds(ms), (ProbeStatus)(flags & 3), (RuleStatus)((flags >> 2) & 7), duration, text,
+                list.Add(new CheckPoint(DateTimeOffset.FromUnixTimeMilliseconds(ms), Status(flags & 3), (RuleStatus)((flags >> 2) & 7), duration, text,
                     (flags & StuckFlag) != 0));
             }
         }

@@ -7,19 +7,6 @@ using Sentinel.Abstractions;
 
 namespace Sentinel.Engine.Plugins;
 
-public enum PluginKind { Probe, Action }
-
-/// <summary>A probe or action type a plugin registered. <see cref="Generation"/> changes on every (re)load.</summary>
-public sealed record PluginTypeRegistration(
-    string Name, PluginKind Kind, Type ImplementationType, Type OptionsType, string? Description, string Plugin, long Generation);
-
-public sealed record PluginInfo(string Name, string Path, string Version, IReadOnlyList<PluginTypeRegistration> Types, DateTimeOffset LoadedAt);
-
-public sealed record PluginLoadError(string Plugin, string Path, string Reason, DateTimeOffset At)
-{
-    public override string ToString() => $"plugin '{Plugin}' ({Path}): {Reason}";
-}
-
 /// <summary>
 /// The probe and action types available to rules: built-in ones plus every <c>plugins/&lt;Name&gt;/&lt;Name&gt;.dll</c>,
 /// each loaded into its own collectible load context (its own dependencies, the contract shared with the host).
@@ -192,6 +179,7 @@ public sealed partial class PluginCatalog : IDisposable
         {
             loader = PluginLoader.CreateFromAssemblyFile(dll, isUnloadable: true, SharedTypes, config => config.LoadInMemory = true);
             var assembly = loader.LoadDefaultAssembly();
+            if (ContractMismatch(assembly) is { } mismatch) throw new PluginException(mismatch);
             var entryTypes = ExportedTypes(assembly).Where(t => typeof(ISentinelPlugin).IsAssignableFrom(t) && t is { IsAbstract: false, IsInterface: false }).ToList();
             if (entryTypes.Count == 0)
             {
@@ -228,6 +216,21 @@ public sealed partial class PluginCatalog : IDisposable
             if (previous is not null) reason += "; still running the previously loaded version";
             AddError(folder, path, reason);
         }
+    }
+
+    /// <summary>The contract version this Sentinel implements (Sentinel.Abstractions' major and minor).</summary>
+    public static Version ContractVersion { get; } = typeof(ISentinelPlugin).Assembly.GetName().Version!;
+
+    // Before 1.0 a minor version of the contract may break plugins (0.2 made ProbeStatus.Unhealthy 0): a plugin built
+    // against another one would load and then be misread, so it is refused with what to do.
+    private static string? ContractMismatch(Assembly assembly)
+    {
+        if (assembly.GetReferencedAssemblies().FirstOrDefault(a => a.Name == "Sentinel.Abstractions")?.Version is not { } built) return null;
+        var (have, want) = ($"{ContractVersion.Major}.{ContractVersion.Minor}", $"{built.Major}.{built.Minor}");
+        if (have == want || (ContractVersion.Major >= 1 && built.Major == ContractVersion.Major && built.Minor <= ContractVersion.Minor)) return null;
+        return built < ContractVersion
+            ? $"it was built against the plugin contract {want} (Sentinel.Abstractions {built.ToString(3)}); this Sentinel's is {have}: rebuild it against Sentinel.Abstractions {have} (docs/writing-plugins.md lists what changed)"
+            : $"it was built against the plugin contract {want}, newer than this Sentinel's {have}: upgrade Sentinel, or use a build of the plugin for {have}";
     }
 
     private static IEnumerable<Type> ExportedTypes(Assembly assembly)
@@ -330,44 +333,6 @@ public sealed partial class PluginCatalog : IDisposable
     private sealed record LoadedPlugin(string Name, PluginLoader? Loader, PluginInfo Info);
 
     private sealed class PluginException(string message) : Exception(message);
-
-    private sealed partial class Registrar(string plugin, long generation) : IPluginRegistrar
-    {
-        public List<PluginTypeRegistration> Registrations { get; } = [];
-        public List<string> Problems { get; } = [];
-
-        public void AddProbe<TProbe, TOptions>(string name, string? description = null)
-            where TProbe : class, IProbe where TOptions : class, new()
-            => Add(PluginKind.Probe, name, typeof(TProbe), typeof(TOptions), description);
-
-        public void AddAction<TAction, TOptions>(string name, string? description = null)
-            where TAction : class, IAction where TOptions : class, new()
-            => Add(PluginKind.Action, name, typeof(TAction), typeof(TOptions), description);
-
-        private void Add(PluginKind kind, string name, Type impl, Type options, string? description)
-        {
-            if (name is null || !ValidName().IsMatch(name))
-            {
-                Problems.Add($"'{name}' is not a valid {kind.ToString().ToLowerInvariant()} name: use lower-case letters, digits and dashes, starting with a letter");
-                return;
-            }
-            if (Registrations.Any(r => r.Kind == kind && r.Name == name))
-            {
-                Problems.Add($"{kind.ToString().ToLowerInvariant()} name '{name}' is registered twice by the plugin itself");
-                return;
-            }
-            Registrations.Add(new PluginTypeRegistration(name, kind, impl, options, description, plugin, generation));
-        }
-
-        [GeneratedRegex("^[a-z][a-z0-9-]*$")]
-        private static partial Regex ValidName();
-    }
-
-    // A subfolder (one level down, such as net10.0/) holding the plugin's own DLL.
-    private static string? NestedBuild(string path, string folder)
-        => System.IO.Directory.Exists(path)
-            ? System.IO.Directory.GetDirectories(path).Select(d => Path.Combine(d, folder + ".dll")).FirstOrDefault(File.Exists)
-            : null;
 
     [LoggerMessage(EventId = 106, Level = LogLevel.Warning, Message = "Plugin {Plugin}: {Nested} is another build of it inside its folder (a build folder copied into it); "
         + "the one that runs is {Plugin}.dll of {Running:u}, not the nested one of {Nested2:u}. Copy the build's contents: cp -r <build>/net10.0/. {Path}/ (and delete the subfolder)")]

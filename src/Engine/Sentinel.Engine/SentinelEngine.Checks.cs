@@ -1,0 +1,144 @@
+using System.Collections.Concurrent;
+using System.Collections.Immutable;
+using System.Reflection;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Sentinel.Abstractions;
+using Sentinel.Engine.Configuration;
+using Sentinel.Engine.Events;
+using Sentinel.Engine.Notifications;
+using Sentinel.Engine.Plugins;
+using Sentinel.Engine.Remediation;
+using Sentinel.Engine.Rules;
+using Sentinel.Engine.Scheduling;
+using Sentinel.Engine.State;
+
+namespace Sentinel.Engine;
+
+// Checks: a scheduled or requested run of a rule, judged, recorded and published; its `run:` actions after it.
+public sealed partial class SentinelEngine
+{
+    /// <summary>Observes how late each scheduled check started (for the load harness and, later, metrics).</summary>
+    internal Action<string, TimeSpan>? ScheduledStartObserver { get; set; }
+
+    private async Task RunScheduledAsync(string rule, DateTimeOffset scheduledAt, CancellationToken cancellationToken)
+    {
+        if (_hung) return;
+        try
+        {
+            // The scheduler fires triggers due together in one batch, some a few milliseconds early. Where that is
+            // more than 0.5% of the rule's period (sub-second rules), wait for the exact time.
+            var early = scheduledAt - _time.GetUtcNow();
+            if (early > TimeSpan.Zero && early <= QuartzRuleScheduler.FireAheadWindow
+                && _runtimes.TryGetValue(rule, out var runtime) && runtime.Definition.Every is { } every && early * 200 > every)
+                await Task.Delay(early, _time, cancellationToken);
+            ScheduledStartObserver?.Invoke(rule, _time.GetUtcNow() - scheduledAt);
+            await RunRuleAsync(rule, cancellationToken);
+        }
+        catch (OperationCanceledException) when (_stopping.IsCancellationRequested || cancellationToken.IsCancellationRequested) { }
+        catch (Exception ex) { LogRunFailed(_logger, rule, ex); }
+    }
+
+    /// <summary>Runs one check of a rule now, unless one is already running; returns the check, or null if skipped.</summary>
+    public async Task<CheckRecord?> RunRuleAsync(string rule, CancellationToken cancellationToken = default)
+    {
+        if (!_runtimes.TryGetValue(rule, out var runtime)) return null;
+        if (!await runtime.Gate.WaitAsync(0, CancellationToken.None)) return null;
+        try
+        {
+            if (GetState(rule) is { Status: RuleStatus.Paused }) return null;
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token, cancellationToken);
+            var logger = _ruleLoggers.GetOrAdd(rule, r => _loggerFactory.CreateLogger("Sentinel.Rule." + r));
+            var stateVersion = runtime.State.Version;
+            var check = Redacted(await ProbeRunner.RunAsync(runtime, _time, logger, linked.Token));
+            Record(runtime.Definition, check, runtime.State.Version != stateVersion ? runtime.State.Snapshot() : null);
+            await RunAfterCheckAsync(runtime, check, logger, linked.Token);
+            return check;
+        }
+        finally { runtime.Gate.Release(); }
+    }
+
+    // A rule's `run:` actions, after each check, in order, isolated: a failure is logged and the rule goes on.
+    private async Task RunAfterCheckAsync(RuleRuntime runtime, CheckRecord check, ILogger logger, CancellationToken cancellationToken)
+    {
+        foreach (var (action, def) in runtime.Run.Zip(runtime.Definition.Run))
+        {
+            var context = new ActionContext
+            {
+                RuleName = runtime.Definition.Name, Event = "run", Message = check.Description ?? "", TimeProvider = _time, Logger = logger,
+                LastResult = new ProbeResult(check.Status, check.Description, null, check.Data),
+            };
+            try
+            {
+                using var cap = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                cap.CancelAfter(TimeSpan.FromMinutes(10));
+                await action.ExecuteAsync(context, cap.Token);
+                if (context.Output.Lines.Count > 0) LogRunAction(logger, runtime.Definition.Name, def.Type.Name, string.Join("; ", context.Output.Lines));
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested) { throw; }
+            catch (Exception ex) { LogRunActionFailed(logger, runtime.Definition.Name, def.Type.Name, ex.Message); }
+        }
+    }
+
+    [LoggerMessage(EventId = 13, Level = LogLevel.Information, Message = "Rule {Rule}: {Action}: {Output}")]
+    private static partial void LogRunAction(ILogger logger, string rule, string action, string output);
+
+    [LoggerMessage(EventId = 14, Level = LogLevel.Warning, Message = "Rule {Rule}: {Action} failed: {Error}")]
+    private static partial void LogRunActionFailed(ILogger logger, string rule, string action, string error);
+
+    private void Record(RuleDefinition def, CheckRecord check, IReadOnlyDictionary<string, string>? probeState)
+    {
+        RuleTransition? transition;
+        RuleState next;
+        lock (_stateLock)
+        {
+            var current = _states.GetValueOrDefault(def.Name) ?? RuleState.New(def.Name, check.At);
+            (next, transition) = RuleStateMachine.Apply(current, check, def.FailureThreshold, def.SuccessThreshold);
+            if (probeState is not null) next = next with { ProbeState = probeState };
+            _states[def.Name] = next;
+        }
+        _persister?.MarkDirty(next);
+        Metrics.OnCheck(def.Name, check);
+        History?.Record(def.Name, check, next.Status);
+        if (transition is not null) Publish(transition);
+        if (_remediators.TryGetValue(def.Name, out var remediator)) remediator.OnCheck(next, check);
+        if (_rulePings.TryGetValue(def.Name, out var ping) && next.Status == RuleStatus.Healthy
+            && (transition is not null || check.At.UtcTicks - Interlocked.Read(ref ping.LastSuccessTicks) >= def.PingEvery.Ticks))
+        {
+            Interlocked.Exchange(ref ping.LastSuccessTicks, check.At.UtcTicks);
+            ping.Sender.Send("success", check.Description ?? "ok");
+        }
+    }
+
+    // A supervised service's exit is a failed check of its rule, whether or not the restart wins the race with the
+    // check the exit asks for: in the history (and so on the page), the failure counters and the metrics. It does not
+    // move the rule's thresholds: a crash healed at once stays silent unless alert-on: [exited] asks to be told.
+    private void RecordExit(RemediationEvent exit)
+    {
+        var check = new CheckRecord(ProbeStatus.Unhealthy, "exited: " + exit.Message, exit.When, TimeSpan.Zero);
+        RuleState next;
+        lock (_stateLock)
+        {
+            if (!_states.TryGetValue(exit.Rule, out var current)) return;
+            next = current with { Checks = current.Checks + 1, Failures = current.Failures + 1 };
+            _states[exit.Rule] = next;
+        }
+        _persister?.MarkDirty(next);
+        Metrics.OnCheck(exit.Rule, check);
+        History?.Record(exit.Rule, check, next.Status);
+    }
+
+    private void Publish(RuleTransition t)
+    {
+        Metrics.OnTransition(t.Rule, t.To);
+        if (t.To == RuleStatus.Down && _rulePings.TryGetValue(t.Rule, out var ping)) ping.Sender.Send("fail", t.Check?.Description ?? "down");
+        if (t.To == RuleStatus.Healthy)
+            foreach (var r in _remediators.Values)
+                if (r.Definition.DependsOn.Contains(t.Rule)) r.OnDependencyRecovered();
+        var description = t.Check?.Description ?? "";
+        if (t.To is RuleStatus.Down or RuleStatus.Failing) LogTransitionBad(_logger, t.Rule, t.From, t.To, description);
+        else LogTransition(_logger, t.Rule, t.From, t.To, description);
+        Events.Publish(t);
+        _persister?.FlushSoon();
+    }
+}
