@@ -98,16 +98,33 @@ public sealed partial class SentinelEngine
             _states[def.Name] = next;
         }
         _persister?.MarkDirty(next);
-        Metrics.OnCheck(def.Name, check);
-        History?.Record(def.Name, check, next.Status);
         if (transition is not null) Publish(transition);
-        if (_remediators.TryGetValue(def.Name, out var remediator)) remediator.OnCheck(next, check);
-        if (_rulePings.TryGetValue(def.Name, out var ping) && next.Status == RuleStatus.Healthy
-            && (transition is not null || check.At.UtcTicks - Interlocked.Read(ref ping.LastSuccessTicks) >= def.PingEvery.Ticks))
+        Observers.Check(new Runtime.CheckObservation(def, check, next, transition));
+    }
+
+    // The observers of every check, in the order they run: each is isolated (one that throws is logged, the others run).
+    private void AddObservers()
+    {
+        Observers.Add(new("metrics", o => Metrics.OnCheck(o.Rule.Name, o.Check), t => Metrics.OnTransition(t.Rule, t.To)));
+        Observers.Add(new("history", o => History?.Record(o.Rule.Name, o.Check, o.State.Status)));
+        Observers.Add(new("remediation",
+            o => { if (!o.CountsOnly && _remediators.TryGetValue(o.Rule.Name, out var remediator)) remediator.OnCheck(o.State, o.Check); },
+            t =>
+            {
+                if (t.To != RuleStatus.Healthy) return;
+                foreach (var r in _remediators.Values)
+                    if (r.Definition.DependsOn.Contains(t.Rule)) r.OnDependencyRecovered();
+            }));
+        Observers.Add(new("pings", o =>
         {
-            Interlocked.Exchange(ref ping.LastSuccessTicks, check.At.UtcTicks);
-            ping.Sender.Send("success", check.Description ?? "ok");
-        }
+            if (o.CountsOnly || !_rulePings.TryGetValue(o.Rule.Name, out var ping) || o.State.Status != RuleStatus.Healthy) return;
+            if (o.Transition is null && o.Check.At.UtcTicks - Interlocked.Read(ref ping.LastSuccessTicks) < o.Rule.PingEvery.Ticks) return;
+            Interlocked.Exchange(ref ping.LastSuccessTicks, o.Check.At.UtcTicks);
+            ping.Sender.Send("success", o.Check.Description ?? "ok");
+        }, t =>
+        {
+            if (t.To == RuleStatus.Down && _rulePings.TryGetValue(t.Rule, out var ping)) ping.Sender.Send("fail", t.Check?.Description ?? "down");
+        }));
     }
 
     // A supervised service's exit is a failed check of its rule, whether or not the restart wins the race with the
@@ -124,17 +141,13 @@ public sealed partial class SentinelEngine
             _states[exit.Rule] = next;
         }
         _persister?.MarkDirty(next);
-        Metrics.OnCheck(exit.Rule, check);
-        History?.Record(exit.Rule, check, next.Status);
+        if (_runtimes.TryGetValue(exit.Rule, out var runtime))
+            Observers.Check(new Runtime.CheckObservation(runtime.Definition, check, next, null, CountsOnly: true));
     }
 
     private void Publish(RuleTransition t)
     {
-        Metrics.OnTransition(t.Rule, t.To);
-        if (t.To == RuleStatus.Down && _rulePings.TryGetValue(t.Rule, out var ping)) ping.Sender.Send("fail", t.Check?.Description ?? "down");
-        if (t.To == RuleStatus.Healthy)
-            foreach (var r in _remediators.Values)
-                if (r.Definition.DependsOn.Contains(t.Rule)) r.OnDependencyRecovered();
+        Observers.Transition(t);
         var description = t.Check?.Description ?? "";
         if (t.To is RuleStatus.Down or RuleStatus.Failing) LogTransitionBad(_logger, t.Rule, t.From, t.To, description);
         else LogTransition(_logger, t.Rule, t.From, t.To, description);

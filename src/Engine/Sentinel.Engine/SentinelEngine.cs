@@ -85,7 +85,12 @@ public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost,
         Metrics = new Metrics.EngineMetrics(() => GetStatus(uptime: false));
         Activity = new ActivityLog();
         Redactor = Api.Redactor.For(config, null);
+        Observers = new Runtime.CheckObservers(_logger);
+        AddObservers();
     }
+
+    /// <summary>What follows each check and transition (metrics, history, remediation, pings), each isolated from the others.</summary>
+    internal Runtime.CheckObservers Observers { get; }
 
     public static string Version => EngineInfo.Version;
 
