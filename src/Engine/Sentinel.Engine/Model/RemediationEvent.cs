@@ -19,8 +19,8 @@ public sealed record RemediationEvent(
     /// <summary>The kind as written in config and messages: remediating, remediated, remediation-failed, gave-up, exited.</summary>
     public string Name => Kind switch
     {
-        RemediationEventKind.RemediationFailed => "remediation-failed",
-        RemediationEventKind.GaveUp => "gave-up",
+        RemediationEventKind.RemediationFailed => NotificationKind.RemediationFailed,
+        RemediationEventKind.GaveUp => NotificationKind.GaveUp,
         _ => Kind.ToString().ToLowerInvariant(),
     };
 }

@@ -12,15 +12,15 @@ public static class MessageComposer
 
     private static string Word(string kind) => kind switch
     {
-        "down" => "DOWN",
-        "resolved" => "RESOLVED",
-        "briefly-down" => "BRIEFLY DOWN",
-        "reminder" => "STILL DOWN",
-        "escalation" => "STILL DOWN",
-        "gave-up" => "GAVE UP restarting",
-        "remediation-failed" => "RESTART FAILED",
-        "restart-rate" => "RESTARTING OFTEN",
-        "exited" => "CRASHED",
+        NotificationKind.Down => "DOWN",
+        NotificationKind.Resolved => "RESOLVED",
+        NotificationKind.BrieflyDown => "BRIEFLY DOWN",
+        NotificationKind.Reminder => "STILL DOWN",
+        NotificationKind.Escalation => "STILL DOWN",
+        NotificationKind.GaveUp => "GAVE UP restarting",
+        NotificationKind.RemediationFailed => "RESTART FAILED",
+        NotificationKind.RestartRate => "RESTARTING OFTEN",
+        NotificationKind.Exited => "CRASHED",
         "test" => "TEST",
         _ => kind.ToUpperInvariant(),
     };
@@ -33,7 +33,7 @@ public static class MessageComposer
         {
             var i = items[0];
             subject = test ? $"[Sentinel] Test message from {Host}" : $"[Sentinel] {Word(i.Kind)}: {i.Rule}";
-            shortText = test ? $"Sentinel test message from {Host}" : $"{Word(i.Kind)} {i.Rule}: {i.Description}" + (i.Kind is "down" or "reminder" or "escalation" ? $" (since {i.Since:HH:mm}Z)" : "");
+            shortText = test ? $"Sentinel test message from {Host}" : $"{Word(i.Kind)} {i.Rule}: {i.Description}" + (i.Kind is NotificationKind.Down or NotificationKind.Reminder or NotificationKind.Escalation ? $" (since {i.Since:HH:mm}Z)" : "");
         }
         else
         {
@@ -57,10 +57,10 @@ public static class MessageComposer
                 html.Append($"<tr><td><b>{Enc(k)}</b></td><td>{Enc(v)}</td></tr>");
             }
             Row("state", i.Status);
-            Row(i.Kind is "resolved" or "briefly-down" ? "was down since" : "since", $"{i.Since:yyyy-MM-dd HH:mm:ss}Z ({Duration.Format(lasting < TimeSpan.Zero ? TimeSpan.Zero : TimeSpan.FromSeconds(Math.Floor(lasting.TotalSeconds)))})");
-            Row(i.Kind == "resolved" ? "now" : "saw", i.Description);
+            Row(i.Kind is NotificationKind.Resolved or NotificationKind.BrieflyDown ? "was down since" : "since", $"{i.Since:yyyy-MM-dd HH:mm:ss}Z ({Duration.Format(lasting < TimeSpan.Zero ? TimeSpan.Zero : TimeSpan.FromSeconds(Math.Floor(lasting.TotalSeconds)))})");
+            Row(i.Kind == NotificationKind.Resolved ? "now" : "saw", i.Description);
             if (i.Restarts is { } restarts) Row("restarts", restarts.ToString(System.Globalization.CultureInfo.InvariantCulture));
-            if (i.Incident is { } id) Row("incident", i.Kind == "resolved" ? $"#{id}" : $"#{id} (acknowledge: sentinel ack {id})");
+            if (i.Incident is { } id) Row("incident", i.Kind == NotificationKind.Resolved ? $"#{id}" : $"#{id} (acknowledge: sentinel ack {id})");
             if (i.Suppressed is { Count: > 0 } s) Row("also down (depend on it, not alerted separately)", string.Join(", ", s));
             html.Append("</table>");
             if (i.Output is { Count: > 0 } output)

@@ -12,6 +12,19 @@ namespace Sentinel.Engine.Notifications;
 // The dispatcher: sends what is due in batches per channel, retries, fails over, mutes in maintenance, reminds.
 internal sealed partial class NotificationCenter
 {
+    // One send: two quick retries of a transient failure (the outbox retries later with backoff), each capped. Built
+    // once and shared by every channel (a pipeline is stateless and thread-safe).
+    private ResiliencePipeline? _sendPipeline;
+
+    private ResiliencePipeline SendPipeline => _sendPipeline ??= new ResiliencePipelineBuilder { TimeProvider = _time }
+        .AddRetry(new RetryStrategyOptions
+        {
+            MaxRetryAttempts = 2, Delay = TimeSpan.FromSeconds(1), BackoffType = DelayBackoffType.Exponential,
+            ShouldHandle = new PredicateBuilder().Handle<Exception>(e => e is not ActionFailedException { Permanent: true } && e is not OperationCanceledException),
+        })
+        .AddTimeout(SendCap)
+        .Build();
+
     private void Wake() => _signal.TrySetResult();
 
     private async Task LoopAsync()
@@ -49,7 +62,7 @@ internal sealed partial class NotificationCenter
             // During a rule's maintenance window only resolved messages go out; the rest wait for its end. A resolved
             // message never overtakes what it resolves (a down being retried, or sent again after a restart).
             bool Sendable(OutboxMessage m) => m.Status == OutboxStatus.Pending && m.SendingSince is null
-                && (m.Item.Kind == "resolved" ? !_pending.Any(e => e.Id < m.Id && e.IncidentId == m.IncidentId && e.Channel == m.Channel && e.Status == OutboxStatus.Pending && TellsOutage(e))
+                && (m.Item.Kind == NotificationKind.Resolved ? !_pending.Any(e => e.Id < m.Id && e.IncidentId == m.IncidentId && e.Channel == m.Channel && e.Status == OutboxStatus.Pending && TellsOutage(e))
                     : Muting(m.Rule, now) is null);
             batches = _pending.Where(m => Sendable(m) && m.DueAt <= now).Select(m => m.Channel).Distinct()
                 .Select(c => (c, _pending.Where(m => m.Channel == c && Sendable(m) && (m.DueAt <= now || m.Groupable)).OrderBy(m => m.Id).ToList()))
@@ -62,7 +75,7 @@ internal sealed partial class NotificationCenter
         await _gate.WaitAsync(ct);
         try
         {
-            var muted = _pending.Where(m => m.Status == OutboxStatus.Pending && m.Item.Kind != "resolved")
+            var muted = _pending.Where(m => m.Status == OutboxStatus.Pending && m.Item.Kind != NotificationKind.Resolved)
                 .Select(m => _host.Config.Maintenance.Where(w => w.Covers(m.Rule)).Select(w => w.OpenUntil(now)).OfType<DateTimeOffset>().DefaultIfEmpty(m.DueAt).Max());
             var next = _pending.Where(m => m.Status == OutboxStatus.Pending).Select(m => m.DueAt)
                 .Concat(muted)
@@ -107,7 +120,7 @@ internal sealed partial class NotificationCenter
         {
             if (NextReminder(incident) is not { } due || due > now || Rule(incident.Rule) is not { } def) continue;
             incident.LastNotifiedAt = now;
-            var messages = incident.Notified.Distinct().Select(c => NewMessage(incident, def.Name, c, "reminder", _host.GetState(def.Name)?.LastCheck?.Description ?? incident.Description, now)).ToList();
+            var messages = incident.Notified.Distinct().Select(c => NewMessage(incident, def.Name, c, NotificationKind.Reminder, _host.GetState(def.Name)?.LastCheck?.Description ?? incident.Description, now)).ToList();
             foreach (var m in messages) m.DueAt = now;
             await CommitAsync(null, [incident], messages, ct);
         }
@@ -136,7 +149,7 @@ internal sealed partial class NotificationCenter
             if (batch.Count == 0) return;
             foreach (var m in batch) m.SendingSince = now;
             await CommitAsync(null, [], batch, ct);
-            items = batch.Select(m => m.Item.Kind is "down" or "reminder" or "escalation" or "gave-up"
+            items = batch.Select(m => m.Item.Kind is NotificationKind.Down or NotificationKind.Reminder or NotificationKind.Escalation or NotificationKind.GaveUp
                 ? m.Item with { Suppressed = _open.Values.Where(i => i.SuppressedBy == m.Rule).Select(i => i.Rule).ToList() is { Count: > 0 } s ? s : null }
                 : m.Item).ToList();
         }
@@ -151,15 +164,7 @@ internal sealed partial class NotificationCenter
         Exception? error = null;
         try
         {
-            var pipeline = new ResiliencePipelineBuilder { TimeProvider = _time }
-                .AddRetry(new RetryStrategyOptions
-                {
-                    MaxRetryAttempts = 2, Delay = TimeSpan.FromSeconds(1), BackoffType = DelayBackoffType.Exponential,
-                    ShouldHandle = new PredicateBuilder().Handle<Exception>(e => e is not ActionFailedException { Permanent: true } && e is not OperationCanceledException),
-                })
-                .AddTimeout(SendCap)
-                .Build();
-            await pipeline.ExecuteAsync(async token => await target.Action.ExecuteAsync(context, token), ct);
+            await SendPipeline.ExecuteAsync(async token => await target.Action.ExecuteAsync(context, token), ct);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested) { throw; }
         catch (Exception ex) { error = ex; }
@@ -242,14 +247,14 @@ internal sealed partial class NotificationCenter
         var def = Rule(sent.Rule);
         if (def is { SendResolved: false }) yield break;
         // Told before (a reminder was in flight): the resolved message written at the close is waiting for this one.
-        if (_pending.Any(p => p.Status == OutboxStatus.Pending && p.IncidentId == sent.IncidentId && p.Channel == sent.Channel && p.Item.Kind == "resolved")) yield break;
+        if (_pending.Any(p => p.Status == OutboxStatus.Pending && p.IncidentId == sent.IncidentId && p.Channel == sent.Channel && p.Item.Kind == NotificationKind.Resolved)) yield break;
         var now = _time.GetUtcNow();
         yield return new OutboxMessage
         {
             Id = ++_nextMessage, IncidentId = sent.IncidentId, Rule = sent.Rule, Channel = sent.Channel, CreatedAt = now, DueAt = now + GroupWait,
             Item = def is null
-                ? new NotificationItem(sent.Rule, "resolved", "removed", sent.Item.Since, "the rule was removed from the configuration", sent.IncidentId)
-                : new NotificationItem(def.Name, "resolved", _host.GetState(def.Name)?.Status.ToString().ToLowerInvariant() ?? "healthy", sent.Item.Since, null, sent.IncidentId),
+                ? new NotificationItem(sent.Rule, NotificationKind.Resolved, "removed", sent.Item.Since, "the rule was removed from the configuration", sent.IncidentId)
+                : new NotificationItem(def.Name, NotificationKind.Resolved, _host.GetState(def.Name)?.Status.ToString().ToLowerInvariant() ?? "healthy", sent.Item.Since, null, sent.IncidentId),
         };
     }
 }

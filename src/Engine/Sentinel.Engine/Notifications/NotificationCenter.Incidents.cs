@@ -17,7 +17,7 @@ internal sealed partial class NotificationCenter
         switch (e)
         {
             case RuleTransition { To: RuleStatus.Down } t:
-                if (Rule(t.Rule) is { } def && def.AlertOn.Contains(AlertOn.Down)) await OpenAsync(def, "down", t.Check?.Description, t.When, cancellationToken, SeenLines(t.Check));
+                if (Rule(t.Rule) is { } def && def.AlertOn.Contains(AlertOn.Down)) await OpenAsync(def, NotificationKind.Down, t.Check?.Description, t.When, cancellationToken, SeenLines(t.Check));
                 break;
             case RuleTransition { To: RuleStatus.Healthy or RuleStatus.Paused } t:
                 if (Rule(t.Rule) is { } healthy) await CloseAsync(healthy.Name, healthy, t.When, t.To == RuleStatus.Paused ? "paused" : t.Check?.Description, cancellationToken);
@@ -32,21 +32,21 @@ internal sealed partial class NotificationCenter
                 foreach (var removed in applied.Removed) await CloseRemovedAsync(removed, applied.When, cancellationToken);
                 break;
             case RemediationEvent { Kind: RemediationEventKind.GaveUp } g:
-                if (Rule(g.Rule) is { } gaveUp && gaveUp.AlertOn.Contains(AlertOn.GaveUp)) await OpenAsync(gaveUp, "gave-up", g.Message, g.When, cancellationToken, g.Output);
+                if (Rule(g.Rule) is { } gaveUp && gaveUp.AlertOn.Contains(AlertOn.GaveUp)) await OpenAsync(gaveUp, NotificationKind.GaveUp, g.Message, g.When, cancellationToken, g.Output);
                 break;
             case RemediationEvent { Kind: RemediationEventKind.Remediating, RateExceeded: { } count } r:
                 if (Rule(r.Rule) is { } restarted && restarted.AlertOn.Contains(AlertOn.RestartRate))
-                    await EventAsync(restarted, "restart-rate", $"remediated {count} times within {Duration.Format(restarted.RestartRate.Within)} (limit {restarted.RestartRate.Max}): {r.Message}", r.When, [], cancellationToken);
+                    await EventAsync(restarted, NotificationKind.RestartRate, $"remediated {count} times within {Duration.Format(restarted.RestartRate.Within)} (limit {restarted.RestartRate.Max}): {r.Message}", r.When, [], cancellationToken);
                 break;
             case RemediationEvent { Kind: RemediationEventKind.RemediationFailed } f when Rule(f.Rule) is { } failed:
                 if (failed.AlertOn.Contains(AlertOn.Exited)) await AmendCrashAsync(failed, f, cancellationToken);
-                if (failed.AlertOn.Contains(AlertOn.RemediationFailed)) await EventAsync(failed, "remediation-failed", f.Message, f.When, f.Output, cancellationToken);
+                if (failed.AlertOn.Contains(AlertOn.RemediationFailed)) await EventAsync(failed, NotificationKind.RemediationFailed, f.Message, f.When, f.Output, cancellationToken);
                 break;
             case RemediationEvent { Kind: RemediationEventKind.Exited } x:
                 if (Rule(x.Rule) is { } crashed && crashed.AlertOn.Contains(AlertOn.Exited))
                 {
                     _crashes[x.Rule] = x.When;
-                    await EventAsync(crashed, "exited", x.Message.Replace("the service ", crashed.Name + " ", StringComparison.Ordinal), x.When, x.Output, cancellationToken);
+                    await EventAsync(crashed, NotificationKind.Exited, x.Message.Replace("the service ", crashed.Name + " ", StringComparison.Ordinal), x.When, x.Output, cancellationToken);
                 }
                 break;
             case RemediationEvent { Kind: RemediationEventKind.Remediated } done:
@@ -63,7 +63,7 @@ internal sealed partial class NotificationCenter
         await _gate.WaitAsync(ct);
         try
         {
-            var waiting = _pending.Where(m => m.Rule == def.Name && m.Status == OutboxStatus.Pending && m.Item.Kind == "exited" && m.CreatedAt == crashedAt).ToList();
+            var waiting = _pending.Where(m => m.Rule == def.Name && m.Status == OutboxStatus.Pending && m.Item.Kind == NotificationKind.Exited && m.CreatedAt == crashedAt).ToList();
             if (waiting.Count == 0) return;
             var took = Duration.Format(after.When - crashedAt);
             var outcome = after.Kind == RemediationEventKind.Remediated ? $"restarted in {took}: {after.Message}" : $"the restart failed after {took}: {after.Message}";
@@ -87,9 +87,9 @@ internal sealed partial class NotificationCenter
             if (_open.TryGetValue(def.Name, out var existing))
             {
                 // Already open (down, then the restart budget ran out): tell the channels already told, once.
-                if (cause == "gave-up" && existing.SuppressedBy is null && existing.MutedBy is null)
+                if (cause == NotificationKind.GaveUp && existing.SuppressedBy is null && existing.MutedBy is null)
                 {
-                    var extra = Immediate(def).Select(c => NewMessage(existing, def.Name, c, "gave-up", description, at, output)).ToList();
+                    var extra = Immediate(def).Select(c => NewMessage(existing, def.Name, c, NotificationKind.GaveUp, description, at, output)).ToList();
                     await CommitAsync(def.Name, [], extra, ct);
                     Wake();
                 }
@@ -111,7 +111,7 @@ internal sealed partial class NotificationCenter
     private List<OutboxMessage> Messages(RuleDefinition def, Incident incident, string kind, string? description, DateTimeOffset at, IReadOnlyList<string>? output = null)
         => def.Notify.Select(n =>
         {
-            var m = NewMessage(incident, def.Name, n.Channel, n.After > TimeSpan.Zero ? "escalation" : kind, description, at, output);
+            var m = NewMessage(incident, def.Name, n.Channel, n.After > TimeSpan.Zero ? NotificationKind.Escalation : kind, description, at, output);
             if (n.After > TimeSpan.Zero) { m.DueAt = incident.OpenedAt + n.After; m.Groupable = false; }
             else if (incident.OpenedAt + def.MinDown > m.DueAt) m.DueAt = incident.OpenedAt + def.MinDown; // flap damping: told only if still down then
             return m;
@@ -121,7 +121,7 @@ internal sealed partial class NotificationCenter
 
     private OutboxMessage NewMessage(Incident? incident, string rule, string channel, string kind, string? description, DateTimeOffset at, IReadOnlyList<string>? output = null)
     {
-        var status = rule == EngineRule ? (kind == "resolved" ? "healthy" : "down") : _host.GetState(rule)?.Status.ToString().ToLowerInvariant() ?? "unknown";
+        var status = rule == EngineRule ? (kind == NotificationKind.Resolved ? "healthy" : "down") : _host.GetState(rule)?.Status.ToString().ToLowerInvariant() ?? "unknown";
         return new OutboxMessage
         {
             Id = ++_nextMessage, IncidentId = incident?.Id, Rule = rule, Channel = channel, CreatedAt = at, DueAt = at + GroupWait,
@@ -160,9 +160,9 @@ internal sealed partial class NotificationCenter
             // shorter than the rule's min-down (flap damping, asked for explicitly).
             var lasted = at - incident.OpenedAt;
             if (lasted >= (def?.MinDown ?? TimeSpan.Zero) && incident.SuppressedBy is null && incident.MutedBy is null)
-                foreach (var untold in changed.Where(m => m.Item.Kind is "down" or "gave-up" && !incident.Notified.Contains(m.Channel)).GroupBy(m => m.Channel))
+                foreach (var untold in changed.Where(m => m.Item.Kind is NotificationKind.Down or NotificationKind.GaveUp && !incident.Notified.Contains(m.Channel)).GroupBy(m => m.Channel))
                 {
-                    var m = NewMessage(incident, rule, untold.Key, "briefly-down", $"down for {Duration.Format(lasted)}, resolved: {incident.Description}", at,
+                    var m = NewMessage(incident, rule, untold.Key, NotificationKind.BrieflyDown, $"down for {Duration.Format(lasted)}, resolved: {incident.Description}", at,
                         untold.Select(d => d.Item.Output).FirstOrDefault(o => o is { Count: > 0 }));
                     m.DueAt = untold.Min(d => d.DueAt); // when the down message would have gone: its group-wait already ran
                     messages.Add(m);
@@ -170,12 +170,12 @@ internal sealed partial class NotificationCenter
             if (def?.SendResolved ?? true)
                 foreach (var channel in incident.Notified.Distinct())
                 {
-                    var m = NewMessage(incident, rule, channel, "resolved", description, at);
+                    var m = NewMessage(incident, rule, channel, NotificationKind.Resolved, description, at);
                     messages.Add(m);
                 }
             var incidents = new List<Incident> { incident };
             ReleaseChildren(rule, at, incidents, messages);
-            LogResolved(_logger, rule, incident.Id, messages.Count(m => m.Item.Kind == "resolved"));
+            LogResolved(_logger, rule, incident.Id, messages.Count(m => m.Item.Kind == NotificationKind.Resolved));
             await CommitAsync(def?.Name, incidents, [.. changed, .. messages], ct);
         }
         finally { _gate.Release(); }
@@ -208,11 +208,11 @@ internal sealed partial class NotificationCenter
             var messages = incident.Notified.Distinct().Select(channel => new OutboxMessage
             {
                 Id = ++_nextMessage, IncidentId = incident.Id, Rule = rule, Channel = channel, CreatedAt = at, DueAt = at + GroupWait,
-                Item = new NotificationItem(rule, "resolved", "removed", incident.OpenedAt, "the rule was removed from the configuration", incident.Id),
+                Item = new NotificationItem(rule, NotificationKind.Resolved, "removed", incident.OpenedAt, "the rule was removed from the configuration", incident.Id),
             }).ToList();
             var incidents = new List<Incident> { incident };
             ReleaseChildren(rule, at, incidents, messages);
-            LogResolved(_logger, rule, incident.Id, messages.Count(m => m.Item.Kind == "resolved"));
+            LogResolved(_logger, rule, incident.Id, messages.Count(m => m.Item.Kind == NotificationKind.Resolved));
             await CommitAsync(null, incidents, [.. changed, .. messages], ct);
         }
         finally { _gate.Release(); }
@@ -228,7 +228,7 @@ internal sealed partial class NotificationCenter
             var incident = _open.Values.FirstOrDefault(i => i.Id == id);
             if (incident is null) return false;
             incident.AckedAt ??= _time.GetUtcNow();
-            var cancelled = CancelPending(m => m.IncidentId == id && m.Item.Kind is "escalation" or "reminder");
+            var cancelled = CancelPending(m => m.IncidentId == id && m.Item.Kind is NotificationKind.Escalation or NotificationKind.Reminder);
             await CommitAsync(incident.Rule, [incident], cancelled, ct);
             LogAcked(_logger, incident.Rule, id);
             return true;

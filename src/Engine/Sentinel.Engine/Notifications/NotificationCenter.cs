@@ -86,7 +86,7 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
             if (_open.ContainsKey(EngineRule)) return;
             var incident = new Incident { Id = ++_nextIncident, Rule = EngineRule, OpenedAt = at, Description = reason };
             _open[EngineRule] = incident;
-            await CommitAsync(null, [incident], _host.Config.EngineChannels.Select(c => NewMessage(incident, EngineRule, c, "down", reason, at)).ToList(), ct);
+            await CommitAsync(null, [incident], _host.Config.EngineChannels.Select(c => NewMessage(incident, EngineRule, c, NotificationKind.Down, reason, at)).ToList(), ct);
         }
         finally { _gate.Release(); }
         Wake();
@@ -104,7 +104,7 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
             if (state is { Status: RuleStatus.Down } && def.AlertOn.Contains(AlertOn.Down) && !_open.ContainsKey(def.Name))
             {
                 LogReconciled(_logger, def.Name, "down with no incident: opening one");
-                await OpenAsync(def, "down", state.LastCheck?.Description, state.Since, ct, SeenLines(state.LastCheck));
+                await OpenAsync(def, NotificationKind.Down, state.LastCheck?.Description, state.Since, ct, SeenLines(state.LastCheck));
             }
             else if (state is { Status: RuleStatus.Healthy or RuleStatus.Paused } && _open.ContainsKey(def.Name))
             {
@@ -115,7 +115,7 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
     }
 
     // What does not say "resolved" tells the channel of its incident (down, gave-up, escalation, reminder, exited...).
-    private static bool TellsOutage(OutboxMessage m) => m.Item.Kind is not ("resolved" or "briefly-down");
+    private static bool TellsOutage(OutboxMessage m) => NotificationKind.TellsOutage(m.Item.Kind);
 
     // Messages that were being sent when Sentinel was killed: they may have arrived, or not. One about an open incident
     // is sent again (at most that one message arrives twice); its channel counts as told once it is delivered, and if
@@ -144,11 +144,11 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
             LogUnconfirmed(_logger, m.Id, m.Channel, m.Item.Kind, m.Rule, "its incident is over: it counts as delivered, and the message that closes it follows");
             m.Status = OutboxStatus.Sent;
             m.LastError = "handed to the channel when Sentinel stopped; not confirmed";
-            if (written.Concat(closing).Any(w => w.IncidentId == id && w.Channel == m.Channel && w.Item.Kind is "resolved" or "briefly-down")) continue;
+            if (written.Concat(closing).Any(w => w.IncidentId == id && w.Channel == m.Channel && w.Item.Kind is NotificationKind.Resolved or NotificationKind.BrieflyDown)) continue;
             if (closed.GetValueOrDefault(id) is { ClosedAt: { } end } incident && !incident.Notified.Contains(m.Channel))
             {
                 var lasted = end - incident.OpenedAt;
-                var briefly = NewMessage(incident, m.Rule, m.Channel, "briefly-down", $"down for {Duration.Format(lasted)}, resolved: {incident.Description}", end, m.Item.Output);
+                var briefly = NewMessage(incident, m.Rule, m.Channel, NotificationKind.BrieflyDown, $"down for {Duration.Format(lasted)}, resolved: {incident.Description}", end, m.Item.Output);
                 briefly.DueAt = now;
                 closing.Add(briefly);
             }
