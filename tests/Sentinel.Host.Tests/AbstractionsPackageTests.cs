@@ -8,12 +8,17 @@ public sealed class AbstractionsPackageTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("sentinel-pack-").FullName;
 
+    // The version every project builds with (Directory.Build.props); the contract's is its major.minor.
+    private static readonly string Version = System.Text.RegularExpressions.Regex.Match(
+        File.ReadAllText(Path.Combine(SentinelProcess.RepoRoot, "Directory.Build.props")), "<Version>([^<]+)</Version>").Groups[1].Value;
+
     [Fact]
     public async Task Pack_ProducesAVersionedPackage_WithTheAssemblyItsXmlDocsAndAReadme()
     {
         await PackAsync("Sentinel.Abstractions");
         var nupkg = Directory.GetFiles(_dir, "*.nupkg").Should().ContainSingle().Subject;
-        Path.GetFileName(nupkg).Should().Be("Sentinel.Abstractions.0.1.0.nupkg");
+        Version.Should().Be("0.2.0", "contract 0.2 (ProbeStatus.Unhealthy = 0) ships as 0.2.0");
+        Path.GetFileName(nupkg).Should().Be($"Sentinel.Abstractions.{Version}.nupkg");
         using var zip = ZipFile.OpenRead(nupkg);
         zip.Entries.Select(e => e.FullName).Should().Contain(["lib/net10.0/Sentinel.Abstractions.dll", "lib/net10.0/Sentinel.Abstractions.xml", "README.md"]);
         using var nuspec = new StreamReader(zip.Entries.Single(e => e.FullName.EndsWith(".nuspec")).Open());
@@ -27,7 +32,7 @@ public sealed class AbstractionsPackageTests : IDisposable
     public async Task TheConformanceKit_PacksToo_DependingOnTheContract()
     {
         await PackAsync("Sentinel.Plugins.Testing");
-        using var zip = ZipFile.OpenRead(Path.Combine(_dir, "Sentinel.Plugins.Testing.0.1.0.nupkg"));
+        using var zip = ZipFile.OpenRead(Path.Combine(_dir, $"Sentinel.Plugins.Testing.{Version}.nupkg"));
         zip.Entries.Select(e => e.FullName).Should().Contain("lib/net10.0/Sentinel.Plugins.Testing.dll");
         using var nuspec = new StreamReader(zip.Entries.Single(e => e.FullName.EndsWith(".nuspec")).Open());
         (await nuspec.ReadToEndAsync()).Should().Contain("id=\"Sentinel.Abstractions\"");

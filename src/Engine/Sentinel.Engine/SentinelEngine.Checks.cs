@@ -16,7 +16,7 @@ using Sentinel.Engine.State;
 namespace Sentinel.Engine;
 
 // Checks: a scheduled or requested run of a rule, judged, recorded and published; its `run:` actions after it.
-public sealed partial class SentinelEngine
+internal sealed partial class SentinelEngine
 {
     /// <summary>Observes how late each scheduled check started (for the load harness and, later, metrics).</summary>
     internal Action<string, TimeSpan>? ScheduledStartObserver { get; set; }

@@ -16,7 +16,7 @@ using Sentinel.Engine.State;
 namespace Sentinel.Engine;
 
 // Configuration: a config loaded again and applied in place (rules, remediators, pings), or rejected; watching it and the plugins.
-public sealed partial class SentinelEngine
+internal sealed partial class SentinelEngine
 {
     /// <summary>Loads the configuration file again and applies it, or keeps the running one and records the errors.</summary>
     public async Task<ConfigLoadResult> ReloadConfigAsync(CancellationToken cancellationToken = default)

@@ -16,7 +16,7 @@ using Sentinel.Engine.State;
 namespace Sentinel.Engine;
 
 // What the remediators and the notification center ask of the engine (IRemediationHost, INotificationHost), and redaction.
-public sealed partial class SentinelEngine
+internal sealed partial class SentinelEngine
 {
     RuleState? IRemediationHost.GetState(string rule) => GetState(rule);
 

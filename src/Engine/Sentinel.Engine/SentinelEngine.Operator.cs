@@ -6,7 +6,7 @@ using Sentinel.Engine.Rules;
 namespace Sentinel.Engine;
 
 // What operators ask of a running engine (the API, the CLI through it, the status page).
-public sealed partial class SentinelEngine
+internal sealed partial class SentinelEngine
 {
     /// <summary>A rule in full: its state, its definition (secrets masked), its recent checks.</summary>
     public RuleDetail? GetRule(string rule)

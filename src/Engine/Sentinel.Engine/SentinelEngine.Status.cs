@@ -16,7 +16,7 @@ using Sentinel.Engine.State;
 namespace Sentinel.Engine;
 
 // Health and status: what /health, status.json, the API and the page show.
-public sealed partial class SentinelEngine
+internal sealed partial class SentinelEngine
 {
     /// <summary>200-worthy when a configuration is loaded, the scheduler fired within the last few seconds and the state can be written.</summary>
     public (bool Healthy, string Reason) GetHealth()

@@ -20,7 +20,7 @@ namespace Sentinel.Engine;
 /// transition published on <see cref="Events"/>, state persisted. A new configuration or plugin version is
 /// applied in place: rules whose definition did not change keep their schedule, all keep their state.
 /// </summary>
-public sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost, INotificationHost, Api.IEngineApi
+internal sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHost, INotificationHost, Api.IEngineApi
 {
     private readonly PluginCatalog _catalog;
     private readonly IStateStore _store;

@@ -14,7 +14,7 @@ namespace Sentinel.Engine.Tests.Support;
 /// <c>realClock: true</c> runs the engine as `sentinel run` does (Quartz on the system clock), for the few tests
 /// that are about real scheduling.
 /// </summary>
-public sealed class EngineHarness : IAsyncDisposable
+internal sealed class EngineHarness : IAsyncDisposable
 {
     public const string EngineSection = """
         engine:

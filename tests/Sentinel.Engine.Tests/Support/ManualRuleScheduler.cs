@@ -10,7 +10,7 @@ namespace Sentinel.Engine.Tests.Support;
 /// awaited before the clock moves on) or fires one rule with <see cref="FireAsync"/>. Like the Quartz scheduler it
 /// never runs one rule twice at once and skips fires missed while a check was still running.
 /// </summary>
-public sealed class ManualRuleScheduler(FakeTimeProvider time) : IRuleScheduler
+internal sealed class ManualRuleScheduler(FakeTimeProvider time) : IRuleScheduler
 {
     private readonly Lock _lock = new();
     private readonly Dictionary<string, Entry> _rules = new(StringComparer.Ordinal);

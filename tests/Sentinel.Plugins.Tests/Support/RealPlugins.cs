@@ -9,7 +9,7 @@ using YamlDotNet.RepresentationModel;
 namespace Sentinel.Plugins.Tests.Support;
 
 /// <summary>The first-party plugins as users get them: folders in plugins/, loaded by the real loader, options bound by the real binder.</summary>
-public static class RealPlugins
+internal static class RealPlugins
 {
     private static string Meta(string key) => typeof(RealPlugins).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == key).Value!;
 

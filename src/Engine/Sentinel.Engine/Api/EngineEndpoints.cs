@@ -14,7 +14,7 @@ namespace Sentinel.Engine.Api;
 /// <c>/api</c> (reads open; changing calls need the bearer token), and healthchecks-style pings under <c>/ping</c>.
 /// Every JSON answer passes the <see cref="Redactor"/>. See docs/api.md.
 /// </summary>
-public static class EngineEndpoints
+internal static class EngineEndpoints
 {
     private static readonly string[] Routes =
     [

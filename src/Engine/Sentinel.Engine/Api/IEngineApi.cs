@@ -6,7 +6,7 @@ namespace Sentinel.Engine.Api;
 /// What the status page, the REST API and /metrics ask of the engine: queries and operator commands. The engine
 /// implements it; Api/ never references the engine class, so the HTTP surface can move out of the engine's folder.
 /// </summary>
-public interface IEngineApi
+internal interface IEngineApi
 {
     SentinelConfig Config { get; }
     DateTimeOffset Now { get; }

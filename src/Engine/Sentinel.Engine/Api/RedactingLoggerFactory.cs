@@ -8,7 +8,7 @@ namespace Sentinel.Engine.Api;
 /// <c>***</c> before the real logger sees it. The template and the structure stay (a value is replaced, not the line),
 /// so the JSON log keeps its fields. <see cref="Redactor"/> is read at each line: a reloaded config's secrets count.
 /// </summary>
-public sealed class RedactingLoggerFactory(ILoggerFactory inner) : ILoggerFactory
+internal sealed class RedactingLoggerFactory(ILoggerFactory inner) : ILoggerFactory
 {
     /// <summary>The running configuration's secrets (set once the engine exists).</summary>
     public Func<Redactor> Redactor { get; set; } = () => Api.Redactor.Empty;

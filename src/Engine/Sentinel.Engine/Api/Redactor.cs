@@ -13,7 +13,7 @@ namespace Sentinel.Engine.Api;
 /// configuration; option views show them as <c>***</c>, and every text the API sends has their values replaced, so a
 /// secret echoed into a probe's description or an error is caught too.
 /// </summary>
-public sealed partial class Redactor
+internal sealed partial class Redactor
 {
     public const string Mask = "***";
     private readonly string[] _secrets;

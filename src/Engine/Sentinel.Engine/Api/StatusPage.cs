@@ -1,7 +1,7 @@
 namespace Sentinel.Engine.Api;
 
 /// <summary>The status page: one self-contained HTML file (no external asset), embedded in the engine.</summary>
-public static class StatusPage
+internal static class StatusPage
 {
     public static string Html { get; } = Load();
 

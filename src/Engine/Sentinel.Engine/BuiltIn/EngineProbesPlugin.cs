@@ -3,7 +3,7 @@ using Sentinel.Abstractions;
 namespace Sentinel.Engine.BuiltIn;
 
 /// <summary>The probes built into the engine (they need its ping endpoint).</summary>
-public sealed class EngineProbesPlugin : ISentinelPlugin
+internal sealed class EngineProbesPlugin : ISentinelPlugin
 {
     public void Register(IPluginRegistrar registrar)
     {
@@ -14,7 +14,7 @@ public sealed class EngineProbesPlugin : ISentinelPlugin
     }
 }
 
-public sealed class RestartActionOptions;
+internal sealed class RestartActionOptions;
 
 /// <summary>Carried out by the rule's remediator, which owns the supervised service; reaching this means the rule supervises nothing.</summary>
 internal sealed class RestartAction : IAction
@@ -23,7 +23,7 @@ internal sealed class RestartAction : IAction
         => throw new ActionFailedException($"rule '{context.RuleName}' has no supervise: block: 'restart' restarts a supervised service (use exec or signal otherwise)", permanent: true);
 }
 
-public sealed class TimerProbeOptions;
+internal sealed class TimerProbeOptions;
 
 internal sealed class TimerProbe : IProbe
 {

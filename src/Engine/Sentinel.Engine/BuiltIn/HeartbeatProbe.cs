@@ -8,7 +8,7 @@ using Sentinel.Engine.Heartbeat;
 
 namespace Sentinel.Engine.BuiltIn;
 
-public sealed partial class HeartbeatProbeOptions : IValidatableObject
+internal sealed partial class HeartbeatProbeOptions : IValidatableObject
 {
     [Required, Description("The check's key in ping URLs: a UUID (/ping/<uuid>) or ping-key/slug (/ping/<ping-key>/<slug>).")]
     public string? Key { get; set; }
@@ -39,7 +39,7 @@ public sealed partial class HeartbeatProbeOptions : IValidatableObject
 }
 
 /// <summary>What a heartbeat rule does while its check has never been pinged.</summary>
-public enum NeverPinged
+internal enum NeverPinged
 {
     /// <summary>Down once a period (or the first cron time) plus grace have passed since the rule was created.</summary>
     Alert,

@@ -9,7 +9,7 @@ using Sentinel.Engine.Configuration;
 namespace Sentinel.Engine.Conditions;
 
 /// <summary>The outcome of judging one condition against what a probe measured.</summary>
-public readonly record struct ConditionOutcome(bool Passed, string Explanation);
+internal readonly record struct ConditionOutcome(bool Passed, string Explanation);
 
 /// <summary>
 /// One rule condition: <c>path operator literal</c>, e.g. <c>status == 200</c>, <c>body.status == ok</c>,
@@ -17,7 +17,7 @@ public readonly record struct ConditionOutcome(bool Passed, string Explanation);
 /// Operators: <c>== != &lt; &lt;= &gt; &gt;= =~ !~ contains !contains</c>. Literals: numbers, durations, sizes,
 /// booleans, <c>null</c>, quoted or bare strings.
 /// </summary>
-public sealed class Condition
+internal sealed class Condition
 {
     private static readonly string[] Operators = ["==", "!=", "<=", ">=", "=~", "!~", "<", ">", "!contains", "contains"];
 

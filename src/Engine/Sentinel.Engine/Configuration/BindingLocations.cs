@@ -1,7 +1,7 @@
 namespace Sentinel.Engine.Configuration;
 
 /// <summary>Where each bound object and each of its keys came from, so later checks can point at the line.</summary>
-public sealed class BindingLocations
+internal sealed class BindingLocations
 {
     private readonly Dictionary<object, Dictionary<string, SourceLocation>> _keys = new(ReferenceEqualityComparer.Instance);
     private readonly Dictionary<object, SourceLocation> _objects = new(ReferenceEqualityComparer.Instance);

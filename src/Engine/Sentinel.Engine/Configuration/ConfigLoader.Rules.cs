@@ -12,7 +12,7 @@ namespace Sentinel.Engine.Configuration;
 
 // One rule, channel, action, heartbeat, maintenance window or dependency list resolved from its spec: bound,
 // checked, and (for a rule) fingerprinted so a reload knows what changed.
-public sealed partial class ConfigLoader
+internal sealed partial class ConfigLoader
 {
     private static List<ChannelDefinition> ResolveChannels(RootSpec spec, YamlBinder binder, PluginCatalog catalog, List<ConfigError> errors, BindingLocations locations)
     {

@@ -10,7 +10,7 @@ using YamlDotNet.RepresentationModel;
 
 namespace Sentinel.Engine.Configuration;
 
-public sealed record ConfigLoadResult(SentinelConfig? Config, IReadOnlyList<ConfigError> Errors)
+internal sealed record ConfigLoadResult(SentinelConfig? Config, IReadOnlyList<ConfigError> Errors)
 {
     public bool IsValid => Config is not null && Errors.Count == 0;
 
@@ -22,7 +22,7 @@ public sealed record ConfigLoadResult(SentinelConfig? Config, IReadOnlyList<Conf
 /// Reads <c>sentinel.yaml</c> and its includes, expands <c>${ENV}</c>, binds every rule's probe options to the
 /// plugin's options type, parses conditions, and reports every error at once as <c>file:line:column: message</c>.
 /// </summary>
-public sealed partial class ConfigLoader(Func<string, string?>? environment = null)
+internal sealed partial class ConfigLoader(Func<string, string?>? environment = null)
 {
     private readonly Func<string, string?> _env = environment ?? Environment.GetEnvironmentVariable;
 

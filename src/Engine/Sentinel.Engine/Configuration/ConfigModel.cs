@@ -9,7 +9,7 @@ namespace Sentinel.Engine.Configuration;
 
 // The YAML shape, bound by YamlBinder. Keys are the kebab-case property names. See docs/configuration.md.
 
-public sealed class RootSpec
+internal sealed class RootSpec
 {
     public EngineSpec? Engine { get; set; }
     public DefaultsSpec? Defaults { get; set; }
@@ -21,7 +21,7 @@ public sealed class RootSpec
 }
 
 /// <summary>A time when alerts are muted: a recurring window (cron + duration) or a one-off (start, end).</summary>
-public sealed class MaintenanceSpec : IValidatableObject
+internal sealed class MaintenanceSpec : IValidatableObject
 {
     [Required] public string? Name { get; set; }
 
@@ -58,7 +58,7 @@ public sealed class MaintenanceSpec : IValidatableObject
 }
 
 /// <summary>A named notification target (see docs/notifications.md).</summary>
-public sealed class ChannelSpec : IValidatableObject
+internal sealed class ChannelSpec : IValidatableObject
 {
     [Required] public string? Name { get; set; }
     [Required] public string? Type { get; set; }
@@ -82,7 +82,7 @@ public sealed class ChannelSpec : IValidatableObject
     }
 }
 
-public sealed class NotificationsSpec
+internal sealed class NotificationsSpec
 {
     [Description("Incidents opening (or resolving) within this time go out as one message per channel.")]
     public TimeSpan GroupWait { get; set; } = TimeSpan.FromSeconds(30);
@@ -91,7 +91,7 @@ public sealed class NotificationsSpec
     public List<string>? Engine { get; set; }
 }
 
-public sealed class NotifySpec
+internal sealed class NotifySpec
 {
     [Required] public string? Channel { get; set; }
 
@@ -99,7 +99,7 @@ public sealed class NotifySpec
     public TimeSpan After { get; set; }
 }
 
-public sealed class IncludedFileSpec
+internal sealed class IncludedFileSpec
 {
     // Reported as misplaced by the loader; declared so they are not also reported as unknown.
     public YamlNode? Engine { get; set; }
@@ -111,7 +111,7 @@ public sealed class IncludedFileSpec
     public List<RuleSpec>? Rules { get; set; }
 }
 
-public sealed class EngineSpec
+internal sealed class EngineSpec
 {
     [Description("The engine's HTTP server (health, status API).")]
     public HttpSpec Http { get; set; } = new();
@@ -141,7 +141,7 @@ public sealed class EngineSpec
     public HistorySpec History { get; set; } = new();
 }
 
-public sealed class HistorySpec : IValidatableObject
+internal sealed class HistorySpec : IValidatableObject
 {
     public bool Enabled { get; set; } = true;
 
@@ -165,7 +165,7 @@ public sealed class HistorySpec : IValidatableObject
     }
 }
 
-public sealed class HeartbeatSpec
+internal sealed class HeartbeatSpec
 {
     [Description("How often a success ping is sent.")]
     public TimeSpan Every { get; set; } = TimeSpan.FromMinutes(1);
@@ -174,7 +174,7 @@ public sealed class HeartbeatSpec
     public List<PluginRefSpec> To { get; set; } = [];
 }
 
-public sealed class HttpSpec
+internal sealed class HttpSpec
 {
     public bool Enabled { get; set; } = true;
 
@@ -186,7 +186,7 @@ public sealed class HttpSpec
 }
 
 
-public sealed class LogSpec
+internal sealed class LogSpec
 {
     [Description("Folder of the rolling log files, relative to the config file's folder; empty: console only. Default: $LOGS_DIRECTORY (systemd's LogsDirectory=), else /var/log/sentinel for a config under /etc, else logs beside the config.")]
     public string? Directory { get; set; }
@@ -197,7 +197,7 @@ public sealed class LogSpec
     public int RetainedFiles { get; set; } = 14;
 }
 
-public sealed class DefaultsSpec
+internal sealed class DefaultsSpec
 {
     public TimeSpan Every { get; set; } = TimeSpan.FromSeconds(30);
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(10);
@@ -213,7 +213,7 @@ public sealed class DefaultsSpec
     public List<AlertOn>? AlertOn { get; set; }
 }
 
-public sealed class RuleSpec
+internal sealed class RuleSpec
 {
     [Required] public string? Name { get; set; }
     public string? Description { get; set; }
@@ -249,7 +249,7 @@ public sealed class RuleSpec
     public TimeSpan? PingEvery { get; set; }
 }
 
-public sealed class PluginRefSpec
+internal sealed class PluginRefSpec
 {
     [Required] public string? Type { get; set; }
     public YamlMappingNode? With { get; set; }

@@ -15,7 +15,7 @@ namespace Sentinel.Engine.Configuration;
 /// completion, hover docs and red squiggles as you type. The loader stays the judge of what only it can know
 /// (files that exist, references between rules and channels); what the schema rejects, the loader rejects too.
 /// </summary>
-public static class ConfigSchema
+internal static class ConfigSchema
 {
     public const string Id = "https://sentinel.dev/schema/sentinel.schema.json";
 

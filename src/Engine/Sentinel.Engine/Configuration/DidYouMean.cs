@@ -1,6 +1,6 @@
 namespace Sentinel.Engine.Configuration;
 
-public static class DidYouMean
+internal static class DidYouMean
 {
     /// <summary>" (did you mean 'x'?)" for the closest candidate, or " (known: a, b, c)" when none is close.</summary>
     public static string Suffix(string given, IEnumerable<string> candidates, string knownLabel = "known")

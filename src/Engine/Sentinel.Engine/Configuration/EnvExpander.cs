@@ -6,7 +6,7 @@ namespace Sentinel.Engine.Configuration;
 /// Expands <c>${NAME}</c> and <c>${NAME:-default}</c> from the environment in configuration values;
 /// <c>$$</c> stands for a literal <c>$</c>.
 /// </summary>
-public static class EnvExpander
+internal static class EnvExpander
 {
     public static string Expand(string value, Func<string, string?> lookup, out string? error)
     {

@@ -13,7 +13,7 @@ namespace Sentinel.Engine.Configuration;
 /// <c>${ENV}</c> expansion, durations, sizes, enums, lists and maps; unknown keys are errors with a
 /// did-you-mean; DataAnnotations are checked. Every error is collected with its file, line and column.
 /// </summary>
-public sealed class YamlBinder(string file, Func<string, string?> env, List<ConfigError> errors, BindingLocations locations, string? baseDirectory = null)
+internal sealed class YamlBinder(string file, Func<string, string?> env, List<ConfigError> errors, BindingLocations locations, string? baseDirectory = null)
 {
     public BindingLocations Locations { get; } = locations;
 

@@ -6,13 +6,13 @@ using Sentinel.Engine.Remediation;
 namespace Sentinel.Engine.Events;
 
 /// <summary>One line of the engine's recent activity (the status page's "last events", the API's event stream).</summary>
-public sealed record ActivityEntry(long Id, DateTimeOffset At, string Kind, string? Rule, string Message);
+internal sealed record ActivityEntry(long Id, DateTimeOffset At, string Kind, string? Rule, string Message);
 
 /// <summary>
 /// The last events in memory (transitions, remediation, notifications, config changes), and their live stream for
 /// server-sent events: each listener has a bounded queue, so a slow reader loses its oldest lines, never slows the engine.
 /// </summary>
-public sealed class ActivityLog
+internal sealed class ActivityLog
 {
     private readonly int _size;
     private readonly Queue<ActivityEntry> _recent = new();
@@ -81,7 +81,7 @@ public sealed class ActivityLog
 }
 
 /// <summary>The entries added to an <see cref="ActivityLog"/> since <see cref="ActivityLog.Listen"/>; dispose to stop.</summary>
-public sealed class ActivityListener(ChannelReader<ActivityEntry> reader, Action stop) : IDisposable
+internal sealed class ActivityListener(ChannelReader<ActivityEntry> reader, Action stop) : IDisposable
 {
     private Action? _stop = stop;
 

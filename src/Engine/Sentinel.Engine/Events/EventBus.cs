@@ -8,7 +8,7 @@ namespace Sentinel.Engine.Events;
 /// In-process bus: publishers never wait for subscribers; each subscriber gets every event in order, and a
 /// subscriber that throws is logged and does not affect the others (Serilog's SafeAggregateSink, in spirit).
 /// </summary>
-public sealed partial class EventBus : IAsyncDisposable
+internal sealed partial class EventBus : IAsyncDisposable
 {
     private readonly Channel<EngineEvent> _channel = Channel.CreateUnbounded<EngineEvent>(new() { SingleReader = true });
     private readonly ILogger _logger;

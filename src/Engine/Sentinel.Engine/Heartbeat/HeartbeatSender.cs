@@ -11,7 +11,7 @@ namespace Sentinel.Engine.Heartbeat;
 /// only while the scheduler is really running rules, so a hung engine falls silent and the outside switch fires —
 /// and <c>fail</c> with the reason on a fatal error. Pings are retried with backoff and never block anything.
 /// </summary>
-public sealed partial class HeartbeatSender : IAsyncDisposable
+internal sealed partial class HeartbeatSender : IAsyncDisposable
 {
     private readonly HeartbeatDefinition _definition;
     private readonly IReadOnlyList<IAction> _targets;

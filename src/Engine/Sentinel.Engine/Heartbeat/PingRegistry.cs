@@ -3,7 +3,7 @@ using System.Threading.RateLimiting;
 namespace Sentinel.Engine.Heartbeat;
 
 /// <summary>What Sentinel's ping endpoint heard for one check.</summary>
-public sealed record PingRecord(
+internal sealed record PingRecord(
     DateTimeOffset? LastSuccess = null, DateTimeOffset? LastStart = null, string? StartRid = null, DateTimeOffset? LastFail = null,
     int? LastExitCode = null, string? LastBody = null, TimeSpan? LastDuration = null, long Pings = 0);
 
@@ -11,7 +11,7 @@ public sealed record PingRecord(
 /// The inbound side of the dead-man's switch: checks (configured by <c>heartbeat</c> rules, so keys are never
 /// guessed into existence) and what their pings said. Pings are rate-limited per check and in total.
 /// </summary>
-public sealed class PingRegistry : IDisposable
+internal sealed class PingRegistry : IDisposable
 {
     /// <summary>Bodies are kept up to this many bytes (the Ping-Body-Limit header says so, as self-hosted healthchecks does).</summary>
     public const int BodyLimit = 10_000;

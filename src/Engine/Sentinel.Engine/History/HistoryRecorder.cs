@@ -13,7 +13,7 @@ namespace Sentinel.Engine.History;
 /// per flush interval (checks not yet written are served from memory; a SIGKILL loses at most one interval of
 /// history, never state); checks older than the retention are deleted (the hourly counts stay for the downsampled retention).
 /// </summary>
-public sealed partial class HistoryRecorder : IAsyncDisposable
+internal sealed partial class HistoryRecorder : IAsyncDisposable
 {
     /// <summary>Checks kept in memory per rule (the page's sparkline).</summary>
     public const int RecentSize = 60;

@@ -5,7 +5,7 @@ using Sentinel.Engine.State;
 namespace Sentinel.Engine.History;
 
 /// <summary>Checks of one rule in one hour, summed: what uptime figures and the downsampled history are made of.</summary>
-public sealed record HourBucket(DateTimeOffset Hour, long Checks, long Failures, long Degraded, long Down, TimeSpan DurationAverage, TimeSpan DurationMax)
+internal sealed record HourBucket(DateTimeOffset Hour, long Checks, long Failures, long Degraded, long Down, TimeSpan DurationAverage, TimeSpan DurationMax)
 {
     /// <summary>Share of the checks taken while the rule was not down (after thresholds); null without checks.</summary>
     public double? Uptime => Checks == 0 ? null : (double)(Checks - Down) / Checks;
@@ -16,7 +16,7 @@ public sealed record HourBucket(DateTimeOffset Hour, long Checks, long Failures,
 /// slows them: <c>chunks</c> holds every check packed per rule and hour (<see cref="CheckChunk"/>), kept for the
 /// retention; <c>hourly</c> holds per rule and hour the counts and durations, kept far longer (the downsampled history).
 /// </summary>
-public sealed class HistoryStore : IAsyncDisposable
+internal sealed class HistoryStore : IAsyncDisposable
 {
     private readonly SqliteConnection _connection;
     private readonly SemaphoreSlim _gate = new(1, 1);
@@ -268,7 +268,7 @@ public sealed class HistoryStore : IAsyncDisposable
 }
 
 /// <summary>Running sums of one rule's checks in one hour.</summary>
-public struct HourCounts(long checks, long failures, long degraded, long down, long durationSumUs, long durationMaxUs)
+internal struct HourCounts(long checks, long failures, long degraded, long down, long durationSumUs, long durationMaxUs)
 {
     public long Checks = checks, Failures = failures, Degraded = degraded, Down = down, DurationSumUs = durationSumUs, DurationMaxUs = durationMaxUs;
 

@@ -8,7 +8,7 @@ namespace Sentinel.Engine.Metrics;
 /// histogram move with each check and event; gauges (rule state, outbox depth, plugin errors) are read from the engine
 /// when scraped. Series of removed rules are dropped.
 /// </summary>
-public sealed class EngineMetrics
+internal sealed class EngineMetrics
 {
     private static readonly double[] DurationBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
     private readonly Histogram _duration;

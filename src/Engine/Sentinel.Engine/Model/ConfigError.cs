@@ -1,19 +1,19 @@
 namespace Sentinel.Engine.Model;
 
 /// <summary>A place in a configuration file; line and column are 1-based.</summary>
-public readonly record struct SourceLocation(string File, int Line, int Column)
+internal readonly record struct SourceLocation(string File, int Line, int Column)
 {
     public override string ToString() => Line > 0 ? $"{File}:{Line}:{Column}" : File;
 }
 
 /// <summary>One problem in the configuration, with where it is and how to fix it.</summary>
-public sealed record ConfigError(SourceLocation Location, string Message)
+internal sealed record ConfigError(SourceLocation Location, string Message)
 {
     public override string ToString() => $"{Location}: {Message}";
 }
 
 /// <summary>Thrown when a configuration is rejected; carries every error found, not just the first.</summary>
-public sealed class ConfigException(IReadOnlyList<ConfigError> errors)
+internal sealed class ConfigException(IReadOnlyList<ConfigError> errors)
     : Exception($"the configuration has {errors.Count} error(s):{Environment.NewLine}" + string.Join(Environment.NewLine, errors))
 {
     public IReadOnlyList<ConfigError> Errors { get; } = errors;

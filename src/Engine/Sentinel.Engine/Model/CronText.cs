@@ -6,7 +6,7 @@ namespace Sentinel.Engine.Model;
 /// Accepts standard 5-field cron (<c>*/5 * * * *</c>, Sunday = 0), the <c>@hourly</c>-style macros, and Quartz
 /// expressions with seconds (6 or 7 fields, Sunday = 1), and returns the Quartz form.
 /// </summary>
-public static partial class CronText
+internal static partial class CronText
 {
     public static bool TryToQuartz(string text, out string quartz, out string error)
     {

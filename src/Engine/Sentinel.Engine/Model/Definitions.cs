@@ -9,7 +9,7 @@ namespace Sentinel.Engine.Model;
 // The validated, resolved configuration the engine runs (Configuration/ makes it from the YAML specs), and the parts
 // of the YAML shape that are the model as they are written (a supervised service, its restart mode, alert kinds).
 /// <summary>A resolved maintenance window.</summary>
-public sealed class MaintenanceWindow(string name, IReadOnlyList<string>? rules, Quartz.CronExpression? cron, TimeSpan duration, DateTimeOffset? start, DateTimeOffset? end)
+internal sealed class MaintenanceWindow(string name, IReadOnlyList<string>? rules, Quartz.CronExpression? cron, TimeSpan duration, DateTimeOffset? start, DateTimeOffset? end)
 {
     public string Name { get; } = name;
 
@@ -25,23 +25,23 @@ public sealed class MaintenanceWindow(string name, IReadOnlyList<string>? rules,
     }
 }
 
-public enum AlertOn { Down, GaveUp, RemediationFailed, RestartRate, Exited }
+internal enum AlertOn { Down, GaveUp, RemediationFailed, RestartRate, Exited }
 
 /// <summary>With alert-on: [restart-rate]: alert (once per window) when a rule is remediated more than max times within the window.</summary>
-public sealed class RestartRateSpec
+internal sealed class RestartRateSpec
 {
     [Range(1, 10_000)] public int Max { get; set; } = 3;
     public TimeSpan Within { get; set; } = TimeSpan.FromHours(1);
 }
 
-public enum LogLevelName { Trace, Debug, Information, Warning, Error }
+internal enum LogLevelName { Trace, Debug, Information, Warning, Error }
 [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<RestartMode>))]
-public enum RestartMode { Always, OnFailure, Never }
+internal enum RestartMode { Always, OnFailure, Never }
 
-public enum StopSignal { Term, Int, Hup, Quit, Kill, Usr1, Usr2 }
+internal enum StopSignal { Term, Int, Hup, Quit, Kill, Usr1, Usr2 }
 
 /// <summary>A service the rule owns: started, watched and restarted by Sentinel.</summary>
-public sealed class SuperviseSpec : IValidatableObject
+internal sealed class SuperviseSpec : IValidatableObject
 {
     [Description("The program and its arguments, one item each (no shell unless shell: true).")]
     public List<string> Command { get; set; } = [];
@@ -96,7 +96,7 @@ public sealed class SuperviseSpec : IValidatableObject
 
 // The validated, resolved configuration the engine runs.
 
-public sealed record EngineSettings(
+internal sealed record EngineSettings(
     string ConfigFile,
     FolderList PluginDirectories,
     string StateDirectory,
@@ -115,7 +115,7 @@ public sealed record EngineSettings(
     public HistorySettings History { get; init; } = HistorySettings.Default;
 }
 
-public sealed record RuleDefinition
+internal sealed record RuleDefinition
 {
     public required string Name { get; init; }
     public string? Description { get; init; }
@@ -154,10 +154,10 @@ public sealed record RuleDefinition
     public string Schedule => Every is { } e ? "every " + Duration.Format(e) : "cron " + CronText;
 }
 
-public sealed record ActionDefinition(PluginTypeRegistration Type, object Options, SourceLocation Location);
+internal sealed record ActionDefinition(PluginTypeRegistration Type, object Options, SourceLocation Location);
 
 /// <summary>Backoff, budget and grace of a rule's remediation (see docs/remediation.md).</summary>
-public sealed record RemediationPolicy(
+internal sealed record RemediationPolicy(
     TimeSpan BackoffInitial, double BackoffFactor, TimeSpan BackoffMax, double Jitter,
     int BudgetMax, TimeSpan BudgetWithin, TimeSpan RetryAfter, TimeSpan StableAfter, TimeSpan Grace)
 {
@@ -172,14 +172,14 @@ public sealed record RemediationPolicy(
     }
 }
 
-public sealed record NotifyTarget(string Channel, TimeSpan After);
+internal sealed record NotifyTarget(string Channel, TimeSpan After);
 
-public sealed record ChannelDefinition(string Name, PluginTypeRegistration Type, object Options, string? Fallback, TimeSpan FailoverAfter,
+internal sealed record ChannelDefinition(string Name, PluginTypeRegistration Type, object Options, string? Fallback, TimeSpan FailoverAfter,
     TimeSpan GiveUpAfter, TemplateSpec? Template, SourceLocation Location);
 
-public sealed record HeartbeatDefinition(TimeSpan Every, IReadOnlyList<ActionDefinition> To);
+internal sealed record HeartbeatDefinition(TimeSpan Every, IReadOnlyList<ActionDefinition> To);
 
-public sealed record SentinelConfig(EngineSettings Engine, IReadOnlyList<RuleDefinition> Rules, IReadOnlyList<string> Files)
+internal sealed record SentinelConfig(EngineSettings Engine, IReadOnlyList<RuleDefinition> Rules, IReadOnlyList<string> Files)
 {
     public HeartbeatDefinition? Heartbeat { get; init; }
     public IReadOnlyList<ChannelDefinition> Channels { get; init; } = [];
@@ -192,7 +192,7 @@ public sealed record SentinelConfig(EngineSettings Engine, IReadOnlyList<RuleDef
 }
 
 /// <summary>A probe or action type a rule uses that no loaded plugin provides.</summary>
-public sealed record MissingPlugin(string Key, string Noun, string Type, SourceLocation Location, string Hint)
+internal sealed record MissingPlugin(string Key, string Noun, string Type, SourceLocation Location, string Hint)
 {
     public override string ToString() => $"{Noun} '{Type}'";
 }
@@ -201,7 +201,7 @@ public sealed record MissingPlugin(string Key, string Noun, string Type, SourceL
 /// A rule that is valid but for types no plugin provides yet (loaded with <c>allowMissingPlugins</c>): it is shown as
 /// waiting, keeps its state and open incident, and starts when the plugin is dropped in.
 /// </summary>
-public sealed record WaitingRule(string Name, string? Description, string Schedule, IReadOnlyList<MissingPlugin> Missing, SourceLocation Location)
+internal sealed record WaitingRule(string Name, string? Description, string Schedule, IReadOnlyList<MissingPlugin> Missing, SourceLocation Location)
 {
     public string Reason => "waiting for a plugin that provides " + string.Join(" and ", Missing);
 
@@ -210,7 +210,7 @@ public sealed record WaitingRule(string Name, string? Description, string Schedu
 }
 
 /// <summary>Folders in order, equal when their paths are (a list in a record would compare by reference).</summary>
-public sealed class FolderList(IEnumerable<string> paths) : IReadOnlyList<string>, IEquatable<FolderList>
+internal sealed class FolderList(IEnumerable<string> paths) : IReadOnlyList<string>, IEquatable<FolderList>
 {
     private readonly string[] _paths = paths.Distinct(StringComparer.Ordinal).ToArray();
 
@@ -225,7 +225,7 @@ public sealed class FolderList(IEnumerable<string> paths) : IReadOnlyList<string
 }
 
 /// <summary>Overrides of the composed message; placeholders: {subject} {text} {short} {rule} {kind} {status} {since} {description} {host} {count}.</summary>
-public sealed class TemplateSpec
+internal sealed class TemplateSpec
 {
     public string? Subject { get; set; }
     public string? Text { get; set; }
@@ -233,7 +233,7 @@ public sealed class TemplateSpec
 }
 
 /// <summary>Exponential backoff between remediation attempts; the first attempt of an episode is immediate.</summary>
-public sealed class BackoffSpec : IValidatableObject
+internal sealed class BackoffSpec : IValidatableObject
 {
     [Description("The wait before the second attempt.")]
     public TimeSpan Initial { get; set; } = TimeSpan.FromSeconds(1);
@@ -255,7 +255,7 @@ public sealed class BackoffSpec : IValidatableObject
 }
 
 /// <summary>How many attempts an episode may use, and what happens after.</summary>
-public sealed class RestartBudgetSpec : IValidatableObject
+internal sealed class RestartBudgetSpec : IValidatableObject
 {
     [Range(1, 10_000), Description("Attempts allowed within the window; one more needed means the rule gives up (once, with an event).")]
     public int Max { get; set; } = 5;

@@ -6,7 +6,7 @@ namespace Sentinel.Engine.Model;
 /// Durable rule state. The embedded implementation is an SQLite file; a PostgreSQL store implements the same
 /// contract for cluster mode.
 /// </summary>
-public interface IStateStore : IAsyncDisposable
+internal interface IStateStore : IAsyncDisposable
 {
     Task<IReadOnlyDictionary<string, RuleState>> LoadAsync(CancellationToken cancellationToken);
 

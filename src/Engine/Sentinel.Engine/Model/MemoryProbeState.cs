@@ -3,7 +3,7 @@ using Sentinel.Abstractions;
 namespace Sentinel.Engine.Model;
 
 /// <summary>A rule's probe state in memory: what the engine persists (<see cref="Snapshot"/>) and <c>sentinel check</c> reads.</summary>
-public sealed class MemoryProbeState : IProbeState
+internal sealed class MemoryProbeState : IProbeState
 {
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _values = new(StringComparer.Ordinal);
 

@@ -4,7 +4,7 @@ namespace Sentinel.Engine.Model;
 /// The kinds of <see cref="Sentinel.Abstractions.NotificationItem.Kind"/>, as channels and stored messages spell them
 /// (strings in the contract and the outbox; named once here so the engine never compares a misspelt one).
 /// </summary>
-public static class NotificationKind
+internal static class NotificationKind
 {
     public const string Down = "down";
     public const string Resolved = "resolved";

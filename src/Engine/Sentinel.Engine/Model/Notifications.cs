@@ -5,7 +5,7 @@ using Sentinel.Engine.Rules;
 namespace Sentinel.Engine.Model;
 
 /// <summary>A rule's outage, from down (or gave-up) to healthy again; what was sent about it is tracked for the resolved message.</summary>
-public sealed class Incident
+internal sealed class Incident
 {
     public long Id { get; set; }
     public string Rule { get; set; } = "";
@@ -25,10 +25,10 @@ public sealed class Incident
 }
 
 [JsonConverter(typeof(JsonStringEnumConverter<OutboxStatus>))]
-public enum OutboxStatus { Pending, Sent, Cancelled, FailedOver, Expired }
+internal enum OutboxStatus { Pending, Sent, Cancelled, FailedOver, Expired }
 
 /// <summary>One message for one channel, durable until the channel accepted it (or it expired, or went to the fallback).</summary>
-public sealed class OutboxMessage
+internal sealed class OutboxMessage
 {
     public long Id { get; set; }
     public long? IncidentId { get; set; }
@@ -52,7 +52,7 @@ public sealed class OutboxMessage
     public string? FailedOverFrom { get; set; }
 }
 
-public interface INotificationStore
+internal interface INotificationStore
 {
     Task CommitAsync(RuleState? state, IReadOnlyCollection<Incident> incidents, IReadOnlyCollection<OutboxMessage> messages, CancellationToken cancellationToken);
     Task<NotificationSnapshot> LoadNotificationsAsync(CancellationToken cancellationToken);
@@ -61,10 +61,10 @@ public interface INotificationStore
     Task<List<OutboxMessage>> MessagesForAsync(IReadOnlyCollection<long> incidents, CancellationToken cancellationToken);
 }
 
-public sealed record NotificationSnapshot(List<Incident> Open, List<OutboxMessage> Pending, Dictionary<OutboxStatus, long> Counts, long MaxIncidentId, long MaxMessageId);
+internal sealed record NotificationSnapshot(List<Incident> Open, List<OutboxMessage> Pending, Dictionary<OutboxStatus, long> Counts, long MaxIncidentId, long MaxMessageId);
 
 /// <summary>What status shows of notifications.</summary>
-public sealed record NotificationStatus(long Pending, long Sent, long FailedOver, long Expired, IReadOnlyList<IncidentView> OpenIncidents);
+internal sealed record NotificationStatus(long Pending, long Sent, long FailedOver, long Expired, IReadOnlyList<IncidentView> OpenIncidents);
 
-public sealed record IncidentView(long Id, string Rule, string Cause, DateTimeOffset OpenedAt, DateTimeOffset? AckedAt, string? SuppressedBy,
+internal sealed record IncidentView(long Id, string Rule, string Cause, DateTimeOffset OpenedAt, DateTimeOffset? AckedAt, string? SuppressedBy,
     IReadOnlyList<string> Notified, string? Description, string? MutedBy = null);

@@ -3,7 +3,7 @@ using System.Text.Json.Serialization;
 namespace Sentinel.Engine.Model;
 
 [JsonConverter(typeof(JsonStringEnumConverter<RemediationEventKind>))]
-public enum RemediationEventKind { Remediating, Remediated, RemediationFailed, GaveUp, Exited }
+internal enum RemediationEventKind { Remediating, Remediated, RemediationFailed, GaveUp, Exited }
 
 /// <summary>
 /// Remediation of a rule: an attempt starts (<c>remediating</c>), succeeds (<c>remediated</c>) or fails
@@ -12,7 +12,7 @@ public enum RemediationEventKind { Remediating, Remediated, RemediationFailed, G
 /// <see cref="RateExceeded"/>, on a <c>remediating</c> event, is the number of attempts within the rule's
 /// restart-rate window when this attempt has just taken it over the limit (once per window).
 /// </summary>
-public sealed record RemediationEvent(
+internal sealed record RemediationEvent(
     string Rule, RemediationEventKind Kind, int Attempt, DateTimeOffset When, string Message, IReadOnlyList<string> Output, int? RateExceeded = null)
     : EngineEvent(When)
 {

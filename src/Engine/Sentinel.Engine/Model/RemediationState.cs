@@ -6,7 +6,7 @@ namespace Sentinel.Engine.Model;
 /// A rule's remediation bookkeeping, persisted with its state so that counts and timers survive a restart of
 /// Sentinel. Times are absolute; nothing here depends on when the engine started.
 /// </summary>
-public sealed record RemediationState
+internal sealed record RemediationState
 {
     /// <summary>When the attempts inside the budget window were made.</summary>
     public IReadOnlyList<DateTimeOffset> Attempts { get; init; } = [];
@@ -53,4 +53,4 @@ public sealed record RemediationState
 }
 
 /// <summary>A supervised process, identified by PID and kernel start time (so a reused PID is never adopted).</summary>
-public sealed record SupervisedProcess(int Pid, long StartTicks, DateTimeOffset StartedAt);
+internal sealed record SupervisedProcess(int Pid, long StartTicks, DateTimeOffset StartedAt);

@@ -4,7 +4,7 @@ using Sentinel.Abstractions;
 namespace Sentinel.Engine.Model;
 
 [JsonConverter(typeof(JsonStringEnumConverter<RuleStatus>))]
-public enum RuleStatus
+internal enum RuleStatus
 {
     Pending, Healthy, Failing, Down, Paused,
     /// <summary>Its probe or action type is not provided by any loaded plugin yet; it is not checked until one is.</summary>
@@ -12,7 +12,7 @@ public enum RuleStatus
 }
 
 /// <summary>The outcome of one check of a rule, after conditions were judged.</summary>
-public sealed record CheckRecord(
+internal sealed record CheckRecord(
     ProbeStatus Status,
     string? Description,
     DateTimeOffset At,
@@ -25,7 +25,7 @@ public sealed record CheckRecord(
 }
 
 /// <summary>A rule's state: what the thresholds have made of its recent checks.</summary>
-public sealed record RuleState(
+internal sealed record RuleState(
     string Rule,
     RuleStatus Status,
     DateTimeOffset Since,

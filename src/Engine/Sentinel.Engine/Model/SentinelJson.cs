@@ -6,7 +6,7 @@ using Sentinel.Engine.Configuration;
 namespace Sentinel.Engine.Model;
 
 /// <summary>The JSON shape of everything Sentinel writes (state store, status.json, HTTP API).</summary>
-public static class SentinelJson
+internal static class SentinelJson
 {
     public static JsonSerializerOptions Options { get; } = Create(indented: false);
     public static JsonSerializerOptions Indented { get; } = Create(indented: true);

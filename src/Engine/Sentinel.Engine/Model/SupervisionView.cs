@@ -1,6 +1,6 @@
 namespace Sentinel.Engine.Model;
 
-public enum SupervisionState
+internal enum SupervisionState
 {
     /// <summary>The supervised service runs.</summary>
     Running,
@@ -23,7 +23,7 @@ public enum SupervisionState
 /// uptime, restarts in total and within the budget window, and a given-up state with the time of the next attempt,
 /// with one line that says it all (the same on every surface).
 /// </summary>
-public sealed record SupervisionView(SupervisionState State, int? Pid, DateTimeOffset? StartedAt, TimeSpan? Uptime, long Restarts, int RestartsInWindow,
+internal sealed record SupervisionView(SupervisionState State, int? Pid, DateTimeOffset? StartedAt, TimeSpan? Uptime, long Restarts, int RestartsInWindow,
     TimeSpan Window, DateTimeOffset? NextAttemptAt, string Summary)
 {
     internal static SupervisionView Of(RuleDefinition def, RemediationState s, SupervisedProcess? running, bool restarting, DateTimeOffset now)

@@ -4,17 +4,17 @@ namespace Sentinel.Engine.Model;
 
 // What the engine shows of itself: status.json, the API, the status page and the CLI read these.
 
-public sealed record EngineStatus(string Version, DateTimeOffset StartedAt, DateTimeOffset Now, string ConfigFile, bool Healthy, string Health,
+internal sealed record EngineStatus(string Version, DateTimeOffset StartedAt, DateTimeOffset Now, string ConfigFile, bool Healthy, string Health,
     string? Http, ConfigStatus Config, IReadOnlyList<PluginView> Plugins, IReadOnlyList<string> PluginErrors, IReadOnlyList<RuleStatusView> Rules)
 {
     public NotificationStatus? Notifications { get; init; }
 }
 
-public sealed record ConfigStatus(bool Valid, DateTimeOffset? RejectedAt, IReadOnlyList<string> Errors);
+internal sealed record ConfigStatus(bool Valid, DateTimeOffset? RejectedAt, IReadOnlyList<string> Errors);
 
-public sealed record PluginView(string Name, string Version, IReadOnlyList<string> Types);
+internal sealed record PluginView(string Name, string Version, IReadOnlyList<string> Types);
 
-public sealed record RuleStatusView(string Name, string? Description, RuleStatus Status, DateTimeOffset Since, string Schedule, string Probe,
+internal sealed record RuleStatusView(string Name, string? Description, RuleStatus Status, DateTimeOffset Since, string Schedule, string Probe,
     int ConsecutiveFailures, int ConsecutiveSuccesses, long Checks, long Failures, CheckRecord? LastCheck, RemediationState? Remediation = null)
 {
     /// <summary>The service it supervises (or its remediation), summed up for people: PID, uptime, restarts, gave-up.</summary>
@@ -27,7 +27,7 @@ public sealed record RuleStatusView(string Name, string? Description, RuleStatus
 }
 
 /// <summary>The last checks of a rule, oldest first: durations in milliseconds, and which of them failed (indexes).</summary>
-public sealed record Sparkline(IReadOnlyList<double> Ms, IReadOnlyList<int> Failed)
+internal sealed record Sparkline(IReadOnlyList<double> Ms, IReadOnlyList<int> Failed)
 {
     public static Sparkline From(IReadOnlyList<CheckPoint> points, int count)
     {
@@ -38,15 +38,15 @@ public sealed record Sparkline(IReadOnlyList<double> Ms, IReadOnlyList<int> Fail
 }
 
 /// <summary>A rule's state and definition; a rule waiting for its plugin has no definition yet (see <see cref="RuleStatusView.Waiting"/>).</summary>
-public sealed record RuleDetail(RuleStatusView State, RuleDefinitionView? Definition);
+internal sealed record RuleDetail(RuleStatusView State, RuleDefinitionView? Definition);
 
-public sealed record RuleDefinitionView(string Schedule, TimeSpan Timeout, int FailureThreshold, int SuccessThreshold, ActionView Probe,
+internal sealed record RuleDefinitionView(string Schedule, TimeSpan Timeout, int FailureThreshold, int SuccessThreshold, ActionView Probe,
     IReadOnlyList<string> Conditions, IReadOnlyList<ActionView> Remediate, IReadOnlyList<ActionView> Run, System.Text.Json.Nodes.JsonObject? Supervise,
     IReadOnlyList<string> DependsOn, IReadOnlyList<string> Notify, string DefinedAt);
 
-public sealed record ActionView(string Type, System.Text.Json.Nodes.JsonObject Options);
+internal sealed record ActionView(string Type, System.Text.Json.Nodes.JsonObject Options);
 
-public sealed record IncidentDetail(Incident Incident, IReadOnlyList<MessageView> Messages);
+internal sealed record IncidentDetail(Incident Incident, IReadOnlyList<MessageView> Messages);
 
-public sealed record MessageView(long Id, string Channel, string Kind, OutboxStatus Status, DateTimeOffset CreatedAt, DateTimeOffset? SentAt, int Attempts,
+internal sealed record MessageView(long Id, string Channel, string Kind, OutboxStatus Status, DateTimeOffset CreatedAt, DateTimeOffset? SentAt, int Attempts,
     string? LastError, string? FailedOverFrom);

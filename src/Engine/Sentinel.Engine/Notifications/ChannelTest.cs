@@ -5,7 +5,7 @@ using Sentinel.Engine.Configuration;
 namespace Sentinel.Engine.Notifications;
 
 /// <summary>`sentinel notify-test`: one message through one channel, outside the outbox.</summary>
-public static class ChannelTest
+internal static class ChannelTest
 {
     /// <summary>Sends a test message on a channel now, outside the outbox; returns what the channel reported.</summary>
     public static async Task<(bool Ok, IReadOnlyList<string> Output, string? Error)> SendTestAsync(IAction action, ChannelDefinition channel, TimeProvider time, ILogger logger, CancellationToken ct)

@@ -6,7 +6,7 @@ using Sentinel.Engine.Configuration;
 namespace Sentinel.Engine.Notifications;
 
 /// <summary>Turns one or several items (grouped) into a subject, a text and an HTML body, and an SMS-sized short form.</summary>
-public static class MessageComposer
+internal static class MessageComposer
 {
     public static string Host { get; } = Environment.MachineName;
 

@@ -8,7 +8,7 @@ using Sentinel.Abstractions;
 namespace Sentinel.Engine.Plugins;
 
 // What a plugin's Register sees: it adds probe and action types, checked (names, options types) before they are committed.
-public sealed partial class PluginCatalog
+internal sealed partial class PluginCatalog
 {
     private sealed partial class Registrar(string plugin, long generation) : IPluginRegistrar
     {

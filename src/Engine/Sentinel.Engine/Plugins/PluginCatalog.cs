@@ -13,7 +13,7 @@ namespace Sentinel.Engine.Plugins;
 /// A plugin that fails to load is reported and skipped; the others load. With watching on, a changed or new
 /// plugin folder is (re)loaded in place and <see cref="Changed"/> is raised.
 /// </summary>
-public sealed partial class PluginCatalog : IDisposable
+internal sealed partial class PluginCatalog : IDisposable
 {
     private static readonly Type[] SharedTypes = [typeof(ISentinelPlugin), typeof(ILogger), typeof(TimeProvider)];
 

@@ -1,14 +1,14 @@
 namespace Sentinel.Engine.Plugins;
 
-public enum PluginKind { Probe, Action }
+internal enum PluginKind { Probe, Action }
 
 /// <summary>A probe or action type a plugin registered. <see cref="Generation"/> changes on every (re)load.</summary>
-public sealed record PluginTypeRegistration(
+internal sealed record PluginTypeRegistration(
     string Name, PluginKind Kind, Type ImplementationType, Type OptionsType, string? Description, string Plugin, long Generation);
 
-public sealed record PluginInfo(string Name, string Path, string Version, IReadOnlyList<PluginTypeRegistration> Types, DateTimeOffset LoadedAt);
+internal sealed record PluginInfo(string Name, string Path, string Version, IReadOnlyList<PluginTypeRegistration> Types, DateTimeOffset LoadedAt);
 
-public sealed record PluginLoadError(string Plugin, string Path, string Reason, DateTimeOffset At)
+internal sealed record PluginLoadError(string Plugin, string Path, string Reason, DateTimeOffset At)
 {
     public override string ToString() => $"plugin '{Plugin}' ({Path}): {Reason}";
 }

@@ -4,10 +4,10 @@ namespace Sentinel.Engine.Remediation;
 
 
 [JsonConverter(typeof(JsonStringEnumConverter<RemediationDecisionKind>))]
-public enum RemediationDecisionKind { Run, Wait, GiveUp }
+internal enum RemediationDecisionKind { Run, Wait, GiveUp }
 
 /// <summary>What to do now: run attempt <see cref="Attempt"/>, wait until <see cref="At"/>, or give up.</summary>
-public readonly record struct RemediationDecision(RemediationDecisionKind Kind, DateTimeOffset At, int Attempt);
+internal readonly record struct RemediationDecision(RemediationDecisionKind Kind, DateTimeOffset At, int Attempt);
 
 /// <summary>
 /// The remediation policy as pure functions of state, policy and time: exponential backoff between attempts (the
@@ -15,7 +15,7 @@ public readonly record struct RemediationDecision(RemediationDecisionKind Kind, 
 /// once when it is spent, slow retries every <c>retry-after</c> after that, and a reset after <c>stable-after</c>
 /// of health.
 /// </summary>
-public static class RemediationPlanner
+internal static class RemediationPlanner
 {
     public static RemediationDecision Decide(RemediationState s, RemediationPolicy p, DateTimeOffset now)
     {

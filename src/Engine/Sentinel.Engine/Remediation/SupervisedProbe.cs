@@ -5,10 +5,10 @@ using Sentinel.Engine.Remediation;
 
 namespace Sentinel.Engine.Remediation;
 
-public sealed class SupervisedProbeOptions;
+internal sealed class SupervisedProbeOptions;
 
 /// <summary>The probe of a rule that supervises a service and names no probe of its own: is the service running?</summary>
-public sealed class SupervisedProbe : IProbe
+internal sealed class SupervisedProbe : IProbe
 {
     private readonly Func<SupervisedProcess?> _current;
     private readonly TimeProvider _time;

@@ -7,7 +7,7 @@ using Sentinel.Engine.State;
 namespace Sentinel.Engine.Remediation;
 
 /// <summary>How a supervised process ended. <see cref="ExitCode"/> is unknown (null) for an adopted process.</summary>
-public sealed record SupervisorExit(SupervisedProcess Process, int? ExitCode, DateTimeOffset At)
+internal sealed record SupervisorExit(SupervisedProcess Process, int? ExitCode, DateTimeOffset At)
 {
     public bool Failed => ExitCode is not 0;
 

@@ -8,7 +8,7 @@ namespace Sentinel.Engine.Rules;
 
 /// <summary>Creates one probe instance per rule: the bound options plus what the constructor asks for
 /// (<see cref="TimeProvider"/>, <see cref="ILogger{T}"/>, <see cref="ILoggerFactory"/>).</summary>
-public sealed class ProbeFactory
+internal sealed class ProbeFactory
 {
     private readonly IServiceProvider _services;
 

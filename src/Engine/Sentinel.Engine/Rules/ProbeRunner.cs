@@ -10,7 +10,7 @@ namespace Sentinel.Engine.Rules;
 /// timeout is the engine's, a throwing probe becomes a failed result, a probe that ignores cancellation is
 /// abandoned after a grace period and the rule is marked stuck, and the rule's conditions judge the data.
 /// </summary>
-public static class ProbeRunner
+internal static class ProbeRunner
 {
     /// <summary>How long past its timeout a probe that ignores cancellation is waited for before it is abandoned.</summary>
     public static TimeSpan AbandonGrace { get; } = TimeSpan.FromSeconds(1);

@@ -4,7 +4,7 @@ using Sentinel.Engine.Configuration;
 namespace Sentinel.Engine.Rules;
 
 /// <summary>A rule as it runs: its definition and its probe instance. Rebuilt when the rule or its plugin changes.</summary>
-public sealed class RuleRuntime(RuleDefinition definition, IProbe probe, MemoryProbeState? state = null, IReadOnlyList<IAction>? run = null) : IAsyncDisposable
+internal sealed class RuleRuntime(RuleDefinition definition, IProbe probe, MemoryProbeState? state = null, IReadOnlyList<IAction>? run = null) : IAsyncDisposable
 {
     /// <summary>The actions run after every check.</summary>
     public IReadOnlyList<IAction> Run { get; } = run ?? [];

@@ -5,7 +5,7 @@ namespace Sentinel.Engine.Rules;
 /// down (through failing); <c>success-threshold</c> successes in a row bring a down rule back. A single success
 /// ends a failing streak that had not yet reached the threshold. Paused rules ignore checks.
 /// </summary>
-public static class RuleStateMachine
+internal static class RuleStateMachine
 {
     public static (RuleState Next, RuleTransition? Transition) Apply(RuleState state, CheckRecord check, int failureThreshold, int successThreshold)
     {

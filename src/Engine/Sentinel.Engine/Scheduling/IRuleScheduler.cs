@@ -3,7 +3,7 @@ using Sentinel.Engine.Configuration;
 namespace Sentinel.Engine.Scheduling;
 
 /// <summary>Fires rule checks on their schedules; the engine decides what a check does.</summary>
-public interface IRuleScheduler : IAsyncDisposable
+internal interface IRuleScheduler : IAsyncDisposable
 {
     /// <summary>Starts firing. <paramref name="runRule"/> is called for each due rule with the time it was due (never
     /// twice at once for one rule); <paramref name="tick"/> about once a second while the scheduler really runs.</summary>

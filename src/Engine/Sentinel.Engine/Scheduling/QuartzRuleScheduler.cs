@@ -9,7 +9,7 @@ namespace Sentinel.Engine.Scheduling;
 /// One Quartz job per rule (in-memory store), <c>every:</c> as a simple trigger and <c>cron:</c> as a cron
 /// trigger; concurrent execution of one rule is disallowed and missed fires are skipped, not replayed.
 /// </summary>
-public sealed class QuartzRuleScheduler(ILoggerFactory loggerFactory, int maxConcurrency) : IRuleScheduler
+internal sealed class QuartzRuleScheduler(ILoggerFactory loggerFactory, int maxConcurrency) : IRuleScheduler
 {
     private const string RuleGroup = "rules";
     private const string EngineGroup = "engine";

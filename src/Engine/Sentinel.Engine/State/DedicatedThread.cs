@@ -1,7 +1,7 @@
 namespace Sentinel.Engine.State;
 
 /// <summary>Runs a loop on a background thread of its own (disk work must not take thread-pool threads from checks).</summary>
-public static class DedicatedThread
+internal static class DedicatedThread
 {
     /// <summary>Starts <paramref name="loop"/>; the task completes when it returns.</summary>
     public static Task Start(string name, Action loop)

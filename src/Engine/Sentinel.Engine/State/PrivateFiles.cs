@@ -4,7 +4,7 @@ namespace Sentinel.Engine.State;
 /// Sentinel's own files hold what it saw (probe output, alert texts) and credentials (the API token): folders it
 /// creates are 0700 and files it writes 0600, whatever the umask says.
 /// </summary>
-public static class PrivateFiles
+internal static class PrivateFiles
 {
     public const UnixFileMode FileMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
     public const UnixFileMode FolderMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;

@@ -10,7 +10,7 @@ namespace Sentinel.Engine.State;
 /// an I/O error, a file held locked by another program, one that cannot be opened — says nothing about the file:
 /// it is retried, then reported (<see cref="StateFileUnavailableException"/>), and the file is left as it is.
 /// </summary>
-public static partial class SqliteFile
+internal static partial class SqliteFile
 {
     private const int Corrupt = 11, NotADatabase = 26;
     private static readonly TimeSpan[] Retries = [TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(1)];
@@ -87,7 +87,7 @@ public static partial class SqliteFile
 }
 
 /// <summary>A state file that cannot be opened for a reason that is not damage to it (full disk, I/O error, locked, no access).</summary>
-public sealed class StateFileUnavailableException(string path, SqliteException inner)
+internal sealed class StateFileUnavailableException(string path, SqliteException inner)
     : IOException($"the state file {path} cannot be opened: {inner.Message.TrimEnd('.')}. It was left as it is (nothing was moved aside): "
         + "free disk space, or stop the program that holds it, then start Sentinel again", inner)
 {

@@ -7,7 +7,7 @@ namespace Sentinel.Engine.State;
 
 // Incidents and the notification outbox live in the same file as rule state, so the state change that causes a
 // notification and the notification itself are written in one transaction.
-public sealed partial class SqliteStateStore
+internal sealed partial class SqliteStateStore
 {
     public async Task CommitAsync(RuleState? state, IReadOnlyCollection<Incident> incidents, IReadOnlyCollection<OutboxMessage> messages, CancellationToken cancellationToken)
     {

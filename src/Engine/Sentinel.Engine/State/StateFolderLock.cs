@@ -5,7 +5,7 @@ namespace Sentinel.Engine.State;
 /// <see cref="FileShare.None"/>), held for the engine's life and released by the kernel when the process dies, however
 /// it dies. The holder's PID is written beside it (<c>sentinel.pid</c>) so a refused second instance can name it.
 /// </summary>
-public sealed class StateFolderLock : IDisposable
+internal sealed class StateFolderLock : IDisposable
 {
     private readonly FileStream _lock;
     private readonly string _pidFile;

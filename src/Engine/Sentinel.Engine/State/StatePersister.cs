@@ -8,7 +8,7 @@ namespace Sentinel.Engine.State;
 /// Coalesces rule state changes and writes them to the store and to status.json at most once per interval
 /// (at once after a transition), so thousands of checks a second cost one transaction, not thousands.
 /// </summary>
-public sealed partial class StatePersister : IAsyncDisposable
+internal sealed partial class StatePersister : IAsyncDisposable
 {
     private readonly IStateStore _store;
     private readonly string? _statusPath;

@@ -11,7 +11,7 @@ namespace Sentinel.Engine.State;
 /// What could not be written stays in memory with its writer and is written when a write works again; then
 /// <see cref="Recovered"/> is raised. A failing disk never loses what happened meanwhile, and is never silent.
 /// </summary>
-public sealed partial class StateWriteMonitor(TimeProvider time, ILogger logger)
+internal sealed partial class StateWriteMonitor(TimeProvider time, ILogger logger)
 {
     private readonly ConcurrentDictionary<string, (DateTimeOffset Since, string Reason)> _failing = new(StringComparer.Ordinal);
     private readonly Lock _lock = new();

@@ -1,7 +1,7 @@
 namespace Sentinel.Engine.State;
 
 /// <summary>Writes a file atomically: a temporary file in the same folder, flushed, then renamed over the target.</summary>
-public static class StatusFile
+internal static class StatusFile
 {
     /// <summary>Streams the content into the temporary file, so a large document is never held in memory whole.</summary>
     /// <param name="path">The file to write.</param>
