@@ -164,7 +164,7 @@ internal sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHos
             _loggerFactory.CreateLogger("Sentinel.State"), Writes);
         if (_store is INotificationStore notificationStore)
         {
-            _notifications = new NotificationCenter(notificationStore, this, _probes, _time, _loggerFactory, Writes);
+            _notifications = new NotificationCenter(notificationStore, this, _probes.CreateAction, _time, _loggerFactory, Writes);
             await _notifications.StartAsync(cancellationToken);
             Events.Subscribe(_notifications.OnEventAsync);
         }

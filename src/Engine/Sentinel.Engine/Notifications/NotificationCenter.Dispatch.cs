@@ -5,7 +5,6 @@ using Polly.Retry;
 using Sentinel.Abstractions;
 using Sentinel.Engine.Configuration;
 using Sentinel.Engine.Remediation;
-using Sentinel.Engine.Rules;
 
 namespace Sentinel.Engine.Notifications;
 

@@ -5,7 +5,6 @@ using Polly.Retry;
 using Sentinel.Abstractions;
 using Sentinel.Engine.Configuration;
 using Sentinel.Engine.Remediation;
-using Sentinel.Engine.Rules;
 
 namespace Sentinel.Engine.Notifications;
 
@@ -22,7 +21,8 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
 
     private readonly INotificationStore _store;
     private readonly INotificationHost _host;
-    private readonly ProbeFactory _factory;
+    // Builds a channel's action (the engine's plugin activator): the notification center never builds plugins itself.
+    private readonly Func<string, ActionDefinition, IAction> _createAction;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _gate = new(1, 1);
@@ -41,13 +41,13 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
     private readonly HashSet<Incident> _unwrittenIncidents = [];
     private readonly HashSet<OutboxMessage> _unwrittenMessages = [];
 
-    public NotificationCenter(INotificationStore store, INotificationHost host, ProbeFactory factory, TimeProvider time, ILoggerFactory loggers,
+    public NotificationCenter(INotificationStore store, INotificationHost host, Func<string, ActionDefinition, IAction> createAction, TimeProvider time, ILoggerFactory loggers,
         State.StateWriteMonitor? writes = null)
     {
         _writes = writes;
         _store = store;
         _host = host;
-        _factory = factory;
+        _createAction = createAction;
         _time = time;
         _logger = loggers.CreateLogger("Sentinel.Notifications");
     }
@@ -168,7 +168,7 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
                 var key = def.Type.Name + "@" + def.Type.Generation + JsonSerializer.Serialize(def.Options, def.Options.GetType(), SentinelJson.Options);
                 keep.Add(def.Name);
                 if (_channels.TryGetValue(def.Name, out var existing) && existing.Key == key) { _channels[def.Name] = (def, key, existing.Action); continue; }
-                var action = _factory.CreateAction("channel " + def.Name, new ActionDefinition(def.Type, def.Options, def.Location));
+                var action = _createAction("channel " + def.Name, new ActionDefinition(def.Type, def.Options, def.Location));
                 if (existing.Action is IDisposable d) d.Dispose();
                 _channels[def.Name] = (def, key, action);
             }
