@@ -79,13 +79,20 @@ public sealed class HangingProbe : IProbe
 public sealed class SlowOptions
 {
     public TimeSpan Delay { get; set; } = TimeSpan.FromMinutes(5);
+    /// <summary>Report a cancellation as a failed check instead of throwing (as an HTTP probe reports a cancelled request).</summary>
+    public bool SwallowCancel { get; set; }
+    public string? Key { get; set; }
 }
 
 public sealed class SlowProbe(SlowOptions options) : IProbe
 {
+    public static System.Collections.Concurrent.ConcurrentDictionary<string, bool> Started { get; } = new();
+
     public async ValueTask<ProbeResult> CheckAsync(ProbeContext context, CancellationToken cancellationToken)
     {
-        await Task.Delay(options.Delay, context.TimeProvider, cancellationToken);
+        if (options.Key is { } key) Started[key] = true;
+        try { await Task.Delay(options.Delay, context.TimeProvider, cancellationToken); }
+        catch (OperationCanceledException) when (options.SwallowCancel) { return ProbeResult.Unhealthy("request cancelled"); }
         return ProbeResult.Healthy("finally");
     }
 }

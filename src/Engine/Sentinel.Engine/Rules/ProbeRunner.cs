@@ -61,6 +61,9 @@ internal static class ProbeRunner
         {
             result = ProbeResult.Unhealthy($"the probe failed with {ex.GetType().Name}: {ex.Message}", ex);
         }
+        // Cut short by Sentinel's own stop: whatever the probe made of its cancellation (many report a cancelled request
+        // as a failure) says nothing about the target, and must not take the rule down on a shutdown.
+        stopping.ThrowIfCancellationRequested();
         var elapsed = time.GetElapsedTime(started);
         var status = result.Status;
         var description = result.Description;
