@@ -10,6 +10,13 @@ namespace Sentinel.Engine.Remediation;
 // retried when due; and the operator's stop, start and restart.
 internal sealed partial class RuleRemediator
 {
+    /// <summary>Completes once no attempt is running (what an attempt left behind is published by then).</summary>
+    internal async Task WaitIdleAsync()
+    {
+        await _gate.WaitAsync();
+        _gate.Release();
+    }
+
     // queue: wait for a running attempt (or start) to end instead of dropping the request. An exit or a due retry
     // must not be lost because the gate was busy at that moment; a failing check comes again with the next check.
     private async Task TryRemediateAsync(string reason, bool queue = false)
@@ -174,11 +181,15 @@ internal sealed partial class RuleRemediator
                 var cap = new CancellationTokenSource(ActionCap, _time);
                 var task = Isolated.Start(action.ExecuteAsync, context, cap, CancellationTokenSource.CreateLinkedTokenSource(cap.Token, _stopping));
                 if (await Task.WhenAny(task, Task.Delay(ActionCap + TimeSpan.FromSeconds(5), _time, _stopping)) != task)
+                {
+                    _stopping.ThrowIfCancellationRequested();
                     return (false, $"{def.Type.Name} did not finish within {Duration.Format(ActionCap)} and was abandoned", output.Lines);
+                }
                 await task;
                 done.Add(def.Type.Name);
             }
-            catch (OperationCanceledException) when (_stopping.IsCancellationRequested) { throw; }
+            // Cut short by Sentinel's own stop (whatever the action made of it): not a failed remediation, not alerted.
+            catch (Exception) when (_stopping.IsCancellationRequested) { throw new OperationCanceledException(_stopping); }
             catch (Exception ex)
             {
                 return (false, $"{def.Type.Name} failed: {ex.Message}", output.Lines);
