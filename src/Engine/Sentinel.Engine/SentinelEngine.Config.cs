@@ -204,37 +204,8 @@ internal sealed partial class SentinelEngine
 
     private void WatchConfig()
     {
-        var files = _config.Files;
-        var dir = Path.GetDirectoryName(_config.Engine.ConfigFile)!;
-        _configWatcher = new FileSystemWatcher(dir)
-        {
-            IncludeSubdirectories = true,
-            NotifyFilter = NotifyFilters.FileName | NotifyFilters.LastWrite | NotifyFilters.Size | NotifyFilters.DirectoryName,
-        };
-        FileSystemEventHandler onChange = (_, e) =>
-        {
-            if (!e.FullPath.EndsWith(".yaml", StringComparison.OrdinalIgnoreCase) && !e.FullPath.EndsWith(".yml", StringComparison.OrdinalIgnoreCase)) return;
-            ScheduleConfigReload();
-        };
-        _configWatcher.Changed += onChange;
-        _configWatcher.Created += onChange;
-        _configWatcher.Deleted += onChange;
-        _configWatcher.Renamed += (s, e) => onChange(s, e);
-        _configWatcher.EnableRaisingEvents = true;
-    }
-
-    private void ScheduleConfigReload()
-    {
-        lock (_stateLock)
-        {
-            if (_configDebounce is null)
-                _configDebounce = _time.CreateTimer(_ => _ = Task.Run(async () =>
-                {
-                    try { await ReloadConfigAsync(_stopping.Token); }
-                    catch (Exception ex) when (ex is not OperationCanceledException) { LogRunFailed(_logger, "(config reload)", ex); }
-                }), null, ReloadDelay, Timeout.InfiniteTimeSpan);
-            else _configDebounce.Change(ReloadDelay, Timeout.InfiniteTimeSpan);
-        }
+        _configWatcher = new Runtime.ConfigWatcher(_config.Engine.ConfigFile, ReloadDelay, _time, () => ReloadConfigAsync(_stopping.Token), _logger);
+        _configWatcher.Start();
     }
 
     // Since when each rule has been waiting for its plugin; said once when it starts waiting and when it stops.

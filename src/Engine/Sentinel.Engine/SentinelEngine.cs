@@ -54,8 +54,7 @@ internal sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHos
         public ActionDefinition Definition { get; } = definition;
         public long LastSuccessTicks;
     }
-    private FileSystemWatcher? _configWatcher;
-    private ITimer? _configDebounce;
+    private Runtime.ConfigWatcher? _configWatcher;
     private long _lastTick;
     private int _started;
     private int _disposed;
@@ -248,7 +247,6 @@ internal sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHos
         _rulePings.Clear();
         _catalog.Changed -= OnPluginsChanged;
         _configWatcher?.Dispose();
-        _configDebounce?.Dispose();
         await _stopping.CancelAsync();
         await _scheduler.StopAsync(cancellationToken);
         // Supervised services keep running (adopted at the next start) unless their rule says stop-on-exit.
