@@ -88,16 +88,11 @@ internal sealed partial class SentinelEngine
 
     private void Record(RuleDefinition def, CheckRecord check, IReadOnlyDictionary<string, string>? probeState)
     {
-        RuleTransition? transition;
-        RuleState next;
-        lock (_stateLock)
+        var (next, transition) = _states.Update(def.Name, current =>
         {
-            var current = _states.GetValueOrDefault(def.Name) ?? RuleState.New(def.Name, check.At);
-            (next, transition) = RuleStateMachine.Apply(current, check, def.FailureThreshold, def.SuccessThreshold);
-            if (probeState is not null) next = next with { ProbeState = probeState };
-            _states[def.Name] = next;
-        }
-        _persister?.MarkDirty(next);
+            var (judged, t) = RuleStateMachine.Apply(current, check, def.FailureThreshold, def.SuccessThreshold);
+            return (probeState is null ? judged : judged with { ProbeState = probeState }, t);
+        }, since: check.At);
         if (transition is not null) Publish(transition);
         Observers.Check(new Runtime.CheckObservation(def, check, next, transition));
     }
@@ -133,14 +128,8 @@ internal sealed partial class SentinelEngine
     private void RecordExit(RemediationEvent exit)
     {
         var check = new CheckRecord(ProbeStatus.Unhealthy, "exited: " + exit.Message, exit.When, TimeSpan.Zero);
-        RuleState next;
-        lock (_stateLock)
-        {
-            if (!_states.TryGetValue(exit.Rule, out var current)) return;
-            next = current with { Checks = current.Checks + 1, Failures = current.Failures + 1 };
-            _states[exit.Rule] = next;
-        }
-        _persister?.MarkDirty(next);
+        var (next, known) = _states.Update(exit.Rule, current => (current with { Checks = current.Checks + 1, Failures = current.Failures + 1 }, true), onlyIfKnown: true);
+        if (!known) return;
         if (_runtimes.TryGetValue(exit.Rule, out var runtime))
             Observers.Check(new Runtime.CheckObservation(runtime.Definition, check, next, null, CountsOnly: true));
     }

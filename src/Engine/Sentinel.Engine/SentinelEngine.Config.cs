@@ -69,7 +69,7 @@ internal sealed partial class SentinelEngine
                 try
                 {
                     // The probe's durable state outlives its instance: a rebuilt rule (new options, new plugin version) keeps it.
-                    var saved = existing?.State.Snapshot() ?? _states.GetValueOrDefault(rule.Name)?.ProbeState;
+                    var saved = existing?.State.Snapshot() ?? _states.Get(rule.Name)?.ProbeState;
                     var remediator = PrepareRemediator(rule, newRemediators);
                     IProbe probe = rule.Probe.ImplementationType == typeof(SupervisedProbe)
                         ? new SupervisedProbe(remediator!.Supervisor!, _time)
@@ -117,20 +117,16 @@ internal sealed partial class SentinelEngine
             foreach (var runtime in created)
             {
                 var def = runtime.Definition;
-                RuleTransition? t = null;
-                RuleState state;
-                lock (_stateLock)
+                var known = _states.Get(def.Name) is not null;
+                var (state, t) = _states.Update(def.Name, current =>
                 {
-                    var known = _states.GetValueOrDefault(def.Name);
-                    state = known ?? RuleState.New(def.Name, now);
                     // paused: in the config is applied when it is new or changed; otherwise the stored state (an API
                     // pause or resume) stands. A state written before this was kept counts as agreeing with the config.
-                    var configChanged = known is null ? def.Paused : (known.ConfigPaused ?? def.Paused) != def.Paused;
-                    if (configChanged && def.Paused != (state.Status == RuleStatus.Paused)) (state, t) = RuleStateMachine.SetPaused(state, def.Paused, now);
-                    state = state with { ConfigPaused = def.Paused };
-                    _states[def.Name] = state;
-                }
-                _persister?.MarkDirty(state);
+                    RuleTransition? paused = null;
+                    var configChanged = !known ? def.Paused : (current.ConfigPaused ?? def.Paused) != def.Paused;
+                    if (configChanged && def.Paused != (current.Status == RuleStatus.Paused)) (current, paused) = RuleStateMachine.SetPaused(current, def.Paused, now);
+                    return (current with { ConfigPaused = def.Paused }, paused);
+                }, since: now);
                 if (t is not null) Publish(t);
                 await _scheduler.ScheduleAsync(def with { Paused = state.Status == RuleStatus.Paused }, cancellationToken);
             }
@@ -151,8 +147,7 @@ internal sealed partial class SentinelEngine
             foreach (var name in removed)
             {
                 await _scheduler.UnscheduleAsync(name, cancellationToken);
-                _states.TryRemove(name, out _);
-                _persister?.MarkRemoved(name);
+                _states.Remove(name);
             }
             foreach (var (name, runtime) in old)
                 if (!next.TryGetValue(name, out var kept) || !ReferenceEquals(kept, runtime)) _ = RetireAsync(runtime);

@@ -22,19 +22,16 @@ internal sealed partial class SentinelEngine
 
     RemediationState IRemediationHost.UpdateRemediation(string rule, Func<RemediationState, RemediationState> update)
     {
-        RuleState next;
-        RemediationState result;
-        lock (_stateLock)
+        var changed = false;
+        var (_, result) = _states.Update(rule, current =>
         {
-            var current = _states.GetValueOrDefault(rule) ?? RuleState.New(rule, _time.GetUtcNow());
-            result = update(current.Remediation ?? new RemediationState());
+            var result = update(current.Remediation ?? new RemediationState());
             // Healthy checks of a healthy rule change nothing: no write, no flush.
-            if (Equals(result, current.Remediation)) return result;
-            next = current with { Remediation = result };
-            _states[rule] = next;
-        }
-        _persister?.MarkDirty(next);
-        _persister?.FlushSoon();
+            if (Equals(result, current.Remediation)) return (current, result);
+            changed = true;
+            return (current with { Remediation = result }, result);
+        });
+        if (changed) _persister?.FlushSoon();
         return result;
     }
 

@@ -57,7 +57,7 @@ internal sealed partial class SentinelEngine
 
     private RuleStatusView View(WaitingRule rule, bool uptime)
     {
-        var s = _states.GetValueOrDefault(rule.Name);
+        var s = _states.Get(rule.Name);
         return new RuleStatusView(rule.Name, rule.Description, RuleStatus.Waiting, _waitingSince.GetValueOrDefault(rule.Name, StartedAt), rule.Schedule,
             string.Join(", ", rule.Missing.Select(m => m.Type)), 0, 0, s?.Checks ?? 0, s?.Failures ?? 0, s?.LastCheck)
         {
@@ -68,7 +68,7 @@ internal sealed partial class SentinelEngine
 
     private RuleStatusView View(RuleDefinition def, int recent, bool uptime = true)
     {
-        var s = _states.GetValueOrDefault(def.Name) ?? RuleState.New(def.Name, StartedAt);
+        var s = _states.Get(def.Name) ?? RuleState.New(def.Name, StartedAt);
         var remediation = def.Supervise is null && def.Remediate.Count == 0 ? null : s.Remediation ?? new RemediationState();
         return new RuleStatusView(def.Name, def.Description, s.Status, s.Since, def.Schedule, def.Probe.Name,
             s.ConsecutiveFailures, s.ConsecutiveSuccesses, s.Checks, s.Failures, s.LastCheck, remediation)

@@ -31,10 +31,9 @@ internal sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHos
     private readonly ConfigLoader _loader;
     private readonly ProbeFactory _probes;
     private readonly SemaphoreSlim _applyGate = new(1, 1);
-    private readonly ConcurrentDictionary<string, RuleState> _states = new(StringComparer.Ordinal);
+    private readonly Runtime.RuleStates _states;
     private readonly ConcurrentDictionary<string, ILogger> _ruleLoggers = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stopping = new();
-    private readonly Lock _stateLock = new();
     private readonly ConcurrentDictionary<string, RuleRemediator> _remediators = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, DateTimeOffset> _waitingSince = new(StringComparer.Ordinal);
     private RuleSet _rules = RuleSet.Empty;
@@ -69,6 +68,7 @@ internal sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHos
         _loggerFactory = loggerFactory;
         _logger = loggerFactory.CreateLogger("Sentinel.Engine");
         _time = time ?? TimeProvider.System;
+        _states = new Runtime.RuleStates(_time);
         _scheduler = scheduler ?? new QuartzRuleScheduler(loggerFactory, config.Engine.MaxConcurrency);
         _loader = loader ?? new ConfigLoader();
         Pings = new Heartbeat.PingRegistry(_time);
@@ -145,12 +145,12 @@ internal sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHos
     /// <summary>Config reload debounce; changes are applied after this long without further edits.</summary>
     public TimeSpan ReloadDelay { get; init; } = TimeSpan.FromMilliseconds(500);
 
-    public RuleState? GetState(string rule) => _states.TryGetValue(rule, out var s) ? s : null;
+    public RuleState? GetState(string rule) => _states.Get(rule);
 
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
         if (Interlocked.Exchange(ref _started, 1) == 1) throw new InvalidOperationException("the engine is already started");
-        foreach (var (rule, state) in await _store.LoadAsync(cancellationToken)) _states[rule] = state;
+        _states.Load(await _store.LoadAsync(cancellationToken));
         Events.Subscribe(Activity.OnEventAsync);
         if (History is not null)
         {
@@ -161,6 +161,7 @@ internal sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHos
         }
         _persister = new StatePersister(_store, StatusFilePath, WriteStatus, _config.Engine.StateFlushInterval,
             _loggerFactory.CreateLogger("Sentinel.State"), Writes);
+        _states.Persister = _persister;
         if (_store is INotificationStore notificationStore)
         {
             _notifications = new NotificationCenter(notificationStore, this, _probes.CreateAction, _time, _loggerFactory, Writes);
@@ -172,12 +173,8 @@ internal sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHos
             if (!_hung) Interlocked.Exchange(ref _lastTick, _time.GetUtcNow().UtcTicks);
         }, cancellationToken);
         await ApplyAsync(_config, cancellationToken);
-        var forgotten = _states.Keys.Where(k => !_runtimes.ContainsKey(k) && _rules.Waiting.All(w => w.Name != k)).ToList();
-        foreach (var rule in forgotten)
-        {
-            _states.TryRemove(rule, out _);
-            _persister.MarkRemoved(rule);
-        }
+        var forgotten = _states.Rules.Where(k => !_runtimes.ContainsKey(k) && _rules.Waiting.All(w => w.Name != k)).ToList();
+        foreach (var rule in forgotten) _states.Remove(rule);
         _persister.Start();
         if (_config.Engine.WatchConfig) WatchConfig();
         if (_config.Engine.WatchPlugins) _catalog.StartWatching();
@@ -221,14 +218,7 @@ internal sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHos
     public async Task<bool> SetPausedAsync(string rule, bool paused, CancellationToken cancellationToken = default)
     {
         if (!_runtimes.TryGetValue(rule, out var runtime)) return false;
-        RuleTransition? t;
-        RuleState next;
-        lock (_stateLock)
-        {
-            (next, t) = RuleStateMachine.SetPaused(_states.GetValueOrDefault(rule) ?? RuleState.New(rule, _time.GetUtcNow()), paused, _time.GetUtcNow());
-            _states[rule] = next;
-        }
-        _persister?.MarkDirty(next);
+        var (next, t) = _states.Update(rule, current => RuleStateMachine.SetPaused(current, paused, _time.GetUtcNow()));
         if (t is not null) Publish(t);
         if (paused) await _scheduler.UnscheduleAsync(rule, cancellationToken);
         else await _scheduler.ScheduleAsync(runtime.Definition with { Paused = false }, cancellationToken);

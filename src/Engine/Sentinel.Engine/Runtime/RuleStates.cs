@@ -1,0 +1,56 @@
+using System.Collections.Concurrent;
+
+namespace Sentinel.Engine.Runtime;
+
+/// <summary>
+/// Every rule's state, the one writer of it: an update reads and replaces a rule's state under one lock (a check, an
+/// exit, a pause, a remediation step and a config change never overwrite each other), and hands what changed to the
+/// persister. Reads take no lock.
+/// </summary>
+internal sealed class RuleStates(TimeProvider time)
+{
+    private readonly ConcurrentDictionary<string, RuleState> _states = new(StringComparer.Ordinal);
+    private readonly Lock _gate = new();
+
+    /// <summary>Where changed states go to be written (set once the engine has one).</summary>
+    public State.StatePersister? Persister { get; set; }
+
+    public RuleState? Get(string rule) => _states.TryGetValue(rule, out var s) ? s : null;
+
+    public ICollection<string> Rules => _states.Keys;
+
+    /// <summary>What the store kept from the last run, before anything runs.</summary>
+    public void Load(IEnumerable<KeyValuePair<string, RuleState>> stored)
+    {
+        foreach (var (rule, state) in stored) _states[rule] = state;
+    }
+
+    /// <summary>
+    /// Replaces the rule's state (a new one if it has none) by what <paramref name="update"/> makes of it, and marks it
+    /// to be written; an update that returns the state it was given writes nothing. A new state starts at
+    /// <paramref name="since"/> (default: now). Returns the new state and the update's result.
+    /// </summary>
+    public (RuleState State, T Result) Update<T>(string rule, Func<RuleState, (RuleState Next, T Result)> update, bool onlyIfKnown = false, DateTimeOffset? since = null)
+    {
+        RuleState next;
+        T result;
+        lock (_gate)
+        {
+            var known = _states.GetValueOrDefault(rule);
+            if (known is null && onlyIfKnown) return (null!, default!);
+            var current = known ?? RuleState.New(rule, since ?? time.GetUtcNow());
+            (next, result) = update(current);
+            if (ReferenceEquals(next, current)) return (next, result);
+            _states[rule] = next;
+        }
+        Persister?.MarkDirty(next);
+        return (next, result);
+    }
+
+    /// <summary>Forgets a rule (removed from the configuration) and its stored state.</summary>
+    public void Remove(string rule)
+    {
+        _states.TryRemove(rule, out _);
+        Persister?.MarkRemoved(rule);
+    }
+}
