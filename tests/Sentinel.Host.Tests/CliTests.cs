@@ -252,6 +252,8 @@ public sealed class CliTests : IDisposable
         using var sentinel = SentinelProcess.Start(_dir, null, "run", "--config", config);
         await Eventually.Until(() => sentinel.Stdout.Contains("Rule ok: Pending -> Healthy"), context: sentinel.Output);
         sentinel.Stdout.Should().Contain("Rule later is not checked: ").And.Contain("waiting for a plugin that provides probe type 'file-threshold'");
+        // Port 0: the CLI finds the bound address in status.json, written at the first state flush.
+        await Eventually.Until(() => File.Exists(Path.Combine(_dir, "state", "status.json")), context: sentinel.Output);
         var table = await SentinelProcess.RunAsync(_dir, "status", "--config", config);
         table.Exit.Should().Be(0, table.Stderr);
         table.Stdout.Should().MatchRegex(@"later\s+│\s+waiting\s+│").And.Contain("waiting for a plugin that provides probe type 'file-threshold'");

@@ -31,13 +31,17 @@ internal static class LogsCommand
             if (def.Supervise is { } spec && !checks)
             {
                 var files = new[] { spec.Stdout!, spec.Stderr! }.Distinct().ToList();
+                var printed = new Dictionary<string, long>(StringComparer.Ordinal);
                 foreach (var file in files)
                 {
                     if (files.Count > 1) Console.WriteLine($"==> {file} <==");
-                    foreach (var line in Tail(file, lines, spec.LogMaxFiles)) Console.WriteLine(line);
+                    var tail = Tail(file, lines, spec.LogMaxFiles, out var read);
+                    foreach (var line in tail) Console.WriteLine(line);
+                    printed[file] = read;
                 }
                 if (!follow) return 0;
-                try { await Task.WhenAll(files.Select(f => FollowAsync(f, files.Count > 1 ? Path.GetFileName(f) + ": " : "", ct))); }
+                // Followed from the end of what was printed, not from the file's end now: a line written in between is shown.
+                try { await Task.WhenAll(files.Select(f => FollowAsync(f, printed[f], files.Count > 1 ? Path.GetFileName(f) + ": " : "", ct))); }
                 catch (OperationCanceledException) { }
                 return 0;
             }
@@ -46,8 +50,13 @@ internal static class LogsCommand
     }
 
     /// <summary>The last <paramref name="count"/> lines of a log, taken from its rotated copies (.1 the newest) when the file itself has fewer.</summary>
-    public static List<string> Tail(string path, int count, int rotated)
+    public static List<string> Tail(string path, int count, int rotated) => Tail(path, count, rotated, out _);
+
+    /// <inheritdoc cref="Tail(string, int, int)"/>
+    /// <param name="read">How far the file itself was read: where following it goes on.</param>
+    public static List<string> Tail(string path, int count, int rotated, out long read)
     {
+        read = 0;
         var result = new List<string>();
         for (var i = 0; i <= rotated && result.Count < count; i++)
         {
@@ -56,7 +65,10 @@ internal static class LogsCommand
             string[] all;
             using (var s = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete))
             using (var r = new StreamReader(s, Encoding.UTF8))
+            {
                 all = r.ReadToEnd().Split('\n');
+                if (i == 0) read = s.Position;
+            }
             var text = all.Length > 0 && all[^1].Length == 0 ? all[..^1] : all;
             result.InsertRange(0, text.Skip(Math.Max(0, text.Length - (count - result.Count))));
         }
@@ -65,9 +77,8 @@ internal static class LogsCommand
 
     // Follows a file as `tail -F` does: new lines as they come; a rotation (the file shrank or was replaced) is read
     // from its start.
-    private static async Task FollowAsync(string path, string prefix, CancellationToken ct)
+    private static async Task FollowAsync(string path, long offset, string prefix, CancellationToken ct)
     {
-        long offset = File.Exists(path) ? new FileInfo(path).Length : 0;
         var carry = "";
         while (!ct.IsCancellationRequested)
         {
@@ -79,7 +90,7 @@ internal static class LogsCommand
             s.Seek(offset, SeekOrigin.Begin);
             using var r = new StreamReader(s, Encoding.UTF8);
             var text = carry + await r.ReadToEndAsync(ct);
-            offset = s.Length;
+            offset = s.Position; // what was read, not the length now: a line written meanwhile is read next time
             var parts = text.Split('\n');
             carry = parts[^1];
             foreach (var line in parts[..^1]) Console.WriteLine(prefix + line);

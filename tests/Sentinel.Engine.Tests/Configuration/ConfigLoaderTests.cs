@@ -99,7 +99,7 @@ public sealed class ConfigLoaderTests : IDisposable
         var system = new ConfigLoader(_ => null) { SystemConfigRoot = etc }.LoadEngine(installed).Settings!;
         (system.StateDirectory, system.LogDirectory).Should().Be(("/var/lib/sentinel", "/var/log/sentinel"));
         system.PluginDirectories.Should().Equal([Path.Combine(_dir.Path, "etc", "sentinel", "plugins")],
-            "the drop-in folder beside a system config even before it exists (after the shipped plugins, when there are any: PackageTests)");
+            "the drop-in folder beside a system config even before it exists (after the shipped plugins, when there are any: Sentinel.Package.Tests)");
 
         var copied = _dir.File("etc/sentinel/copied.yaml", "engine: { state: ../state, log: { directory: ../logs } }\nrules: []\n");
         var (refused, errors) = new ConfigLoader(_ => null) { SystemConfigRoot = etc }.LoadEngine(copied);
