@@ -244,6 +244,9 @@ public sealed class CliTests : IDisposable
         var strict = await SentinelProcess.RunAsync(_dir, "validate", "--config", config);
         strict.Exit.Should().Be(2);
         strict.Stderr.Should().Contain("rules[1] (later).probe: unknown probe type 'file-threshold'").And.Contain("`validate --allow-missing-plugins` accepts it");
+        var check = await SentinelProcess.RunAsync(_dir, "check", "--config", config);
+        check.Exit.Should().Be(1, "a rule that cannot be checked is not healthy");
+        check.Stdout.Should().MatchRegex(@"later\s+│\s+not checked\s+│").And.Contain("0 of 2 unhealthy, 1 not checked (waiting for a plugin)");
         var lenient = await SentinelProcess.RunAsync(_dir, "validate", "--allow-missing-plugins", "--config", config);
         lenient.Exit.Should().Be(0, lenient.Stderr);
         lenient.Stderr.Should().Contain("warning: sentinel.yaml:13:20: rule 'later' is waiting for a plugin that provides probe type 'file-threshold'");

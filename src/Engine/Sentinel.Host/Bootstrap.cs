@@ -43,9 +43,9 @@ internal static class Bootstrap
     }
 
     /// <summary>As <see cref="Load"/>, printing the errors: the config is null when the commands must exit with <see cref="ExitConfigInvalid"/>.</summary>
-    public static (PluginCatalog? Catalog, SentinelConfig? Config) LoadValid(string configPath, ILoggerFactory loggerFactory)
+    public static (PluginCatalog? Catalog, SentinelConfig? Config) LoadValid(string configPath, ILoggerFactory loggerFactory, bool allowMissingPlugins = false)
     {
-        var (catalog, result) = Load(configPath, loggerFactory);
+        var (catalog, result) = Load(configPath, loggerFactory, allowMissingPlugins);
         if (result is { IsValid: false }) PrintErrors(result.Errors);
         return (catalog, result is { IsValid: true } ? result.Config : null);
     }

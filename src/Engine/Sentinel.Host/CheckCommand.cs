@@ -17,17 +17,20 @@ internal static class CheckCommand
     {
         Bootstrap.SizeConsole();
         using var loggers = Bootstrap.QuietLoggerFactory();
-        var (catalog, config) = Bootstrap.LoadValid(configPath, loggers);
+        // As `run` does: a rule whose plugin is not installed yet is shown as waiting (and counts as not healthy).
+        var (catalog, config) = Bootstrap.LoadValid(configPath, loggers, allowMissingPlugins: true);
         using (catalog)
         {
             if (config is null) return Bootstrap.ExitConfigInvalid;
             var all = config.Rules;
-            var unknown = names.Where(n => all.All(r => r.Name != n)).ToList();
+            var known = all.Select(r => r.Name).Concat(config.Waiting.Select(w => w.Name)).ToList();
+            var unknown = names.Where(n => !known.Contains(n)).ToList();
             if (unknown.Count > 0)
             {
-                Console.Error.WriteLine($"error: no rule named {string.Join(", ", unknown.Select(u => $"'{u}'"))} (rules: {string.Join(", ", all.Select(r => r.Name))})");
+                Console.Error.WriteLine($"error: no rule named {string.Join(", ", unknown.Select(u => $"'{u}'"))} (rules: {string.Join(", ", known)})");
                 return Bootstrap.ExitConfigInvalid;
             }
+            var waiting = config.Waiting.Where(w => names.Length == 0 || names.Contains(w.Name)).ToList();
             var selected = names.Length == 0 ? all : all.Where(r => names.Contains(r.Name)).ToList();
             var factory = new ProbeFactory(loggers, TimeProvider.System);
             var saved = await Sentinel.Engine.State.SqliteStateStore.ReadProbeStatesAsync(Path.Combine(config.Engine.StateDirectory, "sentinel.db"), cancellationToken);
@@ -60,10 +63,14 @@ internal static class CheckCommand
                 };
                 table.AddRow(Markup.Escape(rule.Name), $"[{color}]{text}[/]", Duration.Format(check.Duration), Markup.Escape(redactor.Apply(check.Description ?? "")));
             }
+            foreach (var w in waiting)
+                table.AddRow(Markup.Escape(w.Name), "[yellow]not checked[/]", "", Markup.Escape(w.Reason));
             AnsiConsole.Write(table);
             var failed = checks.Count(c => !c.Item2.IsSuccess);
-            Console.WriteLine(failed == 0 ? $"all {checks.Length} healthy" : $"{failed} of {checks.Length} unhealthy");
-            return failed == 0 ? 0 : 1;
+            var total = checks.Length + waiting.Count;
+            Console.WriteLine(failed + waiting.Count == 0 ? $"all {total} healthy"
+                : $"{failed} of {total} unhealthy" + (waiting.Count > 0 ? $", {waiting.Count} not checked (waiting for a plugin)" : ""));
+            return failed + waiting.Count == 0 ? 0 : 1;
         }
     }
 }
