@@ -190,7 +190,8 @@ public sealed class SupervisionTests : IDisposable
             Status()!.Value.GetProperty("remediation").GetProperty("total").GetInt64().Should().Be(0, "an operator's start or restart is not a remediation");
             sentinel.Stdout.Should().NotContain("-> Down", "nothing the operator did is an outage").And.NotContain("exited (", "nor a crash");
 
-            var story = await SentinelProcess.RunAsync(_dir, "logs", "svc", "--checks", "-n", "20", "--since", "10m", "--config", config);
+            // Checks come every 200ms: enough lines to reach back past the resume however slowly this test ran.
+            var story = await SentinelProcess.RunAsync(_dir, "logs", "svc", "--checks", "-n", "1000", "--since", "10m", "--config", config);
             story.Exit.Should().Be(0, story.Stderr);
             story.Stdout.Should().Contain("  check  healthy").And.Contain("transition  paused", "its checks and events: the resume by `sentinel start` among them");
 
