@@ -144,7 +144,8 @@ public sealed partial class PackageTests : IDisposable
     {
         private readonly Process _process;
         private readonly System.Text.StringBuilder _output = new();
-        private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(10) };
+        // Generous: under qemu, with another program keeping a core busy, Kestrel's first answers are JIT-compiled slowly.
+        private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(60) };
 
         private Running(Process process) => _process = process;
 
@@ -174,9 +175,10 @@ public sealed partial class PackageTests : IDisposable
         /// <summary>Waits for the status page's address, /health and the rule healthy; returns a client and the address.</summary>
         public async Task<(HttpClient Http, string Address)> HealthyAsync(string rule)
         {
-            var address = await Eventually.Value(() => StatusPage().Match(Printed()) is { Success: true } m ? m.Groups[1].Value : null, TimeSpan.FromMinutes(1), context: Printed);
-            await Eventually.Until(async () => (await _http.GetAsync(address + "health")).StatusCode == HttpStatusCode.OK, context: Printed);
-            await Eventually.Until(async () => (await _http.GetStringAsync(address + "api/rules/" + rule)).Contains("\"status\":\"healthy\""), context: Printed);
+            var limit = TimeSpan.FromMinutes(2);
+            var address = await Eventually.Value(() => StatusPage().Match(Printed()) is { Success: true } m ? m.Groups[1].Value : null, limit, context: Printed);
+            await Eventually.Until(async () => (await _http.GetAsync(address + "health")).StatusCode == HttpStatusCode.OK, limit, context: Printed);
+            await Eventually.Until(async () => (await _http.GetStringAsync(address + "api/rules/" + rule)).Contains("\"status\":\"healthy\""), limit, context: Printed);
             return (_http, address);
         }
 
