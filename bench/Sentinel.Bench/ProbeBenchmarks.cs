@@ -213,7 +213,7 @@ internal static class ProbeBenchmarks
         var options = new YamlBinder("bench", _ => null, errors, new BindingLocations()).Bind(stream.Documents[0].RootNode, reg.OptionsType, "with");
         if (errors.Count > 0) throw new InvalidOperationException(string.Join("\n", errors));
         var rule = new RuleDefinition { Name = "bench", Timeout = TimeSpan.FromMinutes(5), Probe = reg, ProbeOptions = options!, FailureThreshold = 1, SuccessThreshold = 1, Fingerprint = "b", Every = TimeSpan.FromSeconds(1) };
-        return new ProbeFactory(NullLoggerFactory.Instance, TimeProvider.System).Create(rule);
+        return new PluginActivator(NullLoggerFactory.Instance, TimeProvider.System).Create(rule);
     }
 
     private static ProbeContext Context(TimeSpan timeout) => new() { RuleName = "bench", TimeProvider = TimeProvider.System, Logger = NullLogger.Instance, Timeout = timeout };

@@ -44,7 +44,7 @@ public sealed class ConfigFuzzTests(ITestOutputHelper output) : IDisposable
         using var catalog = new PluginCatalog(Path.Combine(SentinelProcess.RepoRoot, "plugins"), NullLogger.Instance, builtIn: [new Sentinel.Engine.BuiltIn.EngineProbesPlugin()]);
         catalog.LoadAll();
         catalog.Plugins.Should().NotBeEmpty();
-        var probes = new ProbeFactory(NullLoggerFactory.Instance, TimeProvider.System);
+        var probes = new PluginActivator(NullLoggerFactory.Instance, TimeProvider.System);
         var loader = new ConfigLoader(name => name == "SET_VARIABLE" ? "value" : null);
         var random = new Random(Seed);
         var path = Path.Combine(_dir, "sentinel.yaml");
@@ -88,7 +88,7 @@ public sealed class ConfigFuzzTests(ITestOutputHelper output) : IDisposable
     }
 
     // As the engine builds a rule: a ConfigException (with locations) is a refusal; anything else is a crash.
-    private static void Build(ProbeFactory factory, RuleDefinition rule)
+    private static void Build(PluginActivator factory, RuleDefinition rule)
     {
         try
         {

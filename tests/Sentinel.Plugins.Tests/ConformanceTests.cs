@@ -44,7 +44,7 @@ public sealed partial class ConformanceTests : IClassFixture<ConformanceTests.Ta
 
     [Fact]
     public void EveryRegisteredProbe_IsCovered()
-        => RealPlugins.Catalog.Names(Sentinel.Engine.Plugins.PluginKind.Probe).Should().BeEquivalentTo(Probes.Select(row => (string)row[0]));
+        => RealPlugins.Catalog.Names(Sentinel.Engine.Model.PluginKind.Probe).Should().BeEquivalentTo(Probes.Select(row => (string)row[0]));
 
     [Theory]
     [MemberData(nameof(Probes))]
@@ -97,7 +97,7 @@ public sealed partial class ConformanceTests : IClassFixture<ConformanceTests.Ta
 
     [Fact]
     public void EveryRegisteredProbe_HasAHangingTarget()
-        => RealPlugins.Catalog.Names(Sentinel.Engine.Plugins.PluginKind.Probe).Should().BeEquivalentTo(HangingProbes.Select(row => (string)row[0]));
+        => RealPlugins.Catalog.Names(Sentinel.Engine.Model.PluginKind.Probe).Should().BeEquivalentTo(HangingProbes.Select(row => (string)row[0]));
 
     [Theory]
     [MemberData(nameof(HangingProbes))]
@@ -150,7 +150,7 @@ public sealed partial class ConformanceTests : IClassFixture<ConformanceTests.Ta
 
     [Fact]
     public void EveryRegisteredAction_IsCovered()
-        => RealPlugins.Catalog.Names(Sentinel.Engine.Plugins.PluginKind.Action).Should().BeEquivalentTo(Actions.Select(row => (string)row[0]));
+        => RealPlugins.Catalog.Names(Sentinel.Engine.Model.PluginKind.Action).Should().BeEquivalentTo(Actions.Select(row => (string)row[0]));
 
     public static TheoryData<string> ActionTypes => new(Actions.Select(row => (string)row[0]));
 
@@ -164,7 +164,7 @@ public sealed partial class ConformanceTests : IClassFixture<ConformanceTests.Ta
         reg.ImplementationType.IsPublic.Should().BeFalse();
         KebabName().IsMatch(type).Should().BeTrue();
         reg.Description.Should().NotBeNullOrWhiteSpace();
-        RealPlugins.Bind(type, "{ definitely-not-an-option: 1 }", Sentinel.Engine.Plugins.PluginKind.Action).Errors
+        RealPlugins.Bind(type, "{ definitely-not-an-option: 1 }", Sentinel.Engine.Model.PluginKind.Action).Errors
             .Should().Contain(e => e.Message.Contains("unknown key 'definitely-not-an-option'"));
     }
 

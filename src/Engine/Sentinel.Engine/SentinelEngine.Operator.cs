@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using Sentinel.Engine.Configuration;
 using Sentinel.Engine.Notifications;
 using Sentinel.Engine.Remediation;
@@ -11,7 +12,7 @@ internal sealed partial class SentinelEngine
     /// <summary>A rule in full: its state, its definition (secrets masked), its recent checks.</summary>
     public RuleDetail? GetRule(string rule)
     {
-        var set = _rules;
+        var set = _rules.Set;
         if (!set.Runtimes.TryGetValue(rule, out var runtime))
             return set.Waiting.FirstOrDefault(w => w.Name == rule) is { } waiting ? new RuleDetail(View(waiting, uptime: true), null) : null;
         var def = runtime.Definition;
@@ -37,8 +38,35 @@ internal sealed partial class SentinelEngine
             m.SentAt, m.Attempts, m.LastError, m.FailedOverFrom)).ToList())).ToList();
     }
 
+    /// <summary>Loads the configuration file again and applies it, or keeps the running one and records the errors.</summary>
+    public Task<ConfigLoadResult> ReloadConfigAsync(CancellationToken cancellationToken = default) => _applier.ReloadAsync(cancellationToken);
+
     /// <summary>Runs a rule's check now (outside its schedule); null when the rule is unknown, paused, or a check is already running.</summary>
-    public Task<CheckRecord?> RunNowAsync(string rule, CancellationToken cancellationToken) => RunRuleAsync(rule, cancellationToken);
+    public Task<CheckRecord?> RunNowAsync(string rule, CancellationToken cancellationToken) => _checks.RunAsync(rule, cancellationToken);
+
+    /// <summary>Runs one check of a rule now, unless one is already running; returns the check, or null if skipped.</summary>
+    public Task<CheckRecord?> RunRuleAsync(string rule, CancellationToken cancellationToken = default) => _checks.RunAsync(rule, cancellationToken);
+
+    /// <summary>Observes how late each scheduled check started (for the load harness and, later, metrics).</summary>
+    internal Action<string, TimeSpan>? ScheduledStartObserver
+    {
+        get => _checks.ScheduledStartObserver;
+        set => _checks.ScheduledStartObserver = value;
+    }
+
+    /// <summary>Pauses or resumes a rule (the API's pause and resume); false when there is no such rule.</summary>
+    public async Task<bool> SetPausedAsync(string rule, bool paused, CancellationToken cancellationToken = default)
+    {
+        if (!_rules.TryGetRuntime(rule, out var runtime)) return false;
+        var (next, t) = _states.Update(rule, current => RuleStateMachine.SetPaused(current, paused, _time.GetUtcNow()));
+        if (t is not null) _checks.Publish(t);
+        if (paused) await _scheduler.UnscheduleAsync(rule, cancellationToken);
+        else await _scheduler.ScheduleAsync(runtime.Definition with { Paused = false }, cancellationToken);
+        // Resumed while its service was held stopped (`sentinel stop`): watching it again means running it again.
+        if (!paused && next.Remediation is { Held: true } && _rules.Remediators.TryGetValue(rule, out var held) && held.Supervisor is not null)
+            _ = Task.Run(() => held.StartByOperatorAsync(restart: false));
+        return true;
+    }
 
     /// <summary>
     /// Starts a remediation attempt of the rule now, whatever its backoff and budget say. Returns what became of it,
@@ -46,8 +74,8 @@ internal sealed partial class SentinelEngine
     /// </summary>
     public async Task<(bool Ran, bool Ok, string Message)> RemediateNowAsync(string rule, string who)
     {
-        if (!_runtimes.ContainsKey(rule)) return (false, false, $"there is no rule '{rule}'");
-        if (!_remediators.TryGetValue(rule, out var remediator))
+        if (!_rules.Runtimes.ContainsKey(rule)) return (false, false, $"there is no rule '{rule}'");
+        if (!_rules.Remediators.TryGetValue(rule, out var remediator))
             return (false, false, $"rule '{rule}' has nothing to remediate with: give it remediate: actions or supervise:");
         var result = await remediator.RemediateNowAsync($"requested by {who}");
         return result is { } r ? (true, r.Ok, r.Message) : (false, false, "a remediation attempt of this rule is already running");
@@ -60,8 +88,8 @@ internal sealed partial class SentinelEngine
     /// </summary>
     public async Task<(int Status, string Message)> ControlServiceAsync(string rule, string verb, CancellationToken cancellationToken)
     {
-        if (!_runtimes.TryGetValue(rule, out var runtime)) return (404, $"there is no rule '{rule}'");
-        if (!_remediators.TryGetValue(rule, out var remediator) || remediator.Supervisor is null)
+        if (!_rules.Runtimes.TryGetValue(rule, out var runtime)) return (404, $"there is no rule '{rule}'");
+        if (!_rules.Remediators.TryGetValue(rule, out var remediator) || remediator.Supervisor is null)
             return (409, $"rule '{rule}' supervises no service (only a rule with supervise: has one to {verb})");
         switch (verb)
         {
@@ -80,10 +108,10 @@ internal sealed partial class SentinelEngine
         }
     }
 
-    [Microsoft.Extensions.Logging.LoggerMessage(EventId = 30, Level = Microsoft.Extensions.Logging.LogLevel.Information, Message = "Rule {Rule}: service {What}: {Outcome}")]
-    private static partial void LogServiceControl(Microsoft.Extensions.Logging.ILogger logger, string rule, string what, string outcome);
+    [LoggerMessage(EventId = 30, Level = LogLevel.Information, Message = "Rule {Rule}: service {What}: {Outcome}")]
+    private static partial void LogServiceControl(ILogger logger, string rule, string what, string outcome);
 
-    public bool HasRule(string rule) => _runtimes.ContainsKey(rule);
+    public bool HasRule(string rule) => _rules.Runtimes.ContainsKey(rule);
 
     /// <summary>The engine's clock.</summary>
     public DateTimeOffset Now => _time.GetUtcNow();

@@ -1,3 +1,4 @@
+using Sentinel.Engine.Plugins;
 using Microsoft.Extensions.Logging;
 using Sentinel.Abstractions;
 using Sentinel.Engine.Configuration;
@@ -32,7 +33,7 @@ internal static class CheckCommand
             }
             var waiting = config.Waiting.Where(w => names.Length == 0 || names.Contains(w.Name)).ToList();
             var selected = names.Length == 0 ? all : all.Where(r => names.Contains(r.Name)).ToList();
-            var factory = new ProbeFactory(loggers, TimeProvider.System);
+            var factory = new PluginActivator(loggers, TimeProvider.System);
             var saved = await Sentinel.Engine.State.SqliteStateStore.ReadProbeStatesAsync(Path.Combine(config.Engine.StateDirectory, "sentinel.db"), cancellationToken);
             var logger = loggers.CreateLogger("Sentinel.Check");
             var checks = await Task.WhenAll(selected.Select(async rule =>

@@ -1,3 +1,4 @@
+using Sentinel.Engine.Plugins;
 using Sentinel.Engine.Configuration;
 using Sentinel.Engine.Notifications;
 using Sentinel.Engine.Rules;
@@ -22,7 +23,7 @@ internal static class NotifyTestCommand
                     : $"error: no channel named '{channelName}'{DidYouMean.Suffix(channelName, channels.Select(c => c.Name), "channels")}");
                 return Bootstrap.ExitConfigInvalid;
             }
-            var action = new ProbeFactory(loggers, TimeProvider.System).CreateAction("channel " + channel.Name, new ActionDefinition(channel.Type, channel.Options, channel.Location));
+            var action = new PluginActivator(loggers, TimeProvider.System).CreateAction("channel " + channel.Name, new ActionDefinition(channel.Type, channel.Options, channel.Location));
             Console.WriteLine($"Sending a test message on '{channel.Name}' ({channel.Type.Name})...");
             var (ok, output, error) = await ChannelTest.SendTestAsync(action, channel, TimeProvider.System, loggers.CreateLogger("Sentinel.Notify"), cancellationToken);
             (action as IDisposable)?.Dispose();

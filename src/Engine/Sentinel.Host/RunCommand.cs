@@ -58,7 +58,7 @@ internal static class RunCommand
                 // The outside switch hears why Sentinel is not running, instead of only noticing the silence later.
                 var secrets = Sentinel.Engine.Api.Redactor.Of(heartbeat.To.SelectMany(a => Sentinel.Engine.Api.Redactor.SecretValues(a.Options)));
                 loggerFactory.Redactor = () => secrets;
-                var factory = new Sentinel.Engine.Rules.ProbeFactory(loggerFactory, TimeProvider.System);
+                var factory = new Sentinel.Engine.Plugins.PluginActivator(loggerFactory, TimeProvider.System);
                 var targets = heartbeat.To.Select(a => factory.CreateAction("engine.heartbeat", a)).ToList();
                 await Sentinel.Engine.Heartbeat.HeartbeatSender.FailAsync(targets, $"Sentinel did not start: the configuration is invalid ({result.Errors.Count} errors):\n"
                     + string.Join("\n", result.Errors), TimeProvider.System, log, TimeSpan.FromSeconds(10));

@@ -93,6 +93,15 @@ public sealed class ArchitectureTests(ITestOutputHelper output)
         tooLong.Should().BeEmpty($"a file over {MaxLines} lines holds more than one thing: split it along its seams:\n" + string.Join("\n", tooLong));
     }
 
+    [Fact]
+    public void TheEngineClass_IsCompositionOnly()
+    {
+        // SentinelEngine.cs composes the parts and orders their start and stop; a check's path, a config's apply, the
+        // views and the hosts' calls live elsewhere (Runtime/, and the engine's partial files over the parts).
+        var root = Path.Combine(TestPaths.RepoRoot, "src", "Engine", "Sentinel.Engine", "SentinelEngine.cs");
+        File.ReadLines(root).Count().Should().BeLessThanOrEqualTo(200, "SentinelEngine.cs is composition and start/stop order only");
+    }
+
     // The top folder of the engine a type is declared in ("(root)" for Sentinel.Engine itself); null outside the engine.
     private static string? Folder(TypeReference type)
     {

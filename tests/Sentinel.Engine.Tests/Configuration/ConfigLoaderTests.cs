@@ -309,6 +309,48 @@ public sealed class ConfigLoaderTests : IDisposable
     }
 
     [Fact]
+    public void Load_DurationsOutOfTheirRange_AreErrorsWhereTheyAreWritten_SayingWhatIsAllowed()
+    {
+        var result = Load("""
+            engine:
+              state-flush-interval: 2h
+              history: { flush-interval: 50ms }
+              heartbeat: { every: 500ms, to: [{ type: record, with: { key: k } }] }
+            defaults:
+              every: 20ms
+            channels:
+              - { name: ops, type: test-channel, with: { key: k }, give-up-after: 0s }
+            rules:
+              - name: a
+                timeout: 0s
+                probe: { type: scripted, with: { key: x } }
+            """);
+        result.Errors.Select(e => $"{Loc(e)} {e.Message}").Should().BeEquivalentTo(
+            "2:25 engine.state-flush-interval: 2h is too long: the longest duration is 1h",
+            "3:30 engine.history.flush-interval: 50ms is too short: the shortest duration is 100ms",
+            "4:23 engine.heartbeat.every: 500ms is too short: the shortest interval is 1s",
+            "6:10 defaults.every: 20ms is too short: the shortest interval is 100ms",
+            "8:71 channels[0] (ops).give-up-after: 0s is too short: a give-up-after must be longer than 0s, e.g. 24h",
+            "11:14 rules[0] (a).timeout: 0s is too short: a timeout must be longer than 0s, e.g. 10s");
+    }
+
+    [Fact]
+    public void Load_ARuleOutOfRange_WhosePluginIsMissing_IsAnError_NotLeftWaiting()
+    {
+        var path = _dir.File("sentinel.yaml", """
+            rules:
+              - name: later
+                failure-threshold: 0
+                probe: { type: file-threshold }
+            """);
+        var result = new ConfigLoader().Load(path, _catalog, allowMissingPlugins: true);
+        result.Errors.Select(e => e.Message).Should().SatisfyRespectively(
+            e => e.Should().StartWith("rules[0] (later).failure-threshold: "),
+            e => e.Should().StartWith("rules[0] (later).probe: unknown probe type 'file-threshold'"));
+        result.Config?.Waiting.Should().BeNullOrEmpty();
+    }
+
+    [Fact]
     public void Load_EveryAndCronTogether_AndTooShortInterval_AreErrors()
     {
         var result = Load("""

@@ -132,11 +132,11 @@ public sealed class StateGuardianTests : IDisposable
         File.ReadAllText(keepMe).Should().Be("precious", "nothing outside the root, not through a file symlink nor a folder symlink");
         output.Last().Should().StartWith("4 files");
 
-        RealPlugins.Bind("cleanup", $"{{ roots: ['{root}'], patterns: ['../precious/*.log'], max-age: 1d }}", Sentinel.Engine.Plugins.PluginKind.Action).Errors
+        RealPlugins.Bind("cleanup", $"{{ roots: ['{root}'], patterns: ['../precious/*.log'], max-age: 1d }}", Sentinel.Engine.Model.PluginKind.Action).Errors
             .Should().Contain(e => e.Message.Contains("must be a file-name pattern (no '/' or '..')"));
-        RealPlugins.Bind("cleanup", "{ roots: ['/'], patterns: ['*.log'], max-age: 1d }", Sentinel.Engine.Plugins.PluginKind.Action).Errors
+        RealPlugins.Bind("cleanup", "{ roots: ['/'], patterns: ['*.log'], max-age: 1d }", Sentinel.Engine.Model.PluginKind.Action).Errors
             .Should().Contain(e => e.Message.Contains("root '/' is refused"));
-        RealPlugins.Bind("cleanup", "{ roots: [logs], patterns: ['*.log'] }", Sentinel.Engine.Plugins.PluginKind.Action).Errors
+        RealPlugins.Bind("cleanup", "{ roots: [logs], patterns: ['*.log'] }", Sentinel.Engine.Model.PluginKind.Action).Errors
             .Should().Contain(e => e.Message.Contains("must be an absolute path")).And.Contain(e => e.Message.Contains("say what is old"));
     }
 

@@ -70,5 +70,5 @@ public sealed class HealthchecksPingerTests
     [InlineData("{ uuid: not-a-uuid }", "uuid is not a UUID (8-4-4-4-12 hex digits")] // not echoed: it is a secret
     [InlineData("{ ping-key: k }", "ping-key and slug go together")]
     public void BadOptions_AreConfigErrors(string with, string expected)
-        => RealPlugins.Bind("healthchecks", with, Sentinel.Engine.Plugins.PluginKind.Action).Errors.Should().Contain(e => e.Message.Contains(expected));
+        => RealPlugins.Bind("healthchecks", with, Sentinel.Engine.Model.PluginKind.Action).Errors.Should().Contain(e => e.Message.Contains(expected));
 }

@@ -42,7 +42,7 @@ public sealed class EmailNotifierTests
     [InlineData("{ host: h, from: a@b.c, to: [x@y.z], password: p }", "password without username")]
     public void BadOptions_AreConfigErrors(string with, string expected)
     {
-        var (_, errors) = RealPlugins.Bind("email", with, Sentinel.Engine.Plugins.PluginKind.Action);
+        var (_, errors) = RealPlugins.Bind("email", with, Sentinel.Engine.Model.PluginKind.Action);
         errors.Should().Contain(e => e.Message.Contains(expected));
     }
 }

@@ -109,7 +109,7 @@ public sealed class TwilioSmsNotifierTests : IAsyncLifetime
     [InlineData("{ account-sid: AC1, auth-token: t, from: '+1555', to: ['555-1234'] }", "'555-1234' is not an E.164 number")]
     public void BadOptions_AreConfigErrors(string with, string expected)
     {
-        var (_, errors) = RealPlugins.Bind("twilio-sms", with, Sentinel.Engine.Plugins.PluginKind.Action);
+        var (_, errors) = RealPlugins.Bind("twilio-sms", with, Sentinel.Engine.Model.PluginKind.Action);
         errors.Should().Contain(e => e.Message.Contains(expected));
     }
 }

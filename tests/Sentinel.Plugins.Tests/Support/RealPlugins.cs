@@ -58,7 +58,7 @@ internal static class RealPlugins
             Name = "test", Timeout = TimeSpan.FromSeconds(5), Probe = reg, ProbeOptions = options!, FailureThreshold = 1,
             SuccessThreshold = 1, Fingerprint = "t", Every = TimeSpan.FromSeconds(1),
         };
-        return new ProbeFactory(NullLoggerFactory.Instance, time ?? TimeProvider.System).Create(rule);
+        return new PluginActivator(NullLoggerFactory.Instance, time ?? TimeProvider.System).Create(rule);
     }
 
     public static IAction CreateAction(string type, string withYaml)
@@ -70,7 +70,7 @@ internal static class RealPlugins
             Name = "test", Timeout = TimeSpan.FromSeconds(5), Probe = Probe("process"), ProbeOptions = new object(), FailureThreshold = 1,
             SuccessThreshold = 1, Fingerprint = "t", Every = TimeSpan.FromSeconds(1),
         };
-        return new ProbeFactory(NullLoggerFactory.Instance, TimeProvider.System).CreateAction(rule, new ActionDefinition(Action(type), options!, default));
+        return new PluginActivator(NullLoggerFactory.Instance, TimeProvider.System).CreateAction(rule, new ActionDefinition(Action(type), options!, default));
     }
 
     /// <summary>Runs an action once as a remediation attempt; returns what it wrote and what it threw.</summary>

@@ -68,7 +68,6 @@ internal sealed partial class ConfigLoader
     private static HeartbeatDefinition? ResolveHeartbeat(HeartbeatSpec? spec, YamlBinder binder, PluginCatalog catalog, List<ConfigError> errors, BindingLocations locations)
     {
         if (spec is null || spec.To.Count == 0) return null;
-        if (spec.Every < TimeSpan.FromSeconds(1)) errors.Add(new(locations.Of(spec, "every"), "engine.heartbeat.every: the shortest interval is 1s"));
         var targets = new List<ActionDefinition>();
         for (var i = 0; i < spec.To.Count; i++)
         {
@@ -163,12 +162,9 @@ internal sealed partial class ConfigLoader
             if (!CronText.TryToQuartz(rule.Cron, out var q, out var cronError)) errors.Add(new(locations.Of(rule, "cron"), $"{label}.cron: {cronError}"));
             else cron = q;
         }
+        // every and timeout are bounded where they are written (DurationRange on RuleSpec and DefaultsSpec).
         var every = rule.Cron is null ? rule.Every ?? defaults.Every : (TimeSpan?)null;
-        if (every is { } e && e < TimeSpan.FromMilliseconds(100))
-            errors.Add(new(locations.Of(rule, rule.Every is null ? null : "every"), $"{label}.every: {Duration.Format(e)} is too short: the shortest interval is 100ms"));
         var timeout = rule.Timeout ?? defaults.Timeout;
-        if (timeout <= TimeSpan.Zero)
-            errors.Add(new(locations.Of(rule, "timeout"), $"{label}.timeout: must be longer than 0s, e.g. 10s"));
 
         var conditions = new List<Condition>();
         if (rule.Conditions is { } condNode)
@@ -234,7 +230,7 @@ internal sealed partial class ConfigLoader
 
         if (missing.Count > 0)
         {
-            if (waiting is not null && errors.Count == before && rule.Name is not null)
+            if (waiting is not null && errors.Count == before && !binder.IsInvalid(rule) && rule.Name is not null)
                 waiting.Add(new WaitingRule(rule.Name, rule.Description, every is { } w ? "every " + Duration.Format(w) : "cron " + rule.Cron, missing, locations.Of(rule)));
             else
                 foreach (var m in missing)

@@ -58,7 +58,7 @@ internal sealed class MaintenanceSpec : IValidatableObject
 }
 
 /// <summary>A named notification target (see docs/notifications.md).</summary>
-internal sealed class ChannelSpec : IValidatableObject
+internal sealed class ChannelSpec
 {
     [Required] public string? Name { get; set; }
     [Required] public string? Type { get; set; }
@@ -67,19 +67,13 @@ internal sealed class ChannelSpec : IValidatableObject
     [Description("The channel that gets this channel's messages when it keeps failing (or fails permanently).")]
     public string? Fallback { get; set; }
 
-    [Description("How long a message keeps failing on this channel before it goes to the fallback.")]
+    [DurationRange("0s"), Description("How long a message keeps failing on this channel before it goes to the fallback.")]
     public TimeSpan FailoverAfter { get; set; } = TimeSpan.FromMinutes(5);
 
-    [Description("An undelivered message is dropped, with an error, after this long.")]
+    [DurationRange("0s", MinimumIsExclusive = true, What = "give-up-after", Example = "24h"), Description("An undelivered message is dropped, with an error, after this long.")]
     public TimeSpan GiveUpAfter { get; set; } = TimeSpan.FromHours(24);
 
     public TemplateSpec? Template { get; set; }
-
-    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
-    {
-        if (FailoverAfter < TimeSpan.Zero) yield return new("failover-after cannot be negative", [nameof(FailoverAfter)]);
-        if (GiveUpAfter <= TimeSpan.Zero) yield return new("give-up-after must be longer than 0s, e.g. 24h", [nameof(GiveUpAfter)]);
-    }
 }
 
 internal sealed class NotificationsSpec
@@ -127,7 +121,7 @@ internal sealed class EngineSpec
     [Range(1, 10_000), Description("How many rule checks may run at once.")]
     public int MaxConcurrency { get; set; } = 100;
 
-    [Description("How often changed rule states are written to the state store and status.json; state transitions are written at once.")]
+    [DurationRange("10ms", "1h"), Description("How often changed rule states are written to the state store and status.json; state transitions are written at once.")]
     public TimeSpan StateFlushInterval { get; set; } = TimeSpan.FromSeconds(5);
 
     public bool WatchConfig { get; set; } = true;
@@ -151,15 +145,13 @@ internal sealed class HistorySpec : IValidatableObject
     [Description("How long the hourly counts (uptime, failures, durations) are kept; at least the retention.")]
     public TimeSpan DownsampledRetention { get; set; } = TimeSpan.FromDays(400);
 
-    [Description("How often new checks are written (served from memory until then; a crash loses at most this much history, never state).")]
+    [DurationRange("100ms", "1h"), Description("How often new checks are written (served from memory until then; a crash loses at most this much history, never state).")]
     public TimeSpan FlushInterval { get; set; } = TimeSpan.FromSeconds(30);
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
         if (Retention < TimeSpan.FromHours(1))
             yield return new ValidationResult("retention must be at least 1h (the page's uptime needs the last hours): write e.g. retention: 30d", ["retention"]);
-        if (FlushInterval < TimeSpan.FromMilliseconds(100) || FlushInterval > TimeSpan.FromHours(1))
-            yield return new ValidationResult($"flush-interval ({Duration.Format(FlushInterval)}) must be between 100ms and 1h", ["flush-interval"]);
         if (DownsampledRetention < Retention)
             yield return new ValidationResult($"downsampled-retention ({Duration.Format(DownsampledRetention)}) must be at least the retention ({Duration.Format(Retention)})", ["downsampled-retention"]);
     }
@@ -167,7 +159,7 @@ internal sealed class HistorySpec : IValidatableObject
 
 internal sealed class HeartbeatSpec
 {
-    [Description("How often a success ping is sent.")]
+    [DurationRange("1s", What = "interval"), Description("How often a success ping is sent.")]
     public TimeSpan Every { get; set; } = TimeSpan.FromMinutes(1);
 
     [Description("Where: actions such as { type: healthchecks, with: { uuid: ... } }.")]
@@ -199,8 +191,8 @@ internal sealed class LogSpec
 
 internal sealed class DefaultsSpec
 {
-    public TimeSpan Every { get; set; } = TimeSpan.FromSeconds(30);
-    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(10);
+    [DurationRange("100ms", What = "interval")] public TimeSpan Every { get; set; } = TimeSpan.FromSeconds(30);
+    [DurationRange("0s", MinimumIsExclusive = true, What = "timeout", Example = "10s")] public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(10);
     [Range(1, 1000)] public int FailureThreshold { get; set; } = 3;
     [Range(1, 1000)] public int SuccessThreshold { get; set; } = 2;
     public BackoffSpec? Backoff { get; set; }
@@ -217,9 +209,9 @@ internal sealed class RuleSpec
 {
     [Required] public string? Name { get; set; }
     public string? Description { get; set; }
-    public TimeSpan? Every { get; set; }
+    [DurationRange("100ms", What = "interval")] public TimeSpan? Every { get; set; }
     public string? Cron { get; set; }
-    public TimeSpan? Timeout { get; set; }
+    [DurationRange("0s", MinimumIsExclusive = true, What = "timeout", Example = "10s")] public TimeSpan? Timeout { get; set; }
     public PluginRefSpec? Probe { get; set; }
     public YamlNode? Conditions { get; set; }
     [Range(1, 1000)] public int? FailureThreshold { get; set; }

@@ -52,7 +52,9 @@ internal static class ConfigSchema
                 var schema = Property(type, key, prop);
                 if (prop.GetCustomAttribute<DescriptionAttribute>()?.Description is { } d) schema["description"] = d;
                 if (defaults is not null && Default(prop.GetValue(defaults)) is { } value) schema["default"] = value;
-                if (prop.GetCustomAttribute<RangeAttribute>() is { } range)
+                if (prop.GetCustomAttribute<DurationRangeAttribute>() is { } durations)
+                    schema["description"] = $"{(schema["description"] is { } text ? text + " " : "")}{Bounds(durations)}";
+                else if (prop.GetCustomAttribute<RangeAttribute>() is { } range)
                 {
                     schema["minimum"] = JsonValue.Create(Convert.ToDouble(range.Minimum, System.Globalization.CultureInfo.InvariantCulture));
                     schema["maximum"] = JsonValue.Create(Convert.ToDouble(range.Maximum, System.Globalization.CultureInfo.InvariantCulture));
@@ -159,6 +161,13 @@ internal static class ConfigSchema
         {
             if (schema.ContainsKey("anyOf") || schema["type"]?.GetValue<string>() is not ("integer" or "number")) return schema;
             return new JsonObject { ["anyOf"] = new JsonArray(schema, Env()) };
+        }
+
+        // JSON Schema has no bounds for a duration string: they are said in the description (the loader enforces them).
+        private static string Bounds(DurationRangeAttribute d)
+        {
+            var low = d.MinimumIsExclusive ? $"longer than {Duration.Format(d.Shortest)}" : $"at least {Duration.Format(d.Shortest)}";
+            return d.Longest >= TimeSpan.FromDays(3650) ? $"Must be {low}." : $"Must be {low} and at most {Duration.Format(d.Longest)}.";
         }
 
         private static JsonNode? Default(object? value) => value switch

@@ -142,7 +142,19 @@ internal sealed class YamlBinder(string file, Func<string, string?> env, List<Co
             errors[i] = errors[i] with { Message = hidden.Aggregate(errors[i].Message, (m, h) => m.Replace(h, "***", StringComparison.Ordinal)) };
     }
 
+    private readonly HashSet<object> _invalid = new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>Whether a value of <paramref name="instance"/> broke one of its bounds ([Required], [Range], [DurationRange], Validate).</summary>
+    public bool IsInvalid(object instance) => _invalid.Contains(instance);
+
     private void Validate(object instance, IReadOnlyDictionary<string, PropertyInfo> props, HashSet<string> seen, HashSet<string> failed, YamlMappingNode map, string path)
+    {
+        var before = errors.Count;
+        try { ValidateProperties(instance, props, seen, failed, map, path); }
+        finally { if (errors.Count > before) _invalid.Add(instance); }
+    }
+
+    private void ValidateProperties(object instance, IReadOnlyDictionary<string, PropertyInfo> props, HashSet<string> seen, HashSet<string> failed, YamlMappingNode map, string path)
     {
         foreach (var (key, prop) in props)
         {
@@ -165,8 +177,11 @@ internal sealed class YamlBinder(string file, Func<string, string?> env, List<Co
                 {
                     result = new ValidationResult(attr is RangeAttribute r ? $"must be between {r.Minimum} and {r.Maximum}" : ex.Message);
                 }
+                // A duration's bound says what it found itself ("50ms is too short: the shortest interval is 100ms").
                 if (result is not null && result != ValidationResult.Success)
-                    errors.Add(new ConfigError(Locations.Of(instance, key), $"{Join(path, key)}: {result.ErrorMessage} (found {Show(value)})"));
+                    errors.Add(new ConfigError(Locations.Of(instance, key), attr is DurationRangeAttribute
+                        ? $"{Join(path, key)}: {result.ErrorMessage}"
+                        : $"{Join(path, key)}: {result.ErrorMessage} (found {Show(value)})"));
             }
         }
         if (instance is IValidatableObject validatable)

@@ -88,41 +88,23 @@ internal sealed partial class NotificationCenter
         finally { _gate.Release(); }
     }
 
-    // Sentinel's own trouble is not any rule's maintenance.
-    private MaintenanceWindow? Muting(string rule, DateTimeOffset at)
-        => rule == EngineRule ? null : _host.Config.Maintenance.FirstOrDefault(w => w.Covers(rule) && w.OpenUntil(at) is not null);
+    private MaintenanceWindow? Muting(string rule, DateTimeOffset at) => World.Muting(rule, at);
 
     // Incidents opened during a maintenance window that has ended: alerted for now if their rule is still down.
     private async Task ReleaseMutedAsync(DateTimeOffset now, CancellationToken ct)
     {
         foreach (var incident in _open.Values.Where(i => i.MutedBy is not null).ToList())
-        {
-            if (Muting(incident.Rule, now) is not null) continue;
-            incident.MutedBy = null;
-            var messages = Rule(incident.Rule) is { } def && _host.GetState(incident.Rule)?.Status == RuleStatus.Down
-                ? Messages(def, incident, incident.Cause, _host.GetState(incident.Rule)?.LastCheck?.Description ?? incident.Description, now)
-                : [];
-            foreach (var m in messages.Where(m => m.Groupable)) m.DueAt = now;
-            await CommitAsync(null, [incident], messages, ct);
-        }
+            await ApplyAsync(IncidentPolicy.ReleaseMuted(World, incident, now), ct);
     }
 
     private DateTimeOffset? MutedUntil(Incident i)
         => i.MutedBy is null ? null : _host.Config.Maintenance.Where(w => w.Covers(i.Rule)).Select(w => w.OpenUntil(_time.GetUtcNow())).OfType<DateTimeOffset>().DefaultIfEmpty(_time.GetUtcNow()).Max();
 
-    private DateTimeOffset? NextReminder(Incident i)
-        => i.AckedAt is null && i.SuppressedBy is null && i.MutedBy is null && i.LastNotifiedAt is { } last && Rule(i.Rule)?.ReminderInterval is { } every ? last + every : null;
+    private DateTimeOffset? NextReminder(Incident i) => IncidentPolicy.NextReminder(World, i);
 
     private async Task QueueRemindersAsync(DateTimeOffset now, CancellationToken ct)
     {
-        foreach (var incident in _open.Values.ToList())
-        {
-            if (NextReminder(incident) is not { } due || due > now || Rule(incident.Rule) is not { } def) continue;
-            incident.LastNotifiedAt = now;
-            var messages = incident.Notified.Distinct().Select(c => NewMessage(incident, def.Name, c, NotificationKind.Reminder, _host.GetState(def.Name)?.LastCheck?.Description ?? incident.Description, now)).ToList();
-            foreach (var m in messages) m.DueAt = now;
-            await CommitAsync(null, [incident], messages, ct);
-        }
+        foreach (var incident in _open.Values.ToList()) await ApplyAsync(IncidentPolicy.Remind(World, incident, now), ct);
     }
 
     private async Task SendAsync(string channel, List<OutboxMessage> batch, CancellationToken ct)
@@ -196,7 +178,7 @@ internal sealed partial class NotificationCenter
                 m.Status = OutboxStatus.FailedOver;
                 moved.Add(new OutboxMessage
                 {
-                    Id = ++_nextMessage, IncidentId = m.IncidentId, Rule = m.Rule, Channel = fallback, Item = m.Item, CreatedAt = now, DueAt = now,
+                    Id = _book.NextMessageId(), IncidentId = m.IncidentId, Rule = m.Rule, Channel = fallback, Item = m.Item, CreatedAt = now, DueAt = now,
                     FailedOverFrom = channel,
                 });
                 return;
@@ -230,30 +212,13 @@ internal sealed partial class NotificationCenter
                 {
                     var incident = _open.Values.FirstOrDefault(i => i.Id == id);
                     if (incident is not null) { onIncident(incident); if (!incidents.Contains(incident)) incidents.Add(incident); }
-                    else if (m.Status == OutboxStatus.Sent) (extra ??= []).AddRange(ResolvedAfterTheFact(m));
+                    else if (m.Status == OutboxStatus.Sent && IncidentPolicy.ResolvedAfterTheFact(_book, World, m, _time.GetUtcNow()) is { } resolved) (extra ??= []).Add(resolved);
                 }
             }
+            if (extra is not null) _book.Number(extra);
             await CommitAsync(null, incidents, [.. batch, .. extra ?? []], ct);
         }
         finally { _gate.Release(); }
         if (extra is { Count: > 0 }) Wake();
-    }
-
-    // A "down" delivered after its incident closed (the send was in flight, or is sent again after a kill): the channel
-    // was told, so it gets the resolved message too. Its rule may have been removed meanwhile: it is told why it ended.
-    private IEnumerable<OutboxMessage> ResolvedAfterTheFact(OutboxMessage sent)
-    {
-        var def = Rule(sent.Rule);
-        if (def is { SendResolved: false }) yield break;
-        // Told before (a reminder was in flight): the resolved message written at the close is waiting for this one.
-        if (_pending.Any(p => p.Status == OutboxStatus.Pending && p.IncidentId == sent.IncidentId && p.Channel == sent.Channel && p.Item.Kind == NotificationKind.Resolved)) yield break;
-        var now = _time.GetUtcNow();
-        yield return new OutboxMessage
-        {
-            Id = ++_nextMessage, IncidentId = sent.IncidentId, Rule = sent.Rule, Channel = sent.Channel, CreatedAt = now, DueAt = now + GroupWait,
-            Item = def is null
-                ? new NotificationItem(sent.Rule, NotificationKind.Resolved, "removed", sent.Item.Since, "the rule was removed from the configuration", sent.IncidentId)
-                : new NotificationItem(def.Name, NotificationKind.Resolved, _host.GetState(def.Name)?.Status.ToString().ToLowerInvariant() ?? "healthy", sent.Item.Since, null, sent.IncidentId),
-        };
     }
 }

@@ -26,16 +26,13 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _gate = new(1, 1);
-    private readonly Dictionary<string, Incident> _open = new(StringComparer.Ordinal);
-    private readonly List<OutboxMessage> _pending = [];
+    private readonly IncidentBook _book = new();
+    private Dictionary<string, Incident> _open => _book.Open;
+    private List<OutboxMessage> _pending => _book.Pending;
     private readonly Dictionary<string, (ChannelDefinition Def, string Key, IAction Action)> _channels = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stop = new();
-    private Dictionary<OutboxStatus, long> _counts = [];
     private TaskCompletionSource _signal = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private long _nextIncident;
-    private long _nextMessage;
     private Task? _loop;
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, DateTimeOffset> _crashes = new(StringComparer.Ordinal);
     private const string Writer = "outbox";
     private readonly State.StateWriteMonitor? _writes;
     private readonly HashSet<Incident> _unwrittenIncidents = [];
@@ -59,38 +56,21 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
         var snapshot = await _store.LoadNotificationsAsync(cancellationToken);
         foreach (var i in snapshot.Open) _open[i.Rule] = i;
         _pending.AddRange(snapshot.Pending);
-        _counts = snapshot.Counts;
-        _nextIncident = snapshot.MaxIncidentId;
-        _nextMessage = snapshot.MaxMessageId;
+        _book.Counts = snapshot.Counts;
+        _book.LastIncident = snapshot.MaxIncidentId;
+        _book.LastMessage = snapshot.MaxMessageId;
         ApplyChannels(_host.Config);
         await RecoverInFlightAsync(cancellationToken);
         foreach (var gone in _open.Keys.Where(r => r != EngineRule && _host.Config.Rules.All(d => d.Name != r) && _host.Config.Waiting.All(w => w.Name != r)).ToList())
-            await CloseRemovedAsync(gone, _time.GetUtcNow(), cancellationToken);
+            await DecideAsync((book, world) => IncidentPolicy.CloseRemoved(book, world, gone, _time.GetUtcNow()), cancellationToken);
         await ReconcileAsync(cancellationToken);
         // Stopped while its state could not be written; started, it could read it, and writes it again now.
-        if (_open.ContainsKey(EngineRule))
-            await CloseAsync(EngineRule, null, _time.GetUtcNow(), "Sentinel restarted and writes its state again", cancellationToken);
+        await DecideAsync((book, world) => IncidentPolicy.Close(book, world, EngineRule, null, _time.GetUtcNow(), "Sentinel restarted and writes its state again"), cancellationToken);
         _loop = Task.Run(LoopAsync);
     }
 
     /// <summary>The incident of Sentinel itself (its state cannot be written): not a rule name (those start with a letter or digit).</summary>
-    internal const string EngineRule = "(sentinel)";
-
-    // Sentinel's own trouble goes to the engine channels (notifications.engine), kept in memory if the outbox cannot
-    // be written (the trouble may be that disk), and resolved when it is over.
-    private async Task OpenEngineAsync(string reason, DateTimeOffset at, CancellationToken ct)
-    {
-        await _gate.WaitAsync(ct);
-        try
-        {
-            if (_open.ContainsKey(EngineRule)) return;
-            var incident = new Incident { Id = ++_nextIncident, Rule = EngineRule, OpenedAt = at, Description = reason };
-            _open[EngineRule] = incident;
-            await CommitAsync(null, [incident], _host.Config.EngineChannels.Select(c => NewMessage(incident, EngineRule, c, NotificationKind.Down, reason, at)).ToList(), ct);
-        }
-        finally { _gate.Release(); }
-        Wake();
-    }
+    internal const string EngineRule = IncidentPolicy.EngineRule;
 
     // A rule's state and its incident have different writers: the state persister writes a transition at once, the
     // incident is written when the transition's event is handled. A kill between the two leaves a rule down with no
@@ -104,12 +84,12 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
             if (state is { Status: RuleStatus.Down } && def.AlertOn.Contains(AlertOn.Down) && !_open.ContainsKey(def.Name))
             {
                 LogReconciled(_logger, def.Name, "down with no incident: opening one");
-                await OpenAsync(def, NotificationKind.Down, state.LastCheck?.Description, state.Since, ct, SeenLines(state.LastCheck));
+                await DecideAsync((book, world) => IncidentPolicy.Open(book, world, def, NotificationKind.Down, state.LastCheck?.Description, state.Since, IncidentPolicy.SeenLines(state.LastCheck)), ct);
             }
             else if (state is { Status: RuleStatus.Healthy or RuleStatus.Paused } && _open.ContainsKey(def.Name))
             {
                 LogReconciled(_logger, def.Name, $"{state.Status.ToString().ToLowerInvariant()} with an open incident: resolving it");
-                await CloseAsync(def.Name, def, state.Since, state.Status == RuleStatus.Paused ? "paused" : state.LastCheck?.Description, ct);
+                await DecideAsync((book, world) => IncidentPolicy.Close(book, world, def.Name, def, state.Since, state.Status == RuleStatus.Paused ? "paused" : state.LastCheck?.Description), ct);
             }
         }
     }
@@ -147,13 +127,13 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
             if (written.Concat(closing).Any(w => w.IncidentId == id && w.Channel == m.Channel && w.Item.Kind is NotificationKind.Resolved or NotificationKind.BrieflyDown)) continue;
             if (closed.GetValueOrDefault(id) is { ClosedAt: { } end } incident && !incident.Notified.Contains(m.Channel))
             {
-                var lasted = end - incident.OpenedAt;
-                var briefly = NewMessage(incident, m.Rule, m.Channel, NotificationKind.BrieflyDown, $"down for {Duration.Format(lasted)}, resolved: {incident.Description}", end, m.Item.Output);
+                var briefly = IncidentPolicy.BrieflyDown(World, incident, m.Rule, m.Channel, end, m.Item.Output);
                 briefly.DueAt = now;
                 closing.Add(briefly);
             }
-            else closing.AddRange(ResolvedAfterTheFact(m));
+            else if (IncidentPolicy.ResolvedAfterTheFact(_book, World, m, now) is { } resolved) closing.Add(resolved);
         }
+        _book.Number(closing);
         await CommitAsync(null, [], [.. unconfirmed, .. closing], ct);
     }
 
@@ -185,8 +165,8 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
         _gate.Wait();
         try
         {
-            return new NotificationStatus(_pending.Count(m => m.Status == OutboxStatus.Pending), _counts.GetValueOrDefault(OutboxStatus.Sent),
-                _counts.GetValueOrDefault(OutboxStatus.FailedOver), _counts.GetValueOrDefault(OutboxStatus.Expired),
+            return new NotificationStatus(_pending.Count(m => m.Status == OutboxStatus.Pending), _book.Counts.GetValueOrDefault(OutboxStatus.Sent),
+                _book.Counts.GetValueOrDefault(OutboxStatus.FailedOver), _book.Counts.GetValueOrDefault(OutboxStatus.Expired),
                 _open.Values.OrderBy(i => i.Id).Select(i => new IncidentView(i.Id, i.Rule, i.Cause, i.OpenedAt, i.AckedAt, i.SuppressedBy, [.. i.Notified], i.Description, i.MutedBy)).ToList());
         }
         finally { _gate.Release(); }

@@ -47,6 +47,16 @@ internal sealed class RuleStates(TimeProvider time)
         return (next, result);
     }
 
+    /// <summary>Asks for what changed to be written soon (a transition: worth a write now, not at the next flush).</summary>
+    public void FlushSoon() => Persister?.FlushSoon();
+
+    /// <summary>Something status.json shows changed beside the rules' states (a config applied or rejected, an address).</summary>
+    public void StatusChanged()
+    {
+        Persister?.MarkStatusChanged();
+        Persister?.FlushSoon();
+    }
+
     /// <summary>Forgets a rule (removed from the configuration) and its stored state.</summary>
     public void Remove(string rule)
     {

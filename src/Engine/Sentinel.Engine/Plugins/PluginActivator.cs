@@ -1,18 +1,19 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Sentinel.Abstractions;
-using Sentinel.Engine.Configuration;
-using Sentinel.Engine.Plugins;
 
-namespace Sentinel.Engine.Rules;
+namespace Sentinel.Engine.Plugins;
 
-/// <summary>Creates one probe instance per rule: the bound options plus what the constructor asks for
-/// (<see cref="TimeProvider"/>, <see cref="ILogger{T}"/>, <see cref="ILoggerFactory"/>).</summary>
-internal sealed class ProbeFactory
+/// <summary>
+/// Makes instances of the types the catalog registered: one probe per rule, one action per use (a rule's remediate,
+/// run and ping actions, a channel, the engine heartbeat), each given its bound options and what its constructor asks
+/// for (<see cref="TimeProvider"/>, <see cref="ILogger{T}"/>, <see cref="ILoggerFactory"/>, the ping registry).
+/// </summary>
+internal sealed class PluginActivator
 {
     private readonly IServiceProvider _services;
 
-    public ProbeFactory(ILoggerFactory loggerFactory, TimeProvider time, Heartbeat.PingRegistry? pings = null)
+    public PluginActivator(ILoggerFactory loggerFactory, TimeProvider time, Heartbeat.PingRegistry? pings = null)
     {
         _services = new ServiceCollection()
             .AddSingleton(loggerFactory)
