@@ -81,6 +81,28 @@ public sealed class EngineTests
     }
 
     [Fact]
+    public async Task ACheckAskedForWhileOneRuns_RunsWhenItEnds_NotAtTheNextPeriod()
+    {
+        // A ping that arrives while its rule's check runs (the probe already read the old ping) must still be judged
+        // now: the next scheduled check may be an hour away.
+        var key = Key();
+        await using var h = await EngineHarness.StartAsync($$"""
+            rules:
+              - name: hourly
+                every: 1h
+                timeout: 1m
+                probe: { type: scripted, with: { key: {{key}}, delay: 10s } }
+            """);
+        var start = h.Now;
+        h.Scheduler!.FireWithoutWaiting("hourly");
+        await Eventually.Until(() => ScriptedProbe.Running.GetValueOrDefault(key) == 1, what: "the scheduled check running");
+        ((IRemediationHost)h.Engine).RequestCheck("hourly");
+        await h.AdvanceUntilAsync(() => ScriptedProbe.Runs.GetValueOrDefault(key) >= 2, TimeSpan.FromSeconds(1), waitForChecks: false, what: "the asked-for check, after the running one");
+        (h.Now - start).Should().BeLessThan(TimeSpan.FromMinutes(1), "it ran when the first ended, not an hour later");
+        ScriptedProbe.MaxOverlap[key].Should().Be(1);
+    }
+
+    [Fact]
     public async Task StuckProbe_IsAbandonedAndMarked_AndNeverBlocksOtherRules()
     {
         var key = Key();

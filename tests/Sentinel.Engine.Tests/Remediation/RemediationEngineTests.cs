@@ -251,8 +251,10 @@ public sealed class RemediationEngineTests
                 every: 100ms
                 supervise: { command: [/usr/bin/python3, "{{Service}}", --port-file, "{{port}}"] }
             """, dir);
-        await Eventually.Until(() => File.Exists(port), what: "the service listening");
-        var pid = int.Parse(File.ReadAllText(Path.Combine(dir.Path, "state", "supervise", "svc.pid")));
+        var pidfile = Path.Combine(dir.Path, "state", "supervise", "svc.pid");
+        // The service may listen before Sentinel has written its pidfile (a busy machine): both, before reading it.
+        await Eventually.Until(() => File.Exists(port) && File.Exists(pidfile), what: "the service listening, its pidfile written");
+        var pid = int.Parse(File.ReadAllText(pidfile));
         await h.StopEngineAsync();
         // As if Sentinel had been killed before the record of the start reached the state file.
         await using (var db = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(dir.Path, "state", "sentinel.db")};Pooling=false"))

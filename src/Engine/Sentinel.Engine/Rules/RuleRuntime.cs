@@ -25,6 +25,9 @@ internal sealed class RuleRuntime(RuleDefinition definition, IProbe probe, Memor
     internal Task? InFlight { get; set; }
     internal DateTimeOffset InFlightSince { get; set; }
 
+    /// <summary>1 when a check was asked for (a ping, an exit) while one ran: it runs again once that one ends.</summary>
+    internal int CheckAgain;
+
     public async ValueTask DisposeAsync()
     {
         if (InFlight is { IsCompleted: false }) return; // a stuck probe may still use itself; let it be collected later

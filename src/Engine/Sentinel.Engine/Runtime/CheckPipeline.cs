@@ -55,6 +55,7 @@ internal sealed partial class CheckPipeline(RuleRegistry rules, RuleStates state
         if (!await runtime.Gate.WaitAsync(0, CancellationToken.None)) return null;
         try
         {
+            Interlocked.Exchange(ref runtime.CheckAgain, 0); // this check sees whatever was asked for up to now
             if (states.Get(rule) is { Status: RuleStatus.Paused }) return null;
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(stopping, cancellationToken);
             var logger = _ruleLoggers.GetOrAdd(rule, r => loggerFactory.CreateLogger("Sentinel.Rule." + r));
@@ -64,12 +65,22 @@ internal sealed partial class CheckPipeline(RuleRegistry rules, RuleStates state
             await RunAfterCheckAsync(runtime, check, logger, linked.Token);
             return check;
         }
-        finally { runtime.Gate.Release(); }
+        finally
+        {
+            runtime.Gate.Release();
+            // Asked for while this one ran (a ping that arrived after the probe read its state): checked now, not
+            // at the next period (which may be an hour away).
+            if (Volatile.Read(ref runtime.CheckAgain) == 1 && !stopping.IsCancellationRequested) Request(rule);
+        }
     }
 
-    /// <summary>A check asked for outside the schedule (a ping, a supervised exit, a dependency): run soon, not awaited.</summary>
+    /// <summary>
+    /// A check asked for outside the schedule (a ping, a supervised exit, a dependency): run soon, not awaited. One
+    /// asked for while a check runs is not dropped: it runs when that one ends.
+    /// </summary>
     public void Request(string rule) => _ = Task.Run(async () =>
     {
+        if (rules.TryGetRuntime(rule, out var runtime)) Interlocked.Exchange(ref runtime.CheckAgain, 1);
         try { await RunAsync(rule, stopping); }
         catch (OperationCanceledException) { }
         catch (Exception ex) { LogRunFailed(_logger, rule, ex); }

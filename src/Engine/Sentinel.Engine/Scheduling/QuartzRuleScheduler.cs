@@ -6,13 +6,15 @@ using Sentinel.Engine.Configuration;
 namespace Sentinel.Engine.Scheduling;
 
 /// <summary>
-/// One Quartz job per rule (in-memory store), <c>every:</c> as a simple trigger and <c>cron:</c> as a cron
-/// trigger; concurrent execution of one rule is disallowed and missed fires are skipped, not replayed.
+/// Quartz (in-memory store) fires the rules: <c>every:</c> rules by slot (<see cref="IntervalShards"/>: one simple
+/// trigger per interval and slot starts all of its rules), <c>cron:</c> rules one cron trigger each. A rule never runs
+/// twice at once (a check still running when its next is due skips that one), and missed fires are skipped, not replayed.
 /// </summary>
 internal sealed class QuartzRuleScheduler(ILoggerFactory loggerFactory, int maxConcurrency) : IRuleScheduler
 {
     private const string RuleGroup = "rules";
     private const string EngineGroup = "engine";
+    private const string SlotGroup = "slots";
 
     /// <summary>How early a check may start, so that triggers due together are fired in one round.</summary>
     public static TimeSpan FireAheadWindow { get; internal set; } = TimeSpan.FromMilliseconds(5);
@@ -22,20 +24,45 @@ internal sealed class QuartzRuleScheduler(ILoggerFactory loggerFactory, int maxC
     private ServiceProvider? _services;
     private IScheduler? _scheduler;
     private int _stopped;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Slot> _slots = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Slot> _slotOf = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _changes = new(1, 1);
+    private Func<string, DateTimeOffset, CancellationToken, Task>? _runRule;
+    // max-concurrency: checks started by slots wait here for their turn, as Quartz's own jobs wait for a thread.
+    private readonly SemaphoreSlim _concurrency = new(Math.Max(maxConcurrency, 10));
+
+    // The rules of one interval and slot, fired together by one trigger.
+    private sealed class Slot(string key)
+    {
+        public string Key { get; } = key;
+        public System.Collections.Concurrent.ConcurrentDictionary<string, Member> Rules { get; } = new(StringComparer.Ordinal);
+    }
+
+    // A rule in its slot, and its check while one runs (a rule never runs twice at once).
+    private sealed class Member(string rule, TimeSpan offset)
+    {
+        public string Rule { get; } = rule;
+        /// <summary>When in the slot it starts (its step).</summary>
+        public TimeSpan Offset { get; } = offset;
+        public Task? Running;
+    }
 
     public async Task StartAsync(Func<string, DateTimeOffset, CancellationToken, Task> runRule, Action tick, CancellationToken cancellationToken)
     {
         var services = new ServiceCollection();
         services.AddSingleton(loggerFactory);
         services.AddSingleton(typeof(ILogger<>), typeof(Logger<>));
+        _runRule = runRule;
         var ruleJob = new RuleJob(runRule);
         var tickJob = new TickJob(tick);
+        var slotJob = new SlotJob(this);
         // A unique name: several engines (tests, `sentinel check`) may live in one process.
         var name = "sentinel-" + Guid.NewGuid().ToString("N")[..12];
         services.AddQuartz(name, q =>
         {
             q.UseInMemoryStore();
-            q.UseJobFactory(new SingletonJobFactory(ruleJob, tickJob));
+            q.UseJobFactory(new SingletonJobFactory(ruleJob, tickJob, slotJob));
             var concurrency = Math.Max(maxConcurrency, 10);
             q.UseDefaultThreadPool(o => o.MaxConcurrency = concurrency);
             // Acquire the triggers due within the next few milliseconds in one round, so thousands of rules do not
@@ -60,28 +87,91 @@ internal sealed class QuartzRuleScheduler(ILoggerFactory loggerFactory, int maxC
     public async Task ScheduleAsync(RuleDefinition rule, CancellationToken cancellationToken)
     {
         var scheduler = _scheduler ?? throw new InvalidOperationException("the scheduler is not started");
-        var key = new JobKey(rule.Name, RuleGroup);
-        await scheduler.DeleteJob(key, cancellationToken);
-        if (rule.Paused) return;
-        var job = JobBuilder.Create<RuleJob>().WithIdentity(key).UsingJobData("rule", rule.Name).DisallowConcurrentExecution().Build();
-        var builder = TriggerBuilder.Create().WithIdentity(rule.Name, RuleGroup).ForJob(key);
-        ITrigger trigger = rule.Every is { } every
-            ? builder.StartAt(DateTimeOffset.UtcNow.Add(Stagger(rule.Name, every))).WithSimpleSchedule(s => s.WithInterval(every).RepeatForever()
-                .WithMisfireInstruction(SimpleTriggerMisfireInstruction.NextWithRemainingCount)).Build()
-            : builder.StartNow().WithCronSchedule(rule.Cron!, c => c.WithMisfireInstruction(CronTriggerMisfireInstruction.DoNothing)).Build();
-        await scheduler.ScheduleJob(job, trigger, default, cancellationToken);
-    }
-
-    // Spread rules sharing an interval over it, so 10,000 rules at 10s do not all fire in the same millisecond.
-    private static TimeSpan Stagger(string rule, TimeSpan every)
-    {
-        var hash = (uint)StringComparer.Ordinal.GetHashCode(rule);
-        return TimeSpan.FromTicks((long)(hash % (ulong)Math.Max(1, Math.Min(every.Ticks, TimeSpan.FromSeconds(10).Ticks))));
+        await _changes.WaitAsync(cancellationToken);
+        try
+        {
+            // A rule rescheduled (changed, resumed) keeps its running check: it is not started beside it.
+            var running = _slotOf.TryGetValue(rule.Name, out var was) && was.Rules.TryGetValue(rule.Name, out var member) ? member.Running : null;
+            await RemoveAsync(rule.Name, cancellationToken);
+            if (rule.Paused) return;
+            if (rule.Every is { } every)
+            {
+                var index = IntervalShards.SlotOf(rule.Name, every);
+                var key = IntervalShards.Key(every, index);
+                if (!_slots.TryGetValue(key, out var slot))
+                {
+                    slot = new Slot(key);
+                    var job = JobBuilder.Create<SlotJob>().WithIdentity(key, SlotGroup).UsingJobData("slot", key).DisallowConcurrentExecution().Build();
+                    var trigger = TriggerBuilder.Create().WithIdentity(key, SlotGroup).ForJob(job)
+                        .StartAt(DateTimeOffset.UtcNow.Add(IntervalShards.Phase(index, every)))
+                        .WithSimpleSchedule(s => s.WithInterval(every).RepeatForever().WithMisfireInstruction(SimpleTriggerMisfireInstruction.NextWithRemainingCount))
+                        .Build();
+                    _slots[key] = slot;
+                    await scheduler.ScheduleJob(job, trigger, default, cancellationToken);
+                }
+                slot.Rules[rule.Name] = new Member(rule.Name, IntervalShards.Offset(rule.Name, every)) { Running = running };
+                _slotOf[rule.Name] = slot;
+                return;
+            }
+            var ruleKey = new JobKey(rule.Name, RuleGroup);
+            var cronJob = JobBuilder.Create<RuleJob>().WithIdentity(ruleKey).UsingJobData("rule", rule.Name).DisallowConcurrentExecution().Build();
+            var cron = TriggerBuilder.Create().WithIdentity(rule.Name, RuleGroup).ForJob(ruleKey).StartNow()
+                .WithCronSchedule(rule.Cron!, c => c.WithMisfireInstruction(CronTriggerMisfireInstruction.DoNothing)).Build();
+            await scheduler.ScheduleJob(cronJob, cron, default, cancellationToken);
+        }
+        finally { _changes.Release(); }
     }
 
     public async Task UnscheduleAsync(string rule, CancellationToken cancellationToken)
     {
-        if (_scheduler is not null) await _scheduler.DeleteJob(new JobKey(rule, RuleGroup), cancellationToken);
+        if (_scheduler is null) return;
+        await _changes.WaitAsync(cancellationToken);
+        try { await RemoveAsync(rule, cancellationToken); }
+        finally { _changes.Release(); }
+    }
+
+    // Out of its slot (a slot left empty loses its trigger) or its cron job.
+    private async Task RemoveAsync(string rule, CancellationToken cancellationToken)
+    {
+        if (_slotOf.TryRemove(rule, out var slot))
+        {
+            slot.Rules.TryRemove(rule, out _);
+            if (slot.Rules.IsEmpty && _slots.TryRemove(slot.Key, out _))
+                await _scheduler!.DeleteJob(new JobKey(slot.Key, SlotGroup), cancellationToken);
+        }
+        await _scheduler!.DeleteJob(new JobKey(rule, RuleGroup), cancellationToken);
+    }
+
+    // A slot's fire: its rules start step by step over the slot (one whose last check still runs skips this one). The
+    // checks run on their own, so one slow rule delays no other; the slot's job waits only for the last step.
+    private async Task FireAsync(string key, DateTimeOffset scheduledAt)
+    {
+        if (!_slots.TryGetValue(key, out var slot) || _runRule is not { } run) return;
+        foreach (var step in slot.Rules.Values.GroupBy(m => m.Offset).OrderBy(g => g.Key))
+        {
+            var at = scheduledAt + step.Key;
+            var wait = at - DateTimeOffset.UtcNow;
+            if (_stopping.IsCancellationRequested) return;
+            if (wait > TimeSpan.Zero)
+            {
+                try { await Task.Delay(wait, _stopping.Token); }
+                catch (OperationCanceledException) { return; }
+            }
+            foreach (var member in step)
+            {
+                if (member.Running is { IsCompleted: false }) continue;
+                member.Running = RunAsync(run, member.Rule, at, _stopping.Token);
+            }
+        }
+    }
+
+    private async Task RunAsync(Func<string, DateTimeOffset, CancellationToken, Task> run, string rule, DateTimeOffset scheduledAt, CancellationToken cancellationToken)
+    {
+        await Task.Yield(); // the slot's other rules start without waiting for this one
+        try { await _concurrency.WaitAsync(cancellationToken); }
+        catch (OperationCanceledException) { return; }
+        try { await run(rule, scheduledAt, cancellationToken); }
+        finally { _concurrency.Release(); }
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
@@ -89,6 +179,12 @@ internal sealed class QuartzRuleScheduler(ILoggerFactory loggerFactory, int maxC
         if (_scheduler is { } s && Interlocked.Exchange(ref _stopped, 1) == 0)
         {
             await s.Standby(CancellationToken.None);
+            await _stopping.CancelAsync();
+            // Checks started by slots are not Quartz jobs: they are waited for here, as Quartz waits for its own.
+            var running = _slots.Values.SelectMany(x => x.Rules.Values).Select(m => m.Running).OfType<Task>().ToList();
+            var checks = Task.WhenAll(running);
+            if (await Task.WhenAny(checks, Task.Delay(ShutdownTimeout, cancellationToken)) != checks)
+                loggerFactory.CreateLogger<QuartzRuleScheduler>().LogWarning("Checks did not stop within {Timeout}; exiting without waiting for them", ShutdownTimeout);
             // Running checks were cancelled by the engine; a job that still does not finish must not hold up the exit.
             var shutdown = s.Shutdown(waitForJobsToComplete: true, CancellationToken.None).AsTask();
             var limit = Task.Delay(ShutdownTimeout, cancellationToken);
@@ -101,13 +197,15 @@ internal sealed class QuartzRuleScheduler(ILoggerFactory loggerFactory, int maxC
     {
         await StopAsync(CancellationToken.None);
         if (_services is not null) await _services.DisposeAsync();
+        _stopping.Dispose();
     }
 
     // The jobs are stateless singletons: no per-fire DI scope or reflection over job data.
-    private sealed class SingletonJobFactory(RuleJob rule, TickJob tick) : Quartz.Extensibility.IJobFactory
+    private sealed class SingletonJobFactory(RuleJob rule, TickJob tick, SlotJob slot) : Quartz.Extensibility.IJobFactory
     {
         public ValueTask<Quartz.Extensibility.JobScope> CreateJob(Quartz.Extensibility.TriggerFiredBundle bundle, IScheduler scheduler, CancellationToken cancellationToken)
-            => ValueTask.FromResult(new Quartz.Extensibility.JobScope(bundle.JobDetail.JobType == typeof(TickJob) ? tick : rule, null!));
+            => ValueTask.FromResult(new Quartz.Extensibility.JobScope(
+                bundle.JobDetail.JobType == typeof(TickJob) ? tick : bundle.JobDetail.JobType == typeof(SlotJob) ? slot : rule, null!));
 
         public ValueTask ReturnJob(Quartz.Extensibility.JobScope scope, CancellationToken cancellationToken) => ValueTask.CompletedTask;
     }
@@ -116,6 +214,12 @@ internal sealed class QuartzRuleScheduler(ILoggerFactory loggerFactory, int maxC
     {
         public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken)
             => await run(context.MergedJobDataMap.GetString("rule")!, context.ScheduledFireTimeUtc ?? context.FireTimeUtc, cancellationToken);
+    }
+
+    private sealed class SlotJob(QuartzRuleScheduler owner) : IJob
+    {
+        public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken)
+            => await owner.FireAsync(context.MergedJobDataMap.GetString("slot")!, context.ScheduledFireTimeUtc ?? context.FireTimeUtc);
     }
 
     private sealed class TickJob(Action tick) : IJob
