@@ -15,7 +15,7 @@ using Sentinel.Engine.State;
 /// <summary>The probe benchmarks of docs/performance.md, on the real plugins from plugins/.</summary>
 internal static class ProbeBenchmarks
 {
-    private static readonly string Repo = FindRepo();
+    internal static readonly string Repo = FindRepo();
 
     public static async Task<int> RunAsync(string mode, string[] args) => mode switch
     {
@@ -202,7 +202,7 @@ internal static class ProbeBenchmarks
         return engine;
     }
 
-    private static IProbe CreateProbe(string type, string with)
+    internal static IProbe CreateProbe(string type, string with)
     {
         var catalog = new PluginCatalog(Path.Combine(Repo, "plugins"), NullLogger.Instance);
         catalog.LoadAll();
@@ -216,7 +216,7 @@ internal static class ProbeBenchmarks
         return new PluginActivator(NullLoggerFactory.Instance, TimeProvider.System).Create(rule);
     }
 
-    private static ProbeContext Context(TimeSpan timeout) => new() { RuleName = "bench", TimeProvider = TimeProvider.System, Logger = NullLogger.Instance, Timeout = timeout };
+    internal static ProbeContext Context(TimeSpan timeout) => new() { RuleName = "bench", TimeProvider = TimeProvider.System, Logger = NullLogger.Instance, Timeout = timeout };
 
     private static int WriteLog(string path, long bytes)
     {
@@ -243,7 +243,7 @@ internal static class ProbeBenchmarks
         return int.Parse(output.Trim(), CultureInfo.InvariantCulture);
     }
 
-    private static string TempDir() => Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), "sentinel-bench-" + Guid.NewGuid().ToString("N")[..8])).FullName;
+    internal static string TempDir() => Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), "sentinel-bench-" + Guid.NewGuid().ToString("N")[..8])).FullName;
 
     private static int FreePort()
     {

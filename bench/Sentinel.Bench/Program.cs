@@ -19,6 +19,12 @@ if (args.Length > 0 && args[0] == "surfaces")
     return await Sentinel.Bench.SurfacesBenchmark.RunAsync(args.Skip(1).ToArray());
 if (args.Length > 0 && args[0] == "alert")
     return await Sentinel.Bench.AlertBenchmark.RunAsync(args.Skip(1).ToArray());
+if (args.Length > 0 && args[0] == "alloc")
+    return Sentinel.Bench.AllocationBenchmarks.Run(args.Skip(1).ToArray());
+if (args.Length > 0 && args[0] == "httppeer")
+    return await Sentinel.Bench.HttpPeerBenchmark.RunAsync(args.Skip(1).ToArray());
+if (args.Length > 0 && args[0] == "idle")
+    return await Sentinel.Bench.IdleBenchmark.RunAsync(args.Skip(1).ToArray());
 if (args.Length > 0 && args[0] == "restart")
     return await Sentinel.Bench.RestartBenchmark.RunAsync(args.Skip(1).ToArray());
 if (args.Length > 0 && args[0] is "logscan" or "logdetect" or "http")

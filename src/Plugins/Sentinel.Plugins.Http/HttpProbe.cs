@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net.Http.Headers;
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
@@ -88,16 +89,32 @@ internal sealed class HttpProbe : IProbe, IDisposable
         }
     }
 
+    // Into a pooled buffer that grows only for a large body (up to max-body): a health answer is a few hundred bytes,
+    // and a 64 KiB array a check was most of what a check allocated.
     private async Task<string> ReadBodyAsync(HttpContent content, CancellationToken ct)
     {
         await using var stream = await content.ReadAsStreamAsync(ct);
         var limit = (int)Math.Min(_options.MaxBody.Bytes, int.MaxValue);
-        var buffer = new byte[Math.Min(limit, 64 * 1024)];
-        using var collected = new MemoryStream();
-        int read;
-        while (collected.Length < limit && (read = await stream.ReadAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, limit - collected.Length)), ct)) > 0)
-            collected.Write(buffer, 0, read);
-        return Encoding.UTF8.GetString(collected.GetBuffer(), 0, (int)collected.Length);
+        var buffer = ArrayPool<byte>.Shared.Rent(Math.Min(limit, 4096));
+        var length = 0;
+        try
+        {
+            while (length < limit)
+            {
+                if (length == buffer.Length)
+                {
+                    var bigger = ArrayPool<byte>.Shared.Rent((int)Math.Min(limit, 2L * buffer.Length));
+                    buffer.AsSpan(0, length).CopyTo(bigger);
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = bigger;
+                }
+                var read = await stream.ReadAsync(buffer.AsMemory(length, Math.Min(buffer.Length, limit) - length), ct);
+                if (read == 0) break;
+                length += read;
+            }
+            return Encoding.UTF8.GetString(buffer, 0, length);
+        }
+        finally { ArrayPool<byte>.Shared.Return(buffer); }
     }
 
     private static object Parse(string body, MediaTypeHeaderValue? type)

@@ -17,7 +17,9 @@ internal static partial class ProcFs
     private static readonly Lazy<long> ClockTicks = new(() => RuntimeInformation.IsOSPlatform(OSPlatform.Linux) ? Math.Max(1, SysConf(2)) : 100);
     private static readonly Lazy<DateTimeOffset> BootTime = new(ReadBootTime);
 
-    public static bool Available => Directory.Exists("/proc/self");
+    private static readonly Lazy<bool> HasProc = new(() => Directory.Exists("/proc/self"));
+
+    public static bool Available => HasProc.Value;
 
     public static IEnumerable<int> Pids()
     {
@@ -29,44 +31,72 @@ internal static partial class ProcFs
     {
         try
         {
-            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            // /proc/PID/stat is one line of under 1 KiB: read into the stack, parsed in place.
+            Span<byte> buffer = stackalloc byte[2048];
+            int length;
+            using (var handle = File.OpenHandle($"/proc/{pid}/stat")) length = RandomAccess.Read(handle, buffer, 0);
+            var stat = buffer[..length];
             // comm is in parentheses and may itself contain spaces and parentheses: split after the last ')'.
-            var open = stat.IndexOf('(');
-            var close = stat.LastIndexOf(')');
-            if (open < 0 || close < open) return null;
-            var comm = stat[(open + 1)..close];
-            var f = stat[(close + 2)..].Split(' ');
-            // f[0] is field 3 (state); field n is f[n - 3].
-            var state = f[0].Length > 0 ? f[0][0] : '?';
-            var session = int.Parse(f[3], CultureInfo.InvariantCulture);
-            var utime = long.Parse(f[11], CultureInfo.InvariantCulture);
-            var stime = long.Parse(f[12], CultureInfo.InvariantCulture);
-            var threads = int.Parse(f[17], CultureInfo.InvariantCulture);
-            var startTicks = long.Parse(f[19], CultureInfo.InvariantCulture);
-            var rssPages = long.Parse(f[21], CultureInfo.InvariantCulture);
-            var cmdline = ReadCommandLine(pid);
-            string? exe = null;
-            try { exe = Path.GetFileName(new FileInfo($"/proc/{pid}/exe").LinkTarget); }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+            var open = stat.IndexOf((byte)'(');
+            var close = stat.LastIndexOf((byte)')');
+            if (open < 0 || close < open || close + 2 > stat.Length) return null;
+            var comm = Encoding.UTF8.GetString(stat[(open + 1)..close]);
+            var fields = stat[(close + 2)..];
+            // Field 3 (state) is the first after comm; field n is the (n - 3)th.
+            var state = fields.Length > 0 ? (char)fields[0] : '?';
+            long session = 0, utime = 0, stime = 0, threads = 0, startTicks = 0, rssPages = 0;
+            var index = 0;
+            foreach (var range in fields.Split((byte)' '))
+            {
+                var field = fields[range];
+                switch (index++)
+                {
+                    case 3: session = Number(field); break;
+                    case 11: utime = Number(field); break;
+                    case 12: stime = Number(field); break;
+                    case 17: threads = Number(field); break;
+                    case 19: startTicks = Number(field); break;
+                    case 21: rssPages = Number(field); break;
+                }
+                if (index > 21) break;
+            }
+            if (index <= 21) return null;
+            var (cmdline, exe) = FixedOf(pid);
             return new ProcInfo(pid, comm, state, cmdline, exe,
                 BootTime.Value.AddSeconds((double)startTicks / ClockTicks.Value),
                 TimeSpan.FromSeconds((double)(utime + stime) / ClockTicks.Value),
-                rssPages * Environment.SystemPageSize, threads, session);
+                rssPages * Environment.SystemPageSize, (int)threads, (int)session);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or OverflowException)
         {
             return null; // gone, or not ours to read
         }
+    }
+
+    private static long Number(ReadOnlySpan<byte> digits)
+        => global::System.Buffers.Text.Utf8Parser.TryParse(digits, out long value, out var used) && used == digits.Length ? value : throw new FormatException("not a number in /proc/PID/stat");
+
+    // Read each time, not kept: a process may exec another program under the same pid and start time.
+    private static (string CommandLine, string? Exe) FixedOf(int pid)
+    {
+        var cmdline = ReadCommandLine(pid);
+        string? exe = null;
+        try { exe = Path.GetFileName(new FileInfo($"/proc/{pid}/exe").LinkTarget); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        return (cmdline, exe);
     }
 
     private static string ReadCommandLine(int pid)
     {
         try
         {
-            var bytes = File.ReadAllBytes($"/proc/{pid}/cmdline");
-            var end = bytes.Length;
-            while (end > 0 && bytes[end - 1] == 0) end--;
-            return Encoding.UTF8.GetString(bytes, 0, end).Replace('\0', ' ');
+            Span<byte> small = stackalloc byte[4096];
+            int length;
+            using (var handle = File.OpenHandle($"/proc/{pid}/cmdline")) length = RandomAccess.Read(handle, small, 0);
+            // A command line longer than the buffer is read whole.
+            ReadOnlySpan<byte> bytes = length < small.Length ? small[..length] : File.ReadAllBytes($"/proc/{pid}/cmdline");
+            bytes = bytes.TrimEnd((byte)0);
+            return Encoding.UTF8.GetString(bytes).Replace('\0', ' ');
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return ""; }
     }

@@ -104,6 +104,18 @@ public sealed class HttpProbeTests
     }
 
     [Fact]
+    public async Task ABodyLongerThanTheFirstBuffer_IsReadWhole_AndCutAtMaxBody()
+    {
+        // 3-byte characters across the 4 KiB the body is first read into, and a max-body that is not a power of two.
+        var text = string.Concat(Enumerable.Repeat("€uro ", 3000));
+        await using var server = await KestrelServer.StartAsync(routes: app => app.MapGet("/text", () => Results.Text(text, "text/plain")));
+        var whole = await Check($"{{ url: 'http://127.0.0.1:{server.Port}/text' }}");
+        whole.Data!["body"].Should().Be(text);
+        var cut = await Check($"{{ url: 'http://127.0.0.1:{server.Port}/text', max-body: 5000B }}");
+        cut.Data!["body"].Should().Be(global::System.Text.Encoding.UTF8.GetString(global::System.Text.Encoding.UTF8.GetBytes(text), 0, 5000), "the first 5,000 bytes, decoded");
+    }
+
+    [Fact]
     public async Task AServerThatTricklesBytes_IsCutByTheTimeout()
     {
         await using var server = await KestrelServer.StartAsync(routes: app => app.MapGet("/slow", async (HttpContext ctx) =>

@@ -33,16 +33,15 @@ internal static class ProbeRunner
         runtime.InFlight = task;
         runtime.InFlightSince = at;
 
-        using var abandon = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-        var deadline = Task.Delay(def.Timeout + AbandonGrace, time, abandon.Token);
-        if (await Task.WhenAny(task, deadline).ConfigureAwait(false) != task)
+        // Waited for up to its timeout and a grace; whatever the probe ends with is read below (SuppressThrowing).
+        if (!task.IsCompleted) await ((Task)task).WaitAsync(def.Timeout + AbandonGrace, time, stopping).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        if (!task.IsCompleted)
         {
             stopping.ThrowIfCancellationRequested();
             return new CheckRecord(ProbeStatus.Unhealthy,
                 $"timed out after {Duration.Format(def.Timeout)} and ignored cancellation: the probe was abandoned (stuck)",
                 at, time.GetElapsedTime(started), Stuck: true);
         }
-        abandon.Cancel();
 
         ProbeResult result;
         try
