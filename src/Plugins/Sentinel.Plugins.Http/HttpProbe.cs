@@ -18,10 +18,28 @@ internal sealed class HttpProbe : IProbe, IDisposable
     private X509Certificate2? _certificate;
     private string? _tlsProblem;
 
+    // Plain-HTTP rules with no TLS settings of their own share one client (and connection pool) per follow-redirects
+    // and verify-tls: 5,000 rules were 5,000 pools (433 MiB). A rule with TLS settings keeps its own: its handshake is
+    // what its cert-expiry and tls-errors report.
+    private static readonly Dictionary<(bool FollowRedirects, bool VerifyTls), (HttpClient Client, int Users)> Shared = [];
+    private readonly (bool FollowRedirects, bool VerifyTls)? _shared;
+
     public HttpProbe(HttpProbeOptions options)
     {
         _options = options;
         _verifier = new TlsVerifier(options.CaFile);
+        if (options.Url!.Scheme == Uri.UriSchemeHttp && options.CaFile is null && options.ClientCertificate is null)
+        {
+            var key = (options.FollowRedirects, options.VerifyTls);
+            lock (Shared)
+            {
+                var (client, users) = Shared.TryGetValue(key, out var known) ? known : (NewSharedClient(options.FollowRedirects, options.VerifyTls), 0);
+                Shared[key] = (client, users + 1);
+                _client = client;
+            }
+            _shared = key;
+            return;
+        }
         var handler = new SocketsHttpHandler
         {
             AllowAutoRedirect = options.FollowRedirects,
@@ -38,6 +56,19 @@ internal sealed class HttpProbe : IProbe, IDisposable
         if (options.ClientCertificate is not null)
             handler.SslOptions.ClientCertificates = [LoadClientCertificate(options.ClientCertificate, options.ClientKey!)];
         _client = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
+    }
+
+    // A redirect to https is verified as the system would (unless verify-tls: false): no rule's own CA applies here.
+    private static HttpClient NewSharedClient(bool followRedirects, bool verifyTls)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            AllowAutoRedirect = followRedirects,
+            MaxAutomaticRedirections = 10,
+            PooledConnectionLifetime = TimeSpan.FromMinutes(2),
+        };
+        if (!verifyTls) handler.SslOptions.RemoteCertificateValidationCallback = (_, _, _, _) => true;
+        return new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
     }
 
     // A PEM key imported into an ephemeral key set cannot be used for TLS on every platform: round-trip through PKCS#12.
@@ -139,5 +170,25 @@ internal sealed class HttpProbe : IProbe, IDisposable
         return headers;
     }
 
-    public void Dispose() => _client.Dispose();
+    private int _disposed;
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1) return;
+        if (_shared is not { } key)
+        {
+            _client.Dispose();
+            return;
+        }
+        lock (Shared)
+        {
+            var (client, users) = Shared[key];
+            if (users > 1) Shared[key] = (client, users - 1);
+            else
+            {
+                Shared.Remove(key);
+                client.Dispose();
+            }
+        }
+    }
 }

@@ -104,6 +104,29 @@ public sealed class HttpProbeTests
     }
 
     [Fact]
+    public async Task PlainHttpRules_ShareOneConnectionPool_AndOneRulesRemovalLeavesTheOthersWorking()
+    {
+        var connections = new global::System.Collections.Concurrent.ConcurrentDictionary<string, byte>();
+        await using var server = await KestrelServer.StartAsync(routes: app => app.MapGet("/health", (HttpContext ctx) =>
+        {
+            connections[ctx.Connection.Id] = 0;
+            return Results.Text("ok");
+        }));
+        var a = RealPlugins.Create("http", $"{{ url: 'http://127.0.0.1:{server.Port}/health' }}");
+        var b = RealPlugins.Create("http", $"{{ url: 'http://127.0.0.1:{server.Port}/health?rule=b' }}");
+        for (var i = 0; i < 3; i++)
+        {
+            (await a.CheckAsync()).Status.Should().Be(ProbeStatus.Healthy);
+            (await b.CheckAsync()).Status.Should().Be(ProbeStatus.Healthy);
+        }
+        connections.Should().ContainSingle("two rules' checks, one after another, reuse one kept-alive connection");
+        ((IDisposable)a).Dispose();
+        ((IDisposable)a).Dispose(); // twice: a removed rule's probe may be disposed again; b's client stays
+        (await b.CheckAsync()).Status.Should().Be(ProbeStatus.Healthy, "the shared client is still the other rule's");
+        ((IDisposable)b).Dispose();
+    }
+
+    [Fact]
     public async Task ABodyLongerThanTheFirstBuffer_IsReadWhole_AndCutAtMaxBody()
     {
         // 3-byte characters across the 4 KiB the body is first read into, and a max-body that is not a power of two.
