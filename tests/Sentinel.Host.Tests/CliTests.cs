@@ -60,7 +60,7 @@ public sealed class CliTests : IDisposable
                 && File.ReadAllText(Path.Combine(_dir, "state", "status.json")).Contains("login with key ***"), context: sentinel.Output);
             running = (await SentinelProcess.RunAsync(_dir, "status", "--json", "--config", config)).Stdout;
             sentinel.Signal("TERM");
-            (await sentinel.WaitForExitAsync(TimeSpan.FromSeconds(30))).Should().Be(0);
+            await sentinel.ExpectExitAsync(0, TimeSpan.FromSeconds(30));
             running += sentinel.Output();
         }
         var stopped = (await SentinelProcess.RunAsync(_dir, "status", "--json", "--config", config)).Stdout

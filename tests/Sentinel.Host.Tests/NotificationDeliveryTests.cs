@@ -120,7 +120,7 @@ public sealed class NotificationDeliveryTests : IDisposable
         {
             await Eventually.Until(() => first.Stdout.Contains("Rule bot-errors: Pending -> Healthy"), context: first.Output);
             first.Signal("TERM");
-            (await first.WaitForExitAsync(TimeSpan.FromSeconds(30))).Should().Be(0);
+            await first.ExpectExitAsync(0, TimeSpan.FromSeconds(30));
         }
         File.AppendAllText(log, "2026-12-01 10:05:00 ERROR lost the gateway connection\n");
         if (mode == "rename") File.Move(log, log + ".1");

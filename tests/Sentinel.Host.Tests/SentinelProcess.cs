@@ -70,6 +70,13 @@ public sealed class SentinelProcess : IDisposable
         return (exit, p.Stdout, p.Stderr);
     }
 
+    /// <summary>Waits for Sentinel to exit (after a signal) and fails with what it printed unless it exited with <paramref name="code"/>.</summary>
+    public async Task ExpectExitAsync(int code, TimeSpan timeout)
+    {
+        var exit = await WaitForExitAsync(timeout);
+        if (exit != code) throw new Xunit.Sdk.XunitException($"sentinel exited with {exit}, not {code}\n{Output()}");
+    }
+
     public async Task<int> WaitForExitAsync(TimeSpan timeout)
     {
         using var cts = new CancellationTokenSource(timeout);

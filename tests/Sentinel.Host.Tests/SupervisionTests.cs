@@ -125,7 +125,7 @@ public sealed class SupervisionTests : IDisposable
             await Eventually.Until(() => smtp.Messages().Count >= 1, context: () => Diagnostics(first));
             smtp.Messages().Single().Subject.Should().Be("[Sentinel] RESTARTING OFTEN: svc");
             first.Signal("TERM");
-            (await first.WaitForExitAsync(TimeSpan.FromSeconds(30))).Should().Be(0);
+            await first.ExpectExitAsync(0, TimeSpan.FromSeconds(30));
         }
         using (var second = SentinelProcess.Start(_dir, null, "run", "--config", config))
         {
@@ -135,7 +135,7 @@ public sealed class SupervisionTests : IDisposable
             await Eventually.Until(() => Status()?.GetProperty("remediation").GetProperty("total").GetInt64() == 4, context: () => Diagnostics(second));
             // A graceful stop writes every message decided up to then: the outbox holds what this Sentinel would send.
             second.Signal("TERM");
-            (await second.WaitForExitAsync(TimeSpan.FromSeconds(30))).Should().Be(0);
+            await second.ExpectExitAsync(0, TimeSpan.FromSeconds(30));
         }
         (await OutboxKinds()).Should().Equal(["restart-rate"], "four restarts in one hour exceed a limit of one once per window, restart or not");
         smtp.Messages().Should().ContainSingle();
