@@ -111,12 +111,6 @@ internal static class HttpPeerBenchmark
             $"  - {{ name: h{i}, every: 1s, probe: {{ type: http, with: {{ url: \"http://127.0.0.1:{port}/health/{i}\" }} }} }}\n")));
 
     private static Process Monit(string dir, int port, int rules)
-    {
-        var config = Path.Combine(dir, "monitrc");
-        File.WriteAllText(config, $"set daemon 1\nset logfile {dir}/monit.log\nset pidfile {dir}/monit.pid\nset idfile {dir}/monit.id\nset statefile {dir}/monit.state\n"
-            + string.Concat(Enumerable.Range(0, rules).Select(i =>
-                $"check host h{i} with address 127.0.0.1\n  if failed port {port} protocol http request \"/health/{i}\" then alert\n")));
-        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(config, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        return RestartBenchmark.Start("/usr/bin/monit", ["-I", "-c", config], dir);
-    }
+        => RestartBenchmark.MonitWith(dir, string.Concat(Enumerable.Range(0, rules).Select(i =>
+            $"check host h{i} with address 127.0.0.1\n  if failed port {port} protocol http request \"/health/{i}\" then alert\n")));
 }

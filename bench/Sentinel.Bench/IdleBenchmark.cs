@@ -90,14 +90,8 @@ internal static class IdleBenchmark
         => RestartBenchmark.RunSentinel(dir, "rules:\n" + string.Join("\n", targets.Select((t, i) => RestartBenchmark.SupervisedRule($"svc{i}", t.Port, t.Pidfile).Replace("every: 5s", "every: 1s", StringComparison.Ordinal))) + "\n");
 
     private static Process Monit(string dir, List<(int Port, string Pidfile)> targets)
-    {
-        var config = Path.Combine(dir, "monitrc");
-        File.WriteAllText(config, $"set daemon 1\nset logfile {dir}/monit.log\nset pidfile {dir}/monit.pid\nset idfile {dir}/monit.id\nset statefile {dir}/monit.state\n"
-            + string.Concat(targets.Select((t, i) => $"check process svc{i} with pidfile {t.Pidfile}\n"
-                + $"  start program = \"/bin/sh -c '/usr/bin/python3 {RestartBenchmark.Service} --port {t.Port} --pid-file {t.Pidfile} >/dev/null 2>&1 &'\"\n")));
-        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(config, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        return RestartBenchmark.Start("/usr/bin/monit", ["-I", "-c", config], dir);
-    }
+        => RestartBenchmark.MonitWith(dir, string.Concat(targets.Select((t, i) => $"check process svc{i} with pidfile {t.Pidfile}\n"
+            + $"  start program = \"/bin/sh -c '/usr/bin/python3 {RestartBenchmark.Service} --port {t.Port} --pid-file {t.Pidfile} >/dev/null 2>&1 &'\"\n")));
 
     private static Process Supervisord(string dir, List<(int Port, string Pidfile)> targets)
     {

@@ -154,19 +154,18 @@ internal static class RestartBenchmark
 
     /// <summary>monit in the foreground on its shortest cycle (1s), watching the test service by its pidfile; <paramref name="settings"/> adds `set` lines.</summary>
     internal static Process RunMonit(string dir, int port, string pidfile, string settings)
-    {
-        var config = Path.Combine(dir, "monitrc");
         // monit runs its start program to completion, so it is given one that backgrounds the service, as monit expects.
-        File.WriteAllText(config, $"""
-            set daemon 1
-            set logfile {dir}/monit.log
-            set pidfile {dir}/monit.pid
-            set idfile {dir}/monit.id
-            set statefile {dir}/monit.state
+        => MonitWith(dir, $"""
             {settings}
             check process svc with pidfile {pidfile}
               start program = "/bin/sh -c '/usr/bin/python3 {Service} --port {port} --pid-file {pidfile} >/dev/null 2>&1 &'"
             """);
+
+    /// <summary>monit in the foreground on its shortest cycle (1s), its files in <paramref name="dir"/>, with <paramref name="checks"/> (monitrc lines).</summary>
+    internal static Process MonitWith(string dir, string checks)
+    {
+        var config = Path.Combine(dir, "monitrc");
+        File.WriteAllText(config, $"set daemon 1\nset logfile {dir}/monit.log\nset pidfile {dir}/monit.pid\nset idfile {dir}/monit.id\nset statefile {dir}/monit.state\n" + checks + "\n");
         if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(config, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         return Start("/usr/bin/monit", ["-I", "-c", config], dir);
     }

@@ -61,7 +61,7 @@ internal static partial class ProcFs
                 if (index > 21) break;
             }
             if (index <= 21) return null;
-            var (cmdline, exe) = FixedOf(pid);
+            var (cmdline, exe) = CommandAndExe(pid);
             return new ProcInfo(pid, comm, state, cmdline, exe,
                 BootTime.Value.AddSeconds((double)startTicks / ClockTicks.Value),
                 TimeSpan.FromSeconds((double)(utime + stime) / ClockTicks.Value),
@@ -77,7 +77,7 @@ internal static partial class ProcFs
         => global::System.Buffers.Text.Utf8Parser.TryParse(digits, out long value, out var used) && used == digits.Length ? value : throw new FormatException("not a number in /proc/PID/stat");
 
     // Read each time, not kept: a process may exec another program under the same pid and start time.
-    private static (string CommandLine, string? Exe) FixedOf(int pid)
+    private static (string CommandLine, string? Exe) CommandAndExe(int pid)
     {
         var cmdline = ReadCommandLine(pid);
         string? exe = null;
