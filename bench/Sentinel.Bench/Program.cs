@@ -102,6 +102,7 @@ var process = Process.GetCurrentProcess();
 process.Refresh();
 var cpu0 = process.TotalProcessorTime;
 var checks0 = TotalChecks(engine);
+var (pause0, gen0, gen1, gen2) = (GC.GetTotalPauseDuration(), GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2));
 var wall = Stopwatch.StartNew();
 Volatile.Write(ref measuring, true);
 long peakRss = 0;
@@ -115,6 +116,7 @@ Volatile.Write(ref measuring, false);
 process.Refresh();
 var cpu = (process.TotalProcessorTime - cpu0).TotalSeconds / wall.Elapsed.TotalSeconds * 100;
 var checks = TotalChecks(engine) - checks0;
+var gcLine = $"{(GC.GetTotalPauseDuration() - pause0).TotalMilliseconds:0} ms paused; collections gen0 {GC.CollectionCount(0) - gen0}, gen1 {GC.CollectionCount(1) - gen1}, gen2 {GC.CollectionCount(2) - gen2}";
 var expected = (rules / every.TotalSeconds + 10) * wall.Elapsed.TotalSeconds;
 
 double[] late, periods;
@@ -132,6 +134,7 @@ Console.WriteLine($"""
     checks:           {checks} done, {expected:0} due ({checks / expected * 100:0.0}%)
     CPU:              {cpu:0.0}% of one core (whole process, including state writes)
     RSS:              peak {peakRss / 1024.0 / 1024:0} MB
+    GC:               {gcLine}
     start lateness:   p50 {P(late, 0.5):0.0} ms, p99 {P(late, 0.99):0.0} ms, max {P(late, 1):0.0} ms  ({late.Length} starts)
     100ms rule:       period error p50 {P(periods, 0.5):0.00} ms, p99 {P(periods, 0.99):0.00} ms, max {P(periods, 1):0.00} ms  ({periods.Length} intervals)
     status.json:      {new FileInfo(engine.StatusFilePath).Length / 1024} KiB

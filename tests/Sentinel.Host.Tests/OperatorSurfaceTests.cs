@@ -194,6 +194,26 @@ public sealed class OperatorSurfaceTests : IDisposable
     }
 
     [Fact]
+    public async Task Run_StoppedBySigtermWhileStillStarting_ExitsCleanly_WithItsStateFlushed()
+    {
+        // The signal lands while the host still starts (the engine runs, the listener binds): a clean stop (exit 0),
+        // as an init system expects of a service stopped during its start-up, not a fatal error (it was exit 1).
+        var config = SentinelProcess.WriteConfig(_dir, """
+            rules:
+              - { name: quick, every: 1h, probe: { type: process, with: { pidfile: /nonexistent.pid } } }
+            """);
+        for (var attempt = 0; attempt < 3; attempt++)
+        {
+            using var sentinel = SentinelProcess.Start(_dir, null, "run", "--config", config);
+            await Eventually.Until(() => sentinel.Stdout.Contains("Configuration applied"), context: sentinel.Output);
+            sentinel.Signal("TERM");
+            await sentinel.ExpectExitAsync(0, TimeSpan.FromSeconds(30));
+            sentinel.Stdout.Should().NotContain("fatal error");
+        }
+        File.Exists(Path.Combine(_dir, "state", "sentinel.db")).Should().BeTrue();
+    }
+
+    [Fact]
     public async Task Run_ListeningBeyondLoopbackWithoutAToken_IsRefusedAtStart()
     {
         var config = SentinelProcess.WriteConfig(_dir, "rules: []");

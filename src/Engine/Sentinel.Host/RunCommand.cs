@@ -97,10 +97,19 @@ internal static class RunCommand
             ApiToken = settings.HttpEnabled ? EngineApi.ResolveOrCreateToken(settings) : null,
         };
         loggerFactory.Redactor = () => engine.Redactor;
+        var stopping = CancellationToken.None; // the host's: cancelled by SIGTERM and Ctrl+C
         try
         {
             var app = BuildHost(settings, engine, serilog);
+            stopping = app.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
             await app.RunAsync(cancellationToken);
+            return 0;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested || stopping.IsCancellationRequested)
+        {
+            // SIGTERM (or Ctrl+C) before the host had finished starting (Kestrel still binding): a clean stop, not a
+            // failure; the state is flushed below as on any stop.
+            log.LogInformation("Stopped while starting");
             return 0;
         }
         catch (IOException ex) when (ex.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException or SocketException)

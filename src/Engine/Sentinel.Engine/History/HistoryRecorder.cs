@@ -50,8 +50,9 @@ internal sealed partial class HistoryRecorder : IAsyncDisposable
         public readonly List<CheckChunk> Closed = [];
         public readonly Dictionary<long, HourCounts> Hours = [];
         public readonly HashSet<long> DirtyHours = [];
-        public readonly CheckPoint?[] Recent = new CheckPoint?[RecentSize];
+        public RecentPoint[]? Recent; // allocated at the first check
         public int RecentNext;
+        public int RecentCount;
         public long OldestHourKept;
     }
 
@@ -128,8 +129,23 @@ internal sealed partial class HistoryRecorder : IAsyncDisposable
 
     private static void AddRecent(RuleHistory h, CheckPoint p)
     {
-        h.Recent[h.RecentNext] = p;
+        (h.Recent ??= new RecentPoint[RecentSize])[h.RecentNext] = new RecentPoint(p);
         h.RecentNext = (h.RecentNext + 1) % RecentSize;
+        h.RecentCount = Math.Min(RecentSize, h.RecentCount + 1);
+    }
+
+    // A check of the sparkline ring, kept in place (32 bytes, no object): 10,000 rules' last 60 checks were 600,000
+    // objects for the collector to walk.
+    private readonly struct RecentPoint(CheckPoint p)
+    {
+        private readonly long _atTicks = p.At.UtcTicks;
+        private readonly long _durationTicks = p.Duration.Ticks;
+        private readonly string? _description = p.Description;
+        private readonly ProbeStatus _status = p.Status;
+        private readonly RuleStatus _state = p.State;
+        private readonly bool _stuck = p.Stuck;
+
+        public CheckPoint ToPoint() => new(new DateTimeOffset(_atTicks, TimeSpan.Zero), _status, _state, TimeSpan.FromTicks(_durationTicks), _description, _stuck);
     }
 
     /// <summary>The rule's last checks (at most <see cref="RecentSize"/>), oldest first.</summary>
@@ -138,9 +154,9 @@ internal sealed partial class HistoryRecorder : IAsyncDisposable
         if (!_rules.TryGetValue(rule, out var h)) return [];
         lock (h.Lock)
         {
-            var list = new List<CheckPoint>(RecentSize);
-            for (var i = 0; i < RecentSize; i++)
-                if (h.Recent[(h.RecentNext + i) % RecentSize] is { } p) list.Add(p);
+            if (h.Recent is not { } ring) return [];
+            var list = new List<CheckPoint>(h.RecentCount);
+            for (var i = RecentSize - h.RecentCount; i < RecentSize; i++) list.Add(ring[(h.RecentNext + i) % RecentSize].ToPoint());
             return list;
         }
     }

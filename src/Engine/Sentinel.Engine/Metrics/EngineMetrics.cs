@@ -52,12 +52,23 @@ internal sealed class EngineMetrics
 
     public CollectorRegistry Registry { get; } = Prometheus.Metrics.NewCustomRegistry();
 
+    // A rule's per-check series, looked up once per check instead of by labels three times (each a label array, a
+    // lower-cased status string and a dictionary lookup). Dropped with the rule's series.
+    private sealed record RuleSeries(Histogram.Child Duration, Counter.Child Healthy, Counter.Child Degraded, Counter.Child Unhealthy, Counter.Child Failures);
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, RuleSeries> _series = new(StringComparer.Ordinal);
+
     public void OnCheck(string rule, CheckRecord check)
     {
-        _duration.WithLabels(rule).Observe(check.Duration.TotalSeconds);
-        _checks.WithLabels(rule, check.Status.ToString().ToLowerInvariant()).Inc();
-        if (!check.IsSuccess) _failures.WithLabels(rule).Inc();
+        var series = _series.GetOrAdd(rule, static (r, m) => new RuleSeries(m._duration.WithLabels(r),
+            m._checks.WithLabels(r, Name(ProbeStatus.Healthy)), m._checks.WithLabels(r, Name(ProbeStatus.Degraded)),
+            m._checks.WithLabels(r, Name(ProbeStatus.Unhealthy)), m._failures.WithLabels(r)), this);
+        series.Duration.Observe(check.Duration.TotalSeconds);
+        (check.Status switch { ProbeStatus.Healthy => series.Healthy, ProbeStatus.Degraded => series.Degraded, _ => series.Unhealthy }).Inc();
+        if (!check.IsSuccess) series.Failures.Inc();
     }
+
+    private static string Name(ProbeStatus s) => s switch { ProbeStatus.Healthy => "healthy", ProbeStatus.Degraded => "degraded", _ => "unhealthy" };
 
     public void OnTransition(string rule, RuleStatus to) => _transitions.WithLabels(rule, Name(to)).Inc();
 
@@ -78,6 +89,7 @@ internal sealed class EngineMetrics
             }
             foreach (var gone in _known.Where(k => !now.Contains(k)))
             {
+                _series.TryRemove(gone, out _);
                 foreach (var s in Enum.GetValues<RuleStatus>()) _state.RemoveLabelled(gone, Name(s));
                 _up.RemoveLabelled(gone);
                 _duration.RemoveLabelled(gone);

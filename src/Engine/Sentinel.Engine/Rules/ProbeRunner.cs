@@ -44,6 +44,7 @@ internal static class ProbeRunner
         }
 
         ProbeResult result;
+        runtime.InFlight = null; // finished: nothing left to be stuck (held, it kept the probe's task and result alive)
         try
         {
             result = await task.ConfigureAwait(false);

@@ -19,7 +19,7 @@ internal sealed class RuleRuntime(RuleDefinition definition, IProbe probe, Memor
     public Sentinel.Abstractions.ISupervisedService? Service { get; init; }
 
     /// <summary>Serialises runs of this rule (scheduled and on demand).</summary>
-    internal SemaphoreSlim Gate { get; } = new(1, 1);
+    internal RunGate Gate { get; } = new();
 
     /// <summary>The probe task of the latest run; still running after its run ended means the probe is stuck.</summary>
     internal Task? InFlight { get; set; }

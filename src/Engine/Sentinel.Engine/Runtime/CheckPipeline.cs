@@ -52,22 +52,22 @@ internal sealed partial class CheckPipeline(RuleRegistry rules, RuleStates state
     public async Task<CheckRecord?> RunAsync(string rule, CancellationToken cancellationToken = default)
     {
         if (!rules.TryGetRuntime(rule, out var runtime)) return null;
-        if (!await runtime.Gate.WaitAsync(0, CancellationToken.None)) return null;
+        if (!runtime.Gate.TryEnter()) return null;
         try
         {
             Interlocked.Exchange(ref runtime.CheckAgain, 0); // this check sees whatever was asked for up to now
             if (states.Get(rule) is { Status: RuleStatus.Paused }) return null;
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(stopping, cancellationToken);
-            var logger = _ruleLoggers.GetOrAdd(rule, r => loggerFactory.CreateLogger("Sentinel.Rule." + r));
+            var logger = _ruleLoggers.GetOrAdd(rule, static (r, f) => f.CreateLogger("Sentinel.Rule." + r), loggerFactory);
             var stateVersion = runtime.State.Version;
             var check = Redacted(await ProbeRunner.RunAsync(runtime, time, logger, linked.Token));
             Record(runtime.Definition, check, runtime.State.Version != stateVersion ? runtime.State.Snapshot() : null);
-            await RunAfterCheckAsync(runtime, check, logger, linked.Token);
+            if (runtime.Run.Count > 0) await RunAfterCheckAsync(runtime, check, logger, linked.Token);
             return check;
         }
         finally
         {
-            runtime.Gate.Release();
+            runtime.Gate.Exit();
             // Asked for while this one ran (a ping that arrived after the probe read its state): checked now, not
             // at the next period (which may be an hour away).
             if (Volatile.Read(ref runtime.CheckAgain) == 1 && !stopping.IsCancellationRequested) Request(rule);

@@ -247,7 +247,7 @@ internal sealed partial class ConfigApplier(SentinelConfig config, RuleRegistry 
     // A replaced runtime is disposed once its current run (if any) has finished.
     private static async Task RetireAsync(RuleRuntime runtime)
     {
-        await runtime.Gate.WaitAsync(TimeSpan.FromMinutes(1));
+        await runtime.Gate.CloseAsync(TimeSpan.FromMinutes(1));
         await runtime.DisposeAsync();
     }
 

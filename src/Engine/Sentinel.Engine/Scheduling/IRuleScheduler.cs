@@ -6,7 +6,8 @@ namespace Sentinel.Engine.Scheduling;
 internal interface IRuleScheduler : IAsyncDisposable
 {
     /// <summary>Starts firing. <paramref name="runRule"/> is called for each due rule with the time it was due (never
-    /// twice at once for one rule); <paramref name="tick"/> about once a second while the scheduler really runs.</summary>
+    /// twice at once for one rule), on the scheduler's thread: it must not block before its first await (the pipeline
+    /// starts the probe apart); <paramref name="tick"/> about once a second while the scheduler really runs.</summary>
     Task StartAsync(Func<string, DateTimeOffset, CancellationToken, Task> runRule, Action tick, CancellationToken cancellationToken);
 
     /// <summary>Schedules the rule, replacing any schedule it had.</summary>

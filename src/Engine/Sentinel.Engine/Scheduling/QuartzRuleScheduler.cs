@@ -32,20 +32,22 @@ internal sealed class QuartzRuleScheduler(ILoggerFactory loggerFactory, int maxC
     // max-concurrency: checks started by slots wait here for their turn, as Quartz's own jobs wait for a thread.
     private readonly SemaphoreSlim _concurrency = new(Math.Max(maxConcurrency, 10));
 
-    // The rules of one interval and slot, fired together by one trigger.
+    // The rules of one interval and slot, fired together by one trigger (listed once per change of its rules, not at
+    // every fire).
     private sealed class Slot(string key)
     {
         public string Key { get; } = key;
         public System.Collections.Concurrent.ConcurrentDictionary<string, Member> Rules { get; } = new(StringComparer.Ordinal);
+        public volatile Member[] Members = [];
+
+        public void Rebuild() => Members = [.. Rules.Values];
     }
 
     // A rule in its slot, and its check while one runs (a rule never runs twice at once).
-    private sealed class Member(string rule, TimeSpan offset)
+    private sealed class Member(string rule)
     {
         public string Rule { get; } = rule;
-        /// <summary>When in the slot it starts (its step).</summary>
-        public TimeSpan Offset { get; } = offset;
-        public Task? Running;
+        public volatile Task? Running;
     }
 
     public async Task StartAsync(Func<string, DateTimeOffset, CancellationToken, Task> runRule, Action tick, CancellationToken cancellationToken)
@@ -109,7 +111,8 @@ internal sealed class QuartzRuleScheduler(ILoggerFactory loggerFactory, int maxC
                     _slots[key] = slot;
                     await scheduler.ScheduleJob(job, trigger, default, cancellationToken);
                 }
-                slot.Rules[rule.Name] = new Member(rule.Name, IntervalShards.Offset(rule.Name, every)) { Running = running };
+                slot.Rules[rule.Name] = new Member(rule.Name) { Running = running };
+                slot.Rebuild();
                 _slotOf[rule.Name] = slot;
                 return;
             }
@@ -136,42 +139,43 @@ internal sealed class QuartzRuleScheduler(ILoggerFactory loggerFactory, int maxC
         if (_slotOf.TryRemove(rule, out var slot))
         {
             slot.Rules.TryRemove(rule, out _);
+            slot.Rebuild();
             if (slot.Rules.IsEmpty && _slots.TryRemove(slot.Key, out _))
                 await _scheduler!.DeleteJob(new JobKey(slot.Key, SlotGroup), cancellationToken);
         }
         await _scheduler!.DeleteJob(new JobKey(rule, RuleGroup), cancellationToken);
     }
 
-    // A slot's fire: its rules start step by step over the slot (one whose last check still runs skips this one). The
-    // checks run on their own, so one slow rule delays no other; the slot's job waits only for the last step.
-    private async Task FireAsync(string key, DateTimeOffset scheduledAt)
+    // A slot's fire: its rules start at once (one whose last check still runs skips this one). The checks run on their
+    // own, so one slow rule delays no other.
+    private void Fire(string key, DateTimeOffset scheduledAt)
     {
         if (!_slots.TryGetValue(key, out var slot) || _runRule is not { } run) return;
-        foreach (var step in slot.Rules.Values.GroupBy(m => m.Offset).OrderBy(g => g.Key))
+        foreach (var member in slot.Members)
         {
-            var at = scheduledAt + step.Key;
-            var wait = at - DateTimeOffset.UtcNow;
             if (_stopping.IsCancellationRequested) return;
-            if (wait > TimeSpan.Zero)
-            {
-                try { await Task.Delay(wait, _stopping.Token); }
-                catch (OperationCanceledException) { return; }
-            }
-            foreach (var member in step)
-            {
-                if (member.Running is { IsCompleted: false }) continue;
-                member.Running = RunAsync(run, member.Rule, at, _stopping.Token);
-            }
+            if (member.Running is { IsCompleted: false }) continue;
+            member.Running = RunAsync(run, member, scheduledAt, _stopping.Token);
         }
     }
 
-    private async Task RunAsync(Func<string, DateTimeOffset, CancellationToken, Task> run, string rule, DateTimeOffset scheduledAt, CancellationToken cancellationToken)
+    // Started from the slot's step without a hand-off of its own: the check runs on this thread up to its probe, which
+    // the pipeline starts apart (isolated), so one slow or blocking rule delays no other. Only a check over
+    // max-concurrency waits, off this thread.
+    // A finished check lets go of its task (held, it kept the check's whole graph alive until the rule's next fire).
+    private async Task RunAsync(Func<string, DateTimeOffset, CancellationToken, Task> run, Member member, DateTimeOffset scheduledAt, CancellationToken cancellationToken)
     {
-        await Task.Yield(); // the slot's other rules start without waiting for this one
-        try { await _concurrency.WaitAsync(cancellationToken); }
-        catch (OperationCanceledException) { return; }
-        try { await run(rule, scheduledAt, cancellationToken); }
-        finally { _concurrency.Release(); }
+        try
+        {
+            if (!_concurrency.Wait(0))
+            {
+                try { await _concurrency.WaitAsync(cancellationToken); }
+                catch (OperationCanceledException) { return; }
+            }
+            try { await run(member.Rule, scheduledAt, cancellationToken); }
+            finally { _concurrency.Release(); }
+        }
+        finally { member.Running = null; }
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
@@ -218,8 +222,11 @@ internal sealed class QuartzRuleScheduler(ILoggerFactory loggerFactory, int maxC
 
     private sealed class SlotJob(QuartzRuleScheduler owner) : IJob
     {
-        public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken)
-            => await owner.FireAsync(context.MergedJobDataMap.GetString("slot")!, context.ScheduledFireTimeUtc ?? context.FireTimeUtc);
+        public ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken)
+        {
+            owner.Fire(context.MergedJobDataMap.GetString("slot")!, context.ScheduledFireTimeUtc ?? context.FireTimeUtc);
+            return ValueTask.CompletedTask;
+        }
     }
 
     private sealed class TickJob(Action tick) : IJob
