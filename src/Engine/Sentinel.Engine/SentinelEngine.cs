@@ -128,7 +128,8 @@ internal sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHos
         _persister.Start();
         if (Config.Engine.WatchConfig)
         {
-            _configWatcher = new ConfigWatcher(Config.Engine.ConfigFile, ReloadDelay, _time, () => ReloadConfigAsync(_stopping.Token), _logger);
+            _configWatcher = new ConfigWatcher(Config.Engine.ConfigFile, ReloadDelay, _time, () => ReloadConfigAsync(_stopping.Token), _logger,
+                [Config.Engine.StateDirectory, Config.Engine.LogDirectory]);
             _configWatcher.Start();
         }
         if (Config.Engine.WatchPlugins) _catalog.StartWatching();
