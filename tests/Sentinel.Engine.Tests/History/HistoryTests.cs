@@ -121,6 +121,32 @@ public sealed class HistoryRecorderTests : IDisposable
     }
 
     [Fact]
+    public async Task Uptime_AskedAgainAndAgain_FollowsEveryNewCheck_TheHourTurning_AndAPastHourChanging()
+    {
+        // Uptime keeps the sums of past hours between calls: each answer must still be what a fresh count gives.
+        var (store, recorder) = Open();
+        await using (store)
+        await using (recorder)
+        {
+            Check(recorder, "api", false, RuleStatus.Down);
+            recorder.Uptime("api").Day.Should().Be(0);
+            _time.Advance(TimeSpan.FromMinutes(1));
+            Check(recorder, "api", true, RuleStatus.Healthy);
+            recorder.Uptime("api").Day.Should().BeApproximately(0.5, 1e-9, "a check in the current hour counts at once");
+            _time.Advance(TimeSpan.FromHours(2));
+            Check(recorder, "api", true, RuleStatus.Healthy);
+            Check(recorder, "api", true, RuleStatus.Healthy);
+            recorder.Uptime("api").Day.Should().BeApproximately(0.75, 1e-9, "the hour turned: the past hours are summed again");
+            // A check stamped an hour ago (a clock step back, a late record) changes a past hour.
+            recorder.Record("api", new CheckRecord(ProbeStatus.Unhealthy, "refused", _time.GetUtcNow() - TimeSpan.FromHours(1), TimeSpan.Zero), RuleStatus.Down);
+            recorder.Uptime("api").Day.Should().BeApproximately(0.6, 1e-9);
+            _time.Advance(TimeSpan.FromDays(1));
+            recorder.Uptime("api").Day.Should().BeNull("a day later none of them is within the day");
+            recorder.Uptime("api").Week.Should().BeApproximately(0.6, 1e-9);
+        }
+    }
+
+    [Fact]
     public async Task Flushed_History_IsReadBack_ByANewRecorder_WithUptimeAndRecentChecks()
     {
         var (store, recorder) = Open();

@@ -54,6 +54,10 @@ internal sealed partial class HistoryRecorder : IAsyncDisposable
         public int RecentNext;
         public int RecentCount;
         public long OldestHourKept;
+        // The uptime sums of the hours before UptimeHour (within 30 days), kept until the hour turns or a past hour
+        // changes: status.json and the page ask for every rule's uptime, which was a walk over up to 720 hours each.
+        public long UptimeHour = long.MinValue;
+        public long DayChecks, DayDown, WeekChecks, WeekDown, MonthChecks, MonthDown;
     }
 
     /// <summary>Reads the last 30 days of hourly counts and each rule's last checks (whenever they were).</summary>
@@ -63,7 +67,11 @@ internal sealed partial class HistoryRecorder : IAsyncDisposable
         foreach (var b in await _store.LoadHourlyAsync(nowHour - MemoryHours, cancellationToken))
         {
             var h = Get(b.Rule);
-            lock (h.Lock) h.Hours[b.Hour] = b.Counts;
+            lock (h.Lock)
+            {
+                h.Hours[b.Hour] = b.Counts;
+                h.UptimeHour = long.MinValue;
+            }
         }
         foreach (var (name, points) in await _store.LatestAsync(cancellationToken))
         {
@@ -115,6 +123,7 @@ internal sealed partial class HistoryRecorder : IAsyncDisposable
             h.Open.Append(point);
             h.OpenDirty = true;
             var counts = h.Hours.GetValueOrDefault(hour);
+            if (hour != h.UptimeHour) h.UptimeHour = long.MinValue; // a past hour changed: its sums are stale
             counts.Add(point);
             h.Hours[hour] = counts;
             h.DirtyHours.Add(hour);
@@ -165,17 +174,26 @@ internal sealed partial class HistoryRecorder : IAsyncDisposable
     {
         if (!_rules.TryGetValue(rule, out var h)) return new UptimeView(null, null, null);
         var nowHour = _time.GetUtcNow().ToUnixTimeMilliseconds() / HistoryMath.HourMs;
-        long dc = 0, dd = 0, wc = 0, wd = 0, mc = 0, md = 0;
+        long dc, dd, wc, wd, mc, md;
         lock (h.Lock)
         {
-            foreach (var (hour, c) in h.Hours)
+            if (h.UptimeHour != nowHour)
             {
-                var age = nowHour - hour;
-                if (age < 0 || age >= 30 * 24) continue;
-                mc += c.Checks; md += c.Down;
-                if (age < 7 * 24) { wc += c.Checks; wd += c.Down; }
-                if (age < 24) { dc += c.Checks; dd += c.Down; }
+                h.DayChecks = h.DayDown = h.WeekChecks = h.WeekDown = h.MonthChecks = h.MonthDown = 0;
+                foreach (var (hour, c) in h.Hours)
+                {
+                    var age = nowHour - hour;
+                    if (age < 1 || age >= 30 * 24) continue; // the current hour is added below, as it is now
+                    h.MonthChecks += c.Checks; h.MonthDown += c.Down;
+                    if (age < 7 * 24) { h.WeekChecks += c.Checks; h.WeekDown += c.Down; }
+                    if (age < 24) { h.DayChecks += c.Checks; h.DayDown += c.Down; }
+                }
+                h.UptimeHour = nowHour;
             }
+            var current = h.Hours.GetValueOrDefault(nowHour);
+            (dc, dd) = (h.DayChecks + current.Checks, h.DayDown + current.Down);
+            (wc, wd) = (h.WeekChecks + current.Checks, h.WeekDown + current.Down);
+            (mc, md) = (h.MonthChecks + current.Checks, h.MonthDown + current.Down);
         }
         static double? Share(long checks, long down) => checks == 0 ? null : (double)(checks - down) / checks;
         return new UptimeView(Share(dc, dd), Share(wc, wd), Share(mc, md));
