@@ -109,7 +109,10 @@ internal sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHos
             catch (Exception ex) when (ex is Microsoft.Data.Sqlite.SqliteException or IOException or InvalidDataException) { LogHistoryUnreadable(_logger, ex.Message); }
             History.Start();
         }
-        _persister = new StatePersister(_store, StatusFilePath, WriteStatus, Config.Engine.StateFlushInterval, _loggerFactory.CreateLogger("Sentinel.State"), Writes);
+        _persister = new StatePersister(_store, StatusFilePath, WriteStatus, Config.Engine.StateFlushInterval, _loggerFactory.CreateLogger("Sentinel.State"), Writes)
+        {
+            RuleCount = () => _rules.Set.Runtimes.Count,
+        };
         _states.Persister = _persister;
         if (_store is INotificationStore notificationStore)
         {

@@ -130,5 +130,41 @@ public sealed class StateStoreTests : IDisposable
         await persister.DisposeAsync();
     }
 
+    [Fact]
+    public async Task Persister_WithManyRules_RewritesStatusForCheckTimesEveryFewFlushes_ButATransitionAtOnce()
+    {
+        await using var store = SqliteStateStore.Open(DbPath, NullLogger.Instance);
+        var statusPath = Path.Combine(_dir.Path, "state", "status.json");
+        var writes = 0;
+        var persister = new StatePersister(store, statusPath, s => { writes++; s.Write("{}"u8); }, TimeSpan.FromHours(1), NullLogger.Instance)
+        {
+            RuleCount = () => 3 * StatePersister.RulesPerStatusFlush, // a rewrite for check times every 3rd flush
+        };
+        var checks = 0;
+        async Task CheckAndFlush(bool transition = false)
+        {
+            persister.MarkDirty(new RuleState("a", RuleStatus.Healthy, DateTimeOffset.UnixEpoch, Checks: ++checks));
+            if (transition) persister.FlushSoon();
+            await persister.FlushAsync();
+        }
+
+        await CheckAndFlush();
+        writes.Should().Be(1, "the first flush writes it");
+        await CheckAndFlush();
+        await CheckAndFlush();
+        writes.Should().Be(1, "check times alone wait");
+        (await store.LoadAsync(default))["a"].Checks.Should().Be(3, "the state rows are written at every flush all the same");
+        await CheckAndFlush();
+        writes.Should().Be(2, "the third flush since the last write");
+        await CheckAndFlush(transition: true);
+        writes.Should().Be(3, "a transition is written at once");
+        await persister.FlushAsync();
+        await persister.FlushAsync();
+        writes.Should().Be(3, "nothing new: the pending check times are not there (the transition wrote them)");
+        await CheckAndFlush();
+        await persister.DisposeAsync();
+        writes.Should().Be(4, "stopping writes the last check times");
+    }
+
     public void Dispose() => _dir.Dispose();
 }

@@ -6,7 +6,10 @@ namespace Sentinel.Engine.State;
 
 /// <summary>
 /// Coalesces rule state changes and writes them to the store and to status.json at most once per interval
-/// (at once after a transition), so thousands of checks a second cost one transaction, not thousands.
+/// (at once after a transition), so thousands of checks a second cost one transaction, not thousands. Above
+/// <see cref="RulesPerStatusFlush"/> rules, status.json is rewritten for check times alone only every few flushes
+/// (one flush per that many rules: every 20 s at 10,000 rules and the default 5 s); a transition, a pause, a config
+/// change or a rule removed is written at the next flush as always. Building it for 10,000 rules took 48 ms of CPU.
 /// </summary>
 internal sealed partial class StatePersister : IAsyncDisposable
 {
@@ -20,8 +23,16 @@ internal sealed partial class StatePersister : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private ConcurrentDictionary<string, RuleState> _dirty = new(StringComparer.Ordinal);
     private ConcurrentDictionary<string, byte> _removed = new(StringComparer.Ordinal);
-    private int _statusChanged = 1;
+    private int _changed = 1;      // rows or status.json to write
+    private int _statusNow = 1;    // status.json shows something that changed beyond check times
+    private int _routineFlushes;   // flushes since status.json was rewritten, check times alone having changed
     private Task? _loop;
+
+    /// <summary>Rules per flush between two rewrites of status.json for check times alone.</summary>
+    public const int RulesPerStatusFlush = 2500;
+
+    /// <summary>How many rules there are (status.json's size); none given: rewritten at every flush.</summary>
+    public Func<int>? RuleCount { get; init; }
 
     private readonly StateWriteMonitor? _writes;
 
@@ -42,22 +53,28 @@ internal sealed partial class StatePersister : IAsyncDisposable
     {
         _removed.TryRemove(state.Rule, out _);
         _dirty[state.Rule] = state;
-        Volatile.Write(ref _statusChanged, 1);
+        Volatile.Write(ref _changed, 1);
     }
 
     public void MarkRemoved(string rule)
     {
         _dirty.TryRemove(rule, out _);
         _removed[rule] = 0;
-        Volatile.Write(ref _statusChanged, 1);
+        Volatile.Write(ref _statusNow, 1);
+        Volatile.Write(ref _changed, 1);
     }
 
     /// <summary>Something shown in status.json changed that is not a rule state (config errors, plugins).</summary>
-    public void MarkStatusChanged() => Volatile.Write(ref _statusChanged, 1);
+    public void MarkStatusChanged()
+    {
+        Volatile.Write(ref _statusNow, 1);
+        Volatile.Write(ref _changed, 1);
+    }
 
-    /// <summary>Asks for a flush now rather than at the next interval.</summary>
+    /// <summary>Asks for a flush now rather than at the next interval (a transition: status.json is rewritten too).</summary>
     public void FlushSoon()
     {
+        MarkStatusChanged();
         if (_wake.CurrentCount == 0)
         {
             try { _wake.Release(); } catch (SemaphoreFullException) { }
@@ -84,7 +101,7 @@ internal sealed partial class StatePersister : IAsyncDisposable
         await _flushGate.WaitAsync(cancellationToken);
         try
         {
-            if (Interlocked.Exchange(ref _statusChanged, 0) == 0) return;
+            if (Interlocked.Exchange(ref _changed, 0) == 0) return;
             var dirty = Interlocked.Exchange(ref _dirty, new(StringComparer.Ordinal));
             var removed = Interlocked.Exchange(ref _removed, new(StringComparer.Ordinal));
             try
@@ -97,12 +114,19 @@ internal sealed partial class StatePersister : IAsyncDisposable
                 // Kept, newer changes first: written at the next flush that works.
                 foreach (var (k, v) in dirty) _dirty.TryAdd(k, v);
                 foreach (var k in removed.Keys) _removed.TryAdd(k, 0);
-                Volatile.Write(ref _statusChanged, 1);
+                Volatile.Write(ref _changed, 1);
                 if (ex is not OperationCanceledException) _writes?.Failure(StateWriter, ex);
                 throw;
             }
             if (_statusPath is not null)
             {
+                var every = Math.Max(1, (RuleCount?.Invoke() ?? 0) / RulesPerStatusFlush);
+                if (Interlocked.Exchange(ref _statusNow, 0) == 0 && ++_routineFlushes < every)
+                {
+                    Volatile.Write(ref _changed, 1); // check times to show: looked at again at the next flush
+                    return;
+                }
+                _routineFlushes = 0;
                 try
                 {
                     StatusFile.WriteAtomic(_statusPath, _writeStatus);
@@ -110,7 +134,8 @@ internal sealed partial class StatePersister : IAsyncDisposable
                 }
                 catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
                 {
-                    Volatile.Write(ref _statusChanged, 1);
+                    Volatile.Write(ref _statusNow, 1);
+                    Volatile.Write(ref _changed, 1);
                     _writes?.Failure(StatusWriter, ex);
                     throw;
                 }
@@ -126,7 +151,7 @@ internal sealed partial class StatePersister : IAsyncDisposable
     {
         _stop.Cancel();
         if (_loop is not null) await _loop;
-        Volatile.Write(ref _statusChanged, 1);
+        MarkStatusChanged(); // the last word: status.json as Sentinel stopped
         try { await FlushAsync(CancellationToken.None); }
         catch (Exception ex) { LogFlushFailed(_logger, ex); }
         _stop.Dispose();
