@@ -159,10 +159,10 @@ internal sealed class QuartzRuleScheduler(ILoggerFactory loggerFactory, int maxC
         }
     }
 
-    // Started from the slot's step without a hand-off of its own: the check runs on this thread up to its probe, which
+    // Started from the slot's fire without a hand-off of its own: the check runs on this thread up to its probe, which
     // the pipeline starts apart (isolated), so one slow or blocking rule delays no other. Only a check over
-    // max-concurrency waits, off this thread.
-    // A finished check lets go of its task (held, it kept the check's whole graph alive until the rule's next fire).
+    // max-concurrency waits, off this thread. A finished check lets go of its task (held, it kept the check's whole
+    // graph alive until the rule's next fire).
     private async Task RunAsync(Func<string, DateTimeOffset, CancellationToken, Task> run, Member member, DateTimeOffset scheduledAt, CancellationToken cancellationToken)
     {
         try
