@@ -22,17 +22,18 @@ internal sealed class PingRegistry : IDisposable
     private readonly Dictionary<string, PingRecord> _checks = new(StringComparer.Ordinal);
     private readonly Lock _lock = new();
     private readonly TimeProvider _time;
-    private readonly PartitionedRateLimiter<string> _limiter;
+    // Made at the first ping: a partitioned limiter wakes every 100 ms for as long as it lives (two of them were 20
+    // wake-ups a second of an engine that is never pinged).
+    private readonly Lazy<PartitionedRateLimiter<string>> _limiter = new(() => PartitionedRateLimiter.CreateChained(
+        PartitionedRateLimiter.Create<string, string>(_ => RateLimitPartition.GetTokenBucketLimiter("all",
+            _ => new TokenBucketRateLimiterOptions { TokenLimit = 200, TokensPerPeriod = 100, ReplenishmentPeriod = TimeSpan.FromSeconds(1), QueueLimit = 0 })),
+        PartitionedRateLimiter.Create<string, string>(key => RateLimitPartition.GetTokenBucketLimiter(key,
+            _ => new TokenBucketRateLimiterOptions { TokenLimit = 20, TokensPerPeriod = 5, ReplenishmentPeriod = TimeSpan.FromSeconds(1), QueueLimit = 0 }))));
 
-    public PingRegistry(TimeProvider? time = null)
-    {
-        _time = time ?? TimeProvider.System;
-        _limiter = PartitionedRateLimiter.CreateChained(
-            PartitionedRateLimiter.Create<string, string>(_ => RateLimitPartition.GetTokenBucketLimiter("all",
-                _ => new TokenBucketRateLimiterOptions { TokenLimit = 200, TokensPerPeriod = 100, ReplenishmentPeriod = TimeSpan.FromSeconds(1), QueueLimit = 0 })),
-            PartitionedRateLimiter.Create<string, string>(key => RateLimitPartition.GetTokenBucketLimiter(key,
-                _ => new TokenBucketRateLimiterOptions { TokenLimit = 20, TokensPerPeriod = 5, ReplenishmentPeriod = TimeSpan.FromSeconds(1), QueueLimit = 0 })));
-    }
+    public PingRegistry(TimeProvider? time = null) => _time = time ?? TimeProvider.System;
+
+    /// <summary>Whether the rate limiter (and its 100 ms timers) exists yet: not before the first ping.</summary>
+    internal bool IsLimiting => _limiter.IsValueCreated;
 
     /// <summary>Makes a check known (a heartbeat rule's key); pings for unknown keys get 404.</summary>
     public void Register(string key)
@@ -53,7 +54,7 @@ internal sealed class PingRegistry : IDisposable
     /// <summary>False when the check (or Sentinel as a whole) is pinged faster than allowed.</summary>
     public bool TryAcquire(string key)
     {
-        using var lease = _limiter.AttemptAcquire(key);
+        using var lease = _limiter.Value.AttemptAcquire(key);
         return lease.IsAcquired;
     }
 
@@ -86,5 +87,8 @@ internal sealed class PingRegistry : IDisposable
     /// The engine checks the check's rules at once, so a <c>/fail</c> takes effect when it arrives, not at the next check.</summary>
     public event Action<string>? Pinged;
 
-    public void Dispose() => _limiter.Dispose();
+    public void Dispose()
+    {
+        if (_limiter.IsValueCreated) _limiter.Value.Dispose();
+    }
 }
