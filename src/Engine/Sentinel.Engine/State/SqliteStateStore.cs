@@ -9,7 +9,7 @@ namespace Sentinel.Engine.State;
 /// Rule state in an embedded SQLite file. A file that is not a readable SQLite database is moved aside
 /// (<c>sentinel.db.corrupt-&lt;time&gt;</c>) with a warning, and a fresh one is started: never a crash.
 /// </summary>
-internal sealed partial class SqliteStateStore : IStateStore, INotificationStore
+internal sealed partial class SqliteStateStore : IEngineStore
 {
     private const int SchemaVersion = 5;
     private readonly SqliteConnection _connection;

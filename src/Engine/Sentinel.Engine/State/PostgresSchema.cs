@@ -1,0 +1,100 @@
+using Npgsql;
+
+namespace Sentinel.Engine.State;
+
+/// <summary>
+/// Sentinel's tables in a PostgreSQL database shared by the nodes of a cluster (beside Quartz's <c>qrtz_</c> tables),
+/// created and upgraded by numbered migrations. <c>sentinel_schema</c> records each migration applied; a node applies
+/// the ones it knows and the database lacks, one node at a time (an advisory lock), and refuses to start against a
+/// database a newer Sentinel has upgraded past what it knows.
+/// </summary>
+internal static class PostgresSchema
+{
+    // Taken (for the transaction) by a node migrating, so nodes started together migrate one after the other.
+    private const long MigrationLock = 0x53_45_4E_54_49_4E_45_4C; // "SENTINEL"
+
+    /// <summary>The migrations, version 1 first: a version is its index + 1. Never edit one that has shipped: add one.</summary>
+    internal static readonly string[] Migrations =
+    [
+        // 1: rule state, incidents and the outbox, as the SQLite store keeps them (bodies as jsonb).
+        """
+        CREATE TABLE sentinel_rule_state (
+            rule text PRIMARY KEY,
+            status text NOT NULL,
+            since timestamptz NOT NULL,
+            consecutive_failures integer NOT NULL,
+            consecutive_successes integer NOT NULL,
+            checks bigint NOT NULL,
+            failures bigint NOT NULL,
+            last_check jsonb NULL,
+            probe_state jsonb NULL,
+            remediation jsonb NULL,
+            config_paused boolean NULL,
+            updated_at timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE TABLE sentinel_incidents (
+            id bigint PRIMARY KEY,
+            rule text NOT NULL,
+            body jsonb NOT NULL,
+            closed boolean NOT NULL DEFAULT false
+        );
+        CREATE INDEX sentinel_incidents_open ON sentinel_incidents (id) WHERE NOT closed;
+        CREATE TABLE sentinel_outbox (
+            id bigint PRIMARY KEY,
+            incident_id bigint NULL,
+            body jsonb NOT NULL,
+            status text NOT NULL
+        );
+        CREATE INDEX sentinel_outbox_pending ON sentinel_outbox (id) WHERE status = 'pending';
+        CREATE INDEX sentinel_outbox_incident ON sentinel_outbox (incident_id);
+        """,
+    ];
+
+    /// <summary>The newest version this Sentinel knows.</summary>
+    public static int Version => Migrations.Length;
+
+    /// <summary>Brings the database to <see cref="Version"/>; returns the version it found.</summary>
+    /// <exception cref="SchemaTooNewException">A newer Sentinel has upgraded the database.</exception>
+    public static async Task<int> MigrateAsync(NpgsqlDataSource source, CancellationToken cancellationToken)
+    {
+        await using var connection = await source.OpenConnectionAsync(cancellationToken);
+        await using var tx = await connection.BeginTransactionAsync(cancellationToken);
+        await ExecuteAsync(connection, tx, $"SELECT pg_advisory_xact_lock({MigrationLock})", cancellationToken);
+        await ExecuteAsync(connection, tx, """
+            CREATE TABLE IF NOT EXISTS sentinel_schema (
+                version integer PRIMARY KEY,
+                applied_at timestamptz NOT NULL DEFAULT now(),
+                applied_by text NOT NULL
+            )
+            """, cancellationToken);
+        int found;
+        await using (var cmd = new NpgsqlCommand("SELECT COALESCE(MAX(version), 0) FROM sentinel_schema", connection, tx))
+            found = (int)(await cmd.ExecuteScalarAsync(cancellationToken))!;
+        if (found > Version) throw new SchemaTooNewException(found, Version);
+        for (var version = found + 1; version <= Version; version++)
+        {
+            await ExecuteAsync(connection, tx, Migrations[version - 1], cancellationToken);
+            await using var record = new NpgsqlCommand("INSERT INTO sentinel_schema (version, applied_by) VALUES ($1, $2)", connection, tx);
+            record.Parameters.Add(new NpgsqlParameter { Value = version });
+            record.Parameters.Add(new NpgsqlParameter { Value = $"sentinel {EngineInfo.Version} on {Environment.MachineName}" });
+            await record.ExecuteNonQueryAsync(cancellationToken);
+        }
+        await tx.CommitAsync(cancellationToken);
+        return found;
+    }
+
+    private static async Task ExecuteAsync(NpgsqlConnection connection, NpgsqlTransaction tx, string sql, CancellationToken cancellationToken)
+    {
+        await using var cmd = new NpgsqlCommand(sql, connection, tx);
+        await cmd.ExecuteNonQueryAsync(cancellationToken);
+    }
+}
+
+/// <summary>The database was upgraded by a newer Sentinel than this one: this node must be upgraded before it starts.</summary>
+internal sealed class SchemaTooNewException(int found, int known)
+    : Exception($"The PostgreSQL database is at Sentinel schema version {found}, newer than the {known} this Sentinel ({EngineInfo.Version}) knows: "
+        + "another node runs a newer Sentinel. Upgrade Sentinel on this node to that version before starting it (a database is never downgraded).")
+{
+    public int Found { get; } = found;
+    public int Known { get; } = known;
+}

@@ -1,0 +1,228 @@
+using System.Text.Json;
+using Npgsql;
+using NpgsqlTypes;
+using Sentinel.Engine.Rules;
+
+namespace Sentinel.Engine.State;
+
+/// <summary>
+/// Rule state, incidents and the notification outbox in PostgreSQL, for cluster mode: the same contract as
+/// <see cref="SqliteStateStore"/> (one test suite runs over both), in tables <see cref="PostgresSchema"/> creates and
+/// upgrades. A rule's state and the messages its change causes are written in one transaction. Writes from one
+/// node are made one at a time, in the order asked, as the SQLite store makes them; times are kept to the microsecond.
+/// </summary>
+internal sealed class PostgresStateStore : IEngineStore
+{
+    private readonly NpgsqlDataSource _source;
+    private readonly SemaphoreSlim _gate = new(1, 1);
+
+    private PostgresStateStore(NpgsqlDataSource source) => _source = source;
+
+    /// <summary>The schema version the database had before this store opened it (0: new).</summary>
+    public int FoundSchemaVersion { get; private init; }
+
+    /// <summary>Connects and brings the schema up to date.</summary>
+    /// <exception cref="SchemaTooNewException">A newer Sentinel upgraded the database.</exception>
+    public static async Task<PostgresStateStore> OpenAsync(string connectionString, CancellationToken cancellationToken)
+    {
+        var source = NpgsqlDataSource.Create(connectionString);
+        try
+        {
+            var found = await PostgresSchema.MigrateAsync(source, cancellationToken);
+            return new PostgresStateStore(source) { FoundSchemaVersion = found };
+        }
+        catch
+        {
+            await source.DisposeAsync();
+            throw;
+        }
+    }
+
+    public async Task<IReadOnlyDictionary<string, RuleState>> LoadAsync(CancellationToken cancellationToken)
+    {
+        var result = new Dictionary<string, RuleState>(StringComparer.Ordinal);
+        await using var cmd = _source.CreateCommand("""
+            SELECT rule, status, since, consecutive_failures, consecutive_successes, checks, failures,
+                   last_check::text, probe_state::text, remediation::text, config_paused
+            FROM sentinel_rule_state
+            """);
+        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            var rule = reader.GetString(0);
+            if (!Enum.TryParse<RuleStatus>(reader.GetString(1), ignoreCase: true, out var status)) status = RuleStatus.Pending;
+            result[rule] = new RuleState(rule, status, reader.GetFieldValue<DateTimeOffset>(2), reader.GetInt32(3), reader.GetInt32(4),
+                reader.GetInt64(5), reader.GetInt64(6),
+                Json<CheckRecord>(reader, 7), Json<Dictionary<string, string>>(reader, 8), Json<RemediationState>(reader, 9))
+            { ConfigPaused = reader.IsDBNull(10) ? null : reader.GetBoolean(10) };
+        }
+        return result;
+    }
+
+    // A value this Sentinel cannot read (written by another version, say) is left out, as the SQLite store does.
+    private static T? Json<T>(NpgsqlDataReader reader, int column) where T : class
+    {
+        if (reader.IsDBNull(column)) return null;
+        try { return JsonSerializer.Deserialize<T>(reader.GetString(column), SentinelJson.Options); }
+        catch (JsonException) { return null; }
+    }
+
+    public async Task SaveAsync(IReadOnlyCollection<RuleState> states, IReadOnlyCollection<string> removed, CancellationToken cancellationToken)
+    {
+        if (states.Count == 0 && removed.Count == 0) return;
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            await using var connection = await _source.OpenConnectionAsync(cancellationToken);
+            await using var tx = await connection.BeginTransactionAsync(cancellationToken);
+            await UpsertStatesAsync(connection, tx, states, cancellationToken);
+            if (removed.Count > 0)
+            {
+                await using var delete = new NpgsqlCommand("DELETE FROM sentinel_rule_state WHERE rule = ANY($1)", connection, tx);
+                delete.Parameters.Add(new NpgsqlParameter { Value = removed.ToArray() });
+                await delete.ExecuteNonQueryAsync(cancellationToken);
+            }
+            await tx.CommitAsync(cancellationToken);
+        }
+        finally { _gate.Release(); }
+    }
+
+    // All the states in one statement (arrays unnested), however many: a flush of 10,000 rules is one round trip.
+    private static async Task UpsertStatesAsync(NpgsqlConnection connection, NpgsqlTransaction tx, IReadOnlyCollection<RuleState> states, CancellationToken cancellationToken)
+    {
+        if (states.Count == 0) return;
+        await using var upsert = new NpgsqlCommand("""
+            INSERT INTO sentinel_rule_state AS s (rule, status, since, consecutive_failures, consecutive_successes, checks, failures,
+                last_check, probe_state, remediation, config_paused, updated_at)
+            SELECT rule, status, since, cf, cs, checks, failures, last::jsonb, probe::jsonb, remediation::jsonb, paused, now()
+            FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::int[], $5::int[], $6::bigint[], $7::bigint[],
+                        $8::text[], $9::text[], $10::text[], $11::boolean[])
+                 AS u(rule, status, since, cf, cs, checks, failures, last, probe, remediation, paused)
+            ON CONFLICT (rule) DO UPDATE SET status = excluded.status, since = excluded.since,
+                consecutive_failures = excluded.consecutive_failures, consecutive_successes = excluded.consecutive_successes,
+                checks = excluded.checks, failures = excluded.failures, last_check = excluded.last_check,
+                probe_state = excluded.probe_state, remediation = excluded.remediation, config_paused = excluded.config_paused,
+                updated_at = excluded.updated_at
+            """, connection, tx);
+        // One row per rule: the last state given for a rule is the one kept (a statement cannot upsert a row twice).
+        var rows = states.GroupBy(s => s.Rule, StringComparer.Ordinal).Select(g => g.Last()).ToList();
+        Add(upsert, rows.Select(s => s.Rule).ToArray());
+        Add(upsert, rows.Select(s => s.Status.ToString().ToLowerInvariant()).ToArray());
+        Add(upsert, rows.Select(s => s.Since.ToUniversalTime()).ToArray(), NpgsqlDbType.Array | NpgsqlDbType.TimestampTz);
+        Add(upsert, rows.Select(s => s.ConsecutiveFailures).ToArray());
+        Add(upsert, rows.Select(s => s.ConsecutiveSuccesses).ToArray());
+        Add(upsert, rows.Select(s => s.Checks).ToArray());
+        Add(upsert, rows.Select(s => s.Failures).ToArray());
+        Add(upsert, rows.Select(s => s.LastCheck is null ? null : JsonSerializer.Serialize(s.LastCheck, SentinelJson.Options)).ToArray());
+        Add(upsert, rows.Select(s => s.ProbeState is null ? null : JsonSerializer.Serialize(s.ProbeState)).ToArray());
+        Add(upsert, rows.Select(s => s.Remediation is null ? null : JsonSerializer.Serialize(s.Remediation, SentinelJson.Options)).ToArray());
+        Add(upsert, rows.Select(s => s.ConfigPaused).ToArray());
+        await upsert.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    private static void Add<T>(NpgsqlCommand cmd, T[] values, NpgsqlDbType? type = null)
+    {
+        var p = new NpgsqlParameter<T[]> { TypedValue = values };
+        if (type is { } t) p.NpgsqlDbType = t;
+        cmd.Parameters.Add(p);
+    }
+
+    public async Task CommitAsync(RuleState? state, IReadOnlyCollection<Incident> incidents, IReadOnlyCollection<OutboxMessage> messages, CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            await using var connection = await _source.OpenConnectionAsync(cancellationToken);
+            await using var tx = await connection.BeginTransactionAsync(cancellationToken);
+            if (state is not null) await UpsertStatesAsync(connection, tx, [state], cancellationToken);
+            foreach (var i in incidents)
+            {
+                await using var cmd = new NpgsqlCommand("""
+                    INSERT INTO sentinel_incidents (id, rule, body, closed) VALUES ($1, $2, $3::jsonb, $4)
+                    ON CONFLICT (id) DO UPDATE SET rule = excluded.rule, body = excluded.body, closed = excluded.closed
+                    """, connection, tx);
+                cmd.Parameters.Add(new NpgsqlParameter { Value = i.Id });
+                cmd.Parameters.Add(new NpgsqlParameter { Value = i.Rule });
+                cmd.Parameters.Add(new NpgsqlParameter { Value = JsonSerializer.Serialize(i, SentinelJson.Options) });
+                cmd.Parameters.Add(new NpgsqlParameter { Value = i.ClosedAt is not null });
+                await cmd.ExecuteNonQueryAsync(cancellationToken);
+            }
+            foreach (var m in messages)
+            {
+                await using var cmd = new NpgsqlCommand("""
+                    INSERT INTO sentinel_outbox (id, incident_id, body, status) VALUES ($1, $2, $3::jsonb, $4)
+                    ON CONFLICT (id) DO UPDATE SET incident_id = excluded.incident_id, body = excluded.body, status = excluded.status
+                    """, connection, tx);
+                cmd.Parameters.Add(new NpgsqlParameter { Value = m.Id });
+                cmd.Parameters.Add(new NpgsqlParameter<long?> { TypedValue = m.IncidentId });
+                cmd.Parameters.Add(new NpgsqlParameter { Value = JsonSerializer.Serialize(m, SentinelJson.Options) });
+                cmd.Parameters.Add(new NpgsqlParameter { Value = m.Status.ToString().ToLowerInvariant() });
+                await cmd.ExecuteNonQueryAsync(cancellationToken);
+            }
+            await tx.CommitAsync(cancellationToken);
+        }
+        finally { _gate.Release(); }
+    }
+
+    public async Task<NotificationSnapshot> LoadNotificationsAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await _source.OpenConnectionAsync(cancellationToken);
+        // One snapshot of the three tables: a commit between the reads must not show a message without its incident.
+        await using var tx = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, cancellationToken);
+        var open = await BodiesAsync<Incident>(connection, tx, "SELECT body::text FROM sentinel_incidents WHERE NOT closed ORDER BY id", cancellationToken);
+        var pending = await BodiesAsync<OutboxMessage>(connection, tx, "SELECT body::text FROM sentinel_outbox WHERE status = 'pending' ORDER BY id", cancellationToken);
+        var counts = new Dictionary<OutboxStatus, long>();
+        await using (var cmd = new NpgsqlCommand("SELECT status, COUNT(*) FROM sentinel_outbox GROUP BY status", connection, tx))
+        await using (var r = await cmd.ExecuteReaderAsync(cancellationToken))
+            while (await r.ReadAsync(cancellationToken))
+                if (Enum.TryParse<OutboxStatus>(r.GetString(0), ignoreCase: true, out var s)) counts[s] = r.GetInt64(1);
+        long maxIncident, maxMessage;
+        await using (var cmd = new NpgsqlCommand("SELECT (SELECT COALESCE(MAX(id), 0) FROM sentinel_incidents), (SELECT COALESCE(MAX(id), 0) FROM sentinel_outbox)", connection, tx))
+        await using (var r = await cmd.ExecuteReaderAsync(cancellationToken))
+        {
+            await r.ReadAsync(cancellationToken);
+            (maxIncident, maxMessage) = (r.GetInt64(0), r.GetInt64(1));
+        }
+        await tx.CommitAsync(cancellationToken);
+        return new NotificationSnapshot(open, pending, counts, maxIncident, maxMessage);
+    }
+
+    public async Task<List<OutboxMessage>> MessagesForAsync(IReadOnlyCollection<long> incidents, CancellationToken cancellationToken)
+    {
+        if (incidents.Count == 0) return [];
+        await using var connection = await _source.OpenConnectionAsync(cancellationToken);
+        await using var cmd = new NpgsqlCommand("SELECT body::text FROM sentinel_outbox WHERE incident_id = ANY($1) ORDER BY id", connection);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = incidents.ToArray() });
+        return await ReadBodiesAsync<OutboxMessage>(cmd, cancellationToken);
+    }
+
+    public async Task<List<Incident>> RecentIncidentsAsync(int limit, CancellationToken cancellationToken)
+    {
+        await using var connection = await _source.OpenConnectionAsync(cancellationToken);
+        await using var cmd = new NpgsqlCommand("SELECT body::text FROM sentinel_incidents ORDER BY id DESC LIMIT $1", connection);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = limit });
+        return await ReadBodiesAsync<Incident>(cmd, cancellationToken);
+    }
+
+    private static async Task<List<T>> BodiesAsync<T>(NpgsqlConnection connection, NpgsqlTransaction tx, string sql, CancellationToken cancellationToken) where T : class
+    {
+        await using var cmd = new NpgsqlCommand(sql, connection, tx);
+        return await ReadBodiesAsync<T>(cmd, cancellationToken);
+    }
+
+    private static async Task<List<T>> ReadBodiesAsync<T>(NpgsqlCommand cmd, CancellationToken cancellationToken) where T : class
+    {
+        var list = new List<T>();
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await r.ReadAsync(cancellationToken))
+            if (Json<T>(r, 0) is { } item) list.Add(item);
+        return list;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _gate.WaitAsync();
+        try { await _source.DisposeAsync(); }
+        finally { _gate.Release(); }
+    }
+}
