@@ -15,6 +15,7 @@ internal sealed partial class HeartbeatSender : IAsyncDisposable
 {
     private readonly HeartbeatDefinition _definition;
     private readonly IReadOnlyList<IAction> _targets;
+    private readonly Lane[] _lanes;
     private readonly Func<(bool Alive, string Summary)> _probe;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
@@ -27,6 +28,7 @@ internal sealed partial class HeartbeatSender : IAsyncDisposable
     {
         _definition = definition;
         _targets = targets;
+        _lanes = [.. targets.Select(t => new Lane(t))];
         _probe = probe;
         _time = time;
         _logger = logger;
@@ -45,6 +47,10 @@ internal sealed partial class HeartbeatSender : IAsyncDisposable
     public long Withheld => Interlocked.Read(ref _withheld);
     private long _sent;
     private long _withheld;
+
+    /// <summary>Pings waiting for the one before them (to the same target) to finish.</summary>
+    internal int Waiting => Volatile.Read(ref _waiting);
+    private int _waiting;
 
     public void Start()
     {
@@ -83,19 +89,45 @@ internal sealed partial class HeartbeatSender : IAsyncDisposable
         return sender.FailAsync(reason, within);
     }
 
-    private Task SendAsync(string kind, string message, CancellationToken cancellationToken) => Task.WhenAll(_targets.Select(target => Task.Run(async () =>
+    private Task SendAsync(string kind, string message, CancellationToken cancellationToken)
+        => Task.WhenAll(_lanes.Select(lane => Task.Run(() => SendAsync(lane, kind, message, cancellationToken), CancellationToken.None)));
+
+    // Each target's pings go out one at a time, in the order they were made: a success must never overtake the start
+    // it pairs with (still being retried, say), or the switch sees a run start after it finished, never finishing,
+    // and alerts. A success that finds another success already waiting is dropped: that one says the same, later
+    // pings are not held up behind a backlog, and a target that is down for long gets one ping per recovery.
+    private async Task SendAsync(Lane lane, string kind, string message, CancellationToken cancellationToken)
     {
-        var output = new ActionOutput(10);
+        var success = kind == "success";
+        if (success && Interlocked.Exchange(ref lane.SuccessWaiting, 1) == 1) return;
+        Interlocked.Increment(ref _waiting);
+        try { await lane.Order.WaitAsync(cancellationToken); }
+        catch (OperationCanceledException)
+        {
+            if (success) Volatile.Write(ref lane.SuccessWaiting, 0);
+            return;
+        }
+        finally { Interlocked.Decrement(ref _waiting); }
+        if (success) Volatile.Write(ref lane.SuccessWaiting, 0);
         try
         {
-            await _retry.ExecuteAsync(async ct => await target.ExecuteAsync(new ActionContext
+            var output = new ActionOutput(10);
+            await _retry.ExecuteAsync(async ct => await lane.Target.ExecuteAsync(new ActionContext
             {
                 RuleName = "(engine heartbeat)", Event = kind, Message = message, RunId = _run, TimeProvider = _time, Logger = _logger, Output = output,
             }, ct), cancellationToken);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested) { }
         catch (Exception ex) { LogPingFailed(_logger, kind, ex.Message); }
-    }, CancellationToken.None)));
+        finally { lane.Order.Release(); }
+    }
+
+    private sealed class Lane(IAction target)
+    {
+        public IAction Target { get; } = target;
+        public SemaphoreSlim Order { get; } = new(1, 1);
+        public int SuccessWaiting;
+    }
 
     public async ValueTask DisposeAsync()
     {
