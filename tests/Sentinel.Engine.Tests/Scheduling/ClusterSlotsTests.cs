@@ -1,0 +1,93 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging.Abstractions;
+using Sentinel.Engine.Scheduling;
+using Sentinel.Engine.Tests.Support;
+
+namespace Sentinel.Engine.Tests.Scheduling;
+
+/// <summary>
+/// The cluster's slots on a real PostgreSQL through Quartz's clustered job store, real time: nodes that schedule the
+/// same slots make one trigger each, each fire runs on one node, a slot stays on its node, and it moves when its node
+/// leaves. (Failover after a kill -9 is the Host tests': it needs a process to kill.)
+/// </summary>
+[Collection(PostgresCollection.Name)]
+public sealed class ClusterSlotsTests(PostgresFixture postgres) : IAsyncLifetime
+{
+    private static readonly TimeSpan Every = TimeSpan.FromSeconds(1);
+    private readonly ConcurrentQueue<(string Node, string Slot, DateTimeOffset Due)> _fires = new();
+    private readonly List<ClusterSlots> _nodes = [];
+    private string _database = "";
+
+    public async Task InitializeAsync() => _database = await postgres.Server.CreateDatabaseAsync();
+
+    public async Task DisposeAsync()
+    {
+        foreach (var node in _nodes) await node.DisposeAsync();
+    }
+
+    private async Task<ClusterSlots> JoinAsync(string node)
+    {
+        var slots = await ClusterSlots.StartAsync(_database, node, TimeSpan.FromSeconds(1), (slot, due) => _fires.Enqueue((node, slot, due)),
+            NullLoggerFactory.Instance, default);
+        _nodes.Add(slots);
+        return slots;
+    }
+
+    private static readonly string[] Keys = [.. Enumerable.Range(0, 6).Select(i => IntervalShards.Key(Every, i))];
+
+    private static async Task EnsureAllAsync(ClusterSlots node)
+    {
+        for (var i = 0; i < Keys.Length; i++) await node.EnsureAsync(Keys[i], Every, TimeSpan.FromMilliseconds(100 * i), default);
+    }
+
+    [Fact]
+    public async Task ThreeNodesSchedulingTheSameSlots_FireEachOnce_OnOneNode()
+    {
+        var a = await JoinAsync("node-a");
+        var b = await JoinAsync("node-b");
+        var c = await JoinAsync("node-c");
+        await Task.WhenAll(EnsureAllAsync(a), EnsureAllAsync(b), EnsureAllAsync(c));
+
+        (await SlotJobsAsync()).Should().BeEquivalentTo(Keys, "every node made the same slots: one job each");
+        await Eventually.Until(() => Keys.All(k => _fires.Count(f => f.Slot == k) >= 4), ok => ok, what: "every slot fired 4 times");
+
+        var fires = _fires.ToArray();
+        fires.GroupBy(f => (f.Slot, f.Due)).Should().OnlyContain(g => g.Count() == 1, "a fire runs on one node, never on two");
+        foreach (var slot in fires.GroupBy(f => f.Slot))
+        {
+            slot.Select(f => f.Node).Distinct().Should().ContainSingle($"slot {slot.Key} stays on the node that first fired it");
+            var due = slot.Select(f => f.Due).Order().ToList();
+            due.Zip(due.Skip(1), (x, y) => y - x).Should().OnlyContain(gap => gap == Every, "no fire is skipped or repeated");
+        }
+        (await a.NodesAsync(default)).Select(n => n.InstanceId).Should().BeEquivalentTo(["node-a", "node-b", "node-c"]);
+    }
+
+    private async Task<List<string>> SlotJobsAsync()
+    {
+        await using var connection = new Npgsql.NpgsqlConnection(_database);
+        await connection.OpenAsync();
+        await using var cmd = new Npgsql.NpgsqlCommand("SELECT job_name FROM qrtz_job_details WHERE sched_name = 'sentinel'", connection);
+        var names = new List<string>();
+        await using var r = await cmd.ExecuteReaderAsync();
+        while (await r.ReadAsync()) names.Add(r.GetString(0));
+        return names;
+    }
+
+    [Fact]
+    public async Task WhenTheNodeHoldingTheSlotsLeaves_TheOthersFireThem()
+    {
+        var a = await JoinAsync("node-a");
+        await EnsureAllAsync(a);
+        await Eventually.Until(() => Keys.All(k => _fires.Any(f => f.Slot == k && f.Node == "node-a")), ok => ok, what: "node-a fires every slot");
+        var b = await JoinAsync("node-b");
+        await EnsureAllAsync(b);
+
+        await a.DisposeAsync();
+        _nodes.Remove(a);
+        var left = DateTimeOffset.UtcNow;
+
+        await Eventually.Until(() => Keys.All(k => _fires.Any(f => f.Slot == k && f.Node == "node-b" && f.Due > left)), ok => ok,
+            what: "node-b fires every slot after node-a left");
+        _fires.Where(f => f.Node == "node-a").Should().OnlyContain(f => f.Due <= left.AddSeconds(1), "a node that left fires nothing");
+    }
+}
