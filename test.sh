@@ -4,7 +4,8 @@
 #
 # The count is taken from what ran, not from what the runner says: a test project whose run was aborted or crashed,
 # whose results file is missing or not "Completed", and every test it discovered but never ran, count as failed,
-# and the script then exits 1. A test that hangs is killed after SENTINEL_TEST_HANG_TIMEOUT (default 2m) and named;
+# and the script then exits 1. A test that hangs is killed after SENTINEL_TEST_HANG_TIMEOUT (default 2m; 4m for the
+# Host tests, 8m for the package tests) and named;
 # SENTINEL_TEST_DUMP=full keeps a dump of the hung test host for `dotnet-dump analyze` (docs/testing.md).
 set -uo pipefail
 cd "$(dirname "$0")"
@@ -26,10 +27,18 @@ for p in tests/*/*.Tests.csproj; do projects+=("$p"); done
 pids=()
 for p in "${projects[@]}"; do
   name="$(basename "$p" .csproj)"
+  # A test longer than this is taken for hung and killed. The package tests run a whole Sentinel under qemu's arm64
+  # emulation and install a .deb, which take minutes on a loaded 2-core machine; the Host tests build plugins with
+  # `dotnet build`. SENTINEL_TEST_HANG_TIMEOUT, when set, is used for every project.
+  case "$name" in
+    Sentinel.Package.Tests) hang="${SENTINEL_TEST_HANG_TIMEOUT:-8m}" ;;
+    Sentinel.Host.Tests) hang="${SENTINEL_TEST_HANG_TIMEOUT:-4m}" ;;
+    *) hang="${SENTINEL_TEST_HANG_TIMEOUT:-2m}" ;;
+  esac
   (
     dotnet test "$p" -c Release --no-build --list-tests "$@" > "$results/$name.discovered" 2>&1
     dotnet test "$p" -c Release --no-build --logger "trx;LogFileName=$name.trx" --results-directory "$results/$name" \
-      --blame-hang-timeout "${SENTINEL_TEST_HANG_TIMEOUT:-2m}" --blame-hang-dump-type "${SENTINEL_TEST_DUMP:-none}" "$@"
+      --blame-hang-timeout "$hang" --blame-hang-dump-type "${SENTINEL_TEST_DUMP:-none}" "$@"
   ) &
   pids+=($!)
 done

@@ -84,7 +84,8 @@ public sealed class ConfigFuzzTests(ITestOutputHelper output) : IDisposable
         output.WriteLine($"seed {Seed}: {Cases} cases in {total.Elapsed.TotalSeconds:0.0}s: {valid} valid, {invalid} invalid, slowest {slowest.TotalMilliseconds:0} ms ({slowestCase})");
         failures.Should().BeEmpty();
         valid.Should().BeGreaterThan(Cases / 50, "some mutants stay valid, so the path past the loader is exercised");
-        total.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(60));
+        // No bound on the total: how long 8,000 loads take is the machine's load, not the loader's behaviour (a loaded
+        // CI machine took 64 s). A hang is what the 2 s bound on each case catches.
     }
 
     // As the engine builds a rule: a ConfigException (with locations) is a refusal; anything else is a crash.
