@@ -13,7 +13,7 @@ namespace Sentinel.Fault.Tests;
 /// <summary>
 /// Mutations of every shipped and documented config (corpus/, checked in), with a fixed seed, loaded in-process the
 /// way `validate`, `run` and a hot reload load them, the real plugins included: no exception escapes, no case takes
-/// over 2 s, and every error names file:line:col. A valid mutant's probes and actions are built too, as `run` does.
+/// over 5 s (it bounds a hang or a blow-up, such as an alias bomb, not a speed: a loaded CI machine saw 1 s), and every error names file:line:col. A valid mutant's probes and actions are built too, as `run` does.
 /// </summary>
 public sealed class ConfigFuzzTests(ITestOutputHelper output) : IDisposable
 {
@@ -78,14 +78,14 @@ public sealed class ConfigFuzzTests(ITestOutputHelper output) : IDisposable
             catch (Exception e) { failures.Add($"{label}: {e.GetType().Name} escaped: {e.Message}\n{e.StackTrace}"); }
             watch.Stop();
             if (watch.Elapsed > slowest) (slowest, slowestCase) = (watch.Elapsed, label);
-            if (watch.Elapsed > TimeSpan.FromSeconds(2)) failures.Add($"{label}: took {watch.Elapsed.TotalSeconds:0.0}s");
+            if (watch.Elapsed > TimeSpan.FromSeconds(5)) failures.Add($"{label}: took {watch.Elapsed.TotalSeconds:0.0}s");
         }
         total.Stop();
         output.WriteLine($"seed {Seed}: {Cases} cases in {total.Elapsed.TotalSeconds:0.0}s: {valid} valid, {invalid} invalid, slowest {slowest.TotalMilliseconds:0} ms ({slowestCase})");
         failures.Should().BeEmpty();
         valid.Should().BeGreaterThan(Cases / 50, "some mutants stay valid, so the path past the loader is exercised");
         // No bound on the total: how long 8,000 loads take is the machine's load, not the loader's behaviour (a loaded
-        // CI machine took 64 s). A hang is what the 2 s bound on each case catches.
+        // CI machine took 64 s). A hang is what the 5 s bound on each case catches.
     }
 
     // As the engine builds a rule: a ConfigException (with locations) is a refusal; anything else is a crash.

@@ -57,7 +57,9 @@ public sealed class OperatorSurfaceTests : IDisposable
         service.Status = 503;
         var failedAt = Stopwatch.StartNew();
         await Eventually.Until(async () => await State() == "down", what: "the page shows bot-api down", context: sentinel.Output);
-        failedAt.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(5), "the page follows the engine within seconds");
+        // Within seconds (the event stream, at worst the page's own 5 s refresh), not at a reload: the bound leaves room
+        // for a loaded machine (a CI run took 5.7 s with every test project running beside Chromium).
+        failedAt.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(15), "the page follows the engine within seconds");
         // The incident (opened by the notification side, a moment later) and the event (from the stream) follow without a reload.
         await Eventually.Until(async () => !(await browser.EvalAsync("document.getElementById('incidents-section').hidden"))!.GetValue<bool>(), what: "the open incident is listed", context: sentinel.Output);
         await Eventually.Until(async () => (await browser.EvalAsync("document.getElementById('events').textContent"))!.GetValue<string>().Contains("failing → down"), context: sentinel.Output, what:

@@ -90,12 +90,14 @@ internal sealed partial class HeartbeatSender : IAsyncDisposable
     }
 
     private Task SendAsync(string kind, string message, CancellationToken cancellationToken)
-        => Task.WhenAll(_lanes.Select(lane => Task.Run(() => SendAsync(lane, kind, message, cancellationToken), CancellationToken.None)));
+        => Task.WhenAll(_lanes.Select(lane => SendAsync(lane, kind, message, cancellationToken)));
 
     // Each target's pings go out one at a time, in the order they were made: a success must never overtake the start
     // it pairs with (still being retried, say), or the switch sees a run start after it finished, never finishing,
-    // and alerts. A success that finds another success already waiting is dropped: that one says the same, later
-    // pings are not held up behind a backlog, and a target that is down for long gets one ping per recovery.
+    // and alerts; nor a rule's success its fail. The turn is taken here, on the caller's thread, so pings made one
+    // after the other queue in that order (the semaphore lets async waiters in first come, first served); the target
+    // is called on the thread pool, never on the caller's thread. A success that finds another success already
+    // waiting is dropped: that one says the same, and a target that is down for long gets one ping when it is back.
     private async Task SendAsync(Lane lane, string kind, string message, CancellationToken cancellationToken)
     {
         var success = kind == "success";
@@ -112,10 +114,10 @@ internal sealed partial class HeartbeatSender : IAsyncDisposable
         try
         {
             var output = new ActionOutput(10);
-            await _retry.ExecuteAsync(async ct => await lane.Target.ExecuteAsync(new ActionContext
+            await Task.Run(async () => await _retry.ExecuteAsync(async ct => await lane.Target.ExecuteAsync(new ActionContext
             {
                 RuleName = "(engine heartbeat)", Event = kind, Message = message, RunId = _run, TimeProvider = _time, Logger = _logger, Output = output,
-            }, ct), cancellationToken);
+            }, ct), cancellationToken), CancellationToken.None);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested) { }
         catch (Exception ex) { LogPingFailed(_logger, kind, ex.Message); }
