@@ -14,7 +14,6 @@ namespace Sentinel.Engine.Heartbeat;
 internal sealed partial class HeartbeatSender : IAsyncDisposable
 {
     private readonly HeartbeatDefinition _definition;
-    private readonly IReadOnlyList<IAction> _targets;
     private readonly Lane[] _lanes;
     private readonly Func<(bool Alive, string Summary)> _probe;
     private readonly TimeProvider _time;
@@ -27,7 +26,6 @@ internal sealed partial class HeartbeatSender : IAsyncDisposable
     public HeartbeatSender(HeartbeatDefinition definition, IReadOnlyList<IAction> targets, Func<(bool Alive, string Summary)> probe, TimeProvider time, ILogger logger)
     {
         _definition = definition;
-        _targets = targets;
         _lanes = [.. targets.Select(t => new Lane(t))];
         _probe = probe;
         _time = time;
@@ -135,7 +133,7 @@ internal sealed partial class HeartbeatSender : IAsyncDisposable
     {
         await _stop.CancelAsync();
         if (_loop is not null) await _loop;
-        foreach (var t in _targets) (t as IDisposable)?.Dispose();
+        foreach (var lane in _lanes) (lane.Target as IDisposable)?.Dispose();
         _stop.Dispose();
     }
 

@@ -31,9 +31,6 @@ internal sealed class ClusterSlots : IAsyncDisposable
         _logger = logger;
     }
 
-    /// <summary>This node's name in the cluster (Quartz's instance id).</summary>
-    public string Node => _scheduler.SchedulerInstanceId;
-
     /// <summary>
     /// Joins the cluster: Quartz's tables are created if the database has none, and this node checks in every
     /// <paramref name="checkinInterval"/>. <paramref name="fire"/> is called with a slot's key and due time when the
@@ -97,10 +94,6 @@ internal sealed class ClusterSlots : IAsyncDisposable
         try { await _scheduler.ScheduleJob(job, trigger, default, cancellationToken); }
         catch (ObjectAlreadyExistsException) { } // another node made it between the check and now: the same slot
     }
-
-    /// <summary>Removes a slot no rule of the cluster uses any more.</summary>
-    public async Task RemoveAsync(string key, CancellationToken cancellationToken)
-        => await _scheduler.DeleteJob(new JobKey(key, SlotGroup), cancellationToken);
 
     /// <summary>The cluster's nodes as Quartz's check-ins tell them: this one first.</summary>
     public async Task<IReadOnlyList<ClusterNode>> NodesAsync(CancellationToken cancellationToken)
