@@ -22,10 +22,7 @@ public sealed class NotificationDeliveryTests : IDisposable
     private string MailConfig(int smtpPort, string groupWait, string rules, string extra = "") => SentinelProcess.WriteConfig(_dir, $$"""
             {{extra}}
             notifications: { group-wait: {{groupWait}} }
-            channels:
-              - name: ops-mail
-                type: email
-                with: { host: 127.0.0.1, port: {{smtpPort}}, tls: none, from: alerts@example.test, to: [ops@example.test] }
+            {{SentinelProcess.MailChannel(smtpPort)}}
             rules:
             {{rules}}
             """);

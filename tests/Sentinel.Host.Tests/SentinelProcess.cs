@@ -32,6 +32,14 @@ public sealed class SentinelProcess : IDisposable
         return path;
     }
 
+    /// <summary>The top-level <c>channels:</c> key with one channel, ops-mail, to a local SMTP server (no TLS).</summary>
+    public static string MailChannel(int smtpPort) => $$"""
+        channels:
+          - name: ops-mail
+            type: email
+            with: { host: 127.0.0.1, port: {{smtpPort}}, tls: none, from: alerts@example.test, to: [ops@example.test] }
+        """;
+
     private readonly Process _process;
     private readonly StringBuilder _stdout = new();
     private readonly StringBuilder _stderr = new();

@@ -32,3 +32,13 @@ public sealed class FilePathAttribute : Attribute;
 /// </summary>
 [AttributeUsage(AttributeTargets.Class, Inherited = false)]
 public sealed class ReportsEventsAttribute : Attribute;
+
+/// <summary>
+/// Marks a probe that checks something any machine can reach (a URL, a port, a DNS name), not something of the box it
+/// runs on (a process, a file, a disk). In cluster mode its rules run once per interval for the whole cluster, on
+/// whichever node is alive; a probe without this mark is a node probe: its rules run on the node they name
+/// (<c>node:</c>), never moved to another box. Unmarked is the safe default: a probe written before cluster mode may
+/// read local state.
+/// </summary>
+[AttributeUsage(AttributeTargets.Class, Inherited = false)]
+public sealed class ClusterWideAttribute : Attribute;

@@ -48,7 +48,7 @@ internal sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHos
         _logger = loggerFactory.CreateLogger("Sentinel.Engine");
         _time = time ?? TimeProvider.System;
         _states = new RuleStates(_time);
-        _scheduler = scheduler ?? new QuartzRuleScheduler(loggerFactory, config.Engine.MaxConcurrency);
+        _scheduler = scheduler ?? new QuartzRuleScheduler(loggerFactory, config.Engine.MaxConcurrency, config.Engine.Cluster, AdoptAsync);
         Pings = new Heartbeat.PingRegistry(_time);
         Pings.Pinged += OnPinged;
         _activator = new PluginActivator(loggerFactory, _time, Pings);
@@ -127,7 +127,8 @@ internal sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHos
         }, cancellationToken);
         await _applier.ApplyAsync(Config, cancellationToken);
         var set = _rules.Set;
-        foreach (var rule in _states.Rules.Where(k => !set.Runtimes.ContainsKey(k) && set.Waiting.All(w => w.Name != k)).ToList()) _states.Remove(rule);
+        var configured = Config.Rules.Select(r => r.Name).ToHashSet(StringComparer.Ordinal); // with the rules of other nodes
+        foreach (var rule in _states.Rules.Where(k => !configured.Contains(k) && !set.Runtimes.ContainsKey(k) && set.Waiting.All(w => w.Name != k)).ToList()) _states.Remove(rule);
         _persister.Start();
         if (Config.Engine.WatchConfig)
         {

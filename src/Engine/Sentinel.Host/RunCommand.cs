@@ -10,6 +10,7 @@ using Microsoft.Extensions.Logging;
 using Sentinel.Engine;
 using Sentinel.Engine.Api;
 using Sentinel.Engine.Configuration;
+using Sentinel.Engine.Model;
 using Sentinel.Engine.Plugins;
 using Sentinel.Engine.State;
 using Serilog;
@@ -67,15 +68,24 @@ internal static class RunCommand
             return Bootstrap.ExitConfigInvalid;
         }
 
-        SqliteStateStore store;
+        IEngineStore store;
         Sentinel.Engine.History.HistoryStore? history;
         try
         {
-            store = SqliteStateStore.Open(Path.Combine(settings.StateDirectory, "sentinel.db"), loggerFactory.CreateLogger("Sentinel.State"));
+            store = settings.Cluster is { } cluster
+                ? await PostgresStateStore.OpenAsync(cluster.ConnectionString, cluster.Node, cancellationToken)
+                : SqliteStateStore.Open(Path.Combine(settings.StateDirectory, "sentinel.db"), loggerFactory.CreateLogger("Sentinel.State"));
         }
-        catch (StateFileUnavailableException ex)
+        catch (Exception ex) when (ex is StateFileUnavailableException or SchemaTooNewException)
         {
             log.LogCritical("Cannot start: {Reason}", ex.Message);
+            catalog.Dispose();
+            return 1;
+        }
+        catch (Exception ex) when (ex is Npgsql.NpgsqlException or System.Data.Common.DbException or SocketException or TimeoutException)
+        {
+            log.LogCritical("Cannot start: the cluster's PostgreSQL ({Server}) cannot be used: {Reason}. Check engine.cluster.postgres and that the server is up.",
+                ClusterServer(settings.Cluster!.ConnectionString), ex.Message);
             catalog.Dispose();
             return 1;
         }
@@ -130,6 +140,13 @@ internal static class RunCommand
             if (history is not null) await history.DisposeAsync();
             catalog.Dispose();
         }
+    }
+
+    // Where the cluster's database is, for an error: host, port and database, never the password.
+    private static string ClusterServer(string connectionString)
+    {
+        var b = new Npgsql.NpgsqlConnectionStringBuilder(connectionString);
+        return $"{b.Host}:{b.Port}/{b.Database}";
     }
 
     private static IHost BuildHost(EngineSettings settings, SentinelEngine engine, Serilog.Core.Logger serilog)

@@ -9,6 +9,7 @@ using Sentinel.Plugins.Shared;
 
 namespace Sentinel.Plugins.Http;
 
+[ClusterWide]
 internal sealed class HttpProbe : IProbe, IDisposable
 {
     private readonly HttpProbeOptions _options;

@@ -11,6 +11,7 @@ using Sentinel.Plugins.Shared;
 
 namespace Sentinel.Plugins.Network;
 
+[ClusterWide]
 internal sealed class GatewayProbe(GatewayProbeOptions options) : IProbe
 {
     private readonly TlsVerifier _verifier = new(options.CaFile);

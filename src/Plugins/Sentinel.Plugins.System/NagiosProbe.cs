@@ -14,6 +14,7 @@ namespace Sentinel.Plugins.System;
 /// us as durations; B, KB, MB, GB, TB as sizes; % and c as numbers) and <c>label.warn</c>, <c>.crit</c>,
 /// <c>.min</c>, <c>.max</c>. Malformed perfdata is listed under <c>perfdata-errors</c>, never fatal.
 /// </summary>
+[ClusterWide]
 internal sealed partial class NagiosProbe(NagiosProbeOptions options) : IProbe
 {
     public async ValueTask<ProbeResult> CheckAsync(ProbeContext context, CancellationToken cancellationToken)

@@ -35,7 +35,18 @@ internal sealed partial class Redactor
         var options = config.Rules.SelectMany(r => new[] { r.ProbeOptions }.Concat(r.Remediate.Concat(r.Run).Append(r.Ping).OfType<ActionDefinition>().Select(a => a.Options)))
             .Concat(config.Channels.Select(c => c.Options))
             .Concat(config.Heartbeat?.To.Select(a => a.Options) ?? []);
-        return new Redactor(options.SelectMany(SecretValues).Append(token ?? "").Append(config.Engine.HttpToken ?? ""));
+        return new Redactor(options.SelectMany(SecretValues).Append(token ?? "").Append(config.Engine.HttpToken ?? "")
+            .Concat(config.Engine.Cluster is { } cluster ? ClusterSecrets(cluster.ConnectionString) : []));
+    }
+
+    // The cluster's connection string and its password (a driver's error may quote either).
+    private static IEnumerable<string> ClusterSecrets(string connectionString)
+    {
+        yield return connectionString;
+        string? password = null;
+        try { password = new Npgsql.NpgsqlConnectionStringBuilder(connectionString).Password; }
+        catch (ArgumentException) { }
+        if (!string.IsNullOrEmpty(password)) yield return password;
     }
 
     public string Apply(string text)

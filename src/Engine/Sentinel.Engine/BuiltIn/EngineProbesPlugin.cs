@@ -25,6 +25,7 @@ internal sealed class RestartAction : IAction
 
 internal sealed class TimerProbeOptions;
 
+[ClusterWide]
 internal sealed class TimerProbe : IProbe
 {
     public ValueTask<ProbeResult> CheckAsync(ProbeContext context, CancellationToken cancellationToken) => ValueTask.FromResult(ProbeResult.Healthy("tick"));

@@ -133,6 +133,40 @@ internal sealed class EngineSpec
 
     [Description("Check history (state/history.db): every check for the retention, hourly counts for longer.")]
     public HistorySpec History { get; set; } = new();
+
+    [Description("Cluster mode: nodes that share one PostgreSQL run each cluster rule once (see docs/cluster.md). Without it, state is the embedded SQLite file.")]
+    public ClusterSpec? Cluster { get; set; }
+}
+
+/// <summary>Several nodes on one PostgreSQL: each cluster rule runs once across them, and moves when its node dies.</summary>
+internal sealed partial class ClusterSpec : IValidatableObject
+{
+    [Required, Secret, Description("The PostgreSQL connection string every node uses, e.g. \"Host=db1;Database=sentinel;Username=sentinel;Password=${PG_PASSWORD}\".")]
+    public string? Postgres { get; set; }
+
+    [Description("This node's name in the cluster (unique per node; what node: in a rule names). Default: the host name.")]
+    public string? Node { get; set; }
+
+    [DurationRange("500ms", "1m", What = "checkin-interval", Example = "2s"), Description("How often this node tells the cluster it is alive; a node silent for about two intervals is taken for dead and its cluster rules move.")]
+    public TimeSpan CheckinInterval { get; set; } = TimeSpan.FromSeconds(2);
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (Postgres is { } text)
+        {
+            string? problem = null;
+            try { _ = new Npgsql.NpgsqlConnectionStringBuilder(text); }
+            catch (ArgumentException ex) { problem = ex.Message; }
+            // The message names the bad key, never the string (it holds the password).
+            if (problem is not null)
+                yield return new($"postgres is not a PostgreSQL connection string ({problem}): write e.g. \"Host=db1;Database=sentinel;Username=sentinel;Password=${{PG_PASSWORD}}\"", ["postgres"]);
+        }
+        if (Node is { } node && !NodeName().IsMatch(node))
+            yield return new($"node '{node}' is not a node name: use letters, digits, '.', '_' and '-', starting with a letter or digit (e.g. db1)", ["node"]);
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
+    internal static partial System.Text.RegularExpressions.Regex NodeName();
 }
 
 internal sealed class HistorySpec : IValidatableObject
@@ -239,6 +273,8 @@ internal sealed class RuleSpec
     [Description("Mirror the rule to a dead-man's switch: success while healthy (at most every ping-every), fail when down, log on remediation.")]
     public PluginRefSpec? Ping { get; set; }
     public TimeSpan? PingEvery { get; set; }
+    [Description("Cluster mode: the node that runs this rule (its engine.cluster.node). Needed by rules that check the box they run on (supervise, process, memory, log-*, disk, file-valid...); a cluster-wide rule (http, gateway...) with node: runs only there.")]
+    public string? Node { get; set; }
 }
 
 internal sealed class PluginRefSpec

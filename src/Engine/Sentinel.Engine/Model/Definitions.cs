@@ -113,6 +113,15 @@ internal sealed record EngineSettings(
     /// <summary>engine.http.token as written (after ${ENV} expansion); null when not set.</summary>
     public string? HttpToken { get; init; }
     public HistorySettings History { get; init; } = HistorySettings.Default;
+    /// <summary>Cluster mode (engine.cluster); null on a single box.</summary>
+    public ClusterSettings? Cluster { get; init; }
+}
+
+/// <summary>engine.cluster resolved: the shared database, this node's name, how often it checks in.</summary>
+internal sealed record ClusterSettings(string ConnectionString, string Node, TimeSpan CheckinInterval)
+{
+    /// <summary>Never the connection string: it holds the password.</summary>
+    public override string ToString() => $"cluster node {Node}";
 }
 
 internal sealed record RuleDefinition
@@ -147,6 +156,13 @@ internal sealed record RuleDefinition
     public RestartRateSpec RestartRate { get; init; } = new();
     public ActionDefinition? Ping { get; init; }
     public TimeSpan PingEvery { get; init; } = TimeSpan.FromMinutes(1);
+    /// <summary>The node that runs the rule in cluster mode (node:); null: by its probe's kind.</summary>
+    public string? Node { get; init; }
+    /// <summary>Its probe checks what any node can reach (<see cref="Sentinel.Abstractions.ClusterWideAttribute"/>) and it supervises nothing.</summary>
+    public bool ClusterWide { get; init; }
+
+    /// <summary>Whether this node runs the rule: on one box every rule; in a cluster, all but those naming another node.</summary>
+    public bool RunsOn(ClusterSettings? cluster) => cluster is null || Node is null || Node == cluster.Node;
     public SourceLocation Location { get; init; }
     /// <summary>Changes whenever anything that affects how the rule runs changes (its YAML or its plugin's code).</summary>
     public required string Fingerprint { get; init; }

@@ -20,3 +20,38 @@ internal interface IStateStore : IAsyncDisposable
 /// nodes of a cluster share; the same test suite runs over both.
 /// </summary>
 internal interface IEngineStore : IStateStore, INotificationStore;
+
+/// <summary>
+/// What the store the nodes of a cluster share adds: each rule's records (state, open incident, pending messages) are
+/// owned by one node, the one that runs the rule now; a node takes them over before it first runs the rule, and a
+/// write of a node that no longer owns them changes nothing (a node taken for dead that wakes up cannot undo what
+/// its successor did). A message is sent by the node that owns it, claimed row by row.
+/// </summary>
+internal interface IClusterStore
+{
+    /// <summary>This node's name: the owner it writes.</summary>
+    string Node { get; }
+
+    /// <summary>Makes this node the owner of the rules' records and returns them, as they are now.</summary>
+    Task<AdoptedRules> AdoptAsync(IReadOnlyCollection<string> rules, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Claims the messages for sending (written with their <see cref="OutboxMessage.SendingSince"/>): those this node
+    /// still owns, with their incident. <see cref="ClaimResult.Lost"/> are owned by another node now; the rest are
+    /// being written by another node this moment, and are tried again later.
+    /// </summary>
+    Task<ClaimResult> ClaimAsync(IReadOnlyCollection<OutboxMessage> messages, CancellationToken cancellationToken);
+
+    /// <summary>The first of <see cref="ClusterIds.IdBlock"/> numbers for incidents and messages no other node is given.</summary>
+    long ReserveIds();
+}
+
+internal static class ClusterIds
+{
+    /// <summary>How many incident and message numbers a node takes at once.</summary>
+    public const int IdBlock = 100;
+}
+
+internal sealed record AdoptedRules(IReadOnlyDictionary<string, RuleState> States, List<Incident> Open, List<OutboxMessage> Pending);
+
+internal sealed record ClaimResult(IReadOnlySet<long> Claimed, IReadOnlySet<long> Lost);

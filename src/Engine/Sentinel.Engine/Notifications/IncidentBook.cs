@@ -16,7 +16,38 @@ internal sealed class IncidentBook
     public long LastIncident { get; set; }
     public long LastMessage { get; set; }
 
-    public long NextMessageId() => ++LastMessage;
+    /// <summary>
+    /// In a cluster: the first of a block of <see cref="Model.ClusterIds.IdBlock"/> numbers no other node is given
+    /// (taken when the last block is used up). Null: one engine numbers from the highest number written.
+    /// </summary>
+    public Func<long>? ReserveIds { get; set; }
+    private long _blockNext, _blockEnd;
+
+    public long NextMessageId()
+    {
+        var id = Peek(LastMessage);
+        Take(id);
+        return LastMessage = id;
+    }
+
+    /// <summary>The number the next incident opened gets (taken when the decision that opens it is applied: deciding changes nothing).</summary>
+    public long PeekIncidentId() => Peek(LastIncident);
+
+    private long Peek(long last)
+    {
+        if (ReserveIds is not { } reserve) return last + 1;
+        if (_blockNext >= _blockEnd)
+        {
+            _blockNext = reserve();
+            _blockEnd = _blockNext + Model.ClusterIds.IdBlock;
+        }
+        return _blockNext;
+    }
+
+    private void Take(long id)
+    {
+        if (ReserveIds is not null && id == _blockNext) _blockNext++;
+    }
 
     /// <summary>
     /// Makes the decision's changes to the incidents and the outbox; returns what is to be committed with the state of
@@ -33,6 +64,7 @@ internal sealed class IncidentBook
         var incidents = new List<Incident>();
         if (decision.Opened is { } opened)
         {
+            Take(opened.Id);
             LastIncident = Math.Max(LastIncident, opened.Id);
             Open[opened.Rule] = opened;
             incidents.Add(opened);

@@ -125,7 +125,7 @@ internal static partial class IncidentPolicy
             extra.Messages.AddRange(Immediate(def).Select(c => NewMessage(world, existing, def.Name, c, NotificationKind.GaveUp, description, at, output)));
             return extra;
         }
-        var incident = new Incident { Id = book.LastIncident + 1, Rule = def.Name, Cause = cause, OpenedAt = at, Description = description };
+        var incident = new Incident { Id = book.PeekIncidentId(), Rule = def.Name, Cause = cause, OpenedAt = at, Description = description };
         incident.SuppressedBy = def.DependsOn.FirstOrDefault(p => world.State(p)?.Status == RuleStatus.Down || book.Open.ContainsKey(p));
         if (incident.SuppressedBy is null) incident.MutedBy = world.Muting(def.Name, at)?.Name;
         var decision = new IncidentDecision { StateOf = def.Name, Opened = incident };
@@ -137,7 +137,7 @@ internal static partial class IncidentPolicy
     private static IncidentDecision OpenEngine(IncidentBook book, IncidentWorld world, string reason, DateTimeOffset at)
     {
         if (book.Open.ContainsKey(EngineRule)) return IncidentDecision.Nothing;
-        var incident = new Incident { Id = book.LastIncident + 1, Rule = EngineRule, OpenedAt = at, Description = reason };
+        var incident = new Incident { Id = book.PeekIncidentId(), Rule = EngineRule, OpenedAt = at, Description = reason };
         var decision = new IncidentDecision { Opened = incident };
         decision.Messages.AddRange(world.Config.EngineChannels.Select(c => NewMessage(world, incident, EngineRule, c, NotificationKind.Down, reason, at)));
         return decision;

@@ -129,7 +129,12 @@ internal sealed partial class NotificationCenter
             batch.RemoveAll(m => m.Status != OutboxStatus.Pending);
             if (batch.Count == 0) return;
             foreach (var m in batch) m.SendingSince = now;
-            await CommitAsync(null, [], batch, ct);
+            if (_cluster is null) await CommitAsync(null, [], batch, ct);
+            else
+            {
+                await ClaimAsync(batch, ct);
+                if (batch.Count == 0) return;
+            }
             items = batch.Select(m => m.Item.Kind is NotificationKind.Down or NotificationKind.Reminder or NotificationKind.Escalation or NotificationKind.GaveUp
                 ? m.Item with { Suppressed = _open.Values.Where(i => i.SuppressedBy == m.Rule).Select(i => i.Rule).ToList() is { Count: > 0 } s ? s : null }
                 : m.Item).ToList();

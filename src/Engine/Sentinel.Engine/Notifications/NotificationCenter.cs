@@ -37,6 +37,8 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
     private readonly State.StateWriteMonitor? _writes;
     private readonly HashSet<Incident> _unwrittenIncidents = [];
     private readonly HashSet<OutboxMessage> _unwrittenMessages = [];
+    // The shared store of a cluster (null on one box): rules taken over from other nodes, messages claimed before a send.
+    private IClusterStore? _cluster;
 
     public NotificationCenter(INotificationStore store, INotificationHost host, Func<string, ActionDefinition, IAction> createAction, TimeProvider time, ILoggerFactory loggers,
         State.StateWriteMonitor? writes = null)
@@ -59,11 +61,15 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
         _book.Counts = snapshot.Counts;
         _book.LastIncident = snapshot.MaxIncidentId;
         _book.LastMessage = snapshot.MaxMessageId;
+        _cluster = _store as IClusterStore;
+        if (_cluster is not null) _book.ReserveIds = _cluster.ReserveIds;
         ApplyChannels(_host.Config);
-        await RecoverInFlightAsync(cancellationToken);
+        await RecoverInFlightAsync(_pending, cancellationToken);
         foreach (var gone in _open.Keys.Where(r => r != EngineRule && _host.Config.Rules.All(d => d.Name != r) && _host.Config.Waiting.All(w => w.Name != r)).ToList())
             await DecideAsync((book, world) => IncidentPolicy.CloseRemoved(book, world, gone, _time.GetUtcNow()), cancellationToken);
-        await ReconcileAsync(cancellationToken);
+        // In a cluster, a rule's state and incident are put together when this node takes the rule over (AdoptAsync):
+        // the states loaded now may be another node's.
+        if (_cluster is null) await ReconcileAsync(_host.Config.Rules, cancellationToken);
         // Stopped while its state could not be written; started, it could read it, and writes it again now.
         await DecideAsync((book, world) => IncidentPolicy.Close(book, world, EngineRule, null, _time.GetUtcNow(), "Sentinel restarted and writes its state again"), cancellationToken);
         _loop = Task.Run(LoopAsync);
@@ -76,9 +82,9 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
     // incident is written when the transition's event is handled. A kill between the two leaves a rule down with no
     // incident (its outage would never be told) or healthy with one open (its resolved message would never go). Each
     // start puts them together again.
-    private async Task ReconcileAsync(CancellationToken ct)
+    private async Task ReconcileAsync(IEnumerable<RuleDefinition> rules, CancellationToken ct)
     {
-        foreach (var def in _host.Config.Rules)
+        foreach (var def in rules)
         {
             var state = _host.GetState(def.Name);
             if (state is { Status: RuleStatus.Down } && def.AlertOn.Contains(AlertOn.Down) && !_open.ContainsKey(def.Name))
@@ -103,9 +109,9 @@ internal sealed partial class NotificationCenter : IAsyncDisposable
     // incident that closed meanwhile is not repeated (a DOWN for an outage that is over): it counts as delivered, and
     // its channel gets the message that closes it now (BRIEFLY DOWN, or RESOLVED if it had been told before).
     // Anything else (a resolved message) is sent again.
-    private async Task RecoverInFlightAsync(CancellationToken ct)
+    private async Task RecoverInFlightAsync(IEnumerable<OutboxMessage> found, CancellationToken ct)
     {
-        var unconfirmed = _pending.Where(m => m.SendingSince is not null).ToList();
+        var unconfirmed = found.Where(m => m.SendingSince is not null).ToList();
         if (unconfirmed.Count == 0) return;
         var now = _time.GetUtcNow();
         var closing = new List<OutboxMessage>();

@@ -126,7 +126,8 @@ internal sealed partial class ConfigApplier(SentinelConfig config, RuleRegistry 
         var builder = ImmutableDictionary.CreateBuilder<string, RuleRuntime>(StringComparer.Ordinal);
         var created = new List<RuleRuntime>();
         var errors = new List<ConfigError>();
-        foreach (var rule in next.Rules)
+        // A rule of another node of the cluster is not built here (its service is not started, its probe not made).
+        foreach (var rule in next.Rules.Where(r => r.RunsOn(next.Engine.Cluster)))
         {
             if (old.TryGetValue(rule.Name, out var existing) && existing.Definition.Fingerprint == rule.Fingerprint)
             {

@@ -19,10 +19,11 @@ internal sealed class RuleStates(TimeProvider time)
 
     public ICollection<string> Rules => _states.Keys;
 
-    /// <summary>What the store kept from the last run, before anything runs.</summary>
+    /// <summary>What the store kept: from the last run, before anything runs, or (in a cluster) of rules this node takes over.</summary>
     public void Load(IEnumerable<KeyValuePair<string, RuleState>> stored)
     {
-        foreach (var (rule, state) in stored) _states[rule] = state;
+        lock (_gate)
+            foreach (var (rule, state) in stored) _states[rule] = state;
     }
 
     /// <summary>

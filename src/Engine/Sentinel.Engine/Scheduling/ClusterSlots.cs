@@ -81,16 +81,21 @@ internal sealed class ClusterSlots : IAsyncDisposable
     }
 
     /// <summary>Makes the slot's job and trigger unless another node (or an earlier run) already made them.</summary>
-    public async Task EnsureAsync(string key, TimeSpan every, TimeSpan phase, CancellationToken cancellationToken)
+    public Task EnsureAsync(string key, TimeSpan every, TimeSpan phase, CancellationToken cancellationToken)
+        => EnsureAsync(key, DateTimeOffset.UtcNow.Add(phase),
+            SimpleScheduleBuilder.Create().WithInterval(every).RepeatForever().WithMisfireInstruction(SimpleTriggerMisfireInstruction.NextWithRemainingCount), cancellationToken);
+
+    /// <summary>A cron slot (one rule's), made unless it is already there.</summary>
+    public Task EnsureCronAsync(string key, string cron, CancellationToken cancellationToken)
+        => EnsureAsync(key, DateTimeOffset.UtcNow, CronScheduleBuilder.Create(cron).WithMisfireInstruction(CronTriggerMisfireInstruction.DoNothing), cancellationToken);
+
+    private async Task EnsureAsync(string key, DateTimeOffset startAt, IScheduleBuilder schedule, CancellationToken cancellationToken)
     {
         var jobKey = new JobKey(key, SlotGroup);
         if (await _scheduler.Exists(jobKey, cancellationToken)) return;
         var job = JobBuilder.Create<SlotJob>().WithIdentity(jobKey).UsingJobData("slot", key).DisallowConcurrentExecution().StoreDurably().Build();
-        var trigger = TriggerBuilder.Create().WithIdentity(key, SlotGroup).ForJob(jobKey)
-            .StartAt(DateTimeOffset.UtcNow.Add(phase))
-            .WithSimpleSchedule(s => s.WithInterval(every).RepeatForever().WithMisfireInstruction(SimpleTriggerMisfireInstruction.NextWithRemainingCount))
-            .WithPreferredNode(PreferredNode.Auto)
-            .Build();
+        var trigger = TriggerBuilder.Create().WithIdentity(key, SlotGroup).ForJob(jobKey).StartAt(startAt).WithSchedule(schedule)
+            .WithPreferredNode(PreferredNode.Auto).Build();
         try { await _scheduler.ScheduleJob(job, trigger, default, cancellationToken); }
         catch (ObjectAlreadyExistsException) { } // another node made it between the check and now: the same slot
     }

@@ -27,7 +27,7 @@ internal static class IntervalShards
     public static string Key(TimeSpan every, int slot) => $"every-{every.Ticks}-{slot}";
 
     // FNV-1a over the name's UTF-16 code units: string.GetHashCode differs from process to process.
-    private static uint StableHash(string text)
+    internal static uint StableHash(string text)
     {
         var hash = 2166136261u;
         foreach (var c in text)

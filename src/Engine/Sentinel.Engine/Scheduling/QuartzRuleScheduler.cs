@@ -9,8 +9,13 @@ namespace Sentinel.Engine.Scheduling;
 /// Quartz (in-memory store) fires the rules: <c>every:</c> rules by slot (<see cref="IntervalShards"/>: one simple
 /// trigger per interval and slot starts all of its rules), <c>cron:</c> rules one cron trigger each. A rule never runs
 /// twice at once (a check still running when its next is due skips that one), and missed fires are skipped, not replayed.
+/// In cluster mode (<paramref name="cluster"/>), cluster-wide rules are fired by their slots in the cluster's shared
+/// store (<see cref="ClusterSlots"/>: once per interval for the whole cluster), the rules that name this node by the
+/// in-memory store as on one box, and the rules of other nodes not at all; before a rule's first check on this node
+/// (and again whenever it comes back after another node ran it), <paramref name="adopt"/> takes the rule's records over.
 /// </summary>
-internal sealed class QuartzRuleScheduler(ILoggerFactory loggerFactory, int maxConcurrency) : IRuleScheduler
+internal sealed class QuartzRuleScheduler(ILoggerFactory loggerFactory, int maxConcurrency, ClusterSettings? cluster = null,
+    Func<IReadOnlyList<string>, CancellationToken, Task>? adopt = null) : IRuleScheduler
 {
     private const string RuleGroup = "rules";
     private const string EngineGroup = "engine";
@@ -23,6 +28,8 @@ internal sealed class QuartzRuleScheduler(ILoggerFactory loggerFactory, int maxC
     public static TimeSpan ShutdownTimeout { get; } = TimeSpan.FromSeconds(10);
     private ServiceProvider? _services;
     private IScheduler? _scheduler;
+    private ClusterSlots? _clusterSlots;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, DateTimeOffset> _cronRuns = new(StringComparer.Ordinal);
     private int _stopped;
     private readonly CancellationTokenSource _stopping = new();
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Slot> _slots = new(StringComparer.Ordinal);
@@ -34,9 +41,13 @@ internal sealed class QuartzRuleScheduler(ILoggerFactory loggerFactory, int maxC
 
     // The rules of one interval and slot, fired together by one trigger (listed once per change of its rules, not at
     // every fire).
-    private sealed class Slot(string key)
+    private sealed class Slot(string key, TimeSpan? every, bool shared)
     {
         public string Key { get; } = key;
+        /// <summary>The interval of its rules (null: one cron rule's slot).</summary>
+        public TimeSpan? Every { get; } = every;
+        /// <summary>Fired by the cluster's store: another node may have run its rules' last checks.</summary>
+        public bool Shared { get; } = shared;
         public System.Collections.Concurrent.ConcurrentDictionary<string, Member> Rules { get; } = new(StringComparer.Ordinal);
         public volatile Member[] Members = [];
 
@@ -48,7 +59,21 @@ internal sealed class QuartzRuleScheduler(ILoggerFactory loggerFactory, int maxC
     {
         public string Rule { get; } = rule;
         public volatile Task? Running;
+        /// <summary>When its last check on this node was due (null: none since it was scheduled here).</summary>
+        public DateTimeOffset? LastRunAt;
     }
+
+    /// <summary>This node's name in cluster mode (null on one box).</summary>
+    public string? Node => cluster?.Node;
+
+    /// <summary>The cluster's members as their check-ins tell them (empty on one box).</summary>
+    public async Task<IReadOnlyList<ClusterNode>> ClusterNodesAsync(CancellationToken cancellationToken)
+        => _clusterSlots is { } c ? await c.NodesAsync(cancellationToken) : [];
+
+    private enum Placement { Here, Cluster, Elsewhere }
+
+    private Placement PlaceOf(RuleDefinition rule)
+        => !rule.RunsOn(cluster) ? Placement.Elsewhere : cluster is not null && rule.Node is null && rule.ClusterWide ? Placement.Cluster : Placement.Here;
 
     public async Task StartAsync(Func<string, DateTimeOffset, CancellationToken, Task> runRule, Action tick, CancellationToken cancellationToken)
     {
@@ -56,7 +81,7 @@ internal sealed class QuartzRuleScheduler(ILoggerFactory loggerFactory, int maxC
         services.AddSingleton(loggerFactory);
         services.AddSingleton(typeof(ILogger<>), typeof(Logger<>));
         _runRule = runRule;
-        var ruleJob = new RuleJob(runRule);
+        var ruleJob = new RuleJob((rule, at, ct) => RunCronAsync(runRule, rule, at, ct));
         var tickJob = new TickJob(tick);
         var slotJob = new SlotJob(this);
         // A unique name: several engines (tests, `sentinel check`) may live in one process.
@@ -84,6 +109,8 @@ internal sealed class QuartzRuleScheduler(ILoggerFactory loggerFactory, int maxC
             .Build();
         await _scheduler.ScheduleJob(tickDetail, tickTrigger, default, cancellationToken);
         await _scheduler.Start(cancellationToken);
+        if (cluster is not null)
+            _clusterSlots = await ClusterSlots.StartAsync(cluster.ConnectionString, cluster.Node, cluster.CheckinInterval, Fire, loggerFactory, cancellationToken);
     }
 
     public async Task ScheduleAsync(RuleDefinition rule, CancellationToken cancellationToken)
@@ -95,14 +122,20 @@ internal sealed class QuartzRuleScheduler(ILoggerFactory loggerFactory, int maxC
             // A rule rescheduled (changed, resumed) keeps its running check: it is not started beside it.
             var running = _slotOf.TryGetValue(rule.Name, out var was) && was.Rules.TryGetValue(rule.Name, out var member) ? member.Running : null;
             await RemoveAsync(rule.Name, cancellationToken);
-            if (rule.Paused) return;
+            var place = PlaceOf(rule);
+            if (rule.Paused || place == Placement.Elsewhere) return;
+            if (place == Placement.Cluster)
+            {
+                await ScheduleSharedAsync(rule, running, cancellationToken);
+                return;
+            }
             if (rule.Every is { } every)
             {
                 var index = IntervalShards.SlotOf(rule.Name, every);
                 var key = IntervalShards.Key(every, index);
                 if (!_slots.TryGetValue(key, out var slot))
                 {
-                    slot = new Slot(key);
+                    slot = new Slot(key, every, shared: false);
                     var job = JobBuilder.Create<SlotJob>().WithIdentity(key, SlotGroup).UsingJobData("slot", key).DisallowConcurrentExecution().Build();
                     var trigger = TriggerBuilder.Create().WithIdentity(key, SlotGroup).ForJob(job)
                         .StartAt(DateTimeOffset.UtcNow.Add(IntervalShards.Phase(index, every)))
@@ -133,14 +166,37 @@ internal sealed class QuartzRuleScheduler(ILoggerFactory loggerFactory, int maxC
         finally { _changes.Release(); }
     }
 
-    // Out of its slot (a slot left empty loses its trigger) or its cron job.
+    // A cluster-wide rule in its slot of the cluster's store (made there by the first node that needs it; every node
+    // that runs the same rules finds the same slot). A cron rule has a slot of its own, named by its expression.
+    private async Task ScheduleSharedAsync(RuleDefinition rule, Task? running, CancellationToken cancellationToken)
+    {
+        string key;
+        if (rule.Every is { } every)
+        {
+            var index = IntervalShards.SlotOf(rule.Name, every);
+            key = "cluster-" + IntervalShards.Key(every, index);
+            if (!_slots.ContainsKey(key)) await _clusterSlots!.EnsureAsync(key, every, IntervalShards.Phase(index, every), cancellationToken);
+        }
+        else
+        {
+            key = $"cluster-cron-{rule.Name}-{IntervalShards.StableHash(rule.Cron!):x8}";
+            if (!_slots.ContainsKey(key)) await _clusterSlots!.EnsureCronAsync(key, rule.Cron!, cancellationToken);
+        }
+        var slot = _slots.GetOrAdd(key, k => new Slot(k, rule.Every, shared: true));
+        slot.Rules[rule.Name] = new Member(rule.Name) { Running = running };
+        slot.Rebuild();
+        _slotOf[rule.Name] = slot;
+    }
+
+    // Out of its slot (a slot left empty loses its trigger; a cluster slot stays, other nodes may use it) or its cron job.
     private async Task RemoveAsync(string rule, CancellationToken cancellationToken)
     {
+        _cronRuns.TryRemove(rule, out _);
         if (_slotOf.TryRemove(rule, out var slot))
         {
             slot.Rules.TryRemove(rule, out _);
             slot.Rebuild();
-            if (slot.Rules.IsEmpty && _slots.TryRemove(slot.Key, out _))
+            if (slot.Rules.IsEmpty && _slots.TryRemove(slot.Key, out _) && !slot.Shared)
                 await _scheduler!.DeleteJob(new JobKey(slot.Key, SlotGroup), cancellationToken);
         }
         await _scheduler!.DeleteJob(new JobKey(rule, RuleGroup), cancellationToken);
@@ -148,25 +204,42 @@ internal sealed class QuartzRuleScheduler(ILoggerFactory loggerFactory, int maxC
 
     // A slot's fire: its rules start at once (one whose last check still runs skips this one). The checks run on their
     // own, so one slow rule delays no other.
+    // In cluster mode, rules whose last check here is not the one before this (never run here, or another node ran
+    // them since) are taken over first, all of the slot's together.
     private void Fire(string key, DateTimeOffset scheduledAt)
     {
         if (!_slots.TryGetValue(key, out var slot) || _runRule is not { } run) return;
+        List<Member>? adopting = null;
+        foreach (var member in slot.Members)
+        {
+            if (_stopping.IsCancellationRequested) return;
+            if (member.Running is { IsCompleted: false } || !NeedsAdoption(slot, member, scheduledAt)) continue;
+            (adopting ??= []).Add(member);
+        }
+        var adoption = adopting is null ? null : adopt!([.. adopting.Select(m => m.Rule)], _stopping.Token);
         foreach (var member in slot.Members)
         {
             if (_stopping.IsCancellationRequested) return;
             if (member.Running is { IsCompleted: false }) continue;
-            member.Running = RunAsync(run, member, scheduledAt, _stopping.Token);
+            member.Running = RunAsync(run, member, scheduledAt, _stopping.Token, adopting?.Contains(member) == true ? adoption : null);
         }
     }
+
+    private bool NeedsAdoption(Slot slot, Member member, DateTimeOffset scheduledAt)
+        => adopt is not null && cluster is not null
+            && (member.LastRunAt is not { } last || (slot.Shared && (slot.Every is not { } every || scheduledAt - last > every * 1.5)));
 
     // Started from the slot's fire without a hand-off of its own: the check runs on this thread up to its probe, which
     // the pipeline starts apart (isolated), so one slow or blocking rule delays no other. Only a check over
     // max-concurrency waits, off this thread. A finished check lets go of its task (held, it kept the check's whole
     // graph alive until the rule's next fire).
-    private async Task RunAsync(Func<string, DateTimeOffset, CancellationToken, Task> run, Member member, DateTimeOffset scheduledAt, CancellationToken cancellationToken)
+    private async Task RunAsync(Func<string, DateTimeOffset, CancellationToken, Task> run, Member member, DateTimeOffset scheduledAt, CancellationToken cancellationToken,
+        Task? adoption = null)
     {
         try
         {
+            if (adoption is not null && !await AdoptedAsync(adoption, member.Rule)) return;
+            member.LastRunAt = scheduledAt;
             if (!_concurrency.Wait(0))
             {
                 try { await _concurrency.WaitAsync(cancellationToken); }
@@ -178,11 +251,38 @@ internal sealed class QuartzRuleScheduler(ILoggerFactory loggerFactory, int maxC
         finally { member.Running = null; }
     }
 
+    // A rule whose records could not be taken over (the database did not answer) skips this check: run on what this
+    // node last knew, it could tell an outage another node already told. Its next fire tries again.
+    private async Task<bool> AdoptedAsync(Task adoption, string rule)
+    {
+        try
+        {
+            await adoption;
+            return true;
+        }
+        catch (Exception ex) when (!_stopping.IsCancellationRequested)
+        {
+            loggerFactory.CreateLogger<QuartzRuleScheduler>().LogWarning("Rule {Rule}: its state could not be taken over from the cluster ({Reason}); this check is skipped", rule, ex.Message);
+            return false;
+        }
+        catch (OperationCanceledException) { return false; }
+    }
+
+    // A cron rule of this node, fired by its own trigger: taken over before its first check here.
+    private async Task RunCronAsync(Func<string, DateTimeOffset, CancellationToken, Task> run, string rule, DateTimeOffset scheduledAt, CancellationToken cancellationToken)
+    {
+        if (adopt is not null && cluster is not null && !_cronRuns.ContainsKey(rule) && !await AdoptedAsync(adopt([rule], cancellationToken), rule)) return;
+        _cronRuns[rule] = scheduledAt;
+        await run(rule, scheduledAt, cancellationToken);
+    }
+
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         if (_scheduler is { } s && Interlocked.Exchange(ref _stopped, 1) == 0)
         {
             await s.Standby(CancellationToken.None);
+            // Leaving the cluster first: its slots go to the other nodes while this one finishes its checks.
+            if (_clusterSlots is { } shared) await shared.DisposeAsync();
             await _stopping.CancelAsync();
             // Checks started by slots are not Quartz jobs: they are waited for here, as Quartz waits for its own.
             var running = _slots.Values.SelectMany(x => x.Rules.Values).Select(m => m.Running).OfType<Task>().ToList();

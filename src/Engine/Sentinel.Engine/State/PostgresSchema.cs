@@ -48,6 +48,19 @@ internal static class PostgresSchema
         CREATE INDEX sentinel_outbox_pending ON sentinel_outbox (id) WHERE status = 'pending';
         CREATE INDEX sentinel_outbox_incident ON sentinel_outbox (incident_id);
         """,
+        // 2: each rule's records are owned by the node that runs the rule (it writes them; another node takes them
+        // over before it runs the rule); numbers for incidents and messages come in blocks from one sequence.
+        """
+        ALTER TABLE sentinel_rule_state ADD COLUMN node text NULL;
+        ALTER TABLE sentinel_incidents ADD COLUMN owner text NULL;
+        ALTER TABLE sentinel_outbox ADD COLUMN owner text NULL;
+        ALTER TABLE sentinel_outbox ADD COLUMN rule text NULL;
+        UPDATE sentinel_outbox SET rule = body->>'rule';
+        CREATE INDEX sentinel_incidents_rule ON sentinel_incidents (rule) WHERE NOT closed;
+        CREATE INDEX sentinel_outbox_rule ON sentinel_outbox (rule) WHERE status = 'pending';
+        CREATE SEQUENCE sentinel_ids INCREMENT BY 100 MINVALUE 1;
+        SELECT setval('sentinel_ids', GREATEST(1, (SELECT COALESCE(MAX(id), 0) FROM sentinel_incidents), (SELECT COALESCE(MAX(id), 0) FROM sentinel_outbox)) + 1, false);
+        """,
     ];
 
     /// <summary>The newest version this Sentinel knows.</summary>

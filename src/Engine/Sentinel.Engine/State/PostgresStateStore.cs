@@ -11,25 +11,36 @@ namespace Sentinel.Engine.State;
 /// upgrades. A rule's state and the messages its change causes are written in one transaction. Writes from one
 /// node are made one at a time, in the order asked, as the SQLite store makes them; times are kept to the microsecond.
 /// </summary>
-internal sealed class PostgresStateStore : IEngineStore
+internal sealed partial class PostgresStateStore : IEngineStore, IClusterStore
 {
     private readonly NpgsqlDataSource _source;
     private readonly SemaphoreSlim _gate = new(1, 1);
 
-    private PostgresStateStore(NpgsqlDataSource source) => _source = source;
+    private PostgresStateStore(NpgsqlDataSource source, string node)
+    {
+        _source = source;
+        Node = node;
+    }
+
+    public string Node { get; }
 
     /// <summary>The schema version the database had before this store opened it (0: new).</summary>
     public int FoundSchemaVersion { get; private init; }
 
     /// <summary>Connects and brings the schema up to date.</summary>
     /// <exception cref="SchemaTooNewException">A newer Sentinel upgraded the database.</exception>
-    public static async Task<PostgresStateStore> OpenAsync(string connectionString, CancellationToken cancellationToken)
+    public static Task<PostgresStateStore> OpenAsync(string connectionString, CancellationToken cancellationToken)
+        => OpenAsync(connectionString, Environment.MachineName, cancellationToken);
+
+    /// <summary>Connects as the node <paramref name="node"/> and brings the schema up to date.</summary>
+    /// <exception cref="SchemaTooNewException">A newer Sentinel upgraded the database.</exception>
+    public static async Task<PostgresStateStore> OpenAsync(string connectionString, string node, CancellationToken cancellationToken)
     {
         var source = NpgsqlDataSource.Create(connectionString);
         try
         {
             var found = await PostgresSchema.MigrateAsync(source, cancellationToken);
-            return new PostgresStateStore(source) { FoundSchemaVersion = found };
+            return new PostgresStateStore(source, node) { FoundSchemaVersion = found };
         }
         catch
         {
@@ -40,12 +51,18 @@ internal sealed class PostgresStateStore : IEngineStore
 
     public async Task<IReadOnlyDictionary<string, RuleState>> LoadAsync(CancellationToken cancellationToken)
     {
+        await using var cmd = _source.CreateCommand($"SELECT {StateColumns} FROM sentinel_rule_state");
+        return await ReadStatesAsync(cmd, cancellationToken);
+    }
+
+    private const string StateColumns = """
+        rule, status, since, consecutive_failures, consecutive_successes, checks, failures,
+        last_check::text, probe_state::text, remediation::text, config_paused
+        """;
+
+    private static async Task<Dictionary<string, RuleState>> ReadStatesAsync(NpgsqlCommand cmd, CancellationToken cancellationToken)
+    {
         var result = new Dictionary<string, RuleState>(StringComparer.Ordinal);
-        await using var cmd = _source.CreateCommand("""
-            SELECT rule, status, since, consecutive_failures, consecutive_successes, checks, failures,
-                   last_check::text, probe_state::text, remediation::text, config_paused
-            FROM sentinel_rule_state
-            """);
         await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
@@ -75,11 +92,12 @@ internal sealed class PostgresStateStore : IEngineStore
         {
             await using var connection = await _source.OpenConnectionAsync(cancellationToken);
             await using var tx = await connection.BeginTransactionAsync(cancellationToken);
-            await UpsertStatesAsync(connection, tx, states, cancellationToken);
+            await UpsertStatesAsync(connection, tx, states, Node, cancellationToken);
             if (removed.Count > 0)
             {
-                await using var delete = new NpgsqlCommand("DELETE FROM sentinel_rule_state WHERE rule = ANY($1)", connection, tx);
+                await using var delete = new NpgsqlCommand("DELETE FROM sentinel_rule_state WHERE rule = ANY($1) AND (node IS NULL OR node = $2)", connection, tx);
                 delete.Parameters.Add(new NpgsqlParameter { Value = removed.ToArray() });
+                delete.Parameters.Add(new NpgsqlParameter { Value = Node });
                 await delete.ExecuteNonQueryAsync(cancellationToken);
             }
             await tx.CommitAsync(cancellationToken);
@@ -87,14 +105,16 @@ internal sealed class PostgresStateStore : IEngineStore
         finally { _gate.Release(); }
     }
 
-    // All the states in one statement (arrays unnested), however many: a flush of 10,000 rules is one round trip.
-    private static async Task UpsertStatesAsync(NpgsqlConnection connection, NpgsqlTransaction tx, IReadOnlyCollection<RuleState> states, CancellationToken cancellationToken)
+    // All the states in one statement (arrays unnested), however many: a flush of 10,000 rules is one round trip. A
+    // rule another node owns is not written (its owner's state is the one that counts).
+    private static async Task UpsertStatesAsync(NpgsqlConnection connection, NpgsqlTransaction tx, IReadOnlyCollection<RuleState> states, string node,
+        CancellationToken cancellationToken)
     {
         if (states.Count == 0) return;
         await using var upsert = new NpgsqlCommand("""
             INSERT INTO sentinel_rule_state AS s (rule, status, since, consecutive_failures, consecutive_successes, checks, failures,
-                last_check, probe_state, remediation, config_paused, updated_at)
-            SELECT rule, status, since, cf, cs, checks, failures, last::jsonb, probe::jsonb, remediation::jsonb, paused, now()
+                last_check, probe_state, remediation, config_paused, updated_at, node)
+            SELECT rule, status, since, cf, cs, checks, failures, last::jsonb, probe::jsonb, remediation::jsonb, paused, now(), $12
             FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::int[], $5::int[], $6::bigint[], $7::bigint[],
                         $8::text[], $9::text[], $10::text[], $11::boolean[])
                  AS u(rule, status, since, cf, cs, checks, failures, last, probe, remediation, paused)
@@ -103,6 +123,7 @@ internal sealed class PostgresStateStore : IEngineStore
                 checks = excluded.checks, failures = excluded.failures, last_check = excluded.last_check,
                 probe_state = excluded.probe_state, remediation = excluded.remediation, config_paused = excluded.config_paused,
                 updated_at = excluded.updated_at
+            WHERE s.node IS NULL OR s.node = excluded.node
             """, connection, tx);
         // One row per rule: the last state given for a rule is the one kept (a statement cannot upsert a row twice).
         var rows = states.GroupBy(s => s.Rule, StringComparer.Ordinal).Select(g => g.Last()).ToList();
@@ -117,6 +138,7 @@ internal sealed class PostgresStateStore : IEngineStore
         Add(upsert, rows.Select(s => s.ProbeState is null ? null : JsonSerializer.Serialize(s.ProbeState)).ToArray());
         Add(upsert, rows.Select(s => s.Remediation is null ? null : JsonSerializer.Serialize(s.Remediation, SentinelJson.Options)).ToArray());
         Add(upsert, rows.Select(s => s.ConfigPaused).ToArray());
+        upsert.Parameters.Add(new NpgsqlParameter { Value = node });
         await upsert.ExecuteNonQueryAsync(cancellationToken);
     }
 
@@ -134,31 +156,22 @@ internal sealed class PostgresStateStore : IEngineStore
         {
             await using var connection = await _source.OpenConnectionAsync(cancellationToken);
             await using var tx = await connection.BeginTransactionAsync(cancellationToken);
-            if (state is not null) await UpsertStatesAsync(connection, tx, [state], cancellationToken);
+            if (state is not null) await UpsertStatesAsync(connection, tx, [state], Node, cancellationToken);
             foreach (var i in incidents)
             {
                 await using var cmd = new NpgsqlCommand("""
-                    INSERT INTO sentinel_incidents (id, rule, body, closed) VALUES ($1, $2, $3::jsonb, $4)
+                    INSERT INTO sentinel_incidents AS t (id, rule, body, closed, owner) VALUES ($1, $2, $3::jsonb, $4, $5)
                     ON CONFLICT (id) DO UPDATE SET rule = excluded.rule, body = excluded.body, closed = excluded.closed
+                    WHERE t.owner IS NULL OR t.owner = excluded.owner
                     """, connection, tx);
                 cmd.Parameters.Add(new NpgsqlParameter { Value = i.Id });
                 cmd.Parameters.Add(new NpgsqlParameter { Value = i.Rule });
                 cmd.Parameters.Add(new NpgsqlParameter { Value = JsonSerializer.Serialize(i, SentinelJson.Options) });
                 cmd.Parameters.Add(new NpgsqlParameter { Value = i.ClosedAt is not null });
+                cmd.Parameters.Add(new NpgsqlParameter { Value = Node });
                 await cmd.ExecuteNonQueryAsync(cancellationToken);
             }
-            foreach (var m in messages)
-            {
-                await using var cmd = new NpgsqlCommand("""
-                    INSERT INTO sentinel_outbox (id, incident_id, body, status) VALUES ($1, $2, $3::jsonb, $4)
-                    ON CONFLICT (id) DO UPDATE SET incident_id = excluded.incident_id, body = excluded.body, status = excluded.status
-                    """, connection, tx);
-                cmd.Parameters.Add(new NpgsqlParameter { Value = m.Id });
-                cmd.Parameters.Add(new NpgsqlParameter<long?> { TypedValue = m.IncidentId });
-                cmd.Parameters.Add(new NpgsqlParameter { Value = JsonSerializer.Serialize(m, SentinelJson.Options) });
-                cmd.Parameters.Add(new NpgsqlParameter { Value = m.Status.ToString().ToLowerInvariant() });
-                await cmd.ExecuteNonQueryAsync(cancellationToken);
-            }
+            await WriteMessagesAsync(connection, tx, messages, cancellationToken);
             await tx.CommitAsync(cancellationToken);
         }
         finally { _gate.Release(); }
@@ -169,8 +182,9 @@ internal sealed class PostgresStateStore : IEngineStore
         await using var connection = await _source.OpenConnectionAsync(cancellationToken);
         // One snapshot of the three tables: a commit between the reads must not show a message without its incident.
         await using var tx = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, cancellationToken);
-        var open = await BodiesAsync<Incident>(connection, tx, "SELECT body::text FROM sentinel_incidents WHERE NOT closed ORDER BY id", cancellationToken);
-        var pending = await BodiesAsync<OutboxMessage>(connection, tx, "SELECT body::text FROM sentinel_outbox WHERE status = 'pending' ORDER BY id", cancellationToken);
+        // This node's: another node's incidents and messages are its own to send, remind of and resolve.
+        var open = await BodiesAsync<Incident>(connection, tx, "SELECT body::text FROM sentinel_incidents WHERE NOT closed AND owner = $1 ORDER BY id", cancellationToken, Node);
+        var pending = await BodiesAsync<OutboxMessage>(connection, tx, "SELECT body::text FROM sentinel_outbox WHERE status = 'pending' AND owner = $1 ORDER BY id", cancellationToken, Node);
         var counts = new Dictionary<OutboxStatus, long>();
         await using (var cmd = new NpgsqlCommand("SELECT status, COUNT(*) FROM sentinel_outbox GROUP BY status", connection, tx))
         await using (var r = await cmd.ExecuteReaderAsync(cancellationToken))
@@ -204,9 +218,11 @@ internal sealed class PostgresStateStore : IEngineStore
         return await ReadBodiesAsync<Incident>(cmd, cancellationToken);
     }
 
-    private static async Task<List<T>> BodiesAsync<T>(NpgsqlConnection connection, NpgsqlTransaction tx, string sql, CancellationToken cancellationToken) where T : class
+    private static async Task<List<T>> BodiesAsync<T>(NpgsqlConnection connection, NpgsqlTransaction tx, string sql, CancellationToken cancellationToken,
+        params object[] values) where T : class
     {
         await using var cmd = new NpgsqlCommand(sql, connection, tx);
+        foreach (var v in values) cmd.Parameters.Add(new NpgsqlParameter { Value = v });
         return await ReadBodiesAsync<T>(cmd, cancellationToken);
     }
 

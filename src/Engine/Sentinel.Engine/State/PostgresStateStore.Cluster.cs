@@ -1,0 +1,98 @@
+using System.Text.Json;
+using Npgsql;
+
+namespace Sentinel.Engine.State;
+
+// What a cluster's nodes do with each other's records: take a rule's over, claim a message before it is sent, and
+// take numbers no other node is given.
+internal sealed partial class PostgresStateStore
+{
+    // Messages upserted with this node as their owner for a new row; a row another node owns is left as it is.
+    private async Task WriteMessagesAsync(NpgsqlConnection connection, NpgsqlTransaction tx, IReadOnlyCollection<OutboxMessage> messages, CancellationToken cancellationToken)
+    {
+        foreach (var m in messages)
+        {
+            await using var cmd = new NpgsqlCommand("""
+                INSERT INTO sentinel_outbox AS t (id, incident_id, body, status, owner, rule) VALUES ($1, $2, $3::jsonb, $4, $5, $6)
+                ON CONFLICT (id) DO UPDATE SET incident_id = excluded.incident_id, body = excluded.body, status = excluded.status
+                WHERE t.owner IS NULL OR t.owner = excluded.owner
+                """, connection, tx);
+            cmd.Parameters.Add(new NpgsqlParameter { Value = m.Id });
+            cmd.Parameters.Add(new NpgsqlParameter<long?> { TypedValue = m.IncidentId });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = JsonSerializer.Serialize(m, SentinelJson.Options) });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = m.Status.ToString().ToLowerInvariant() });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = Node });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = m.Rule });
+            await cmd.ExecuteNonQueryAsync(cancellationToken);
+        }
+    }
+
+    public async Task<AdoptedRules> AdoptAsync(IReadOnlyCollection<string> rules, CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            await using var connection = await _source.OpenConnectionAsync(cancellationToken);
+            await using var tx = await connection.BeginTransactionAsync(cancellationToken);
+            var names = rules.ToArray();
+            // Each UPDATE waits for a write of the old owner still under way, and from its commit on, that owner's
+            // writes of these rows change nothing.
+            Dictionary<string, RuleState> states;
+            await using (var cmd = new NpgsqlCommand($"UPDATE sentinel_rule_state SET node = $2 WHERE rule = ANY($1) RETURNING {StateColumns}", connection, tx))
+            {
+                cmd.Parameters.Add(new NpgsqlParameter { Value = names });
+                cmd.Parameters.Add(new NpgsqlParameter { Value = Node });
+                states = await ReadStatesAsync(cmd, cancellationToken);
+            }
+            var open = await BodiesAsync<Incident>(connection, tx,
+                "UPDATE sentinel_incidents SET owner = $2 WHERE rule = ANY($1) AND NOT closed RETURNING body::text", cancellationToken, names, Node);
+            var pending = await BodiesAsync<OutboxMessage>(connection, tx,
+                "UPDATE sentinel_outbox SET owner = $2 WHERE rule = ANY($1) AND status = 'pending' RETURNING body::text", cancellationToken, names, Node);
+            await tx.CommitAsync(cancellationToken);
+            return new AdoptedRules(states, [.. open.OrderBy(i => i.Id)], [.. pending.OrderBy(m => m.Id)]);
+        }
+        finally { _gate.Release(); }
+    }
+
+    public async Task<ClaimResult> ClaimAsync(IReadOnlyCollection<OutboxMessage> messages, CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            await using var connection = await _source.OpenConnectionAsync(cancellationToken);
+            await using var tx = await connection.BeginTransactionAsync(cancellationToken);
+            var claimed = new HashSet<long>();
+            var lost = new HashSet<long>();
+            // A row another transaction holds (its owner changing this moment) is skipped, not waited for: it is
+            // neither claimed nor lost, and tried again at the next round.
+            await using (var cmd = new NpgsqlCommand("""
+                SELECT o.id, (o.owner IS NULL OR o.owner = $2) AND o.status = 'pending' AND (i.id IS NULL OR i.owner IS NULL OR i.owner = $2)
+                FROM sentinel_outbox o LEFT JOIN sentinel_incidents i ON i.id = o.incident_id
+                WHERE o.id = ANY($1)
+                FOR UPDATE OF o SKIP LOCKED
+                """, connection, tx))
+            {
+                cmd.Parameters.Add(new NpgsqlParameter { Value = messages.Select(m => m.Id).ToArray() });
+                cmd.Parameters.Add(new NpgsqlParameter { Value = Node });
+                await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+                while (await r.ReadAsync(cancellationToken)) (r.GetBoolean(1) ? claimed : lost).Add(r.GetInt64(0));
+            }
+            await WriteMessagesAsync(connection, tx, [.. messages.Where(m => claimed.Contains(m.Id))], cancellationToken);
+            await using (var own = new NpgsqlCommand("UPDATE sentinel_outbox SET owner = $2 WHERE id = ANY($1) AND owner IS NULL", connection, tx))
+            {
+                own.Parameters.Add(new NpgsqlParameter { Value = claimed.ToArray() });
+                own.Parameters.Add(new NpgsqlParameter { Value = Node });
+                await own.ExecuteNonQueryAsync(cancellationToken);
+            }
+            await tx.CommitAsync(cancellationToken);
+            return new ClaimResult(claimed, lost);
+        }
+        finally { _gate.Release(); }
+    }
+
+    public long ReserveIds()
+    {
+        using var cmd = _source.CreateCommand("SELECT nextval('sentinel_ids')");
+        return (long)cmd.ExecuteScalar()!;
+    }
+}

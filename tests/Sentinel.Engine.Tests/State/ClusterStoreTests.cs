@@ -1,0 +1,96 @@
+using Sentinel.Engine.Rules;
+using Sentinel.Engine.State;
+using Sentinel.Engine.Tests.Support;
+
+namespace Sentinel.Engine.Tests.State;
+
+/// <summary>
+/// Two nodes' stores over one real PostgreSQL database: a rule's records move to the node that takes the rule over,
+/// the old owner's late writes change nothing, a message is claimed by its owner only, and numbers never collide.
+/// </summary>
+[Collection(PostgresCollection.Name)]
+public sealed class ClusterStoreTests(PostgresFixture postgres) : IAsyncLifetime
+{
+    private static readonly DateTimeOffset At = new(2026, 12, 2, 8, 0, 0, TimeSpan.Zero);
+    private PostgresStateStore _a = null!;
+    private PostgresStateStore _b = null!;
+
+    public async Task InitializeAsync()
+    {
+        var database = await postgres.Server.CreateDatabaseAsync();
+        _a = await PostgresStateStore.OpenAsync(database, "a", default);
+        _b = await PostgresStateStore.OpenAsync(database, "b", default);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _a.DisposeAsync();
+        await _b.DisposeAsync();
+    }
+
+    private static (RuleState State, Incident Incident, OutboxMessage Message) Outage(long id)
+    {
+        var state = new RuleState("api", RuleStatus.Down, At, 3, 0, 10, 3);
+        var incident = new Incident { Id = id, Rule = "api", OpenedAt = At, Description = "GET / → 503" };
+        var message = new OutboxMessage
+        {
+            Id = id + 1, IncidentId = id, Rule = "api", Channel = "ops-mail", CreatedAt = At, DueAt = At,
+            Item = new NotificationItem("api", "down", "down", At, "GET / → 503", id),
+        };
+        return (state, incident, message);
+    }
+
+    [Fact]
+    public async Task ANodeTakingARuleOver_GetsItsState_IncidentAndMessages_AndTheOldOwnersLateWritesChangeNothing()
+    {
+        var (state, incident, message) = Outage(_a.ReserveIds());
+        await _a.CommitAsync(state, [incident], [message], default);
+        (await _b.LoadNotificationsAsync(default)).Open.Should().BeEmpty("another node's incidents are its own to remind of and resolve");
+
+        var adopted = await _b.AdoptAsync(["api"], default);
+
+        adopted.States["api"].Status.Should().Be(RuleStatus.Down);
+        adopted.Open.Should().ContainSingle().Which.Id.Should().Be(incident.Id);
+        adopted.Pending.Should().ContainSingle().Which.Id.Should().Be(message.Id);
+        // The old owner wakes up and writes what it still believes: healthy, closed, sent.
+        incident.ClosedAt = At.AddMinutes(1);
+        message.Status = OutboxStatus.Sent;
+        await _a.CommitAsync(state with { Status = RuleStatus.Healthy }, [incident], [message], default);
+        await _a.SaveAsync([state with { Status = RuleStatus.Healthy }], [], default);
+        await _a.SaveAsync([], ["api"], default);
+
+        (await _b.LoadAsync(default))["api"].Status.Should().Be(RuleStatus.Down, "the owner's state counts, and only the owner removes it");
+        var b = await _b.LoadNotificationsAsync(default);
+        b.Open.Should().ContainSingle().Which.ClosedAt.Should().BeNull();
+        b.Pending.Should().ContainSingle().Which.Status.Should().Be(OutboxStatus.Pending);
+        (await _a.LoadNotificationsAsync(default)).Open.Should().BeEmpty();
+    }
+
+    [Fact]
+    public async Task AMessageIsClaimedByItsOwnerOnly_AndTheOldOwnerIsToldItIsLost()
+    {
+        var (state, incident, message) = Outage(_a.ReserveIds());
+        await _a.CommitAsync(state, [incident], [message], default);
+        await _b.AdoptAsync(["api"], default);
+        message.SendingSince = At.AddSeconds(5);
+
+        var byA = await _a.ClaimAsync([message], default);
+        var byB = await _b.ClaimAsync([message], default);
+
+        byA.Claimed.Should().BeEmpty();
+        byA.Lost.Should().Equal(message.Id);
+        byB.Claimed.Should().Equal(message.Id);
+        byB.Lost.Should().BeEmpty();
+        (await _b.LoadNotificationsAsync(default)).Pending.Single().SendingSince.Should().Be(At.AddSeconds(5), "the claim is written with the send's start");
+    }
+
+    [Fact]
+    public async Task NumbersTakenByNodesAtOnce_NeverCollide()
+    {
+        var blocks = await Task.WhenAll(Enumerable.Range(0, 40).Select(i => Task.Run(() => (i % 2 == 0 ? _a : _b).ReserveIds())));
+
+        var numbers = blocks.SelectMany(start => Enumerable.Range(0, ClusterIds.IdBlock).Select(k => start + k)).ToList();
+        numbers.Should().OnlyHaveUniqueItems();
+        numbers.Should().OnlyContain(n => n > 0);
+    }
+}
