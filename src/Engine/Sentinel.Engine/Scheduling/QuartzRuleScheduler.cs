@@ -63,13 +63,6 @@ internal sealed class QuartzRuleScheduler(ILoggerFactory loggerFactory, int maxC
         public DateTimeOffset? LastRunAt;
     }
 
-    /// <summary>This node's name in cluster mode (null on one box).</summary>
-    public string? Node => cluster?.Node;
-
-    /// <summary>The cluster's members as their check-ins tell them (empty on one box).</summary>
-    public async Task<IReadOnlyList<ClusterNode>> ClusterNodesAsync(CancellationToken cancellationToken)
-        => _clusterSlots is { } c ? await c.NodesAsync(cancellationToken) : [];
-
     private enum Placement { Here, Cluster, Elsewhere }
 
     private Placement PlaceOf(RuleDefinition rule)
