@@ -14,12 +14,13 @@ public sealed class ClusterStoreTests(PostgresFixture postgres) : IAsyncLifetime
     private static readonly DateTimeOffset At = new(2026, 12, 2, 8, 0, 0, TimeSpan.Zero);
     private PostgresStateStore _a = null!;
     private PostgresStateStore _b = null!;
+    private string _databaseConnection = "";
 
     public async Task InitializeAsync()
     {
-        var database = await postgres.Server.CreateDatabaseAsync();
-        _a = await PostgresStateStore.OpenAsync(database, "a", default);
-        _b = await PostgresStateStore.OpenAsync(database, "b", default);
+        _databaseConnection = await postgres.Server.CreateDatabaseAsync();
+        _a = await PostgresStateStore.OpenAsync(_databaseConnection, "a", default);
+        _b = await PostgresStateStore.OpenAsync(_databaseConnection, "b", default);
     }
 
     public async Task DisposeAsync()
@@ -92,5 +93,24 @@ public sealed class ClusterStoreTests(PostgresFixture postgres) : IAsyncLifetime
         var numbers = blocks.SelectMany(start => Enumerable.Range(0, ClusterIds.IdBlock).Select(k => start + k)).ToList();
         numbers.Should().OnlyHaveUniqueItems();
         numbers.Should().OnlyContain(n => n > 0);
+    }
+
+    [Fact]
+    public async Task WhileTheDatabaseIsGone_NodesStillGetNumbersNoOtherNodeIsGiven()
+    {
+        // An outage while the database is away must still be numbered (and told): the numbers come from elsewhere then.
+        var fromSequence = _a.ReserveIds();
+        await using (var admin = new Npgsql.NpgsqlConnection(postgres.Server.AdminConnectionString))
+        {
+            await admin.OpenAsync();
+            var name = new Npgsql.NpgsqlConnectionStringBuilder(_databaseConnection).Database;
+            await using var drop = new Npgsql.NpgsqlCommand($"DROP DATABASE \"{name}\" WITH (FORCE)", admin);
+            await drop.ExecuteNonQueryAsync();
+        }
+
+        var blocks = Enumerable.Range(0, 6).Select(i => (i % 2 == 0 ? _a : _b).ReserveIds()).ToList();
+
+        blocks.SelectMany(start => Enumerable.Range(0, ClusterIds.IdBlock).Select(k => start + k)).Should().OnlyHaveUniqueItems();
+        blocks.Should().OnlyContain(b => b > fromSequence + ClusterIds.IdBlock, "far above the sequence's numbers, which come back with the database");
     }
 }

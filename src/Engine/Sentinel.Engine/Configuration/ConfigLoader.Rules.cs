@@ -283,7 +283,7 @@ internal sealed partial class ConfigLoader
             Node = rule.Node,
             ClusterWide = clusterWide,
             Location = locations.Of(rule),
-            Fingerprint = fingerprint + "|node=" + rule.Node,
+            Fingerprint = fingerprint,
         };
     }
 
@@ -310,7 +310,7 @@ internal sealed partial class ConfigLoader
         Canonical(rule.Conditions, sb);
         sb.Append('|').Append(policy).Append('|').Append(string.Join(',', dependsOn)).Append('|');
         foreach (var a in actions) sb.Append(a.Type.Name).Append('@').Append(a.Type.Generation).Append(JsonOf(a.Options)).Append(';');
-        sb.Append('|').Append(JsonOf(rule.Supervise));
+        sb.Append('|').Append(JsonOf(rule.Supervise)).Append('|').Append(rule.Node);
         return Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(sb.ToString())))[..16];
     }
 

@@ -29,9 +29,6 @@ internal interface IEngineStore : IStateStore, INotificationStore;
 /// </summary>
 internal interface IClusterStore
 {
-    /// <summary>This node's name: the owner it writes.</summary>
-    string Node { get; }
-
     /// <summary>Makes this node the owner of the rules' records and returns them, as they are now.</summary>
     Task<AdoptedRules> AdoptAsync(IReadOnlyCollection<string> rules, CancellationToken cancellationToken);
 
@@ -42,7 +39,10 @@ internal interface IClusterStore
     /// </summary>
     Task<ClaimResult> ClaimAsync(IReadOnlyCollection<OutboxMessage> messages, CancellationToken cancellationToken);
 
-    /// <summary>The first of <see cref="ClusterIds.IdBlock"/> numbers for incidents and messages no other node is given.</summary>
+    /// <summary>
+    /// The first of <see cref="ClusterIds.IdBlock"/> numbers for incidents and messages no other node is given; also
+    /// while the database cannot be reached (an outage is numbered and told then too).
+    /// </summary>
     long ReserveIds();
 }
 

@@ -29,7 +29,8 @@ internal sealed class QuartzRuleScheduler(ILoggerFactory loggerFactory, int maxC
     private ServiceProvider? _services;
     private IScheduler? _scheduler;
     private ClusterSlots? _clusterSlots;
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, DateTimeOffset> _cronRuns = new(StringComparer.Ordinal);
+    // This node's cron rules taken over since they were scheduled here (their first check here takes them over).
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _cronAdopted = new(StringComparer.Ordinal);
     private int _stopped;
     private readonly CancellationTokenSource _stopping = new();
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Slot> _slots = new(StringComparer.Ordinal);
@@ -184,7 +185,7 @@ internal sealed class QuartzRuleScheduler(ILoggerFactory loggerFactory, int maxC
     // Out of its slot (a slot left empty loses its trigger; a cluster slot stays, other nodes may use it) or its cron job.
     private async Task RemoveAsync(string rule, CancellationToken cancellationToken)
     {
-        _cronRuns.TryRemove(rule, out _);
+        _cronAdopted.TryRemove(rule, out _);
         if (_slotOf.TryRemove(rule, out var slot))
         {
             slot.Rules.TryRemove(rule, out _);
@@ -264,8 +265,8 @@ internal sealed class QuartzRuleScheduler(ILoggerFactory loggerFactory, int maxC
     // A cron rule of this node, fired by its own trigger: taken over before its first check here.
     private async Task RunCronAsync(Func<string, DateTimeOffset, CancellationToken, Task> run, string rule, DateTimeOffset scheduledAt, CancellationToken cancellationToken)
     {
-        if (adopt is not null && cluster is not null && !_cronRuns.ContainsKey(rule) && !await AdoptedAsync(adopt([rule], cancellationToken), rule)) return;
-        _cronRuns[rule] = scheduledAt;
+        if (adopt is not null && cluster is not null && !_cronAdopted.ContainsKey(rule) && !await AdoptedAsync(adopt([rule], cancellationToken), rule)) return;
+        _cronAdopted[rule] = true;
         await run(rule, scheduledAt, cancellationToken);
     }
 

@@ -7,14 +7,15 @@ namespace Sentinel.Engine.State;
 // take numbers no other node is given.
 internal sealed partial class PostgresStateStore
 {
-    // Messages upserted with this node as their owner for a new row; a row another node owns is left as it is.
+    // Messages upserted with this node as their owner (also of a row no node owns yet); a row another node owns is
+    // left as it is.
     private async Task WriteMessagesAsync(NpgsqlConnection connection, NpgsqlTransaction tx, IReadOnlyCollection<OutboxMessage> messages, CancellationToken cancellationToken)
     {
         foreach (var m in messages)
         {
             await using var cmd = new NpgsqlCommand("""
                 INSERT INTO sentinel_outbox AS t (id, incident_id, body, status, owner, rule) VALUES ($1, $2, $3::jsonb, $4, $5, $6)
-                ON CONFLICT (id) DO UPDATE SET incident_id = excluded.incident_id, body = excluded.body, status = excluded.status
+                ON CONFLICT (id) DO UPDATE SET incident_id = excluded.incident_id, body = excluded.body, status = excluded.status, owner = excluded.owner
                 WHERE t.owner IS NULL OR t.owner = excluded.owner
                 """, connection, tx);
             cmd.Parameters.Add(new NpgsqlParameter { Value = m.Id });
@@ -78,21 +79,31 @@ internal sealed partial class PostgresStateStore
                 while (await r.ReadAsync(cancellationToken)) (r.GetBoolean(1) ? claimed : lost).Add(r.GetInt64(0));
             }
             await WriteMessagesAsync(connection, tx, [.. messages.Where(m => claimed.Contains(m.Id))], cancellationToken);
-            await using (var own = new NpgsqlCommand("UPDATE sentinel_outbox SET owner = $2 WHERE id = ANY($1) AND owner IS NULL", connection, tx))
-            {
-                own.Parameters.Add(new NpgsqlParameter { Value = claimed.ToArray() });
-                own.Parameters.Add(new NpgsqlParameter { Value = Node });
-                await own.ExecuteNonQueryAsync(cancellationToken);
-            }
             await tx.CommitAsync(cancellationToken);
             return new ClaimResult(claimed, lost);
         }
         finally { _gate.Release(); }
     }
 
+    private long _lastFallback;
+
+    // From the sequence; while the database cannot be reached, from numbers far above any it gives (about 10^15):
+    // one block per second and node (by a hash of its name), a second block in one second taking the next second's.
+    // An outage must be numbered, and told, while the database is away too.
     public long ReserveIds()
     {
-        using var cmd = _source.CreateCommand("SELECT nextval('sentinel_ids')");
-        return (long)cmd.ExecuteScalar()!;
+        try
+        {
+            using var cmd = _source.CreateCommand("SELECT nextval('sentinel_ids')");
+            return (long)cmd.ExecuteScalar()!;
+        }
+        catch (Exception ex) when (ex is NpgsqlException or System.Net.Sockets.SocketException or TimeoutException or InvalidOperationException)
+        {
+            const long Nodes = 10_000;
+            var slot = BitConverter.ToUInt32(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(Node))) % Nodes;
+            var block = (DateTimeOffset.UtcNow.ToUnixTimeSeconds() * Nodes + slot) * ClusterIds.IdBlock;
+            lock (_source) _lastFallback = block > _lastFallback ? block : _lastFallback + Nodes * ClusterIds.IdBlock;
+            return _lastFallback;
+        }
     }
 }

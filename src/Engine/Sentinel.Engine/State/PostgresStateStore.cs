@@ -22,6 +22,7 @@ internal sealed partial class PostgresStateStore : IEngineStore, IClusterStore
         Node = node;
     }
 
+    /// <summary>This node's name: the owner it writes.</summary>
     public string Node { get; }
 
     /// <summary>The schema version the database had before this store opened it (0: new).</summary>
@@ -122,7 +123,7 @@ internal sealed partial class PostgresStateStore : IEngineStore, IClusterStore
                 consecutive_failures = excluded.consecutive_failures, consecutive_successes = excluded.consecutive_successes,
                 checks = excluded.checks, failures = excluded.failures, last_check = excluded.last_check,
                 probe_state = excluded.probe_state, remediation = excluded.remediation, config_paused = excluded.config_paused,
-                updated_at = excluded.updated_at
+                updated_at = excluded.updated_at, node = excluded.node
             WHERE s.node IS NULL OR s.node = excluded.node
             """, connection, tx);
         // One row per rule: the last state given for a rule is the one kept (a statement cannot upsert a row twice).
@@ -161,7 +162,7 @@ internal sealed partial class PostgresStateStore : IEngineStore, IClusterStore
             {
                 await using var cmd = new NpgsqlCommand("""
                     INSERT INTO sentinel_incidents AS t (id, rule, body, closed, owner) VALUES ($1, $2, $3::jsonb, $4, $5)
-                    ON CONFLICT (id) DO UPDATE SET rule = excluded.rule, body = excluded.body, closed = excluded.closed
+                    ON CONFLICT (id) DO UPDATE SET rule = excluded.rule, body = excluded.body, closed = excluded.closed, owner = excluded.owner
                     WHERE t.owner IS NULL OR t.owner = excluded.owner
                     """, connection, tx);
                 cmd.Parameters.Add(new NpgsqlParameter { Value = i.Id });
