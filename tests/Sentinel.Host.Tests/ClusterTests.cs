@@ -76,6 +76,10 @@ public sealed class ClusterTests(ITestOutputHelper output) : IAsyncLifetime
                 node: n1
                 supervise:
                   command: [/bin/sh, -c, 'echo "$NODE" >> "{{services}}"; exec sleep 600']
+              - name: tick
+                every: 1s
+                node: all
+                probe: { type: timer }
             """;
     }
 
@@ -117,6 +121,17 @@ public sealed class ClusterTests(ITestOutputHelper output) : IAsyncLifetime
             (await Eventually.Until(() => File.Exists(services) ? File.ReadAllLines(services) : null, lines => lines.Length > 0, context: Output))
                 .Should().Equal(["n1"], "the supervised service runs on its node");
 
+            // Every node's status shows the whole cluster: its members, and each rule with the node that runs it.
+            var seen = await Eventually.Until(() => StatusAsync("n3"), st => Members(st).Count == 3 && Members(st).Values.All(v => v == "up")
+                && new[] { "node:n1", "node:n2", "node:n3", "tick@n1", "tick@n2", "tick@n3", "pinned" }.All(r => Rule(st, r)?.Status == "healthy"), context: Output);
+            Rule(seen, "pinned")!.Node.Should().Be("n2");
+            Rule(seen, "worker")!.Node.Should().Be("n1", "n3 shows the service n1 runs");
+            foreach (var n in new[] { "n1", "n2", "n3" }) Rule(seen, $"tick@{n}")!.Node.Should().Be(n, "a node: all rule runs on every node, as NAME@node");
+            Enumerable.Range(0, Rules).Select(i => Rule(seen, $"api-{i}")!.Node).Should().OnlyContain(n => n == "n1" || n == "n2" || n == "n3",
+                "a cluster-wide rule shows the node that checked it last");
+            var text = await CliAsync("n1", "status");
+            text.Should().Contain("Node").And.Contain("n1 (this node)").And.Contain("Cluster of 3 nodes");
+
             // An outage told before the node that checks most dies, and one that starts as it dies: the others
             // take its rules over, the first one's incident with them.
             var busiest = Enumerable.Range(0, Rules).SelectMany(i => _hits!.Hits($"api-{i}", from, to)).GroupBy(h => h.Node)
@@ -153,9 +168,27 @@ public sealed class ClusterTests(ITestOutputHelper output) : IAsyncLifetime
             smtp.Messages().Select(m => m.Subject).Where(s => s!.EndsWith(": during", StringComparison.Ordinal))
                 .Should().Equal(["[Sentinel] DOWN: during", "[Sentinel] RESOLVED: during"], "one DOWN and one RESOLVED across the cluster");
 
+            // The killed node is a rule of its own that is down (told once), and what runs only there is unknown.
+            await Eventually.Until(() => smtp.Messages().Any(m => m.Subject == $"[Sentinel] DOWN: node:{busiest}"), context: Output);
+            var survivor = nodes.Keys.First(k => k != busiest);
+            var after = await Eventually.Until(() => StatusAsync(survivor), st => Members(st).GetValueOrDefault(busiest) == "down"
+                && Rule(st, $"tick@{busiest}")?.Status == "unknown", context: Output);
+            Rule(after, $"tick@{busiest}")!.Unknown.Should().Be($"node {busiest} is down");
+            Rule(after, $"node:{busiest}")!.Status.Should().Be("down");
+            Rule(after, busiest == "n1" ? "worker" : "pinned")!.Status.Should().Be(busiest is "n1" or "n2" ? "unknown" : "healthy");
+
+            // A node stopped on purpose is shown as stopped, and is not alerted on.
+            var stopped = nodes.Keys.First(k => k != busiest && k != survivor);
+            nodes[stopped].Signal("TERM");
+            await nodes[stopped].ExpectExitAsync(0, TimeSpan.FromSeconds(30));
+            var last = await Eventually.Until(() => StatusAsync(survivor), st => Members(st).GetValueOrDefault(stopped) == "stopped", context: Output);
+            Rule(last, $"tick@{stopped}")!.Unknown.Should().Be($"node {stopped} is stopped");
+            await Eventually.Until(() => StatusAsync(survivor), st => Rule(st, $"node:{stopped}") is { Status: "healthy", LastCheck: { } d } && d.Contains("stopped"), context: Output);
+            smtp.Messages().Select(m => m.Subject).Where(s => s!.Contains("node:")).Should().Equal([$"[Sentinel] DOWN: node:{busiest}"], "the killed node is told once; the stopped one not at all");
+
             // The pinned rule and the service stay with their nodes: neither is started elsewhere.
             var since = DateTimeOffset.UtcNow;
-            await Eventually.Until(() => _hits!.Hits("pinned", since, DateTimeOffset.MaxValue).Count >= 2 || busiest == "n2", context: Output);
+            await Eventually.Until(() => _hits!.Hits("pinned", since, DateTimeOffset.MaxValue).Count >= 2 || busiest == "n2" || stopped == "n2", context: Output);
             _hits!.Nodes("pinned").Should().Equal(["n2"]);
             File.ReadAllLines(services).Should().Equal(["n1"], "a killed node's service is not started by another node");
         }
@@ -167,6 +200,30 @@ public sealed class ClusterTests(ITestOutputHelper output) : IAsyncLifetime
             KillService(services);
         }
     }
+
+    // `sentinel status` of a node, as its operator runs it (with the node's environment).
+    private async Task<string> CliAsync(string node, params string[] args)
+    {
+        using var p = SentinelProcess.Start(Path.Combine(_dir, node), new Dictionary<string, string> { ["NODE"] = node, ["COLUMNS"] = "250" },
+            [.. args, "--config", Path.Combine(_dir, node, "sentinel.yaml")]);
+        await p.WaitForExitAsync(TimeSpan.FromSeconds(60));
+        return p.Stdout;
+    }
+
+    private async Task<System.Text.Json.JsonElement> StatusAsync(string node)
+        => System.Text.Json.JsonDocument.Parse(await CliAsync(node, "status", "--json")).RootElement.Clone();
+
+    private static Dictionary<string, string> Members(System.Text.Json.JsonElement status)
+        => status.TryGetProperty("cluster", out var c)
+            ? c.GetProperty("members").EnumerateArray().ToDictionary(m => m.GetProperty("node").GetString()!, m => m.GetProperty("state").GetString()!)
+            : [];
+
+    private sealed record RuleRow(string Status, string? Node, string? Unknown, string? LastCheck);
+
+    private static RuleRow? Rule(System.Text.Json.JsonElement status, string name)
+        => status.GetProperty("rules").EnumerateArray().Where(r => r.GetProperty("name").GetString() == name).Select(r => new RuleRow(r.GetProperty("status").GetString()!,
+            r.TryGetProperty("node", out var n) ? n.GetString() : null, r.TryGetProperty("unknown", out var u) ? u.GetString() : null,
+            r.TryGetProperty("lastCheck", out var l) && l.TryGetProperty("description", out var d) ? d.GetString() : null)).FirstOrDefault();
 
     private async Task<long> PendingAsync(string database)
     {

@@ -14,7 +14,9 @@ internal sealed partial class SentinelEngine
     {
         var set = _rules.Set;
         if (!set.Runtimes.TryGetValue(rule, out var runtime))
-            return set.Waiting.FirstOrDefault(w => w.Name == rule) is { } waiting ? new RuleDetail(View(waiting, uptime: true), null) : null;
+            return set.Waiting.FirstOrDefault(w => w.Name == rule) is { } waiting ? new RuleDetail(View(waiting, uptime: true), null)
+                // Cluster mode: a rule another node runs, as that node wrote it.
+                : Membership is not null && GetStatus(uptime: false).Rules.FirstOrDefault(r => r.Name == rule) is { } remote ? new RuleDetail(remote, null) : null;
         var def = runtime.Definition;
         static ActionView Action(ActionDefinition a) => new(a.Type.Name, Api.Redactor.View(a.Options));
         return new RuleDetail(View(def, History is null ? 0 : Sentinel.Engine.History.HistoryRecorder.RecentSize),

@@ -36,8 +36,7 @@ internal sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHos
     private Heartbeat.HeartbeatSender? _heartbeat;
     private ConfigWatcher? _configWatcher;
     private long _lastTick;
-    private int _started;
-    private int _disposed;
+    private int _started, _disposed;
 
     public SentinelEngine(SentinelConfig config, PluginCatalog catalog, IStateStore store, ILoggerFactory loggerFactory,
         TimeProvider? time = null, IRuleScheduler? scheduler = null, ConfigLoader? loader = null, History.HistoryStore? history = null)
@@ -51,7 +50,8 @@ internal sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHos
         _scheduler = scheduler ?? new QuartzRuleScheduler(loggerFactory, config.Engine.MaxConcurrency, config.Engine.Cluster, AdoptAsync);
         Pings = new Heartbeat.PingRegistry(_time);
         Pings.Pinged += OnPinged;
-        _activator = new PluginActivator(loggerFactory, _time, Pings);
+        Membership = config.Engine.Cluster is null ? null : new ClusterMembership(_time);
+        _activator = new PluginActivator(loggerFactory, _time, Pings, Membership);
         Events = new EventBus(loggerFactory.CreateLogger("Sentinel.Events"));
         StartedAt = _time.GetUtcNow();
         Writes = new StateWriteMonitor(_time, loggerFactory.CreateLogger("Sentinel.State"));
@@ -114,6 +114,7 @@ internal sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHos
             RuleCount = () => _rules.Set.Runtimes.Count,
         };
         _states.Persister = _persister;
+        await StartClusterAsync(cancellationToken);
         if (_store is INotificationStore notificationStore)
         {
             _notifications = new NotificationCenter(notificationStore, this, _activator.CreateAction, _time, _loggerFactory, Writes);
@@ -158,6 +159,7 @@ internal sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHos
         _configWatcher?.Dispose();
         await _stopping.CancelAsync();
         await _scheduler.StopAsync(cancellationToken);
+        if (_monitor is not null) await _monitor.DisposeAsync(); // after its slots: this node stopped on purpose
         // Supervised services keep running (adopted at the next start) unless their rule says stop-on-exit.
         foreach (var r in _rules.Remediators.Values)
         {
@@ -184,16 +186,4 @@ internal sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHos
         foreach (var r in _rules.Runtimes.Values) await r.DisposeAsync();
         _stopping.Dispose();
     }
-
-    [LoggerMessage(EventId = 17, Level = LogLevel.Warning, Message = "Stopping: events were still being handled after 10s; the rest are not written")]
-    private static partial void LogDrainTimedOut(ILogger logger);
-
-    [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "Sentinel {Version} started: {Rules} rules from {ConfigFile}")]
-    private static partial void LogStarted(ILogger logger, string version, int rules, string configFile);
-
-    [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "Sentinel stopped; state flushed")]
-    private static partial void LogStopped(ILogger logger);
-
-    [LoggerMessage(EventId = 24, Level = LogLevel.Warning, Message = "The check history could not be read ({Reason}); uptime starts from now")]
-    private static partial void LogHistoryUnreadable(ILogger logger, string reason);
 }

@@ -46,8 +46,11 @@ internal static class StatusCommand
         AnsiConsole.MarkupLine($"Sentinel {Markup.Escape(status.GetProperty("version").GetString() ?? "")}: "
             + (healthy ? "[green]running[/]" : $"[red]{Markup.Escape(status.GetProperty("health").GetString() ?? "unavailable")}[/]")
             + $", up since {status.GetProperty("startedAt").GetDateTimeOffset().ToLocalTime():yyyy-MM-dd HH:mm:ss}");
-        var table = new Table().Border(TableBorder.Rounded)
-            .AddColumn("Rule").AddColumn("State").AddColumn(new TableColumn("Since").RightAligned())
+        // Cluster mode: the whole cluster's rules, with the node that runs each.
+        var cluster = status.TryGetProperty("cluster", out var cl) && cl.ValueKind == JsonValueKind.Object ? cl : default;
+        var table = new Table().Border(TableBorder.Rounded).AddColumn("Rule");
+        if (cluster.ValueKind == JsonValueKind.Object) table.AddColumn("Node");
+        table.AddColumn("State").AddColumn(new TableColumn("Since").RightAligned())
             .AddColumn(new TableColumn("24h").RightAligned()).AddColumn(new TableColumn("7d").RightAligned()).AddColumn(new TableColumn("30d").RightAligned())
             .AddColumn("Last message");
         var now = status.GetProperty("now").GetDateTimeOffset();
@@ -59,18 +62,21 @@ internal static class StatusCommand
             var state = r.GetProperty("status").GetString() ?? "";
             var color = Color(state);
             var uptime = r.TryGetProperty("uptime", out var u) ? u : default;
-            var cells = new List<string>
-            {
-                Markup.Escape(r.GetProperty("name").GetString() ?? ""), $"[{color}]{state}[/]",
+            var cells = new List<string> { Markup.Escape(r.GetProperty("name").GetString() ?? "") };
+            if (cluster.ValueKind == JsonValueKind.Object) cells.Add(Markup.Escape(Text(r, "node") ?? ""));
+            cells.AddRange(
+            [
+                $"[{color}]{state}[/]",
                 Ago(now - r.GetProperty("since").GetDateTimeOffset()),
                 Pct(uptime, "day"), Pct(uptime, "week"), Pct(uptime, "month"),
-                Markup.Escape(r.TryGetProperty("waiting", out var w) && w.ValueKind == JsonValueKind.String ? w.GetString()!
-                    : r.TryGetProperty("lastCheck", out var c) && c.TryGetProperty("description", out var d) ? d.GetString() ?? "" : "not checked yet"),
-            };
+                Markup.Escape(Text(r, "waiting") ?? Text(r, "unknown")
+                    ?? (r.TryGetProperty("lastCheck", out var c) && c.TryGetProperty("description", out var d) ? d.GetString() ?? "" : "not checked yet")),
+            ]);
             if (services) cells.Add(ServiceCell(r));
             table.AddRow(cells.ToArray());
         }
         AnsiConsole.Write(table);
+        if (cluster.ValueKind == JsonValueKind.Object) WriteMembers(cluster);
         if (status.TryGetProperty("notifications", out var n) && n.TryGetProperty("openIncidents", out var open) && open.GetArrayLength() > 0)
             foreach (var i in open.EnumerateArray())
                 AnsiConsole.MarkupLine($"[red]incident #{i.GetProperty("id").GetInt64()}[/] {Markup.Escape(i.GetProperty("rule").GetString() ?? "")} since "
@@ -79,6 +85,28 @@ internal static class StatusCommand
             foreach (var e in status.GetProperty("config").GetProperty("errors").EnumerateArray())
                 AnsiConsole.MarkupLine($"[yellow]config change rejected:[/] {Markup.Escape(e.GetString() ?? "")}");
         return Exit(status);
+    }
+
+    private static string? Text(JsonElement e, string property) => e.TryGetProperty(property, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+
+    // The cluster's nodes: which are up, their last check-in, how many rules each runs; then what looks wrong.
+    private static void WriteMembers(JsonElement cluster)
+    {
+        var me = Text(cluster, "node");
+        var members = new Table().Border(TableBorder.Rounded).AddColumn("Node").AddColumn("State").AddColumn(new TableColumn("Last check-in").RightAligned())
+            .AddColumn(new TableColumn("Rules").RightAligned()).AddColumn("Version").AddColumn(new TableColumn("Up since").RightAligned());
+        foreach (var m in cluster.GetProperty("members").EnumerateArray())
+        {
+            var state = Text(m, "state") ?? "";
+            members.AddRow(Markup.Escape(Text(m, "node") + (m.GetProperty("this").GetBoolean() ? " (this node)" : "")),
+                $"[{state switch { "up" => "green", "down" => "red", _ => "grey" }}]{state}[/]",
+                Ago(TimeSpan.FromSeconds(m.GetProperty("ageSeconds").GetDouble())) + " ago", m.GetProperty("rules").GetInt32().ToString(CultureInfo.InvariantCulture),
+                Markup.Escape(Text(m, "version") ?? ""), m.GetProperty("startedAt").GetDateTimeOffset().ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture));
+        }
+        AnsiConsole.MarkupLine($"Cluster of {cluster.GetProperty("members").GetArrayLength()} nodes, seen from {Markup.Escape(me ?? "")}:");
+        AnsiConsole.Write(members);
+        if (Text(cluster, "problem") is { } problem) AnsiConsole.MarkupLine($"[red]{Markup.Escape(problem)}[/]");
+        foreach (var w in cluster.GetProperty("warnings").EnumerateArray()) AnsiConsole.MarkupLine($"[yellow]{Markup.Escape(w.GetString() ?? "")}[/]");
     }
 
     private static string Color(string state) => state switch { "healthy" => "green", "failing" or "waiting" => "yellow", "down" => "red", _ => "grey" };

@@ -59,7 +59,9 @@ public sealed class ClusterSlotsTests(PostgresFixture postgres) : IAsyncLifetime
             var due = slot.Select(f => f.Due).Order().ToList();
             due.Zip(due.Skip(1), (x, y) => y - x).Should().OnlyContain(gap => gap == Every, "no fire is skipped or repeated");
         }
-        (await a.NodesAsync(default)).Select(n => n.InstanceId).Should().BeEquivalentTo(["node-a", "node-b", "node-c"]);
+        (await c.KeysAsync(default)).Should().BeEquivalentTo(Keys, "every node sees the slots any node made");
+        await b.RemoveAsync(Keys[0], default);
+        (await a.KeysAsync(default)).Should().BeEquivalentTo(Keys.Skip(1), "a slot one node removes is gone for all");
     }
 
     private async Task<List<string>> SlotJobsAsync()
@@ -89,5 +91,41 @@ public sealed class ClusterSlotsTests(PostgresFixture postgres) : IAsyncLifetime
         await Eventually.Until(() => Keys.All(k => _fires.Any(f => f.Slot == k && f.Node == "node-b" && f.Due > left)), ok => ok,
             what: "node-b fires every slot after node-a left");
         _fires.Where(f => f.Node == "node-a").Should().OnlyContain(f => f.Due <= left.AddSeconds(1), "a node that left fires nothing");
+    }
+
+    [Fact]
+    public async Task ASlotNoLiveNodeNeeds_IsRemovedAfterThreeCheckIns_AndANodesOwnSlotRemovedIsMadeAgain()
+    {
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UtcNow);
+        var settings = new ClusterSettings(_database, "node-a", TimeSpan.FromSeconds(1));
+        await using var a = new QuartzRuleScheduler(NullLoggerFactory.Instance, 10, settings, (_, _) => Task.CompletedTask, time);
+        await using var b = new QuartzRuleScheduler(NullLoggerFactory.Instance, 10, settings with { Node = "node-b" }, (_, _) => Task.CompletedTask, time);
+        await a.StartAsync((_, _, _) => Task.CompletedTask, () => { }, default);
+        await b.StartAsync((_, _, _) => Task.CompletedTask, () => { }, default);
+        var rule = new RuleDefinition
+        {
+            Name = "api", Every = TimeSpan.FromMinutes(1), Timeout = TimeSpan.FromSeconds(10), FailureThreshold = 1, SuccessThreshold = 1, Fingerprint = "api", ClusterWide = true,
+            Probe = new PluginTypeRegistration("noop", PluginKind.Probe, typeof(object), typeof(object), null, "test", 1), ProbeOptions = new object(),
+        };
+        await a.ScheduleAsync(rule, default);
+        var slot = a.SharedSlots.Should().ContainSingle().Subject;
+        b.SharedSlots.Should().BeEmpty();
+
+        // b (whose configuration has no such rule) sees the slot unneeded unless a, alive, says it needs it.
+        await b.ReconcileSharedAsync(new HashSet<string> { slot }, default);
+        time.Advance(TimeSpan.FromSeconds(10));
+        await b.ReconcileSharedAsync(new HashSet<string> { slot }, default);
+        (await SlotJobsAsync()).Should().Contain(slot, "a live node needs it");
+        await b.ReconcileSharedAsync(new HashSet<string>(), default);
+        time.Advance(TimeSpan.FromSeconds(2.9));
+        await b.ReconcileSharedAsync(new HashSet<string>(), default);
+        (await SlotJobsAsync()).Should().Contain(slot, "a slot just made is published at its node's next check-in: it is not removed before three");
+        time.Advance(TimeSpan.FromSeconds(0.2));
+        await b.ReconcileSharedAsync(new HashSet<string>(), default);
+        (await SlotJobsAsync()).Should().NotContain(slot, "no live node has needed it for three check-ins");
+
+        // a was taken for down meanwhile; at its next check-in it makes its slot again.
+        await a.ReconcileSharedAsync(new HashSet<string>(), default);
+        (await SlotJobsAsync()).Should().Contain(slot);
     }
 }

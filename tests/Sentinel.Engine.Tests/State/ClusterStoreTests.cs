@@ -113,4 +113,31 @@ public sealed class ClusterStoreTests(PostgresFixture postgres) : IAsyncLifetime
         blocks.SelectMany(start => Enumerable.Range(0, ClusterIds.IdBlock).Select(k => start + k)).Should().OnlyHaveUniqueItems();
         blocks.Should().OnlyContain(b => b > fromSequence + ClusterIds.IdBlock, "far above the sequence's numbers, which come back with the database");
     }
+
+    [Fact]
+    public async Task ACheckIn_SaysTheNodeLives_AndReadsEveryNode_AndTheStatesOtherNodesWroteSince()
+    {
+        var started = DateTimeOffset.UtcNow;
+        await _a.SaveAsync([new RuleState("api", RuleStatus.Down, At, 3, 0, 10, 3)], [], default);
+        await _b.SaveAsync([new RuleState("db", RuleStatus.Healthy, At, 0, 1, 5, 0)], [], default);
+
+        var first = await _a.CheckInAsync(new NodeCheckIn("1.0", started, TimeSpan.FromSeconds(2), "digest-a", ["cluster-every-10s-0"]), null, default);
+        await _b.CheckInAsync(new NodeCheckIn("1.1", started, TimeSpan.FromSeconds(3), "digest-b", []), null, default);
+        var second = await _a.CheckInAsync(new NodeCheckIn("1.0", started, TimeSpan.FromSeconds(2), "digest-a", ["cluster-every-10s-0"]), null, default);
+
+        first.States.Select(s => (s.State.Rule, s.Node)).Should().Equal([("db", "b")], "another node's states, not this node's own");
+        second.Members.Select(m => m.Node).Should().Equal(["a", "b"]);
+        var a = second.Members[0];
+        (a.Version, a.CheckinInterval, a.Rules, a.LeftAt).Should().Be(("1.0", TimeSpan.FromSeconds(2), "digest-a", (DateTimeOffset?)null));
+        a.Slots.Should().Equal(["cluster-every-10s-0"]);
+        a.LastSeen.Should().BeOnOrBefore(second.Now).And.BeOnOrAfter(first.Now, "the check-in's time is the database's");
+        (await _a.CheckInAsync(new NodeCheckIn("1.0", started, TimeSpan.FromSeconds(2), "digest-a", []), second.Now, default)).States
+            .Should().BeEmpty("nothing was written since");
+
+        await _b.LeaveAsync(default);
+        var after = await _a.CheckInAsync(new NodeCheckIn("1.0", started, TimeSpan.FromSeconds(2), "digest-a", []), null, default);
+        after.Members.Single(m => m.Node == "b").LeftAt.Should().NotBeNull("b stopped on purpose");
+        (await _b.CheckInAsync(new NodeCheckIn("1.1", started, TimeSpan.FromSeconds(3), "digest-b", []), null, default)).Members
+            .Single(m => m.Node == "b").LeftAt.Should().BeNull("a node that starts again is back");
+    }
 }

@@ -10,6 +10,8 @@ internal sealed class EngineProbesPlugin : ISentinelPlugin
         registrar.AddProbe<HeartbeatProbe, HeartbeatProbeOptions>("heartbeat",
             "Expects healthchecks.io-style pings on Sentinel's /ping endpoint (period or cron, grace, start without finish, /fail).");
         registrar.AddProbe<TimerProbe, TimerProbeOptions>("timer", "Always healthy: a rule that only runs its `run:` actions on its schedule (a backup every hour).");
+        registrar.AddProbe<ClusterNodeProbe, ClusterNodeProbeOptions>(ClusterNodeProbe.Type,
+            "A node of the cluster keeps checking in (cluster mode makes one rule of it, node:NAME, for every node it knows).");
         registrar.AddAction<RestartAction, RestartActionOptions>("restart", "Stops and starts the rule's supervised service (a remediation step, e.g. after restore).");
     }
 }

@@ -240,7 +240,7 @@ internal sealed partial class ConfigLoader
         if (errors.Count > before || rule.Name is null || probe is null || options is null) return null;
         var clusterWide = rule.Supervise is null
             && System.Reflection.CustomAttributeExtensions.GetCustomAttribute<ClusterWideAttribute>(probe.ImplementationType) is not null;
-        if (rule.Node is { } node && !ClusterSpec.NodeName().IsMatch(node))
+        if (rule.Node is { } node && node != AllNodes && !ClusterSpec.NodeName().IsMatch(node))
             errors.Add(new(locations.Of(rule, "node"), $"{label}.node: '{node}' is not a node name: use letters, digits, '.', '_' and '-', starting with a letter or digit (e.g. db1)"));
         else if (settings.Cluster is { } cluster && !clusterWide && rule.Node is null)
             errors.Add(new(locations.Of(rule), $"{label}: {(rule.Supervise is not null ? "a supervised service" : $"probe '{probe.Name}'")} is of the box it runs on: "
@@ -255,7 +255,6 @@ internal sealed partial class ConfigLoader
         var fingerprint = Fingerprint(rule, every, cron, timeout, failure, success, probe, [.. actions, .. runActions], policy, dependsOn);
         return new RuleDefinition
         {
-            Name = rule.Name,
             Description = rule.Description,
             Every = every,
             Cron = cron,
@@ -280,7 +279,10 @@ internal sealed partial class ConfigLoader
             RestartRate = rule.RestartRate ?? new RestartRateSpec(),
             Ping = ping,
             PingEvery = rule.PingEvery ?? TimeSpan.FromMinutes(1),
-            Node = rule.Node,
+            // node: all is one rule per node, each node's named NAME@node (on one box it is the rule as written).
+            Name = rule.Node == AllNodes && settings.Cluster is { } here ? $"{rule.Name}@{here.Node}" : rule.Name,
+            AllNodesOf = rule.Node == AllNodes && settings.Cluster is not null ? rule.Name : null,
+            Node = rule.Node == AllNodes ? settings.Cluster?.Node : rule.Node,
             ClusterWide = clusterWide,
             Location = locations.Of(rule),
             Fingerprint = fingerprint,

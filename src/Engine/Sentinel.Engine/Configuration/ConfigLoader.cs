@@ -148,7 +148,7 @@ internal sealed partial class ConfigLoader(Func<string, string?>? environment = 
             return new(null, errors.OrderBy(e => order.GetValueOrDefault(e.Location.File, int.MaxValue))
                 .ThenBy(e => e.Location.Line).ThenBy(e => e.Location.Column).ToList()) { Heartbeat = heartbeatErrors.Count == 0 ? heartbeat : null };
         }
-        return new(new SentinelConfig(settings, definitions, files)
+        return new(new SentinelConfig(settings, OnThisNode(definitions), files)
         {
             Channels = channels,
             Maintenance = maintenance,
@@ -338,6 +338,17 @@ internal sealed partial class ConfigLoader(Func<string, string?>? environment = 
 
     [GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
     private static partial Regex RuleName();
+
+    /// <summary>A rule's node: that makes every node of a cluster run it.</summary>
+    public const string AllNodes = "all";
+
+    // In cluster mode, a rule that names a node: all rule in depends-on means that rule's instance on this node.
+    private static List<RuleDefinition> OnThisNode(List<RuleDefinition> rules)
+    {
+        var instances = rules.Where(r => r.AllNodesOf is not null).ToDictionary(r => r.AllNodesOf!, r => r.Name, StringComparer.Ordinal);
+        if (instances.Count == 0) return rules;
+        return rules.Select(r => r.DependsOn.Any(instances.ContainsKey) ? r with { DependsOn = r.DependsOn.Select(d => instances.GetValueOrDefault(d, d)).ToList() } : r).ToList();
+    }
 
     [GeneratedRegex(@"^\(Line: \d+, Col: \d+, Idx: \d+\) - \(Line: \d+, Col: \d+, Idx: \d+\): ")]
     private static partial Regex LocationPrefix();

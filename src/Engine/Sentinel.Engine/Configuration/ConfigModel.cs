@@ -163,6 +163,8 @@ internal sealed partial class ClusterSpec : IValidatableObject
         }
         if (Node is { } node && !NodeName().IsMatch(node))
             yield return new($"node '{node}' is not a node name: use letters, digits, '.', '_' and '-', starting with a letter or digit (e.g. db1)", ["node"]);
+        else if (Node == ConfigLoader.AllNodes)
+            yield return new($"node '{ConfigLoader.AllNodes}' is not a node name: a rule's node: {ConfigLoader.AllNodes} means every node; name this node otherwise (e.g. db1)", ["node"]);
     }
 
     [System.Text.RegularExpressions.GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
@@ -273,7 +275,7 @@ internal sealed class RuleSpec
     [Description("Mirror the rule to a dead-man's switch: success while healthy (at most every ping-every), fail when down, log on remediation.")]
     public PluginRefSpec? Ping { get; set; }
     public TimeSpan? PingEvery { get; set; }
-    [Description("Cluster mode: the node that runs this rule (its engine.cluster.node). Needed by rules that check the box they run on (supervise, process, memory, log-*, disk, file-valid...); a cluster-wide rule (http, gateway...) with node: runs only there.")]
+    [Description("Cluster mode: the node that runs this rule (its engine.cluster.node), or all: every node runs it, each as NAME@node. Needed by rules that check the box they run on (supervise, process, memory, log-*, disk, file-valid...); a cluster-wide rule (http, gateway...) with node: runs only there.")]
     public string? Node { get; set; }
 }
 

@@ -13,7 +13,8 @@ internal sealed class MaintenanceWindow(string name, IReadOnlyList<string>? rule
 {
     public string Name { get; } = name;
 
-    public bool Covers(string rule) => rules is null || rules.Contains(rule);
+    /// <summary>Whether the window covers the rule; naming a rule written with node: all covers it on every node (NAME@node).</summary>
+    public bool Covers(string rule) => rules is null || rules.Contains(rule) || (rule.IndexOf('@') is > 0 and var at && rules.Contains(rule[..at]));
 
     /// <summary>The end of the window that is open at <paramref name="now"/>, or null when none is.</summary>
     public DateTimeOffset? OpenUntil(DateTimeOffset now)
@@ -158,6 +159,8 @@ internal sealed record RuleDefinition
     public TimeSpan PingEvery { get; init; } = TimeSpan.FromMinutes(1);
     /// <summary>The node that runs the rule in cluster mode (node:); null: by its probe's kind.</summary>
     public string? Node { get; init; }
+    /// <summary>In cluster mode, the rule written with node: all of which this is this node's instance (named NAME@node).</summary>
+    public string? AllNodesOf { get; init; }
     /// <summary>Its probe checks what any node can reach (<see cref="Sentinel.Abstractions.ClusterWideAttribute"/>) and it supervises nothing.</summary>
     public bool ClusterWide { get; init; }
 

@@ -44,6 +44,15 @@ internal interface IClusterStore
     /// while the database cannot be reached (an outage is numbered and told then too).
     /// </summary>
     long ReserveIds();
+
+    /// <summary>
+    /// Says this node is alive (and what it runs), and reads the cluster: every node, and the rule states written
+    /// since <paramref name="statesSince"/> (all, when null) by other nodes. Not held up by this node's writes.
+    /// </summary>
+    Task<ClusterRead> CheckInAsync(NodeCheckIn me, DateTimeOffset? statesSince, CancellationToken cancellationToken);
+
+    /// <summary>Says this node stopped on purpose: it is shown as stopped, not down, and not alerted on.</summary>
+    Task LeaveAsync(CancellationToken cancellationToken);
 }
 
 internal static class ClusterIds

@@ -9,6 +9,8 @@ internal enum RuleStatus
     Pending, Healthy, Failing, Down, Paused,
     /// <summary>Its probe or action type is not provided by any loaded plugin yet; it is not checked until one is.</summary>
     Waiting,
+    /// <summary>Cluster mode, shown only (never stored): the node that runs it is down or stopped, so it is not checked.</summary>
+    Unknown,
 }
 
 /// <summary>The outcome of one check of a rule, after conditions were judged.</summary>

@@ -8,7 +8,15 @@ internal sealed record EngineStatus(string Version, DateTimeOffset StartedAt, Da
     string? Http, ConfigStatus Config, IReadOnlyList<PluginView> Plugins, IReadOnlyList<string> PluginErrors, IReadOnlyList<RuleStatusView> Rules)
 {
     public NotificationStatus? Notifications { get; init; }
+    /// <summary>Cluster mode: this node and the others (null on one box).</summary>
+    public ClusterStatusView? Cluster { get; init; }
 }
+
+/// <summary>The cluster as this node sees it: its members, whether this node reaches the database, what looks wrong.</summary>
+internal sealed record ClusterStatusView(string Node, IReadOnlyList<MemberView> Members, string? Problem, IReadOnlyList<string> Warnings);
+
+/// <summary>A node of the cluster: its last check-in (age on the database's clock) and how many rules it runs now.</summary>
+internal sealed record MemberView(string Node, MemberState State, string Version, DateTimeOffset StartedAt, DateTimeOffset LastSeen, double AgeSeconds, int Rules, bool This);
 
 internal sealed record ConfigStatus(bool Valid, DateTimeOffset? RejectedAt, IReadOnlyList<string> Errors);
 
@@ -21,6 +29,10 @@ internal sealed record RuleStatusView(string Name, string? Description, RuleStat
     public SupervisionView? Service { get; init; }
     /// <summary>Why the rule is not checked, when it waits for a plugin that provides its probe or action type.</summary>
     public string? Waiting { get; init; }
+    /// <summary>Cluster mode: the node that runs it (a cluster-wide rule: the node that checked it last).</summary>
+    public string? Node { get; init; }
+    /// <summary>Cluster mode: why its state is unknown (its node is down or stopped).</summary>
+    public string? Unknown { get; init; }
     public UptimeView? Uptime { get; init; }
     /// <summary>The last checks' durations (for a sparkline), when asked for.</summary>
     public Sparkline? Recent { get; init; }

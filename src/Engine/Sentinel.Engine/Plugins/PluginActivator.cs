@@ -7,19 +7,20 @@ namespace Sentinel.Engine.Plugins;
 /// <summary>
 /// Makes instances of the types the catalog registered: one probe per rule, one action per use (a rule's remediate,
 /// run and ping actions, a channel, the engine heartbeat), each given its bound options and what its constructor asks
-/// for (<see cref="TimeProvider"/>, <see cref="ILogger{T}"/>, <see cref="ILoggerFactory"/>, the ping registry).
+/// for (<see cref="TimeProvider"/>, <see cref="ILogger{T}"/>, <see cref="ILoggerFactory"/>, the ping registry, the cluster's members).
 /// </summary>
 internal sealed class PluginActivator
 {
     private readonly IServiceProvider _services;
 
-    public PluginActivator(ILoggerFactory loggerFactory, TimeProvider time, Heartbeat.PingRegistry? pings = null)
+    public PluginActivator(ILoggerFactory loggerFactory, TimeProvider time, Heartbeat.PingRegistry? pings = null, ClusterMembership? cluster = null)
     {
         _services = new ServiceCollection()
             .AddSingleton(loggerFactory)
             .AddSingleton(typeof(ILogger<>), typeof(Logger<>))
             .AddSingleton(time)
             .AddSingleton(pings ?? new Heartbeat.PingRegistry(time))
+            .AddSingleton(cluster ?? new ClusterMembership(time))
             .BuildServiceProvider();
     }
 

@@ -37,6 +37,15 @@ internal sealed partial class ConfigApplier(SentinelConfig config, RuleRegistry 
     /// <summary>The notification center, whose channels follow the configuration (set once it is started).</summary>
     public NotificationCenter? Notifications { get; set; }
 
+    /// <summary>What each configuration becomes before it is applied (cluster mode adds its node rules).</summary>
+    public Func<SentinelConfig, SentinelConfig>? Prepare { get; set; }
+
+    /// <summary>Makes the running configuration what <see cref="Prepare"/> makes of it, before it is first applied.</summary>
+    public void PrepareRunning()
+    {
+        if (Prepare is { } prepare) _config = prepare(_config);
+    }
+
     /// <summary>Called with each configuration applied, before its new rules are first checked.</summary>
     public Action<SentinelConfig>? Applied { get; set; }
 
@@ -85,6 +94,7 @@ internal sealed partial class ConfigApplier(SentinelConfig config, RuleRegistry 
         var newRemediators = new List<RuleRemediator>();
         try
         {
+            next = Prepare?.Invoke(next) ?? next;
             var old = rules.Runtimes;
             var (built, created) = await BuildAsync(next, old, newRemediators);
             foreach (var r in newRemediators)

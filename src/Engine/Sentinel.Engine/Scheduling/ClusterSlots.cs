@@ -100,9 +100,12 @@ internal sealed class ClusterSlots : IAsyncDisposable
         catch (ObjectAlreadyExistsException) { } // another node made it between the check and now: the same slot
     }
 
-    /// <summary>The cluster's nodes as Quartz's check-ins tell them: this one first.</summary>
-    public async Task<IReadOnlyList<ClusterNode>> NodesAsync(CancellationToken cancellationToken)
-        => await _scheduler.QueryClusterNodes(cancellationToken);
+    /// <summary>The slots in the cluster's store (made by any node).</summary>
+    public async Task<IReadOnlySet<string>> KeysAsync(CancellationToken cancellationToken)
+        => (await _scheduler.GetJobKeys(GroupMatcher<JobKey>.GroupEquals(SlotGroup), cancellationToken)).Select(k => k.Name).ToHashSet(StringComparer.Ordinal);
+
+    /// <summary>Removes a slot (its job and trigger) no node needs any more.</summary>
+    public async Task RemoveAsync(string key, CancellationToken cancellationToken) => await _scheduler.DeleteJob(new JobKey(key, SlotGroup), cancellationToken);
 
     public async ValueTask DisposeAsync()
     {

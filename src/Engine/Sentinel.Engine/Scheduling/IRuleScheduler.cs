@@ -15,6 +15,16 @@ internal interface IRuleScheduler : IAsyncDisposable
 
     Task UnscheduleAsync(string rule, CancellationToken cancellationToken);
 
+    /// <summary>Cluster mode: the slots of the cluster's store this node's rules fire by.</summary>
+    IReadOnlyList<string> SharedSlots => [];
+
+    /// <summary>
+    /// Cluster mode: this node's slots made again if they are gone from the cluster's store (removed by a node that
+    /// took this one for down), and the slots no node needs (<paramref name="neededElsewhere"/>: the other live nodes'
+    /// slots) removed once they have gone unneeded for a while.
+    /// </summary>
+    Task ReconcileSharedAsync(IReadOnlySet<string> neededElsewhere, CancellationToken cancellationToken) => Task.CompletedTask;
+
     /// <summary>Stops firing and waits for running checks, up to the token.</summary>
     Task StopAsync(CancellationToken cancellationToken);
 }

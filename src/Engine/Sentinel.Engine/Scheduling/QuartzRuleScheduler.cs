@@ -14,8 +14,8 @@ namespace Sentinel.Engine.Scheduling;
 /// in-memory store as on one box, and the rules of other nodes not at all; before a rule's first check on this node
 /// (and again whenever it comes back after another node ran it), <paramref name="adopt"/> takes the rule's records over.
 /// </summary>
-internal sealed class QuartzRuleScheduler(ILoggerFactory loggerFactory, int maxConcurrency, ClusterSettings? cluster = null,
-    Func<IReadOnlyList<string>, CancellationToken, Task>? adopt = null) : IRuleScheduler
+internal sealed partial class QuartzRuleScheduler(ILoggerFactory loggerFactory, int maxConcurrency, ClusterSettings? cluster = null,
+    Func<IReadOnlyList<string>, CancellationToken, Task>? adopt = null, TimeProvider? time = null) : IRuleScheduler
 {
     private const string RuleGroup = "rules";
     private const string EngineGroup = "engine";
@@ -45,6 +45,9 @@ internal sealed class QuartzRuleScheduler(ILoggerFactory loggerFactory, int maxC
     private sealed class Slot(string key, TimeSpan? every, bool shared)
     {
         public string Key { get; } = key;
+        /// <summary>A shared slot's first fire after its start (every:), or its expression (cron:): what it is made again with.</summary>
+        public TimeSpan Phase { get; init; }
+        public string? Cron { get; init; }
         /// <summary>The interval of its rules (null: one cron rule's slot).</summary>
         public TimeSpan? Every { get; } = every;
         /// <summary>Fired by the cluster's store: another node may have run its rules' last checks.</summary>
@@ -164,19 +167,15 @@ internal sealed class QuartzRuleScheduler(ILoggerFactory loggerFactory, int maxC
     // that runs the same rules finds the same slot). A cron rule has a slot of its own, named by its expression.
     private async Task ScheduleSharedAsync(RuleDefinition rule, Task? running, CancellationToken cancellationToken)
     {
-        string key;
+        Slot made;
         if (rule.Every is { } every)
         {
             var index = IntervalShards.SlotOf(rule.Name, every);
-            key = "cluster-" + IntervalShards.Key(every, index);
-            if (!_slots.ContainsKey(key)) await _clusterSlots!.EnsureAsync(key, every, IntervalShards.Phase(index, every), cancellationToken);
+            made = new Slot("cluster-" + IntervalShards.Key(every, index), every, shared: true) { Phase = IntervalShards.Phase(index, every) };
         }
-        else
-        {
-            key = $"cluster-cron-{rule.Name}-{IntervalShards.StableHash(rule.Cron!):x8}";
-            if (!_slots.ContainsKey(key)) await _clusterSlots!.EnsureCronAsync(key, rule.Cron!, cancellationToken);
-        }
-        var slot = _slots.GetOrAdd(key, k => new Slot(k, rule.Every, shared: true));
+        else made = new Slot($"cluster-cron-{rule.Name}-{IntervalShards.StableHash(rule.Cron!):x8}", null, shared: true) { Cron = rule.Cron };
+        if (!_slots.ContainsKey(made.Key)) await EnsureSharedAsync(made, cancellationToken);
+        var slot = _slots.GetOrAdd(made.Key, made);
         slot.Rules[rule.Name] = new Member(rule.Name) { Running = running };
         slot.Rebuild();
         _slotOf[rule.Name] = slot;

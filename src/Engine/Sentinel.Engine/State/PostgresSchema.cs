@@ -61,6 +61,21 @@ internal static class PostgresSchema
         CREATE SEQUENCE sentinel_ids INCREMENT BY 100 MINVALUE 1;
         SELECT setval('sentinel_ids', GREATEST(1, (SELECT COALESCE(MAX(id), 0) FROM sentinel_incidents), (SELECT COALESCE(MAX(id), 0) FROM sentinel_outbox)) + 1, false);
         """,
+        // 3: the nodes, as each says at its check-in (Quartz forgets a node it takes for dead; Sentinel must not, to
+        // tell it); rule states read by what changed since.
+        """
+        CREATE TABLE sentinel_nodes (
+            node text PRIMARY KEY,
+            version text NOT NULL,
+            started_at timestamptz NOT NULL,
+            last_seen timestamptz NOT NULL,
+            checkin_ms integer NOT NULL,
+            left_at timestamptz NULL,
+            rules text NOT NULL,
+            slots text[] NOT NULL
+        );
+        CREATE INDEX sentinel_rule_state_updated ON sentinel_rule_state (updated_at);
+        """,
     ];
 
     /// <summary>The newest version this Sentinel knows.</summary>

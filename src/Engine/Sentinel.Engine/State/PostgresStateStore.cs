@@ -67,14 +67,21 @@ internal sealed partial class PostgresStateStore : IEngineStore, IClusterStore
         await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            var rule = reader.GetString(0);
-            if (!Enum.TryParse<RuleStatus>(reader.GetString(1), ignoreCase: true, out var status)) status = RuleStatus.Pending;
-            result[rule] = new RuleState(rule, status, reader.GetFieldValue<DateTimeOffset>(2), reader.GetInt32(3), reader.GetInt32(4),
-                reader.GetInt64(5), reader.GetInt64(6),
-                Json<CheckRecord>(reader, 7), Json<Dictionary<string, string>>(reader, 8), Json<RemediationState>(reader, 9))
-            { ConfigPaused = reader.IsDBNull(10) ? null : reader.GetBoolean(10) };
+            var state = ReadState(reader);
+            result[state.Rule] = state;
         }
         return result;
+    }
+
+    // A row of StateColumns, from the reader's first column.
+    private static RuleState ReadState(NpgsqlDataReader reader)
+    {
+        var rule = reader.GetString(0);
+        if (!Enum.TryParse<RuleStatus>(reader.GetString(1), ignoreCase: true, out var status)) status = RuleStatus.Pending;
+        return new RuleState(rule, status, reader.GetFieldValue<DateTimeOffset>(2), reader.GetInt32(3), reader.GetInt32(4),
+            reader.GetInt64(5), reader.GetInt64(6),
+            Json<CheckRecord>(reader, 7), Json<Dictionary<string, string>>(reader, 8), Json<RemediationState>(reader, 9))
+        { ConfigPaused = reader.IsDBNull(10) ? null : reader.GetBoolean(10) };
     }
 
     // A value this Sentinel cannot read (written by another version, say) is left out, as the SQLite store does.

@@ -1,0 +1,62 @@
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Sentinel.Engine.State;
+
+// The cluster's members: each node's check-in, and what it reads back of the others.
+internal sealed partial class PostgresStateStore
+{
+    public async Task<ClusterRead> CheckInAsync(NodeCheckIn me, DateTimeOffset? statesSince, CancellationToken cancellationToken)
+    {
+        // Its own connection, not the write gate: a check-in must not wait behind a slow flush (it says the node lives).
+        await using var connection = await _source.OpenConnectionAsync(cancellationToken);
+        await using var batch = new NpgsqlBatch(connection)
+        {
+            BatchCommands =
+            {
+                new NpgsqlBatchCommand("""
+                    INSERT INTO sentinel_nodes AS n (node, version, started_at, last_seen, checkin_ms, left_at, rules, slots)
+                    VALUES ($1, $2, $3, now(), $4, NULL, $5, $6)
+                    ON CONFLICT (node) DO UPDATE SET version = excluded.version, started_at = excluded.started_at, last_seen = excluded.last_seen,
+                        checkin_ms = excluded.checkin_ms, left_at = NULL, rules = excluded.rules, slots = excluded.slots
+                    """),
+                new NpgsqlBatchCommand("SELECT now(), node, version, started_at, last_seen, checkin_ms, left_at, rules, slots FROM sentinel_nodes ORDER BY node"),
+                new NpgsqlBatchCommand($"""
+                    SELECT {StateColumns}, node, updated_at FROM sentinel_rule_state
+                    WHERE node IS DISTINCT FROM $1 AND ($2::timestamptz IS NULL OR updated_at > $2)
+                    """),
+            },
+        };
+        var upsert = batch.BatchCommands[0].Parameters;
+        upsert.Add(new NpgsqlParameter { Value = Node });
+        upsert.Add(new NpgsqlParameter { Value = me.Version });
+        upsert.Add(new NpgsqlParameter { Value = me.StartedAt.ToUniversalTime() });
+        upsert.Add(new NpgsqlParameter { Value = (int)me.CheckinInterval.TotalMilliseconds });
+        upsert.Add(new NpgsqlParameter { Value = me.Rules });
+        upsert.Add(new NpgsqlParameter<string[]> { TypedValue = [.. me.Slots] });
+        batch.BatchCommands[2].Parameters.Add(new NpgsqlParameter { Value = Node });
+        batch.BatchCommands[2].Parameters.Add(new NpgsqlParameter<DateTimeOffset?> { TypedValue = statesSince?.ToUniversalTime(), NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+        var now = DateTimeOffset.MinValue;
+        var members = new List<ClusterMember>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            now = reader.GetFieldValue<DateTimeOffset>(0);
+            members.Add(new ClusterMember(reader.GetString(1), reader.GetString(2), reader.GetFieldValue<DateTimeOffset>(3), reader.GetFieldValue<DateTimeOffset>(4),
+                TimeSpan.FromMilliseconds(reader.GetInt32(5)), reader.IsDBNull(6) ? null : reader.GetFieldValue<DateTimeOffset>(6), reader.GetString(7),
+                reader.GetFieldValue<string[]>(8)));
+        }
+        await reader.NextResultAsync(cancellationToken);
+        var states = new List<OwnedState>();
+        while (await reader.ReadAsync(cancellationToken))
+            states.Add(new OwnedState(ReadState(reader), reader.IsDBNull(11) ? null : reader.GetString(11), reader.GetFieldValue<DateTimeOffset>(12)));
+        return new ClusterRead(now, members, states);
+    }
+
+    public async Task LeaveAsync(CancellationToken cancellationToken)
+    {
+        await using var cmd = _source.CreateCommand("UPDATE sentinel_nodes SET left_at = now() WHERE node = $1");
+        cmd.Parameters.Add(new NpgsqlParameter { Value = Node });
+        await cmd.ExecuteNonQueryAsync(cancellationToken);
+    }
+}
