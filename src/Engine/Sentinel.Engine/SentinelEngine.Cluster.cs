@@ -48,12 +48,24 @@ internal sealed partial class SentinelEngine
         catch (OperationCanceledException) { }
     }
 
-    // The slots the other live nodes need stay in the cluster's store; the others go.
-    private Task AfterCheckInAsync(ClusterRead read, CancellationToken cancellationToken)
+    // The live nodes and slots the slots were last spread over (by this node).
+    private string? _spreadFor;
+
+    // The slots the other live nodes need stay in the cluster's store; the others go. The first live node (by name)
+    // spreads the slots over the live nodes whenever they or the slots change (another node doing it at the same
+    // time computes the same pins).
+    private async Task AfterCheckInAsync(ClusterRead read, CancellationToken cancellationToken)
     {
         var me = Config.Engine.Cluster!.Node;
-        var needed = read.Members.Where(m => m.Node != me && Membership!.StateOf(m) == MemberState.Up).SelectMany(m => m.Slots).ToHashSet(StringComparer.Ordinal);
+        var up = read.Members.Where(m => Membership!.StateOf(m) == MemberState.Up).ToList();
+        var needed = up.Where(m => m.Node != me).SelectMany(m => m.Slots).ToHashSet(StringComparer.Ordinal);
         _states.StatusChanged();
-        return _scheduler.ReconcileSharedAsync(needed, cancellationToken);
+        await _scheduler.ReconcileSharedAsync(needed, cancellationToken);
+        var nodes = up.Select(m => m.Node).Order(StringComparer.Ordinal).ToList();
+        var spreadFor = string.Join(',', nodes) + "|" + string.Join(',', needed.Concat(_scheduler.SharedSlots).Distinct().Order(StringComparer.Ordinal));
+        if (nodes.FirstOrDefault() != me || spreadFor == _spreadFor) return;
+        var moved = await _scheduler.SpreadSharedAsync(nodes, cancellationToken);
+        _spreadFor = spreadFor;
+        if (moved > 0) LogSlotsSpread(_logger, moved, nodes.Count);
     }
 }

@@ -47,4 +47,21 @@ internal sealed partial class SentinelEngine
             s.Checks, s.Failures, s.LastCheck, s.Remediation) { Node = node };
         return def.ClusterWide && def.Node is null ? view : membership.Absence(node) is { } why ? view with { Status = RuleStatus.Unknown, Unknown = why } : view;
     }
+
+    /// <summary>
+    /// Cluster mode: the other node that runs <paramref name="rule"/> now (a rule it is pinned to, its instance of a
+    /// node: all rule, or a cluster-wide rule it checked last and is up), or null when this node does (or on one box).
+    /// An operator's command (run, pause, restart...) must go there: acted on here too, the rule would be acted on twice.
+    /// </summary>
+    public string? RunElsewhere(string rule)
+    {
+        if (Membership is not { } membership || Config.Engine.Cluster is not { } cluster) return null;
+        if (Config.Rules.FirstOrDefault(r => r.Name == rule) is not { } def)
+            return rule.IndexOf('@') is > 0 and var at && Config.Rules.Any(r => r.AllNodesOf == rule[..at]) && rule[(at + 1)..] is var node && node != cluster.Node ? node : null;
+        if (!def.RunsOn(cluster)) return def.Node;
+        return def is { ClusterWide: true, Node: null } && membership.StateOf(rule) is { Node: { } owner } other && owner != cluster.Node
+            && membership.Member(owner) is { } m && membership.StateOf(m) == MemberState.Up
+            && other.State.LastCheck?.At > (_states.Get(rule)?.LastCheck?.At ?? DateTimeOffset.MinValue)
+            ? owner : null;
+    }
 }

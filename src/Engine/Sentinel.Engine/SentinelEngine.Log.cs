@@ -19,4 +19,7 @@ internal sealed partial class SentinelEngine
 
     [LoggerMessage(EventId = 904, Level = LogLevel.Error, Message = "The node rules could not be applied: {Errors}")]
     private static partial void LogNodeRulesFailed(ILogger logger, string errors);
+
+    [LoggerMessage(EventId = 905, Level = LogLevel.Information, Message = "Cluster slots spread: {Moved} moved, over {Nodes} live nodes")]
+    private static partial void LogSlotsSpread(ILogger logger, int moved, int nodes);
 }

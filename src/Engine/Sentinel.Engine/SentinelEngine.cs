@@ -64,7 +64,7 @@ internal sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHos
         Redactor = Api.Redactor.For(config, null);
         Observers = new CheckObservers(_logger);
         EngineObservers.AddTo(Observers, Metrics, History, _rules);
-        _checks = new CheckPipeline(_rules, _states, Observers, Events, _time, loggerFactory, () => Redactor, _stopping.Token);
+        _checks = new CheckPipeline(_rules, _states, Observers, Events, _time, loggerFactory, () => Redactor, _stopping.Token) { Lateness = Metrics.OnStartLateness };
         _applier = new ConfigApplier(config, _rules, _states, _checks, _scheduler, _activator, this, loader ?? new ConfigLoader(), catalog, Events, _time,
             loggerFactory, _stopping.Token) { Applied = applied => Redactor = Api.Redactor.For(applied, _apiToken) };
     }

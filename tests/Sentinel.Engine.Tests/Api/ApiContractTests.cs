@@ -251,6 +251,7 @@ public sealed class ApiContractTests
         first["sentinel_rule_state{rule=\"api\",state=\"down\"}"].Should().Be(0);
         first["sentinel_rule_up{rule=\"api\"}"].Should().Be(1);
         first["sentinel_check_duration_seconds_count{rule=\"api\"}"].Should().Be(3);
+        first["sentinel_check_start_lateness_seconds_count"].Should().Be(3, "each scheduled check's start is measured");
         first["sentinel_config_valid"].Should().Be(1);
         first["sentinel_outbox_depth"].Should().Be(0);
         first["sentinel_plugin_load_errors"].Should().Be(0);

@@ -64,6 +64,32 @@ public sealed class ClusterSlotsTests(PostgresFixture postgres) : IAsyncLifetime
         (await a.KeysAsync(default)).Should().BeEquivalentTo(Keys.Skip(1), "a slot one node removes is gone for all");
     }
 
+    [Fact]
+    public async Task SpreadSlots_FireOnTheNodeTheirHashNames_AndSpreadingAgainMovesNothing()
+    {
+        var a = await JoinAsync("node-a");
+        var b = await JoinAsync("node-b");
+        var c = await JoinAsync("node-c");
+        await Task.WhenAll(EnsureAllAsync(a), EnsureAllAsync(b), EnsureAllAsync(c));
+        string[] nodes = ["node-a", "node-b", "node-c"];
+        var expected = Keys.ToDictionary(k => k, k => ClusterSlots.NodeFor(k, nodes));
+        expected.Values.Distinct().Count().Should().BeGreaterThan(1, "six slots over three nodes do not all hash to one");
+
+        var moved = await b.SpreadAsync(nodes, default);
+        var spread = DateTimeOffset.UtcNow;
+
+        moved.Should().Be(Keys.Length, "every slot gets its pin by name");
+        (await a.SpreadAsync(nodes, default)).Should().Be(0, "another node spreading over the same nodes computes the same pins");
+        // A fire acquired before the pins changed may still land where it was: from the next round on, none does.
+        await Eventually.Until(() => Keys.All(k => _fires.Count(f => f.Slot == k && f.Due > spread.AddSeconds(1)) >= 3), ok => ok, what: "every slot fired 3 times after spreading");
+        _fires.Where(f => f.Due > spread.AddSeconds(1)).Should().OnlyContain(f => f.Node == expected[f.Slot], "a spread slot fires on its node");
+        var slots = Enumerable.Range(0, 200).Select(i => $"slot-{i}").ToList();
+        string[] withoutC = ["node-a", "node-b"];
+        slots.Where(k => ClusterSlots.NodeFor(k, nodes) != "node-c").Should().OnlyContain(k => ClusterSlots.NodeFor(k, withoutC) == ClusterSlots.NodeFor(k, nodes),
+            "a node leaving moves only its own slots");
+        slots.GroupBy(k => ClusterSlots.NodeFor(k, nodes)).Should().OnlyContain(g => g.Count() > 40, "200 slots over three nodes: each gets its share");
+    }
+
     private async Task<List<string>> SlotJobsAsync()
     {
         await using var connection = new Npgsql.NpgsqlConnection(_database);

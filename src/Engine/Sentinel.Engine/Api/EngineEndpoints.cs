@@ -87,13 +87,13 @@ internal static class EngineEndpoints
         });
         api.MapGet("/events", (HttpContext ctx, int? limit) => EventsAsync(ctx, engine, limit));
 
-        api.MapPost("/rules/{rule}/pause", async (string rule, HttpContext ctx) => await Authorized(engine, ctx) ?? (await engine.SetPausedAsync(rule, true, ctx.RequestAborted)
-            ? Json(engine, new { rule, status = "paused" }) : NoRule(engine, rule)));
-        api.MapPost("/rules/{rule}/resume", async (string rule, HttpContext ctx) => await Authorized(engine, ctx) ?? (await engine.SetPausedAsync(rule, false, ctx.RequestAborted)
-            ? Json(engine, new { rule, status = engine.GetState(rule)?.Status }) : NoRule(engine, rule)));
+        api.MapPost("/rules/{rule}/pause", async (string rule, HttpContext ctx) => await Authorized(engine, ctx) ?? Elsewhere(engine, rule)
+            ?? (await engine.SetPausedAsync(rule, true, ctx.RequestAborted) ? Json(engine, new { rule, status = "paused" }) : NoRule(engine, rule)));
+        api.MapPost("/rules/{rule}/resume", async (string rule, HttpContext ctx) => await Authorized(engine, ctx) ?? Elsewhere(engine, rule)
+            ?? (await engine.SetPausedAsync(rule, false, ctx.RequestAborted) ? Json(engine, new { rule, status = engine.GetState(rule)?.Status }) : NoRule(engine, rule)));
         api.MapPost("/rules/{rule}/run", async (string rule, HttpContext ctx) =>
         {
-            if (await Authorized(engine, ctx) is { } denied) return denied;
+            if ((await Authorized(engine, ctx) ?? Elsewhere(engine, rule)) is { } denied) return denied;
             if (!engine.HasRule(rule)) return NoRule(engine, rule);
             if (engine.GetState(rule) is { Status: RuleStatus.Paused })
                 return Error(engine, StatusCodes.Status409Conflict, $"rule '{rule}' is paused: resume it first (POST /api/rules/{rule}/resume)");
@@ -103,7 +103,7 @@ internal static class EngineEndpoints
         });
         api.MapPost("/rules/{rule}/remediate", async (string rule, HttpContext ctx) =>
         {
-            if (await Authorized(engine, ctx) is { } denied) return denied;
+            if ((await Authorized(engine, ctx) ?? Elsewhere(engine, rule)) is { } denied) return denied;
             if (!engine.HasRule(rule)) return NoRule(engine, rule);
             var (ran, ok, message) = await engine.RemediateNowAsync(rule, "the API");
             return ran ? Json(engine, new { rule, remediated = ok, message }) : Error(engine, StatusCodes.Status409Conflict, message);
@@ -111,7 +111,7 @@ internal static class EngineEndpoints
         foreach (var verb in new[] { "stop", "start", "restart" })
             api.MapPost("/rules/{rule}/" + verb, async (string rule, HttpContext ctx) =>
             {
-                if (await Authorized(engine, ctx) is { } denied) return denied;
+                if ((await Authorized(engine, ctx) ?? Elsewhere(engine, rule)) is { } denied) return denied;
                 if (!engine.HasRule(rule)) return NoRule(engine, rule);
                 var (status, message) = await engine.ControlServiceAsync(rule, verb, ctx.RequestAborted);
                 return status == 200 ? Json(engine, new { rule, message, service = engine.GetRule(rule)?.State.Service }) : Error(engine, status, message);
@@ -204,6 +204,11 @@ internal static class EngineEndpoints
         => Results.Text(engine.Redactor.Apply(JsonSerializer.Serialize(value, value.GetType(), SentinelJson.Options)), "application/json; charset=utf-8", Encoding.UTF8, statusCode);
 
     private static IResult Error(IEngineApi engine, int statusCode, string message) => Json(engine, new { error = message }, statusCode);
+
+    // Cluster mode: a command about a rule another node runs goes to that node (acted on here too, it would be acted on twice).
+    private static IResult? Elsewhere(IEngineApi engine, string rule) => engine.RunElsewhere(rule) is { } node
+        ? Error(engine, StatusCodes.Status409Conflict, $"rule '{rule}' is run by node {node} now: send this to that node (`sentinel status` shows where each rule runs)")
+        : null;
 
     private static IResult NoRule(IEngineApi engine, string rule)
     {

@@ -22,6 +22,8 @@ internal interface IEngineApi
     RuleState? GetState(string rule);
     RuleDetail? GetRule(string rule);
     bool HasRule(string rule);
+    /// <summary>Cluster mode: the other node that runs the rule now (commands about it go there), or null.</summary>
+    string? RunElsewhere(string rule);
     Task<IReadOnlyList<IncidentDetail>> GetIncidentsAsync(CancellationToken cancellationToken, string? rule = null, int limit = 100);
 
     Task<bool> SetPausedAsync(string rule, bool paused, CancellationToken cancellationToken = default);

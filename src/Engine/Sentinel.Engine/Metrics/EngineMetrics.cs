@@ -32,6 +32,8 @@ internal sealed class EngineMetrics
         var f = Prometheus.Metrics.WithCustomRegistry(Registry);
         _duration = f.CreateHistogram("sentinel_check_duration_seconds", "How long a rule's check took.",
             new HistogramConfiguration { LabelNames = ["rule"], Buckets = DurationBuckets });
+        _lateness = f.CreateHistogram("sentinel_check_start_lateness_seconds", "How late scheduled checks started after the time they were due (an overloaded node starts them late).",
+            new HistogramConfiguration { Buckets = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] });
         _checks = f.CreateCounter("sentinel_checks_total", "Checks run, by result (healthy, degraded, unhealthy).", "rule", "result");
         _failures = f.CreateCounter("sentinel_check_failures_total", "Checks that failed (unhealthy, timed out, stuck).", "rule");
         _transitions = f.CreateCounter("sentinel_rule_transitions_total", "Rule state changes, by the state entered.", "rule", "to");
@@ -73,6 +75,10 @@ internal sealed class EngineMetrics
     public void OnTransition(string rule, RuleStatus to) => _transitions.WithLabels(rule, Name(to)).Inc();
 
     public void OnRemediation(string rule, string kind) => _remediations.WithLabels(rule, kind).Inc();
+
+    private readonly Histogram _lateness;
+
+    public void OnStartLateness(TimeSpan late) => _lateness.Observe(Math.Max(0, late.TotalSeconds));
 
     public void OnNotification(string channel, string result, int messages) => _notifications.WithLabels(channel, result).Inc(messages);
 

@@ -23,6 +23,9 @@ internal sealed partial class CheckPipeline(RuleRegistry rules, RuleStates state
     /// <summary>Observes how late each scheduled check started (for the load harness and, later, metrics).</summary>
     public Action<string, TimeSpan>? ScheduledStartObserver { get; set; }
 
+    /// <summary>Told how late each scheduled check started (the metrics' histogram).</summary>
+    public Action<TimeSpan>? Lateness { get; init; }
+
     /// <summary>Test hook: scheduled checks are dropped, as if the scheduler hung.</summary>
     public bool Hung
     {
@@ -41,7 +44,9 @@ internal sealed partial class CheckPipeline(RuleRegistry rules, RuleStates state
             if (early > TimeSpan.Zero && early <= QuartzRuleScheduler.FireAheadWindow
                 && rules.TryGetRuntime(rule, out var runtime) && runtime.Definition.Every is { } every && early * 200 > every)
                 await Task.Delay(early, time, cancellationToken);
-            ScheduledStartObserver?.Invoke(rule, time.GetUtcNow() - scheduledAt);
+            var late = time.GetUtcNow() - scheduledAt;
+            Lateness?.Invoke(late);
+            ScheduledStartObserver?.Invoke(rule, late);
             await RunAsync(rule, cancellationToken);
         }
         catch (OperationCanceledException) when (stopping.IsCancellationRequested || cancellationToken.IsCancellationRequested) { }

@@ -9,9 +9,9 @@ namespace Sentinel.Engine.Scheduling;
 /// PostgreSQL: one durable job and trigger per slot, named alike on every node, so that every node that schedules a
 /// rule finds (or makes) the same slot, and Quartz fires each slot on one node per fire. A fire is one row lock, not
 /// one per rule: 10,000 rules at 10 s are 100 triggers firing 10 times a second for the whole cluster.
-/// A slot is pinned to the node that first fires it (<see cref="PreferredNode.Auto"/>) for as long as that node
-/// checks in, so a rule's checks stay on one node, which holds its state; when the node stops checking in, Quartz
-/// releases its pins and the slots move to the nodes still alive.
+/// A slot is pinned to the node that first fires it (<see cref="PreferredNode.Auto"/>), so a rule's checks stay on
+/// one node, which holds its state; when the node stops checking in, Quartz releases its pins and the slots move to
+/// the nodes still alive. <see cref="SpreadAsync"/> then spreads the slots over the live nodes by name.
 /// </summary>
 internal sealed class ClusterSlots : IAsyncDisposable
 {
@@ -103,6 +103,41 @@ internal sealed class ClusterSlots : IAsyncDisposable
     /// <summary>The slots in the cluster's store (made by any node).</summary>
     public async Task<IReadOnlySet<string>> KeysAsync(CancellationToken cancellationToken)
         => (await _scheduler.GetJobKeys(GroupMatcher<JobKey>.GroupEquals(SlotGroup), cancellationToken)).Select(k => k.Name).ToHashSet(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Spreads the slots over <paramref name="nodes"/> (the live ones): each slot is pinned by name to the node a
+    /// rendezvous hash of the slot and the nodes picks, which every node computes alike, and which moves only the
+    /// slots of a node that joins or leaves. A named pin outlives its node's death (Quartz fires the slot on another
+    /// node meanwhile) until the next spreading names a live node. Returns how many slots moved.
+    /// </summary>
+    public async Task<int> SpreadAsync(IReadOnlyList<string> nodes, CancellationToken cancellationToken)
+    {
+        if (nodes.Count == 0) return 0;
+        var moved = 0;
+        foreach (var key in await KeysAsync(cancellationToken))
+        {
+            var triggerKey = new TriggerKey(key, SlotGroup);
+            if (await _scheduler.GetTrigger(triggerKey, cancellationToken) is not { } trigger) continue;
+            var node = NodeFor(key, nodes);
+            if (trigger.PreferredNode.Node == node && !trigger.PreferredNode.IsAutomatic) continue;
+            if (await _scheduler.UpdateTriggerDetails(triggerKey, new TriggerDetailsUpdate().WithPreferredNode(PreferredNode.For(node)), cancellationToken)) moved++;
+        }
+        return moved;
+    }
+
+    /// <summary>The node a slot goes to: the highest hash of (slot, node).</summary>
+    internal static string NodeFor(string slot, IReadOnlyList<string> nodes)
+        => nodes.MaxBy(n => Mix(IntervalShards.StableHash(slot + "\n" + n)))!;
+
+    // FNV-1a mixes its last characters poorly: a finalizer (MurmurHash3's) spreads them over the whole word.
+    private static uint Mix(uint h)
+    {
+        h ^= h >> 16;
+        h *= 0x85ebca6b;
+        h ^= h >> 13;
+        h *= 0xc2b2ae35;
+        return h ^ (h >> 16);
+    }
 
     /// <summary>Removes a slot (its job and trigger) no node needs any more.</summary>
     public async Task RemoveAsync(string key, CancellationToken cancellationToken) => await _scheduler.DeleteJob(new JobKey(key, SlotGroup), cancellationToken);

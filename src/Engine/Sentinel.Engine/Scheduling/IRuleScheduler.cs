@@ -25,6 +25,9 @@ internal interface IRuleScheduler : IAsyncDisposable
     /// </summary>
     Task ReconcileSharedAsync(IReadOnlySet<string> neededElsewhere, CancellationToken cancellationToken) => Task.CompletedTask;
 
+    /// <summary>Cluster mode: the cluster's slots spread over the live nodes (<paramref name="nodes"/>); how many moved.</summary>
+    Task<int> SpreadSharedAsync(IReadOnlyList<string> nodes, CancellationToken cancellationToken) => Task.FromResult(0);
+
     /// <summary>Stops firing and waits for running checks, up to the token.</summary>
     Task StopAsync(CancellationToken cancellationToken);
 }

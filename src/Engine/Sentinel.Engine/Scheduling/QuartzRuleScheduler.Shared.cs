@@ -15,6 +15,14 @@ internal sealed partial class QuartzRuleScheduler
         ? _clusterSlots!.EnsureAsync(slot.Key, every, slot.Phase, cancellationToken)
         : _clusterSlots!.EnsureCronAsync(slot.Key, slot.Cron!, cancellationToken);
 
+    public async Task<int> SpreadSharedAsync(IReadOnlyList<string> nodes, CancellationToken cancellationToken)
+    {
+        if (_clusterSlots is not { } shared) return 0;
+        await _changes.WaitAsync(cancellationToken);
+        try { return await shared.SpreadAsync(nodes, cancellationToken); }
+        finally { _changes.Release(); }
+    }
+
     /// <summary>
     /// A slot is removed only after it went unneeded through three check-ins: a node publishes the slots it needs at
     /// its next check-in after it made them, so a slot just made is never taken for a stale one.
