@@ -131,6 +131,11 @@ public sealed class ClusterTests(ITestOutputHelper output) : IAsyncLifetime
                 "a cluster-wide rule shows the node that checked it last");
             var text = await CliAsync("n1", "status");
             text.Should().Contain("Node").And.Contain("n1 (this node)").And.Contain("Cluster of 3 nodes");
+            // A command about a rule another node runs is sent back with the node to ask: acted on here too, it would be acted on twice.
+            var (exit, said) = await CommandAsync("n1", "pause", "pinned");
+            exit.Should().NotBe(0);
+            said.Should().Contain("rule 'pinned' is run by node n2 now");
+            Rule(await StatusAsync("n2"), "pinned")!.Status.Should().Be("healthy", "nothing was paused");
 
             // An outage told before the node that checks most dies, and one that starts as it dies: the others
             // take its rules over, the first one's incident with them.
@@ -208,6 +213,14 @@ public sealed class ClusterTests(ITestOutputHelper output) : IAsyncLifetime
             [.. args, "--config", Path.Combine(_dir, node, "sentinel.yaml")]);
         await p.WaitForExitAsync(TimeSpan.FromSeconds(60));
         return p.Stdout;
+    }
+
+    private async Task<(int Exit, string Output)> CommandAsync(string node, params string[] args)
+    {
+        using var p = SentinelProcess.Start(Path.Combine(_dir, node), new Dictionary<string, string> { ["NODE"] = node },
+            [.. args, "--config", Path.Combine(_dir, node, "sentinel.yaml")]);
+        var exit = await p.WaitForExitAsync(TimeSpan.FromSeconds(60));
+        return (exit, p.Stdout + p.Stderr);
     }
 
     private async Task<System.Text.Json.JsonElement> StatusAsync(string node)
