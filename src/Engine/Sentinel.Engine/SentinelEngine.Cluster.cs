@@ -14,23 +14,34 @@ internal sealed partial class SentinelEngine
     /// <summary>The cluster as this node last read it (null on one box).</summary>
     internal ClusterMembership? Membership { get; }
 
-    private async Task AdoptAsync(IReadOnlyList<string> rules, CancellationToken cancellationToken)
+    // Returns the rules not taken over yet: their node, alive, is sending one of their messages (taken over after, the
+    // incident would not know that it was told, and its resolution would not be).
+    private async Task<IReadOnlySet<string>> AdoptAsync(IReadOnlyList<string> rules, CancellationToken cancellationToken)
     {
-        if (_store is not IClusterStore cluster) return;
-        var adopted = await cluster.AdoptAsync(rules, cancellationToken);
+        if (_store is not IClusterStore cluster) return NoRules;
+        var adopted = await cluster.AdoptAsync(rules, cancellationToken, LiveOthers());
         _states.Load(adopted.States);
-        if (_notifications is not null) await _notifications.AdoptAsync(rules, adopted, cancellationToken);
+        var taken = rules.Where(r => !adopted.Busy.Contains(r)).ToList();
+        if (_notifications is not null && taken.Count > 0) await _notifications.AdoptAsync(taken, adopted, cancellationToken);
+        return adopted.Busy;
     }
 
-    // Before the notifications start (their open incidents include the node rules'): the first check-in, so the
-    // configuration is applied with a node rule for every node known.
+    private static readonly IReadOnlySet<string> NoRules = new HashSet<string>();
+
+    // The other nodes that check in now.
+    private List<string> LiveOthers() => Membership is { } m
+        ? [.. m.Members.Where(x => x.Node != Config.Engine.Cluster!.Node && m.StateOf(x) == MemberState.Up).Select(x => x.Node)]
+        : [];
+
+    // Before the notifications start (their open incidents include the node rules'): the cluster read, so the
+    // configuration is applied with a node rule for every node known. This node checks in once its rules run.
     private async Task StartClusterAsync(CancellationToken cancellationToken)
     {
         if (_store is not IClusterStore store || Config.Engine.Cluster is not { } cluster || Membership is not { } membership) return;
         _monitor = new ClusterMonitor(store, cluster, membership,
             () => new NodeCheckIn(Version, StartedAt, cluster.CheckinInterval, ClusterNodeRules.Digest(Config), _scheduler.SharedSlots),
             _time, _loggerFactory.CreateLogger("Sentinel.Cluster")) { Checked = AfterCheckInAsync };
-        await _monitor.StartAsync(cancellationToken);
+        await _monitor.ReadAsync(cancellationToken);
         if (_catalog.TryGet(PluginKind.Probe, ClusterNodeRules.Probe, out var probe))
         {
             _applier.Prepare = config => ClusterNodeRules.With(config, ClusterNodeRules.Nodes(config, membership), probe);
@@ -60,11 +71,17 @@ internal sealed partial class SentinelEngine
         var up = read.Members.Where(m => Membership!.StateOf(m) == MemberState.Up).ToList();
         var needed = up.Where(m => m.Node != me).SelectMany(m => m.Slots).ToHashSet(StringComparer.Ordinal);
         _states.StatusChanged();
+        if (_notifications is not null && _store is IClusterStore store)
+            await _notifications.TakeOrphansAsync(await store.TakeOrphansAsync(LiveOthers(), cancellationToken), cancellationToken);
         await _scheduler.ReconcileSharedAsync(needed, cancellationToken);
+        // A slot goes only to a node whose rules need it (one still starting, or on another configuration, would not run them).
+        var mine = _scheduler.SharedSlots;
+        var needers = up.SelectMany(m => (m.Node == me ? mine : m.Slots).Select(slot => (slot, m.Node))).GroupBy(x => x.slot, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => (IReadOnlyList<string>)[.. g.Select(x => x.Node).Order(StringComparer.Ordinal)], StringComparer.Ordinal);
         var nodes = up.Select(m => m.Node).Order(StringComparer.Ordinal).ToList();
-        var spreadFor = string.Join(',', nodes) + "|" + string.Join(',', needed.Concat(_scheduler.SharedSlots).Distinct().Order(StringComparer.Ordinal));
+        var spreadFor = string.Join(';', needers.OrderBy(n => n.Key, StringComparer.Ordinal).Select(n => n.Key + "=" + string.Join(',', n.Value)));
         if (nodes.FirstOrDefault() != me || spreadFor == _spreadFor) return;
-        var moved = await _scheduler.SpreadSharedAsync(nodes, cancellationToken);
+        var moved = await _scheduler.SpreadSharedAsync(slot => needers.GetValueOrDefault(slot) ?? [], cancellationToken);
         _spreadFor = spreadFor;
         if (moved > 0) LogSlotsSpread(_logger, moved, nodes.Count);
     }

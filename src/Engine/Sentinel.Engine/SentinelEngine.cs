@@ -127,6 +127,8 @@ internal sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHos
             if (!_checks.Hung) Interlocked.Exchange(ref _lastTick, _time.GetUtcNow().UtcTicks);
         }, cancellationToken);
         await _applier.ApplyAsync(Config, cancellationToken);
+        await _scheduler.FireSharedAsync(cancellationToken);
+        if (_monitor is not null) await _monitor.StartAsync(cancellationToken); // alive, to the others, from now on
         var set = _rules.Set;
         var configured = Config.Rules.Select(r => r.Name).ToHashSet(StringComparer.Ordinal); // with the rules of other nodes
         foreach (var rule in _states.Rules.Where(k => !configured.Contains(k) && !set.Runtimes.ContainsKey(k) && set.Waiting.All(w => w.Name != k)).ToList()) _states.Remove(rule);

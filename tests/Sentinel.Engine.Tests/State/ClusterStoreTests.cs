@@ -68,6 +68,79 @@ public sealed class ClusterStoreTests(PostgresFixture postgres) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AnIncidentTheOldOwnerOpensAfterTheTakeOver_IsNotWritten_AndItsMessageIsLost()
+    {
+        var (state, incident, message) = Outage(_a.ReserveIds());
+        (await _a.CommitAsync(state with { Status = RuleStatus.Failing }, [], [], default)).Should().BeEmpty("a owns the rule");
+        await _b.AdoptAsync(["api"], default);
+
+        // a's check was under way as b took the rule over; it ends down, and a opens an incident of its own.
+        var taken = await _a.CommitAsync(state, [incident], [message], default);
+
+        taken.Should().Equal(["api"], "the rule is b's now: what a decided of it is not written");
+        (await _b.LoadNotificationsAsync(default)).Open.Should().BeEmpty("only b opens api's incident now: one DOWN for the cluster");
+        message.SendingSince = At.AddSeconds(5);
+        (await _a.ClaimAsync([message], default)).Lost.Should().Equal([message.Id], "a message that was never written is not a's to send");
+    }
+
+    [Fact]
+    public async Task AMessageALiveOwnerIsSending_StaysItsToFinish_AndIsTakenOnceItsNodeIsGone()
+    {
+        var (state, incident, message) = Outage(_a.ReserveIds());
+        await _a.CommitAsync(state, [incident], [message], default);
+        message.SendingSince = DateTimeOffset.UtcNow; // a send that began minutes ago is taken for stuck
+        (await _a.ClaimAsync([message], default)).Claimed.Should().Equal([message.Id], "a is sending it");
+
+        var busy = await _b.AdoptAsync(["api"], default, live: ["a"]);
+
+        busy.Busy.Should().Equal(["api"], "a, alive, is sending the rule's message: it finishes, and records on the incident that it told it");
+        (busy.States.Count, busy.Open.Count, busy.Pending.Count).Should().Be((0, 0, 0));
+        (await _b.LoadNotificationsAsync(default)).Open.Should().BeEmpty("nothing of the rule is b's yet");
+        // a dies before its send is marked: b takes the rule, and the message is b's to send (again: at least once).
+        var adopted = await _b.AdoptAsync(["api"], default, live: []);
+        adopted.Busy.Should().BeEmpty();
+        adopted.Open.Should().ContainSingle();
+        adopted.Pending.Should().ContainSingle().Which.Id.Should().Be(message.Id);
+    }
+
+    [Fact]
+    public async Task AMessageOfARuleThisNodeRuns_ThatADeadNodeStillHeld_IsTakenAsAnOrphan()
+    {
+        var (state, incident, message) = Outage(_a.ReserveIds());
+        await _a.CommitAsync(state, [incident], [message], default);
+        await _b.AdoptAsync(["api"], default, live: ["a"]);
+        // A message a wrote after b took the rule (its owner column still a).
+        var late = new OutboxMessage { Id = message.Id + 2, IncidentId = incident.Id, Rule = "api", Channel = "ops-sms", CreatedAt = At, DueAt = At, Item = message.Item };
+        await using (var connection = new Npgsql.NpgsqlConnection(_databaseConnection))
+        {
+            await connection.OpenAsync();
+            await using var cmd = new Npgsql.NpgsqlCommand("INSERT INTO sentinel_outbox (id, incident_id, body, status, owner, rule) VALUES ($1, $2, $3::jsonb, 'pending', 'a', 'api')", connection);
+            cmd.Parameters.Add(new Npgsql.NpgsqlParameter { Value = late.Id });
+            cmd.Parameters.Add(new Npgsql.NpgsqlParameter { Value = incident.Id });
+            cmd.Parameters.Add(new Npgsql.NpgsqlParameter { Value = System.Text.Json.JsonSerializer.Serialize(late, SentinelJson.Options) });
+            await cmd.ExecuteNonQueryAsync();
+        }
+
+        var orphans = await _b.TakeOrphansAsync(["a"], default);
+
+        orphans.Should().ContainSingle("a is alive but not sending it: b runs the rule, so b sends it").Which.Id.Should().Be(late.Id);
+        (await _b.TakeOrphansAsync([], default)).Should().BeEmpty("taken once");
+    }
+
+    [Fact]
+    public async Task AMessageTheOldOwnerStillHoldsButIsNotSending_IsTakenWithTheRule()
+    {
+        var (state, incident, message) = Outage(_a.ReserveIds());
+        await _a.CommitAsync(state, [incident], [message], default);
+
+        var adopted = await _b.AdoptAsync(["api"], default, live: ["a"]);
+
+        adopted.Pending.Should().ContainSingle("a is alive but not sending it: the rule's owner sends it").Which.Id.Should().Be(message.Id);
+        message.SendingSince = At.AddSeconds(5);
+        (await _a.ClaimAsync([message], default)).Lost.Should().Equal([message.Id]);
+    }
+
+    [Fact]
     public async Task AMessageIsClaimedByItsOwnerOnly_AndTheOldOwnerIsToldItIsLost()
     {
         var (state, incident, message) = Outage(_a.ReserveIds());
@@ -121,6 +194,10 @@ public sealed class ClusterStoreTests(PostgresFixture postgres) : IAsyncLifetime
         await _a.SaveAsync([new RuleState("api", RuleStatus.Down, At, 3, 0, 10, 3)], [], default);
         await _b.SaveAsync([new RuleState("db", RuleStatus.Healthy, At, 0, 1, 5, 0)], [], default);
 
+        var before = await _a.CheckInAsync(null, null, default);
+        before.Members.Should().BeEmpty("a node that only reads (still loading its rules) does not say it is alive");
+        before.Now.Should().BeCloseTo(DateTimeOffset.UtcNow, TimeSpan.FromMinutes(1), "the database's time, also while no node is in the table");
+        before.States.Select(s => s.State.Rule).Should().Equal(["db"]);
         var first = await _a.CheckInAsync(new NodeCheckIn("1.0", started, TimeSpan.FromSeconds(2), "digest-a", ["cluster-every-10s-0"]), null, default);
         await _b.CheckInAsync(new NodeCheckIn("1.1", started, TimeSpan.FromSeconds(3), "digest-b", []), null, default);
         var second = await _a.CheckInAsync(new NodeCheckIn("1.0", started, TimeSpan.FromSeconds(2), "digest-a", ["cluster-every-10s-0"]), null, default);

@@ -29,8 +29,19 @@ internal interface IEngineStore : IStateStore, INotificationStore;
 /// </summary>
 internal interface IClusterStore
 {
-    /// <summary>Makes this node the owner of the rules' records and returns them, as they are now.</summary>
-    Task<AdoptedRules> AdoptAsync(IReadOnlyCollection<string> rules, CancellationToken cancellationToken);
+    /// <summary>
+    /// Makes this node the owner of the rules' records and returns them, as they are now. A rule one of whose
+    /// messages a node of <paramref name="live"/> is sending this moment is not taken (<see cref="AdoptedRules.Busy"/>):
+    /// that node finishes the send and records it on the incident; sent again from here it would arrive twice, and
+    /// the incident would not know it was told. <see cref="TakeOrphansAsync"/> takes a message whose node died.
+    /// </summary>
+    Task<AdoptedRules> AdoptAsync(IReadOnlyCollection<string> rules, CancellationToken cancellationToken, IReadOnlyCollection<string>? live = null);
+
+    /// <summary>
+    /// The pending messages of the rules this node owns that another node still holds, and is not sending (it is not
+    /// in <paramref name="live"/>, or its send ended): made this node's and returned.
+    /// </summary>
+    Task<List<OutboxMessage>> TakeOrphansAsync(IReadOnlyCollection<string> live, CancellationToken cancellationToken);
 
     /// <summary>
     /// Claims the messages for sending (written with their <see cref="OutboxMessage.SendingSince"/>): those this node
@@ -48,8 +59,9 @@ internal interface IClusterStore
     /// <summary>
     /// Says this node is alive (and what it runs), and reads the cluster: every node, and the rule states written
     /// since <paramref name="statesSince"/> (all, when null) by other nodes. Not held up by this node's writes.
+    /// With <paramref name="me"/> null it only reads (a node still starting, not yet running its rules).
     /// </summary>
-    Task<ClusterRead> CheckInAsync(NodeCheckIn me, DateTimeOffset? statesSince, CancellationToken cancellationToken);
+    Task<ClusterRead> CheckInAsync(NodeCheckIn? me, DateTimeOffset? statesSince, CancellationToken cancellationToken);
 
     /// <summary>Says this node stopped on purpose: it is shown as stopped, not down, and not alerted on.</summary>
     Task LeaveAsync(CancellationToken cancellationToken);
@@ -61,6 +73,10 @@ internal static class ClusterIds
     public const int IdBlock = 100;
 }
 
-internal sealed record AdoptedRules(IReadOnlyDictionary<string, RuleState> States, List<Incident> Open, List<OutboxMessage> Pending);
+/// <param name="Busy">Rules not taken over: a live node is sending one of their messages (taken at a later try).</param>
+internal sealed record AdoptedRules(IReadOnlyDictionary<string, RuleState> States, List<Incident> Open, List<OutboxMessage> Pending)
+{
+    public IReadOnlySet<string> Busy { get; init; } = new HashSet<string>();
+}
 
 internal sealed record ClaimResult(IReadOnlySet<long> Claimed, IReadOnlySet<long> Lost);

@@ -54,7 +54,11 @@ internal sealed class OutboxMessage
 
 internal interface INotificationStore
 {
-    Task CommitAsync(RuleState? state, IReadOnlyCollection<Incident> incidents, IReadOnlyCollection<OutboxMessage> messages, CancellationToken cancellationToken);
+    /// <summary>
+    /// Writes a rule's state with the incidents and messages it causes, in one transaction. Returns the rules another
+    /// node of a cluster runs now (it took them over): what was given of them is not written (always none on one box).
+    /// </summary>
+    Task<IReadOnlySet<string>> CommitAsync(RuleState? state, IReadOnlyCollection<Incident> incidents, IReadOnlyCollection<OutboxMessage> messages, CancellationToken cancellationToken);
     Task<NotificationSnapshot> LoadNotificationsAsync(CancellationToken cancellationToken);
     Task<List<Incident>> RecentIncidentsAsync(int limit, CancellationToken cancellationToken);
     /// <summary>The messages written about the given incidents, oldest first.</summary>

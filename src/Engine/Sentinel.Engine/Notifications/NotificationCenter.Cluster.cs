@@ -34,6 +34,25 @@ internal sealed partial class NotificationCenter
         Wake();
     }
 
+    /// <summary>
+    /// Messages of rules this node runs that another node held (it died, or its send ended after this node took the
+    /// rule over): this node's to send now; one its dead node was sending is sent again (it may arrive twice).
+    /// </summary>
+    public async Task TakeOrphansAsync(IReadOnlyCollection<OutboxMessage> orphans, CancellationToken ct)
+    {
+        if (orphans.Count == 0) return;
+        await _gate.WaitAsync(ct);
+        try
+        {
+            var taken = orphans.Where(m => !_pending.Any(p => p.Id == m.Id)).ToList();
+            _pending.AddRange(taken);
+            LogOrphans(_logger, taken.Count);
+            await RecoverInFlightAsync(taken, ct);
+        }
+        finally { _gate.Release(); }
+        Wake();
+    }
+
     // Called under the gate with the batch marked as being sent: the messages this node still owns are claimed (and
     // written so); one another node has taken over leaves this node's outbox, with its incident; one being written by
     // another node this moment waits for the next round. When the database cannot be reached, the batch is sent as
@@ -63,6 +82,9 @@ internal sealed partial class NotificationCenter
 
     [LoggerMessage(EventId = 612, Level = LogLevel.Information, Message = "Took over {Rules} rules from the cluster: {Incidents} open incidents, {Messages} messages to send")]
     private static partial void LogAdopted(ILogger logger, int rules, int incidents, int messages);
+
+    [LoggerMessage(EventId = 615, Level = LogLevel.Information, Message = "Took over {Messages} messages another node held of rules this node runs")]
+    private static partial void LogOrphans(ILogger logger, int messages);
 
     [LoggerMessage(EventId = 613, Level = LogLevel.Warning, Message = "Message #{Id} of rule {Rule} is another node's now (it took the rule over): not sent from here")]
     private static partial void LogLost(ILogger logger, long id, string rule);

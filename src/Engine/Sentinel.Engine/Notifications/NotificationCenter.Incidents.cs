@@ -63,10 +63,12 @@ internal sealed partial class NotificationCenter
         var allMessages = _unwrittenMessages.Count == 0 ? messages : [.. _unwrittenMessages.Union(messages)];
         try
         {
-            if (allIncidents.Count + allMessages.Count > 0 || rule is not null)
-                await _store.CommitAsync(rule is null ? null : _host.GetState(rule), allIncidents, allMessages, ct);
+            var taken = allIncidents.Count + allMessages.Count > 0 || rule is not null
+                ? await _store.CommitAsync(rule is null ? null : _host.GetState(rule), allIncidents, allMessages, ct)
+                : null;
             _unwrittenIncidents.Clear();
             _unwrittenMessages.Clear();
+            if (taken is { Count: > 0 }) Forget(taken);
             _writes?.Success(Writer);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
@@ -79,4 +81,19 @@ internal sealed partial class NotificationCenter
         _host.NotificationsChanged();
         _book.Settle(messages);
     }
+
+    // Cluster mode: rules another node took over while this one decided about them. What this node holds of them
+    // (incidents, messages) is that node's to tell: dropped here, never sent.
+    private void Forget(IReadOnlySet<string> rules)
+    {
+        foreach (var rule in rules)
+        {
+            var opened = _open.Remove(rule, out var incident);
+            var dropped = _pending.RemoveAll(m => m.Rule == rule);
+            LogTakenWhileDeciding(_logger, rule, opened ? incident!.Id : null, dropped);
+        }
+    }
+
+    [LoggerMessage(EventId = 614, Level = LogLevel.Warning, Message = "Rule {Rule} was taken over by another node as this one decided about it: incident #{Incident} and {Messages} messages are that node's to tell, not sent from here")]
+    private static partial void LogTakenWhileDeciding(ILogger logger, string rule, long? incident, int messages);
 }

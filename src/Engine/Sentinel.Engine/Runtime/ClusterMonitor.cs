@@ -18,7 +18,14 @@ internal sealed partial class ClusterMonitor(IClusterStore store, ClusterSetting
     /// <summary>Called after each check-in that worked (on the monitor's loop; exceptions are logged).</summary>
     public Func<ClusterRead, CancellationToken, Task>? Checked { get; init; }
 
-    /// <summary>The first check-in (so the status is whole from the start), then one every interval.</summary>
+    /// <summary>
+    /// The cluster read before this node runs anything (so its node rules and status are whole from the start),
+    /// without saying it is alive yet: a node that is still loading its rules must not be given slots, nor be
+    /// taken for down when loading takes longer than a few check-ins.
+    /// </summary>
+    public Task ReadAsync(CancellationToken cancellationToken) => RoundAsync(cancellationToken, announce: false);
+
+    /// <summary>The first check-in (once this node runs its rules), then one every interval.</summary>
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         await RoundAsync(cancellationToken);
@@ -40,7 +47,7 @@ internal sealed partial class ClusterMonitor(IClusterStore store, ClusterSetting
 
     private readonly SemaphoreSlim _round = new(1, 1);
 
-    private async Task RoundAsync(CancellationToken cancellationToken)
+    private async Task RoundAsync(CancellationToken cancellationToken, bool announce = true)
     {
         await _round.WaitAsync(cancellationToken);
         try
@@ -50,7 +57,7 @@ internal sealed partial class ClusterMonitor(IClusterStore store, ClusterSetting
             {
                 using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                 limit.CancelAfter(settings.CheckinInterval * 2);
-                read = await store.CheckInAsync(me(), _statesSince, limit.Token);
+                read = await store.CheckInAsync(announce ? me() : null, _statesSince, limit.Token);
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
@@ -64,7 +71,7 @@ internal sealed partial class ClusterMonitor(IClusterStore store, ClusterSetting
             // What was written in the last seconds is read again: a write whose transaction began before this read
             // and commits after it carries an earlier time.
             _statesSince = read.Now - TimeSpan.FromSeconds(10);
-            if (Checked is { } then)
+            if (announce && Checked is { } then)
             {
                 try { await then(read, cancellationToken); }
                 catch (Exception ex) when (ex is not OperationCanceledException) { LogAfterCheckInFailed(logger, ex.Message); }
@@ -76,7 +83,12 @@ internal sealed partial class ClusterMonitor(IClusterStore store, ClusterSetting
     public async ValueTask DisposeAsync()
     {
         await _stop.CancelAsync();
-        if (_loop is not null) await _loop;
+        if (_loop is null)
+        {
+            _stop.Dispose(); // never said it was alive: nothing to take back
+            return;
+        }
+        await _loop;
         try
         {
             // A node that stops on purpose says so: it is shown as stopped, and no node alerts on it.

@@ -33,11 +33,12 @@ internal sealed class ClusterSlots : IAsyncDisposable
 
     /// <summary>
     /// Joins the cluster: Quartz's tables are created if the database has none, and this node checks in every
-    /// <paramref name="checkinInterval"/>. <paramref name="fire"/> is called with a slot's key and due time when the
+    /// <paramref name="checkinInterval"/> (without <paramref name="firing"/>: from <see cref="FireAsync"/> on; slots can be
+    /// made before). <paramref name="fire"/> is called with a slot's key and due time when the
     /// slot fires on this node; it must return quickly (the slot's checks run on their own).
     /// </summary>
     public static async Task<ClusterSlots> StartAsync(string connectionString, string node, TimeSpan checkinInterval, Action<string, DateTimeOffset> fire,
-        ILoggerFactory loggerFactory, CancellationToken cancellationToken)
+        ILoggerFactory loggerFactory, CancellationToken cancellationToken, bool firing = true)
     {
         var services = new ServiceCollection();
         services.AddSingleton(loggerFactory);
@@ -49,6 +50,10 @@ internal sealed class ClusterSlots : IAsyncDisposable
                 o.InstanceId = node;
                 o.MaxBatchSize = 10; // slot jobs return at once: a few threads fire many slots
                 o.BatchTriggerAcquisitionFireAheadTimeWindow = QuartzRuleScheduler.FireAheadWindow;
+                // Nothing tells this node that another pinned a slot to it (spreading, a node back): a node with
+                // nothing to fire looks again after a second, not after Quartz's default 30 s (measured: a node that
+                // joined fired nothing for up to half a minute; docs/performance.md).
+                o.IdleWaitTime = TimeSpan.FromSeconds(1);
             });
             q.UseJobFactory(new SlotJobFactory(new SlotJob(fire)));
             q.UseDefaultThreadPool(o => o.MaxConcurrency = 10);
@@ -70,8 +75,8 @@ internal sealed class ClusterSlots : IAsyncDisposable
         try
         {
             var scheduler = provider.GetRequiredKeyedService<IScheduler>(SchedulerName);
-            await scheduler.Start(cancellationToken);
-            return new ClusterSlots(provider, scheduler, loggerFactory.CreateLogger<ClusterSlots>());
+            if (firing) await scheduler.Start(cancellationToken);
+            return new ClusterSlots(provider, scheduler, loggerFactory.CreateLogger<ClusterSlots>()) { _firing = firing ? 1 : 0 };
         }
         catch
         {
@@ -79,6 +84,14 @@ internal sealed class ClusterSlots : IAsyncDisposable
             throw;
         }
     }
+
+    /// <summary>Starts firing (and checking in): once this node knows which rules each of its slots starts.</summary>
+    public async Task FireAsync(CancellationToken cancellationToken)
+    {
+        if (Interlocked.Exchange(ref _firing, 1) == 0) await _scheduler.Start(cancellationToken);
+    }
+
+    private int _firing;
 
     /// <summary>Makes the slot's job and trigger unless another node (or an earlier run) already made them.</summary>
     public Task EnsureAsync(string key, TimeSpan every, TimeSpan phase, CancellationToken cancellationToken)
@@ -105,17 +118,19 @@ internal sealed class ClusterSlots : IAsyncDisposable
         => (await _scheduler.GetJobKeys(GroupMatcher<JobKey>.GroupEquals(SlotGroup), cancellationToken)).Select(k => k.Name).ToHashSet(StringComparer.Ordinal);
 
     /// <summary>
-    /// Spreads the slots over <paramref name="nodes"/> (the live ones): each slot is pinned by name to the node a
-    /// rendezvous hash of the slot and the nodes picks, which every node computes alike, and which moves only the
+    /// Spreads the slots over the live nodes that fire by them (<paramref name="nodesFor"/> a slot: the nodes whose
+    /// rules need it, none: the slot is left as it is): each slot is pinned by name to the node a rendezvous hash of
+    /// the slot and those nodes picks, which every node computes alike, and which moves only the
     /// slots of a node that joins or leaves. A named pin outlives its node's death (Quartz fires the slot on another
     /// node meanwhile) until the next spreading names a live node. Returns how many slots moved.
     /// </summary>
-    public async Task<int> SpreadAsync(IReadOnlyList<string> nodes, CancellationToken cancellationToken)
+    public async Task<int> SpreadAsync(Func<string, IReadOnlyList<string>> nodesFor, CancellationToken cancellationToken)
     {
-        if (nodes.Count == 0) return 0;
         var moved = 0;
         foreach (var key in await KeysAsync(cancellationToken))
         {
+            var nodes = nodesFor(key);
+            if (nodes.Count == 0) continue;
             var triggerKey = new TriggerKey(key, SlotGroup);
             if (await _scheduler.GetTrigger(triggerKey, cancellationToken) is not { } trigger) continue;
             var node = NodeFor(key, nodes);
@@ -165,7 +180,18 @@ internal sealed class ClusterSlots : IAsyncDisposable
         public ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken)
         {
             fire(context.MergedJobDataMap.GetString("slot")!, context.ScheduledFireTimeUtc ?? context.FireTimeUtc);
+            // A slot pinned by name to another node fires here only while Quartz takes that node for dead, and would
+            // fire on any live node, fire by fire: each fire would move its rules (and take them over) again. This
+            // node keeps it until the next spreading.
+            if (context.Trigger.PreferredNode is { IsAutomatic: false, Node: { } pinned } && pinned != context.Scheduler.SchedulerInstanceId)
+                _ = KeepAsync(context.Scheduler, context.Trigger.Key);
             return ValueTask.CompletedTask;
+        }
+
+        private static async Task KeepAsync(IScheduler scheduler, TriggerKey key)
+        {
+            try { await scheduler.UpdateTriggerDetails(key, new TriggerDetailsUpdate().WithPreferredNode(PreferredNode.For(scheduler.SchedulerInstanceId))); }
+            catch (Exception ex) when (ex is SchedulerException or System.Data.Common.DbException or OperationCanceledException) { } // the next fire tries again
         }
     }
 }

@@ -25,8 +25,11 @@ internal interface IRuleScheduler : IAsyncDisposable
     /// </summary>
     Task ReconcileSharedAsync(IReadOnlySet<string> neededElsewhere, CancellationToken cancellationToken) => Task.CompletedTask;
 
-    /// <summary>Cluster mode: the cluster's slots spread over the live nodes (<paramref name="nodes"/>); how many moved.</summary>
-    Task<int> SpreadSharedAsync(IReadOnlyList<string> nodes, CancellationToken cancellationToken) => Task.FromResult(0);
+    /// <summary>Cluster mode: the slots start firing on this node (once its rules are scheduled).</summary>
+    Task FireSharedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>Cluster mode: each slot spread over the live nodes that need it (<paramref name="nodesFor"/>); how many moved.</summary>
+    Task<int> SpreadSharedAsync(Func<string, IReadOnlyList<string>> nodesFor, CancellationToken cancellationToken) => Task.FromResult(0);
 
     /// <summary>Stops firing and waits for running checks, up to the token.</summary>
     Task StopAsync(CancellationToken cancellationToken);

@@ -15,11 +15,13 @@ internal sealed partial class QuartzRuleScheduler
         ? _clusterSlots!.EnsureAsync(slot.Key, every, slot.Phase, cancellationToken)
         : _clusterSlots!.EnsureCronAsync(slot.Key, slot.Cron!, cancellationToken);
 
-    public async Task<int> SpreadSharedAsync(IReadOnlyList<string> nodes, CancellationToken cancellationToken)
+    public Task FireSharedAsync(CancellationToken cancellationToken) => _clusterSlots?.FireAsync(cancellationToken) ?? Task.CompletedTask;
+
+    public async Task<int> SpreadSharedAsync(Func<string, IReadOnlyList<string>> nodesFor, CancellationToken cancellationToken)
     {
         if (_clusterSlots is not { } shared) return 0;
         await _changes.WaitAsync(cancellationToken);
-        try { return await shared.SpreadAsync(nodes, cancellationToken); }
+        try { return await shared.SpreadAsync(nodesFor, cancellationToken); }
         finally { _changes.Release(); }
     }
 

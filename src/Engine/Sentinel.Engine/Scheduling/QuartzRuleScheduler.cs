@@ -12,10 +12,11 @@ namespace Sentinel.Engine.Scheduling;
 /// In cluster mode (<paramref name="cluster"/>), cluster-wide rules are fired by their slots in the cluster's shared
 /// store (<see cref="ClusterSlots"/>: once per interval for the whole cluster), the rules that name this node by the
 /// in-memory store as on one box, and the rules of other nodes not at all; before a rule's first check on this node
-/// (and again whenever it comes back after another node ran it), <paramref name="adopt"/> takes the rule's records over.
+/// (and again whenever it comes back after another node ran it), <paramref name="adopt"/> takes the rule's records over
+/// (and answers the rules it could not take yet: those skip this check).
 /// </summary>
 internal sealed partial class QuartzRuleScheduler(ILoggerFactory loggerFactory, int maxConcurrency, ClusterSettings? cluster = null,
-    Func<IReadOnlyList<string>, CancellationToken, Task>? adopt = null, TimeProvider? time = null) : IRuleScheduler
+    Func<IReadOnlyList<string>, CancellationToken, Task<IReadOnlySet<string>>>? adopt = null, TimeProvider? time = null) : IRuleScheduler
 {
     private const string RuleGroup = "rules";
     private const string EngineGroup = "engine";
@@ -107,7 +108,8 @@ internal sealed partial class QuartzRuleScheduler(ILoggerFactory loggerFactory, 
         await _scheduler.ScheduleJob(tickDetail, tickTrigger, default, cancellationToken);
         await _scheduler.Start(cancellationToken);
         if (cluster is not null)
-            _clusterSlots = await ClusterSlots.StartAsync(cluster.ConnectionString, cluster.Node, cluster.CheckinInterval, Fire, loggerFactory, cancellationToken);
+            // Slots fire here once the rules are scheduled (FireSharedAsync): a fire for a slot this node does not know yet would be lost.
+            _clusterSlots = await ClusterSlots.StartAsync(cluster.ConnectionString, cluster.Node, cluster.CheckinInterval, Fire, loggerFactory, cancellationToken, firing: false);
     }
 
     public async Task ScheduleAsync(RuleDefinition rule, CancellationToken cancellationToken)
@@ -227,7 +229,7 @@ internal sealed partial class QuartzRuleScheduler(ILoggerFactory loggerFactory, 
     // max-concurrency waits, off this thread. A finished check lets go of its task (held, it kept the check's whole
     // graph alive until the rule's next fire).
     private async Task RunAsync(Func<string, DateTimeOffset, CancellationToken, Task> run, Member member, DateTimeOffset scheduledAt, CancellationToken cancellationToken,
-        Task? adoption = null)
+        Task<IReadOnlySet<string>>? adoption = null)
     {
         try
         {
@@ -246,12 +248,12 @@ internal sealed partial class QuartzRuleScheduler(ILoggerFactory loggerFactory, 
 
     // A rule whose records could not be taken over (the database did not answer) skips this check: run on what this
     // node last knew, it could tell an outage another node already told. Its next fire tries again.
-    private async Task<bool> AdoptedAsync(Task adoption, string rule)
+    private async Task<bool> AdoptedAsync(Task<IReadOnlySet<string>> adoption, string rule)
     {
         try
         {
-            await adoption;
-            return true;
+            // Not taken yet (its node is sending one of its messages): checked from here once it has.
+            return !(await adoption).Contains(rule);
         }
         catch (Exception ex) when (!_stopping.IsCancellationRequested)
         {

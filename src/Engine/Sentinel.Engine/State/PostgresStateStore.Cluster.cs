@@ -28,14 +28,46 @@ internal sealed partial class PostgresStateStore
         }
     }
 
-    public async Task<AdoptedRules> AdoptAsync(IReadOnlyCollection<string> rules, CancellationToken cancellationToken)
+    // The rules of these another node owns now (their state row names it), locked until the transaction ends.
+    private async Task<HashSet<string>> TakenAsync(NpgsqlConnection connection, NpgsqlTransaction tx, string[] rules, CancellationToken cancellationToken)
+    {
+        var taken = new HashSet<string>(StringComparer.Ordinal);
+        if (rules.Length == 0) return taken;
+        await using var cmd = new NpgsqlCommand("""
+            SELECT rule, node FROM sentinel_rule_state WHERE rule = ANY($1) ORDER BY rule FOR SHARE
+            """, connection, tx);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = rules.Distinct().ToArray() });
+        await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+        while (await r.ReadAsync(cancellationToken))
+            if (!r.IsDBNull(1) && r.GetString(1) != Node) taken.Add(r.GetString(0));
+        return taken;
+    }
+
+    // A message another node is sending this moment (claimed: its send start written) while it is alive is left to it.
+    private const string NotSentByTheLiving = "(o.owner IS NULL OR o.owner = $2 OR NOT (o.owner = ANY($3)) OR o.body->>'sendingSince' IS NULL)";
+
+    public async Task<AdoptedRules> AdoptAsync(IReadOnlyCollection<string> rules, CancellationToken cancellationToken, IReadOnlyCollection<string>? live = null)
     {
         await _gate.WaitAsync(cancellationToken);
         try
         {
             await using var connection = await _source.OpenConnectionAsync(cancellationToken);
             await using var tx = await connection.BeginTransactionAsync(cancellationToken);
-            var names = rules.ToArray();
+            // A rule whose message a live node is sending (claimed within the last minutes) waits for that send.
+            var busy = new HashSet<string>(StringComparer.Ordinal);
+            await using (var cmd = new NpgsqlCommand("""
+                SELECT DISTINCT rule FROM sentinel_outbox
+                WHERE rule = ANY($1) AND status = 'pending' AND owner <> $2 AND owner = ANY($3)
+                  AND (body->>'sendingSince')::timestamptz > now() - interval '2 minutes'
+                """, connection, tx))
+            {
+                cmd.Parameters.Add(new NpgsqlParameter { Value = rules.ToArray() });
+                cmd.Parameters.Add(new NpgsqlParameter { Value = Node });
+                cmd.Parameters.Add(new NpgsqlParameter { Value = (live ?? []).ToArray() });
+                await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+                while (await r.ReadAsync(cancellationToken)) busy.Add(r.GetString(0));
+            }
+            var names = rules.Where(r => !busy.Contains(r)).ToArray();
             // Each UPDATE waits for a write of the old owner still under way, and from its commit on, that owner's
             // writes of these rows change nothing.
             Dictionary<string, RuleState> states;
@@ -48,9 +80,28 @@ internal sealed partial class PostgresStateStore
             var open = await BodiesAsync<Incident>(connection, tx,
                 "UPDATE sentinel_incidents SET owner = $2 WHERE rule = ANY($1) AND NOT closed RETURNING body::text", cancellationToken, names, Node);
             var pending = await BodiesAsync<OutboxMessage>(connection, tx,
-                "UPDATE sentinel_outbox SET owner = $2 WHERE rule = ANY($1) AND status = 'pending' RETURNING body::text", cancellationToken, names, Node);
+                $"UPDATE sentinel_outbox o SET owner = $2 WHERE rule = ANY($1) AND status = 'pending' AND {NotSentByTheLiving} RETURNING body::text",
+                cancellationToken, names, Node, (live ?? []).ToArray());
             await tx.CommitAsync(cancellationToken);
-            return new AdoptedRules(states, [.. open.OrderBy(i => i.Id)], [.. pending.OrderBy(m => m.Id)]);
+            return new AdoptedRules(states, [.. open.OrderBy(i => i.Id)], [.. pending.OrderBy(m => m.Id)]) { Busy = busy };
+        }
+        finally { _gate.Release(); }
+    }
+
+    public async Task<List<OutboxMessage>> TakeOrphansAsync(IReadOnlyCollection<string> live, CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            await using var connection = await _source.OpenConnectionAsync(cancellationToken);
+            await using var tx = await connection.BeginTransactionAsync(cancellationToken);
+            var taken = await BodiesAsync<OutboxMessage>(connection, tx, $"""
+                UPDATE sentinel_outbox o SET owner = $2 FROM sentinel_rule_state s
+                WHERE s.rule = o.rule AND s.node = $2 AND o.status = 'pending' AND o.owner IS NOT NULL AND o.owner <> $2 AND {NotSentByTheLiving}
+                RETURNING o.body::text
+                """, cancellationToken, Array.Empty<string>(), Node, live.ToArray());
+            await tx.CommitAsync(cancellationToken);
+            return [.. taken.OrderBy(m => m.Id)];
         }
         finally { _gate.Release(); }
     }
@@ -77,6 +128,15 @@ internal sealed partial class PostgresStateStore
                 cmd.Parameters.Add(new NpgsqlParameter { Value = Node });
                 await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
                 while (await r.ReadAsync(cancellationToken)) (r.GetBoolean(1) ? claimed : lost).Add(r.GetInt64(0));
+            }
+            // A message that is not there at all was never written: its rule was another node's when it was decided.
+            await using (var cmd = new NpgsqlCommand("SELECT id FROM sentinel_outbox WHERE id = ANY($1)", connection, tx))
+            {
+                cmd.Parameters.Add(new NpgsqlParameter { Value = messages.Select(m => m.Id).ToArray() });
+                var present = new HashSet<long>();
+                await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+                while (await r.ReadAsync(cancellationToken)) present.Add(r.GetInt64(0));
+                lost.UnionWith(messages.Select(m => m.Id).Where(id => !present.Contains(id)));
             }
             await WriteMessagesAsync(connection, tx, [.. messages.Where(m => claimed.Contains(m.Id))], cancellationToken);
             await tx.CommitAsync(cancellationToken);

@@ -6,7 +6,7 @@ namespace Sentinel.Engine.State;
 // The cluster's members: each node's check-in, and what it reads back of the others.
 internal sealed partial class PostgresStateStore
 {
-    public async Task<ClusterRead> CheckInAsync(NodeCheckIn me, DateTimeOffset? statesSince, CancellationToken cancellationToken)
+    public async Task<ClusterRead> CheckInAsync(NodeCheckIn? me, DateTimeOffset? statesSince, CancellationToken cancellationToken)
     {
         // Its own connection, not the write gate: a check-in must not wait behind a slow flush (it says the node lives).
         await using var connection = await _source.OpenConnectionAsync(cancellationToken);
@@ -20,37 +20,43 @@ internal sealed partial class PostgresStateStore
                     ON CONFLICT (node) DO UPDATE SET version = excluded.version, started_at = excluded.started_at, last_seen = excluded.last_seen,
                         checkin_ms = excluded.checkin_ms, left_at = NULL, rules = excluded.rules, slots = excluded.slots
                     """),
-                new NpgsqlBatchCommand("SELECT now(), node, version, started_at, last_seen, checkin_ms, left_at, rules, slots FROM sentinel_nodes ORDER BY node"),
+                new NpgsqlBatchCommand("SELECT now()"),
+                new NpgsqlBatchCommand("SELECT node, version, started_at, last_seen, checkin_ms, left_at, rules, slots FROM sentinel_nodes ORDER BY node"),
                 new NpgsqlBatchCommand($"""
                     SELECT {StateColumns}, node, updated_at FROM sentinel_rule_state
                     WHERE node IS DISTINCT FROM $1 AND ($2::timestamptz IS NULL OR updated_at > $2)
                     """),
             },
         };
-        var upsert = batch.BatchCommands[0].Parameters;
-        upsert.Add(new NpgsqlParameter { Value = Node });
-        upsert.Add(new NpgsqlParameter { Value = me.Version });
-        upsert.Add(new NpgsqlParameter { Value = me.StartedAt.ToUniversalTime() });
-        upsert.Add(new NpgsqlParameter { Value = (int)me.CheckinInterval.TotalMilliseconds });
-        upsert.Add(new NpgsqlParameter { Value = me.Rules });
-        upsert.Add(new NpgsqlParameter<string[]> { TypedValue = [.. me.Slots] });
-        batch.BatchCommands[2].Parameters.Add(new NpgsqlParameter { Value = Node });
-        batch.BatchCommands[2].Parameters.Add(new NpgsqlParameter<DateTimeOffset?> { TypedValue = statesSince?.ToUniversalTime(), NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        var states = batch.BatchCommands[3].Parameters;
+        states.Add(new NpgsqlParameter { Value = Node });
+        states.Add(new NpgsqlParameter<DateTimeOffset?> { TypedValue = statesSince?.ToUniversalTime(), NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        if (me is null) batch.BatchCommands.RemoveAt(0);
+        else
+        {
+            var upsert = batch.BatchCommands[0].Parameters;
+            upsert.Add(new NpgsqlParameter { Value = Node });
+            upsert.Add(new NpgsqlParameter { Value = me.Version });
+            upsert.Add(new NpgsqlParameter { Value = me.StartedAt.ToUniversalTime() });
+            upsert.Add(new NpgsqlParameter { Value = (int)me.CheckinInterval.TotalMilliseconds });
+            upsert.Add(new NpgsqlParameter { Value = me.Rules });
+            upsert.Add(new NpgsqlParameter<string[]> { TypedValue = [.. me.Slots] });
+        }
         await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
-        var now = DateTimeOffset.MinValue;
+        // The upsert returns no rows: the first result is the database's time (also with no node in the table yet).
+        await reader.ReadAsync(cancellationToken);
+        var now = reader.GetFieldValue<DateTimeOffset>(0);
+        await reader.NextResultAsync(cancellationToken);
         var members = new List<ClusterMember>();
         while (await reader.ReadAsync(cancellationToken))
-        {
-            now = reader.GetFieldValue<DateTimeOffset>(0);
-            members.Add(new ClusterMember(reader.GetString(1), reader.GetString(2), reader.GetFieldValue<DateTimeOffset>(3), reader.GetFieldValue<DateTimeOffset>(4),
-                TimeSpan.FromMilliseconds(reader.GetInt32(5)), reader.IsDBNull(6) ? null : reader.GetFieldValue<DateTimeOffset>(6), reader.GetString(7),
-                reader.GetFieldValue<string[]>(8)));
-        }
+            members.Add(new ClusterMember(reader.GetString(0), reader.GetString(1), reader.GetFieldValue<DateTimeOffset>(2), reader.GetFieldValue<DateTimeOffset>(3),
+                TimeSpan.FromMilliseconds(reader.GetInt32(4)), reader.IsDBNull(5) ? null : reader.GetFieldValue<DateTimeOffset>(5), reader.GetString(6),
+                reader.GetFieldValue<string[]>(7)));
         await reader.NextResultAsync(cancellationToken);
-        var states = new List<OwnedState>();
+        var written = new List<OwnedState>();
         while (await reader.ReadAsync(cancellationToken))
-            states.Add(new OwnedState(ReadState(reader), reader.IsDBNull(11) ? null : reader.GetString(11), reader.GetFieldValue<DateTimeOffset>(12)));
-        return new ClusterRead(now, members, states);
+            written.Add(new OwnedState(ReadState(reader), reader.IsDBNull(11) ? null : reader.GetString(11), reader.GetFieldValue<DateTimeOffset>(12)));
+        return new ClusterRead(now, members, written);
     }
 
     public async Task LeaveAsync(CancellationToken cancellationToken)

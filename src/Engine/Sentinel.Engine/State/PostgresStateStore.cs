@@ -157,15 +157,19 @@ internal sealed partial class PostgresStateStore : IEngineStore, IClusterStore
         cmd.Parameters.Add(p);
     }
 
-    public async Task CommitAsync(RuleState? state, IReadOnlyCollection<Incident> incidents, IReadOnlyCollection<OutboxMessage> messages, CancellationToken cancellationToken)
+    public async Task<IReadOnlySet<string>> CommitAsync(RuleState? state, IReadOnlyCollection<Incident> incidents, IReadOnlyCollection<OutboxMessage> messages, CancellationToken cancellationToken)
     {
         await _gate.WaitAsync(cancellationToken);
         try
         {
             await using var connection = await _source.OpenConnectionAsync(cancellationToken);
             await using var tx = await connection.BeginTransactionAsync(cancellationToken);
-            if (state is not null) await UpsertStatesAsync(connection, tx, [state], Node, cancellationToken);
-            foreach (var i in incidents)
+            // A rule another node took over is that node's: an incident or message this node decided of it (a check
+            // that ended as it was taken over) is not written, so the rule is told once, by its owner. The lock waits
+            // for a take-over under way, and holds off the next until this commit is done (which then takes what it wrote).
+            var taken = await TakenAsync(connection, tx, [.. incidents.Select(i => i.Rule), .. messages.Select(m => m.Rule), .. state is null ? [] : new[] { state.Rule }], cancellationToken);
+            if (state is not null && !taken.Contains(state.Rule)) await UpsertStatesAsync(connection, tx, [state], Node, cancellationToken);
+            foreach (var i in incidents.Where(i => !taken.Contains(i.Rule)))
             {
                 await using var cmd = new NpgsqlCommand("""
                     INSERT INTO sentinel_incidents AS t (id, rule, body, closed, owner) VALUES ($1, $2, $3::jsonb, $4, $5)
@@ -179,8 +183,9 @@ internal sealed partial class PostgresStateStore : IEngineStore, IClusterStore
                 cmd.Parameters.Add(new NpgsqlParameter { Value = Node });
                 await cmd.ExecuteNonQueryAsync(cancellationToken);
             }
-            await WriteMessagesAsync(connection, tx, messages, cancellationToken);
+            await WriteMessagesAsync(connection, tx, [.. messages.Where(m => !taken.Contains(m.Rule))], cancellationToken);
             await tx.CommitAsync(cancellationToken);
+            return taken;
         }
         finally { _gate.Release(); }
     }

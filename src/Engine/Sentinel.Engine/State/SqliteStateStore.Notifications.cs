@@ -9,7 +9,7 @@ namespace Sentinel.Engine.State;
 // notification and the notification itself are written in one transaction.
 internal sealed partial class SqliteStateStore
 {
-    public async Task CommitAsync(RuleState? state, IReadOnlyCollection<Incident> incidents, IReadOnlyCollection<OutboxMessage> messages, CancellationToken cancellationToken)
+    public async Task<IReadOnlySet<string>> CommitAsync(RuleState? state, IReadOnlyCollection<Incident> incidents, IReadOnlyCollection<OutboxMessage> messages, CancellationToken cancellationToken)
     {
         await _gate.WaitAsync(cancellationToken);
         try
@@ -41,9 +41,13 @@ internal sealed partial class SqliteStateStore
                 await cmd.ExecuteNonQueryAsync(cancellationToken);
             }
             await tx.CommitAsync(cancellationToken);
+            return NoneTaken;
         }
         finally { _gate.Release(); }
     }
+
+    // One box: no other node takes a rule over.
+    private static readonly IReadOnlySet<string> NoneTaken = new HashSet<string>();
 
     public async Task<NotificationSnapshot> LoadNotificationsAsync(CancellationToken cancellationToken)
     {
