@@ -59,9 +59,10 @@ internal interface IClusterStore
     /// <summary>
     /// Says this node is alive (and what it runs), and reads the cluster: every node, and the rule states written
     /// since <paramref name="statesSince"/> (all, when null) by other nodes. Not held up by this node's writes.
-    /// With <paramref name="me"/> null it only reads (a node still starting, not yet running its rules).
+    /// With <paramref name="me"/> null it only reads (a node still starting, not yet running its rules); without
+    /// <paramref name="states"/>, only the nodes.
     /// </summary>
-    Task<ClusterRead> CheckInAsync(NodeCheckIn? me, DateTimeOffset? statesSince, CancellationToken cancellationToken);
+    Task<ClusterRead> CheckInAsync(NodeCheckIn? me, DateTimeOffset? statesSince, CancellationToken cancellationToken, bool states = true);
 
     /// <summary>Says this node stopped on purpose: it is shown as stopped, not down, and not alerted on.</summary>
     Task LeaveAsync(CancellationToken cancellationToken);

@@ -46,6 +46,10 @@ internal sealed partial class ClusterMonitor(IClusterStore store, ClusterSetting
     }
 
     private readonly SemaphoreSlim _round = new(1, 1);
+    private long _rounds;
+
+    /// <summary>The other nodes' rule states are read at every this many check-ins.</summary>
+    public const int StatesEvery = 3;
 
     private async Task RoundAsync(CancellationToken cancellationToken, bool announce = true)
     {
@@ -53,11 +57,14 @@ internal sealed partial class ClusterMonitor(IClusterStore store, ClusterSetting
         try
         {
             ClusterRead read;
+            // The others' rule states (what the status shows of them) every few check-ins: at 10,000 rules that read
+            // is most of what a check-in costs, and a status a few seconds old is still current.
+            var states = _rounds++ % StatesEvery == 0;
             try
             {
                 using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                 limit.CancelAfter(settings.CheckinInterval * 2);
-                read = await store.CheckInAsync(announce ? me() : null, _statesSince, limit.Token);
+                read = await store.CheckInAsync(announce ? me() : null, _statesSince, limit.Token, states);
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
@@ -70,7 +77,7 @@ internal sealed partial class ClusterMonitor(IClusterStore store, ClusterSetting
             membership.Update(read);
             // What was written in the last seconds is read again: a write whose transaction began before this read
             // and commits after it carries an earlier time.
-            _statesSince = read.Now - TimeSpan.FromSeconds(10);
+            if (states) _statesSince = read.Now - TimeSpan.FromSeconds(10);
             if (announce && Checked is { } then)
             {
                 try { await then(read, cancellationToken); }

@@ -6,7 +6,7 @@ namespace Sentinel.Engine.State;
 // The cluster's members: each node's check-in, and what it reads back of the others.
 internal sealed partial class PostgresStateStore
 {
-    public async Task<ClusterRead> CheckInAsync(NodeCheckIn? me, DateTimeOffset? statesSince, CancellationToken cancellationToken)
+    public async Task<ClusterRead> CheckInAsync(NodeCheckIn? me, DateTimeOffset? statesSince, CancellationToken cancellationToken, bool states = true)
     {
         // Its own connection, not the write gate: a check-in must not wait behind a slow flush (it says the node lives).
         await using var connection = await _source.OpenConnectionAsync(cancellationToken);
@@ -28,9 +28,10 @@ internal sealed partial class PostgresStateStore
                     """),
             },
         };
-        var states = batch.BatchCommands[3].Parameters;
-        states.Add(new NpgsqlParameter { Value = Node });
-        states.Add(new NpgsqlParameter<DateTimeOffset?> { TypedValue = statesSince?.ToUniversalTime(), NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        var since = batch.BatchCommands[3].Parameters;
+        since.Add(new NpgsqlParameter { Value = Node });
+        since.Add(new NpgsqlParameter<DateTimeOffset?> { TypedValue = statesSince?.ToUniversalTime(), NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        if (!states) batch.BatchCommands.RemoveAt(3);
         if (me is null) batch.BatchCommands.RemoveAt(0);
         else
         {
@@ -52,9 +53,9 @@ internal sealed partial class PostgresStateStore
             members.Add(new ClusterMember(reader.GetString(0), reader.GetString(1), reader.GetFieldValue<DateTimeOffset>(2), reader.GetFieldValue<DateTimeOffset>(3),
                 TimeSpan.FromMilliseconds(reader.GetInt32(4)), reader.IsDBNull(5) ? null : reader.GetFieldValue<DateTimeOffset>(5), reader.GetString(6),
                 reader.GetFieldValue<string[]>(7)));
-        await reader.NextResultAsync(cancellationToken);
         var written = new List<OwnedState>();
-        while (await reader.ReadAsync(cancellationToken))
+        if (states && await reader.NextResultAsync(cancellationToken))
+            while (await reader.ReadAsync(cancellationToken))
             written.Add(new OwnedState(ReadState(reader), reader.IsDBNull(11) ? null : reader.GetString(11), reader.GetFieldValue<DateTimeOffset>(12)));
         return new ClusterRead(now, members, written);
     }
