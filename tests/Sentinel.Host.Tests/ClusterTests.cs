@@ -16,6 +16,7 @@ namespace Sentinel.Host.Tests;
 public sealed class ClusterTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private const int Rules = 20;
+    private const string NightlyKey = "5bf66975-d4c7-4bf5-bcc8-b8d8a82ea278";
     private static readonly TimeSpan Checkin = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan Every = TimeSpan.FromSeconds(1);
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "sentinel-cluster-tests", Guid.NewGuid().ToString("N")[..12]);
@@ -80,6 +81,11 @@ public sealed class ClusterTests(ITestOutputHelper output) : IAsyncLifetime
                 every: 1s
                 node: all
                 probe: { type: timer }
+              - name: nightly
+                every: 1s
+                failure-threshold: 1
+                success-threshold: 1
+                probe: { type: heartbeat, with: { key: {{NightlyKey}}, period: 1h, grace: 1h } }
             """;
     }
 
@@ -123,7 +129,7 @@ public sealed class ClusterTests(ITestOutputHelper output) : IAsyncLifetime
 
             // Every node's status shows the whole cluster: its members, and each rule with the node that runs it.
             var seen = await Eventually.Until(() => StatusAsync("n3"), st => Members(st).Count == 3 && Members(st).Values.All(v => v == "up")
-                && new[] { "node:n1", "node:n2", "node:n3", "tick@n1", "tick@n2", "tick@n3", "pinned" }.All(r => Rule(st, r)?.Status == "healthy"), context: Output);
+                && new[] { "node:n1", "node:n2", "node:n3", "tick@n1", "tick@n2", "tick@n3", "pinned", "nightly" }.All(r => Rule(st, r)?.Status == "healthy"), context: Output);
             Rule(seen, "pinned")!.Node.Should().Be("n2");
             Rule(seen, "worker")!.Node.Should().Be("n1", "n3 shows the service n1 runs");
             foreach (var n in new[] { "n1", "n2", "n3" }) Rule(seen, $"tick@{n}")!.Node.Should().Be(n, "a node: all rule runs on every node, as NAME@node");
@@ -136,6 +142,18 @@ public sealed class ClusterTests(ITestOutputHelper output) : IAsyncLifetime
             exit.Should().NotBe(0);
             said.Should().Contain("rule 'pinned' is run by node n2 now");
             Rule(await StatusAsync("n2"), "pinned")!.Status.Should().Be("healthy", "nothing was paused");
+
+            // A ping reaches any node, and the node that runs its heartbeat rule judges it: recorded in the database
+            // before it is answered, read by the others at their next check-in.
+            var judge = Rule(seen, "nightly")!.Node!;
+            var heard = nodes.Keys.First(k => k != judge);
+            (await PingAsync(heard, $"/ping/{NightlyKey}/fail", "backup failed: disk full")).Should().Be(System.Net.HttpStatusCode.OK);
+            var failed = await Eventually.Until(() => StatusAsync(judge), st => Rule(st, "nightly")?.Status == "down", context: Output);
+            Rule(failed, "nightly")!.LastCheck.Should().Contain("the job reported failure").And.Contain("backup failed: disk full");
+            var third = nodes.Keys.First(k => k != judge && k != heard);
+            (await PingAsync(third, $"/ping/{NightlyKey}", "")).Should().Be(System.Net.HttpStatusCode.OK);
+            await Eventually.Until(() => StatusAsync(heard), st => Rule(st, "nightly") is { Status: "healthy", LastCheck: { } d } && d.StartsWith("last ping", StringComparison.Ordinal),
+                context: Output);
 
             // An outage told before the node that checks most dies, and one that starts as it dies: the others
             // take its rules over, the first one's incident with them.
@@ -226,6 +244,14 @@ public sealed class ClusterTests(ITestOutputHelper output) : IAsyncLifetime
 
     private async Task<System.Text.Json.JsonElement> StatusAsync(string node)
         => System.Text.Json.JsonDocument.Parse(await CliAsync(node, "status", "--json")).RootElement.Clone();
+
+    private async Task<System.Net.HttpStatusCode> PingAsync(string node, string path, string body)
+    {
+        using var doc = System.Text.Json.JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(_dir, node, "state", "status.json")));
+        using var http = new HttpClient();
+        using var response = await http.PostAsync(doc.RootElement.GetProperty("http").GetString() + path, new StringContent(body));
+        return response.StatusCode;
+    }
 
     private static Dictionary<string, string> Members(System.Text.Json.JsonElement status)
         => status.TryGetProperty("cluster", out var c)

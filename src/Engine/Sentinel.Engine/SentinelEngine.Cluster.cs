@@ -40,7 +40,7 @@ internal sealed partial class SentinelEngine
         if (_store is not IClusterStore store || Config.Engine.Cluster is not { } cluster || Membership is not { } membership) return;
         _monitor = new ClusterMonitor(store, cluster, membership,
             () => new NodeCheckIn(Version, StartedAt, cluster.CheckinInterval, ClusterNodeRules.Digest(Config), _scheduler.SharedSlots),
-            _time, _loggerFactory.CreateLogger("Sentinel.Cluster")) { Checked = AfterCheckInAsync };
+            _time, _loggerFactory.CreateLogger("Sentinel.Cluster")) { Checked = AfterCheckInAsync, Heard = Pings.Merge };
         await _monitor.ReadAsync(cancellationToken);
         if (_catalog.TryGet(PluginKind.Probe, ClusterNodeRules.Probe, out var probe))
         {

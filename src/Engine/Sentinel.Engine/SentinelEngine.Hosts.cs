@@ -73,7 +73,9 @@ internal sealed partial class SentinelEngine
     {
         if (_stopping.IsCancellationRequested) return;
         foreach (var runtime in _rules.Runtimes.Values)
-            if (runtime.Definition.ProbeOptions is BuiltIn.HeartbeatProbeOptions { Key: var k } && k == key)
+            // In a cluster, the node that runs the rule checks it (it reads the ping at its next check-in): checked
+            // here, the rule would be taken over by whichever node a pinger reaches.
+            if (runtime.Definition.ProbeOptions is BuiltIn.HeartbeatProbeOptions { Key: var k } && k == key && RunElsewhere(runtime.Definition.Name) is null)
                 _checks.Request(runtime.Definition.Name);
     }
 }

@@ -101,6 +101,8 @@ internal sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHos
     {
         if (Interlocked.Exchange(ref _started, 1) == 1) throw new InvalidOperationException("the engine is already started");
         _states.Load(await _store.LoadAsync(cancellationToken));
+        if (_store is IPingStore pings)
+            await Pings.UseStoreAsync(pings, Membership is not null, ex => { if (ex is null) Writes.Success("pings"); else Writes.Failure("pings", ex); }, cancellationToken);
         Events.Subscribe(Activity.OnEventAsync);
         if (History is not null)
         {

@@ -29,14 +29,14 @@ public sealed class HeartbeatProbeTests
     public async Task Period_IsHealthyUntilPeriodPlusGrace_ThenDown_AndAPingHeals()
     {
         var (probe, pings) = Create(period: TimeSpan.FromMinutes(5));
-        pings.Record(Key, "success", null, "");
+        await pings.RecordAsync(Key, "success", null, "");
         _time.Advance(TimeSpan.FromMinutes(6));
         (await Check(probe)).Status.Should().Be(ProbeStatus.Healthy, "5m period + 1m grace not yet passed");
         _time.Advance(TimeSpan.FromSeconds(1));
         var late = await Check(probe);
         late.Status.Should().Be(ProbeStatus.Unhealthy);
         late.Description.Should().Be("the last ping was 6m1s ago; the next was expected by 2026-11-22 02:05:00Z (+1m grace)");
-        pings.Record(Key, "success", null, "");
+        await pings.RecordAsync(Key, "success", null, "");
         (await Check(probe)).Description.Should().Be("last ping 0s ago");
     }
 
@@ -48,7 +48,7 @@ public sealed class HeartbeatProbeTests
         (await Check(probe)).Status.Should().Be(ProbeStatus.Healthy);
         _time.Advance(TimeSpan.FromSeconds(1));
         (await Check(probe)).Description.Should().StartWith("never pinged: the rule was created 1h30m1s ago, and a ping was expected by 2026-11-22 03:00:00Z");
-        pings.Record(Key, "success", null, "");
+        await pings.RecordAsync(Key, "success", null, "");
         _time.Advance(TimeSpan.FromHours(24) - TimeSpan.FromSeconds(2)); // 03:29:59 next day: the next run's grace ends at 03:30
         (await Check(probe)).Status.Should().Be(ProbeStatus.Healthy);
         _time.Advance(TimeSpan.FromSeconds(2));
@@ -59,14 +59,14 @@ public sealed class HeartbeatProbeTests
     public async Task AStartNotFinishedWithinGrace_IsDown_AndTheRunIsMeasured()
     {
         var (probe, pings) = Create(period: TimeSpan.FromHours(1), grace: TimeSpan.FromMinutes(2));
-        pings.Record(Key, "start", "r1", "");
+        await pings.RecordAsync(Key, "start", "r1", "");
         _time.Advance(TimeSpan.FromMinutes(2) + TimeSpan.FromSeconds(1));
         (await Check(probe)).Description.Should().Be("started 2m1s ago and not finished within the grace of 2m");
-        pings.Record(Key, "0", "r1", "");
+        await pings.RecordAsync(Key, "0", "r1", "");
         var done = await Check(probe);
         done.Status.Should().Be(ProbeStatus.Healthy);
         done.Data!["duration"].Should().Be(TimeSpan.FromSeconds(121));
-        pings.Record(Key, "fail", null, "disk full");
+        await pings.RecordAsync(Key, "fail", null, "disk full");
         (await Check(probe)).Description.Should().Be("the job reported failure 0s ago: disk full");
     }
 
@@ -74,7 +74,7 @@ public sealed class HeartbeatProbeTests
     public async Task ARestartedSentinel_KeepsTheClockOfACheckThatStoppedPinging_AndItsFailure()
     {
         var (probe, pings) = Create(period: TimeSpan.FromMinutes(5));
-        pings.Record(Key, "success", null, "");
+        await pings.RecordAsync(Key, "success", null, "");
         await Check(probe);
         _time.Advance(TimeSpan.FromMinutes(4));
         // Sentinel restarts: pings heard so far are gone from memory, the probe state is restored.
@@ -82,8 +82,8 @@ public sealed class HeartbeatProbeTests
         _time.Advance(TimeSpan.FromMinutes(2) + TimeSpan.FromSeconds(1));
         (await Check(probe)).Description.Should().StartWith("the last ping was 6m1s ago", "a restart must not restart the 5m clock");
 
-        pings.Record(Key, "success", null, "");
-        pings.Record(Key, "fail", null, "exit 1");
+        await pings.RecordAsync(Key, "success", null, "");
+        await pings.RecordAsync(Key, "fail", null, "exit 1");
         await Check(probe);
         (probe, _) = Create(period: TimeSpan.FromMinutes(5));
         (await Check(probe)).Description.Should().StartWith("the job reported failure 0s ago", "a reported failure stands until the next success, restart or not");
@@ -104,7 +104,7 @@ public sealed class HeartbeatProbeTests
         var (waiting, pings) = Create(period: TimeSpan.FromMinutes(10), neverPinged: NeverPinged.Wait);
         _time.Advance(TimeSpan.FromDays(3));
         (await Check(waiting)).Description.Should().StartWith("new: never pinged since the rule was created");
-        pings.Record(Key, "success", null, "");
+        await pings.RecordAsync(Key, "success", null, "");
         _time.Advance(TimeSpan.FromMinutes(11) + TimeSpan.FromSeconds(1));
         (await Check(waiting)).Status.Should().Be(ProbeStatus.Unhealthy, "after the first ping, a late one is down as usual");
     }

@@ -217,4 +217,19 @@ public sealed class ClusterStoreTests(PostgresFixture postgres) : IAsyncLifetime
         (await _b.CheckInAsync(new NodeCheckIn("1.1", started, TimeSpan.FromSeconds(3), "digest-b", []), null, default)).Members
             .Single(m => m.Node == "b").LeftAt.Should().BeNull("a node that starts again is back");
     }
+
+    [Fact]
+    public async Task APingEitherNodeHears_IsApplied_AndTheOtherReadsItAtItsCheckIn()
+    {
+        var before = (await _a.CheckInAsync(null, null, default)).Now;
+        await Task.WhenAll(Enumerable.Range(0, 30).Select(i => Task.Run(() => (i % 2 == 0 ? _a : _b).RecordPingAsync("nightly", r => r.After("log", null, "", At), default))));
+        await _b.RecordPingAsync("nightly", r => r.After("fail", null, "exit 1", At.AddMinutes(1)), default);
+
+        var read = await _a.CheckInAsync(null, null, default, states: false, pingsSince: before);
+
+        read.Pings.Keys.Should().Equal("nightly");
+        read.Pings["nightly"].Pings.Should().Be(31, "each node's pings took the row in turn");
+        read.Pings["nightly"].LastFail.Should().Be(At.AddMinutes(1));
+        (await _a.CheckInAsync(null, null, default, states: false, pingsSince: read.Now)).Pings.Should().BeEmpty("nothing was written since");
+    }
 }

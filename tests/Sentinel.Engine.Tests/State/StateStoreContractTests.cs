@@ -133,6 +133,36 @@ public abstract class StateStoreContract
         snapshot.Counts.Should().BeEmpty();
         (snapshot.MaxIncidentId, snapshot.MaxMessageId).Should().Be((0L, 0L));
         (await store.RecentIncidentsAsync(5, default)).Should().BeEmpty();
+        (await store.LoadPingsAsync(default)).Should().BeEmpty();
+    }
+
+    [Fact]
+    public async Task APing_IsKept_WithTheRunItStarted_AndAReopenedStoreHasIt()
+    {
+        await using (var store = await OpenAsync())
+        {
+            await store.RecordPingAsync("backup", r => r.After("success", null, "", At), default);
+            var started = await store.RecordPingAsync("backup", r => r.After("start", "run-7", "", At.AddMinutes(1)), default);
+            started.Should().Be(new PingRecord(LastSuccess: At, LastStart: At.AddMinutes(1), StartRid: "run-7", LastExitCode: 0, Pings: 2));
+        }
+
+        await using var reopened = await OpenAsync();
+        var pings = await reopened.LoadPingsAsync(default);
+        pings.Keys.Should().Equal("backup");
+        pings["backup"].LastStart.Should().Be(At.AddMinutes(1), "a run that started before a restart and never finishes is still told");
+        var finished = await reopened.RecordPingAsync("backup", r => r.After("3", "run-7", "tar: disk full", At.AddMinutes(4)), default);
+        finished.Should().Be(new PingRecord(LastSuccess: At, StartRid: "run-7", LastFail: At.AddMinutes(4), LastExitCode: 3, LastBody: "tar: disk full",
+            LastDuration: TimeSpan.FromMinutes(3), Pings: 3));
+    }
+
+    [Fact]
+    public async Task PingsAtTheSameMoment_AreEachApplied_NoneLost()
+    {
+        await using var store = await OpenAsync();
+
+        await Task.WhenAll(Enumerable.Range(0, 40).Select(i => Task.Run(() => store.RecordPingAsync("job", r => r.After("log", null, $"line {i}", At), default))));
+
+        (await store.LoadPingsAsync(default))["job"].Pings.Should().Be(40);
     }
 
     private static Incident Incident(long id, string rule) => new() { Id = id, Rule = rule, OpenedAt = At, Description = "GET / → 503" };

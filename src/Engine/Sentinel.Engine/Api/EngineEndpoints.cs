@@ -257,7 +257,10 @@ internal static class EngineEndpoints
             if (read > Heartbeat.PingRegistry.MaxRequestBody) return Results.Text("request body too large", statusCode: StatusCodes.Status413PayloadTooLarge);
             body = Encoding.UTF8.GetString(buffer, 0, Math.Min(read, Heartbeat.PingRegistry.BodyLimit));
         }
-        pings.Record(key, kind, ctx.Request.Query["rid"].FirstOrDefault(), body);
+        // In a cluster the node that runs the check's rule may be another: a ping the database did not take is refused,
+        // so the pinger tries again (curl --retry), rather than answered and never seen where it is judged.
+        if (await pings.RecordAsync(key, kind, ctx.Request.Query["rid"].FirstOrDefault(), body, ctx.RequestAborted) == Heartbeat.PingOutcome.NotRecorded)
+            return Results.Text("ping not recorded: the cluster's database cannot be written; try again", statusCode: StatusCodes.Status503ServiceUnavailable);
         ctx.Response.Headers["Ping-Body-Limit"] = Heartbeat.PingRegistry.BodyLimit.ToString(System.Globalization.CultureInfo.InvariantCulture);
         return Results.Text("OK");
     }

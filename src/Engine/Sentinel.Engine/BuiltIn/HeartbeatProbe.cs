@@ -54,6 +54,7 @@ internal enum NeverPinged
 /// reported failure (<c>/fail</c>, a non-zero exit status). Data: <c>last-ping</c> (age), <c>duration</c>, <c>pings</c>.
 /// </summary>
 [ReportsEvents]
+[ClusterWide] // its pings are shared by the nodes of a cluster: any node may judge them
 internal sealed class HeartbeatProbe : IProbe
 {
     private readonly HeartbeatProbeOptions _options;

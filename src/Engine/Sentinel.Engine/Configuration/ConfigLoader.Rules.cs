@@ -244,7 +244,7 @@ internal sealed partial class ConfigLoader
             errors.Add(new(locations.Of(rule, "node"), $"{label}.node: '{node}' is not a node name: use letters, digits, '.', '_' and '-', starting with a letter or digit (e.g. db1)"));
         else if (settings.Cluster is { } cluster && !clusterWide && rule.Node is null)
             errors.Add(new(locations.Of(rule), $"{label}: {(rule.Supervise is not null ? "a supervised service" : $"probe '{probe.Name}'")} is of the box it runs on: "
-                + $"in cluster mode, name the node that runs the rule, e.g. node: {cluster.Node} (a rule whose probe checks what any node can reach, such as http, gateway, nagios or timer, runs anywhere)"));
+                + $"in cluster mode, name the node that runs the rule, e.g. node: {cluster.Node} (a rule whose probe checks what any node can reach, such as http, gateway, nagios, heartbeat or timer, runs anywhere)"));
         if (errors.Count > before) return null;
         // An event (a Traceback in a log) may not be there at the next check: waiting for three in a row would never tell it.
         var failure = rule.FailureThreshold

@@ -2,14 +2,22 @@ using System.Threading.RateLimiting;
 
 namespace Sentinel.Engine.Heartbeat;
 
-/// <summary>What Sentinel's ping endpoint heard for one check.</summary>
-internal sealed record PingRecord(
-    DateTimeOffset? LastSuccess = null, DateTimeOffset? LastStart = null, string? StartRid = null, DateTimeOffset? LastFail = null,
-    int? LastExitCode = null, string? LastBody = null, TimeSpan? LastDuration = null, long Pings = 0);
+/// <summary>How a ping was taken.</summary>
+internal enum PingOutcome
+{
+    /// <summary>Recorded where every node that judges it sees it.</summary>
+    Recorded,
+    /// <summary>Recorded in this engine's memory, which judges it, but not in the store (a restart would forget it).</summary>
+    RecordedHereOnly,
+    /// <summary>Not recorded: the cluster's database could not be written, so the node that runs its rule would not see it.</summary>
+    NotRecorded,
+}
 
 /// <summary>
 /// The inbound side of the dead-man's switch: checks (configured by <c>heartbeat</c> rules, so keys are never
-/// guessed into existence) and what their pings said. Pings are rate-limited per check and in total.
+/// guessed into existence) and what their pings said, kept in the state store (<see cref="IPingStore"/>).
+/// Pings are rate-limited per check and in total. In a cluster the store is shared: a ping is recorded in the
+/// database before it is answered, and what other nodes heard is merged in at each check-in (<see cref="Merge"/>).
 /// </summary>
 internal sealed class PingRegistry : IDisposable
 {
@@ -19,9 +27,13 @@ internal sealed class PingRegistry : IDisposable
     /// <summary>Requests with a larger body are refused (413).</summary>
     public const int MaxRequestBody = 100_000;
 
-    private readonly Dictionary<string, PingRecord> _checks = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _known = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, PingRecord> _records = new(StringComparer.Ordinal);
     private readonly Lock _lock = new();
     private readonly TimeProvider _time;
+    private IPingStore? _store;
+    private bool _shared;
+    private Action<Exception?>? _written;
     // Made at the first ping: a partitioned limiter wakes every 100 ms for as long as it lives (two of them were 20
     // wake-ups a second of an engine that is never pinged).
     private readonly Lazy<PartitionedRateLimiter<string>> _limiter = new(() => PartitionedRateLimiter.CreateChained(
@@ -35,20 +47,36 @@ internal sealed class PingRegistry : IDisposable
     /// <summary>Whether the rate limiter (and its 100 ms timers) exists yet: not before the first ping.</summary>
     internal bool IsLimiting => _limiter.IsValueCreated;
 
+    /// <summary>
+    /// Keeps the records in <paramref name="store"/> from now on, starting from what it holds. <paramref name="shared"/>:
+    /// other nodes judge these pings too, so one the store cannot take is refused (the pinger tries again) rather
+    /// than heard by this node alone; otherwise it is still heard here. <paramref name="written"/> is told of each
+    /// write: null when it worked, else what failed.
+    /// </summary>
+    public async Task UseStoreAsync(IPingStore store, bool shared, Action<Exception?>? written, CancellationToken cancellationToken)
+    {
+        var stored = await store.LoadPingsAsync(cancellationToken);
+        lock (_lock)
+        {
+            foreach (var (key, record) in stored) _records.TryAdd(key, record);
+            (_store, _shared, _written) = (store, shared, written);
+        }
+    }
+
     /// <summary>Makes a check known (a heartbeat rule's key); pings for unknown keys get 404.</summary>
     public void Register(string key)
     {
-        lock (_lock) _checks.TryAdd(key, new PingRecord());
+        lock (_lock) _known.Add(key);
     }
 
     public bool IsKnown(string key)
     {
-        lock (_lock) return _checks.ContainsKey(key);
+        lock (_lock) return _known.Contains(key);
     }
 
     public PingRecord? Get(string key)
     {
-        lock (_lock) return _checks.GetValueOrDefault(key);
+        lock (_lock) return _known.Contains(key) ? _records.GetValueOrDefault(key) ?? new PingRecord() : null;
     }
 
     /// <summary>False when the check (or Sentinel as a whole) is pinged faster than allowed.</summary>
@@ -59,28 +87,49 @@ internal sealed class PingRegistry : IDisposable
     }
 
     /// <summary>Records a ping: kind is success, start, fail, log, or an exit status 0-255.</summary>
-    public void Record(string key, string kind, string? rid, string body)
+    public async Task<PingOutcome> RecordAsync(string key, string kind, string? rid, string body, CancellationToken cancellationToken = default)
     {
+        if (!IsKnown(key)) return PingOutcome.NotRecorded;
         var now = _time.GetUtcNow();
-        lock (_lock)
+        PingRecord Change(PingRecord r) => r.After(kind, rid, body, now);
+        var outcome = PingOutcome.Recorded;
+        if (_store is { } store)
         {
-            if (!_checks.TryGetValue(key, out var r)) return;
-            r = r with { Pings = r.Pings + 1, LastBody = body.Length > 0 ? body : r.LastBody };
-            TimeSpan? Duration() => r.LastStart is { } s && (rid is null || rid == r.StartRid) ? now - s : null;
-            r = kind switch
+            try
             {
-                "start" => r with { LastStart = now, StartRid = rid },
-                "log" => r,
-                "fail" => r with { LastFail = now, LastDuration = Duration() ?? r.LastDuration, LastStart = null },
-                "success" => r with { LastSuccess = now, LastExitCode = 0, LastDuration = Duration() ?? r.LastDuration, LastStart = null },
-                _ when int.TryParse(kind, out var code) => code == 0
-                    ? r with { LastSuccess = now, LastExitCode = 0, LastDuration = Duration() ?? r.LastDuration, LastStart = null }
-                    : r with { LastFail = now, LastExitCode = code, LastDuration = Duration() ?? r.LastDuration, LastStart = null },
-                _ => r,
-            };
-            _checks[key] = r;
+                var written = await store.RecordPingAsync(key, Change, cancellationToken);
+                lock (_lock) _records[key] = written;
+                _written?.Invoke(null);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                _written?.Invoke(ex);
+                if (_shared) return PingOutcome.NotRecorded;
+                outcome = PingOutcome.RecordedHereOnly;
+            }
         }
+        if (_store is null || outcome == PingOutcome.RecordedHereOnly)
+            lock (_lock) _records[key] = Change(_records.GetValueOrDefault(key) ?? new PingRecord());
         if (kind != "log") Pinged?.Invoke(key);
+        return outcome;
+    }
+
+    /// <summary>
+    /// Takes what other nodes heard (read from the shared store); a check whose judgement it changes is raised on
+    /// <see cref="Pinged"/>, so its rule is checked at once.
+    /// </summary>
+    public void Merge(IEnumerable<KeyValuePair<string, PingRecord>> records)
+    {
+        var changed = new List<string>();
+        lock (_lock)
+            foreach (var (key, record) in records)
+            {
+                var was = _records.GetValueOrDefault(key);
+                if (was == record) continue;
+                _records[key] = record;
+                if (_known.Contains(key) && (was is null || was.JudgedDifferently(record))) changed.Add(key);
+            }
+        foreach (var key in changed) Pinged?.Invoke(key);
     }
 
     /// <summary>Raised (outside the lock) after a ping that changes a check's judgement: success, start, fail or an exit status.

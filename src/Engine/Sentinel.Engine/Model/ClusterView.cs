@@ -17,7 +17,11 @@ internal sealed record ClusterMember(string Node, string Version, DateTimeOffset
 internal sealed record OwnedState(RuleState State, string? Node, DateTimeOffset UpdatedAt);
 
 /// <summary>One check-in's answer: the database's time, every node, and the rule states written since the last one.</summary>
-internal sealed record ClusterRead(DateTimeOffset Now, IReadOnlyList<ClusterMember> Members, IReadOnlyList<OwnedState> States);
+internal sealed record ClusterRead(DateTimeOffset Now, IReadOnlyList<ClusterMember> Members, IReadOnlyList<OwnedState> States)
+{
+    /// <summary>The inbound ping records written since the time asked (by any node).</summary>
+    public IReadOnlyDictionary<string, PingRecord> Pings { get; init; } = new Dictionary<string, PingRecord>();
+}
 
 /// <summary>How a node stands, as this node sees it.</summary>
 internal enum MemberState { Up, Down, Stopped }

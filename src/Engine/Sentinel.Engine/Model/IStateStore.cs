@@ -15,11 +15,11 @@ internal interface IStateStore : IAsyncDisposable
 }
 
 /// <summary>
-/// Where the engine keeps what must outlive it: rule state, incidents and the outbox, in one database so that a state
+/// Where the engine keeps what must outlive it: rule state, incidents, the outbox and the inbound pings, in one database so that a state
 /// change and the messages it causes are written together. The embedded SQLite file, or the PostgreSQL database the
 /// nodes of a cluster share; the same test suite runs over both.
 /// </summary>
-internal interface IEngineStore : IStateStore, INotificationStore;
+internal interface IEngineStore : IStateStore, INotificationStore, IPingStore;
 
 /// <summary>
 /// What the store the nodes of a cluster share adds: each rule's records (state, open incident, pending messages) are
@@ -60,9 +60,11 @@ internal interface IClusterStore
     /// Says this node is alive (and what it runs), and reads the cluster: every node, and the rule states written
     /// since <paramref name="statesSince"/> (all, when null) by other nodes. Not held up by this node's writes.
     /// With <paramref name="me"/> null it only reads (a node still starting, not yet running its rules); without
-    /// <paramref name="states"/>, only the nodes.
+    /// <paramref name="states"/>, only the nodes. The ping records written since <paramref name="pingsSince"/> (all,
+    /// when null) are read each time: a ping another node heard is judged here within a check-in.
     /// </summary>
-    Task<ClusterRead> CheckInAsync(NodeCheckIn? me, DateTimeOffset? statesSince, CancellationToken cancellationToken, bool states = true);
+    Task<ClusterRead> CheckInAsync(NodeCheckIn? me, DateTimeOffset? statesSince, CancellationToken cancellationToken, bool states = true,
+        DateTimeOffset? pingsSince = null);
 
     /// <summary>Says this node stopped on purpose: it is shown as stopped, not down, and not alerted on.</summary>
     Task LeaveAsync(CancellationToken cancellationToken);

@@ -13,10 +13,13 @@ internal sealed partial class ClusterMonitor(IClusterStore store, ClusterSetting
 {
     private readonly CancellationTokenSource _stop = new();
     private Task? _loop;
-    private DateTimeOffset? _statesSince;
+    private DateTimeOffset? _statesSince, _pingsSince;
 
     /// <summary>Called after each check-in that worked (on the monitor's loop; exceptions are logged).</summary>
     public Func<ClusterRead, CancellationToken, Task>? Checked { get; init; }
+
+    /// <summary>Given the ping records read at each round, also before this node announces itself.</summary>
+    public Action<IReadOnlyDictionary<string, PingRecord>>? Heard { get; init; }
 
     /// <summary>
     /// The cluster read before this node runs anything (so its node rules and status are whole from the start),
@@ -64,7 +67,7 @@ internal sealed partial class ClusterMonitor(IClusterStore store, ClusterSetting
             {
                 using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                 limit.CancelAfter(settings.CheckinInterval * 2);
-                read = await store.CheckInAsync(announce ? me() : null, _statesSince, limit.Token, states);
+                read = await store.CheckInAsync(announce ? me() : null, _statesSince, limit.Token, states, _pingsSince);
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
@@ -78,6 +81,8 @@ internal sealed partial class ClusterMonitor(IClusterStore store, ClusterSetting
             // What was written in the last seconds is read again: a write whose transaction began before this read
             // and commits after it carries an earlier time.
             if (states) _statesSince = read.Now - TimeSpan.FromSeconds(10);
+            _pingsSince = read.Now - TimeSpan.FromSeconds(10);
+            Heard?.Invoke(read.Pings);
             if (announce && Checked is { } then)
             {
                 try { await then(read, cancellationToken); }

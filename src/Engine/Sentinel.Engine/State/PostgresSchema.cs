@@ -76,6 +76,15 @@ internal static class PostgresSchema
         );
         CREATE INDEX sentinel_rule_state_updated ON sentinel_rule_state (updated_at);
         """,
+        // 4: the inbound pings, so that a ping any node hears is judged by the node that runs its rule.
+        """
+        CREATE TABLE sentinel_pings (
+            key text PRIMARY KEY,
+            body jsonb NOT NULL,
+            updated_at timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE INDEX sentinel_pings_updated ON sentinel_pings (updated_at);
+        """,
     ];
 
     /// <summary>The newest version this Sentinel knows.</summary>

@@ -6,7 +6,8 @@ namespace Sentinel.Engine.State;
 // The cluster's members: each node's check-in, and what it reads back of the others.
 internal sealed partial class PostgresStateStore
 {
-    public async Task<ClusterRead> CheckInAsync(NodeCheckIn? me, DateTimeOffset? statesSince, CancellationToken cancellationToken, bool states = true)
+    public async Task<ClusterRead> CheckInAsync(NodeCheckIn? me, DateTimeOffset? statesSince, CancellationToken cancellationToken, bool states = true,
+        DateTimeOffset? pingsSince = null)
     {
         // Its own connection, not the write gate: a check-in must not wait behind a slow flush (it says the node lives).
         await using var connection = await _source.OpenConnectionAsync(cancellationToken);
@@ -21,6 +22,7 @@ internal sealed partial class PostgresStateStore
                         checkin_ms = excluded.checkin_ms, left_at = NULL, rules = excluded.rules, slots = excluded.slots
                     """),
                 new NpgsqlBatchCommand("SELECT now()"),
+                new NpgsqlBatchCommand("SELECT key, body::text FROM sentinel_pings WHERE $1::timestamptz IS NULL OR updated_at > $1"),
                 new NpgsqlBatchCommand("SELECT node, version, started_at, last_seen, checkin_ms, left_at, rules, slots FROM sentinel_nodes ORDER BY node"),
                 new NpgsqlBatchCommand($"""
                     SELECT {StateColumns}, node, updated_at FROM sentinel_rule_state
@@ -28,10 +30,11 @@ internal sealed partial class PostgresStateStore
                     """),
             },
         };
-        var since = batch.BatchCommands[3].Parameters;
+        batch.BatchCommands[2].Parameters.Add(new NpgsqlParameter<DateTimeOffset?> { TypedValue = pingsSince?.ToUniversalTime(), NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        var since = batch.BatchCommands[4].Parameters;
         since.Add(new NpgsqlParameter { Value = Node });
         since.Add(new NpgsqlParameter<DateTimeOffset?> { TypedValue = statesSince?.ToUniversalTime(), NpgsqlDbType = NpgsqlDbType.TimestampTz });
-        if (!states) batch.BatchCommands.RemoveAt(3);
+        if (!states) batch.BatchCommands.RemoveAt(4);
         if (me is null) batch.BatchCommands.RemoveAt(0);
         else
         {
@@ -48,6 +51,10 @@ internal sealed partial class PostgresStateStore
         await reader.ReadAsync(cancellationToken);
         var now = reader.GetFieldValue<DateTimeOffset>(0);
         await reader.NextResultAsync(cancellationToken);
+        var pings = new Dictionary<string, PingRecord>(StringComparer.Ordinal);
+        while (await reader.ReadAsync(cancellationToken))
+            if (SqliteStateStore.ReadPing(reader.GetString(1)) is { } ping) pings[reader.GetString(0)] = ping;
+        await reader.NextResultAsync(cancellationToken);
         var members = new List<ClusterMember>();
         while (await reader.ReadAsync(cancellationToken))
             members.Add(new ClusterMember(reader.GetString(0), reader.GetString(1), reader.GetFieldValue<DateTimeOffset>(2), reader.GetFieldValue<DateTimeOffset>(3),
@@ -57,7 +64,7 @@ internal sealed partial class PostgresStateStore
         if (states && await reader.NextResultAsync(cancellationToken))
             while (await reader.ReadAsync(cancellationToken))
             written.Add(new OwnedState(ReadState(reader), reader.IsDBNull(11) ? null : reader.GetString(11), reader.GetFieldValue<DateTimeOffset>(12)));
-        return new ClusterRead(now, members, written);
+        return new ClusterRead(now, members, written) { Pings = pings };
     }
 
     public async Task LeaveAsync(CancellationToken cancellationToken)

@@ -11,7 +11,7 @@ namespace Sentinel.Engine.State;
 /// </summary>
 internal sealed partial class SqliteStateStore : IEngineStore
 {
-    private const int SchemaVersion = 5;
+    private const int SchemaVersion = 6;
     private readonly SqliteConnection _connection;
     private readonly SemaphoreSlim _gate = new(1, 1);
 
@@ -57,13 +57,14 @@ internal sealed partial class SqliteStateStore : IEngineStore
                 status TEXT NOT NULL
             );
             CREATE INDEX IF NOT EXISTS outbox_status ON outbox(status);
+            CREATE TABLE IF NOT EXISTS pings (key TEXT PRIMARY KEY, body TEXT NOT NULL);
             """;
         cmd.ExecuteNonQuery();
         Migrate(connection);
     }
 
     // Version 1 had no probe_state column, version 2 no remediation column, version 3 no outbox.incident_id,
-    // version 4 no config_paused.
+    // version 4 no config_paused, version 5 no pings (made by Prepare, as every table is).
     private static void Migrate(SqliteConnection connection)
     {
         foreach (var column in new[] { "probe_state TEXT", "remediation TEXT", "config_paused INTEGER" })
