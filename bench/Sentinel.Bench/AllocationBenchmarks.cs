@@ -47,7 +47,7 @@ public class AllocationBenchmarks
         catalog.LoadAll();
         var config = loader.Load(path, catalog);
         var store = SqliteStateStore.Open(Path.Combine(_dir, "state", "sentinel.db"), NullLogger.Instance);
-        var history = Sentinel.Engine.History.HistoryStore.Open(Path.Combine(_dir, "state", "history.db"), NullLogger.Instance);
+        var history = Sentinel.Engine.History.SqliteHistoryStore.Open(Path.Combine(_dir, "state", "history.db"), NullLogger.Instance);
         _engine = new SentinelEngine(config.Config!, catalog, store, NullLoggerFactory.Instance, loader: loader, history: history);
         await _engine.StartAsync();
 

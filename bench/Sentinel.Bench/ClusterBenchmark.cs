@@ -278,7 +278,8 @@ internal static class ClusterBenchmark
         var settings = config.Config!.Engine;
         Directory.CreateDirectory(settings.StateDirectory);
         var store = await PostgresStateStore.OpenAsync(settings.Cluster!.ConnectionString, settings.Cluster.Node, default);
-        var history = Sentinel.Engine.History.HistoryStore.Open(Path.Combine(settings.StateDirectory, "history.db"), NullLogger.Instance);
+        // As `sentinel run` in a cluster: the history in the shared database.
+        var history = Sentinel.Engine.History.PostgresHistoryStore.Open(settings.Cluster.ConnectionString, settings.Cluster.Node);
         using var logs = new Microsoft.Extensions.Logging.LoggerFactory([new StderrLogs()]);
         var engine = new SentinelEngine(config.Config!, catalog, store, logs, loader: loader, history: history);
         var output = Channel();

@@ -66,7 +66,7 @@ Console.WriteLine($"config: {rules + 1} rules loaded and validated in {loadClock
 var store = SqliteStateStore.Open(Path.Combine(dir, "state", "sentinel.db"), NullLogger.Instance);
 // History is on by default in `sentinel run`; BENCH_HISTORY=0 measures without it.
 var history = Environment.GetEnvironmentVariable("BENCH_HISTORY") is "0" ? null
-    : Sentinel.Engine.History.HistoryStore.Open(Path.Combine(dir, "state", "history.db"), NullLogger.Instance);
+    : Sentinel.Engine.History.SqliteHistoryStore.Open(Path.Combine(dir, "state", "history.db"), NullLogger.Instance);
 var engine = new SentinelEngine(config.Config!, catalog, store, NullLoggerFactory.Instance, loader: loader, history: history);
 var lateness = new List<double>(capacity: rules * 8);
 var fastStarts = new List<long>();

@@ -48,7 +48,7 @@ internal static class SurfacesBenchmark
             var config = loader.Load(configPath, catalog);
             if (!config.IsValid) { Console.Error.WriteLine(string.Join("\n", config.Errors)); return 2; }
             await using var store = SqliteStateStore.Open(Path.Combine(dir, "state", "sentinel.db"), NullLogger.Instance);
-            await using var history = HistoryStore.Open(historyPath, NullLogger.Instance);
+            await using var history = SqliteHistoryStore.Open(historyPath, NullLogger.Instance);
             var engine = new SentinelEngine(config.Config!, catalog, store, NullLoggerFactory.Instance, loader: loader, history: history);
             var start = Stopwatch.StartNew();
             await engine.StartAsync();
@@ -127,14 +127,14 @@ internal static class SurfacesBenchmark
     // Checks every minute for `days` days, as the engine writes them: one chunk and one hourly row per rule and hour.
     private static async Task<long> FillAsync(string path, int rules, int days)
     {
-        await using var store = HistoryStore.Open(path, NullLogger.Instance);
+        await using var store = SqliteHistoryStore.Open(path, NullLogger.Instance);
         var random = new Random(7);
         var nowHour = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 3_600_000;
         long written = 0;
         for (var hour = nowHour - days * 24L; hour < nowHour; hour++)
         {
-            var chunks = new List<HistoryStore.ChunkWrite>(rules);
-            var buckets = new List<HistoryStore.BucketWrite>(rules);
+            var chunks = new List<ChunkWrite>(rules);
+            var buckets = new List<BucketWrite>(rules);
             for (var r = 0; r < rules; r++)
             {
                 var start = hour * 3_600_000 + r % 60_000;
@@ -149,8 +149,8 @@ internal static class SurfacesBenchmark
                     chunk.Append(p);
                     counts.Add(p);
                 }
-                chunks.Add(new HistoryStore.ChunkWrite($"r{r}", chunk.StartMs, chunk.EndMs, chunk.Count, chunk.ToArray()));
-                buckets.Add(new HistoryStore.BucketWrite($"r{r}", hour, counts));
+                chunks.Add(new ChunkWrite($"r{r}", chunk.StartMs, chunk.EndMs, chunk.Count, chunk.ToArray()));
+                buckets.Add(new BucketWrite($"r{r}", hour, counts));
                 written += 60;
             }
             await store.WriteAsync(chunks, buckets, CancellationToken.None);

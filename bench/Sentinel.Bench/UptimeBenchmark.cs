@@ -21,7 +21,7 @@ internal static class UptimeBenchmark
         try
         {
             var time = new ManualClock(DateTimeOffset.UtcNow - TimeSpan.FromDays(30));
-            await using var store = HistoryStore.Open(Path.Combine(dir, "history.db"), NullLogger.Instance);
+            await using var store = SqliteHistoryStore.Open(Path.Combine(dir, "history.db"), NullLogger.Instance);
             await using var recorder = new HistoryRecorder(store, new HistorySettings(true, TimeSpan.FromDays(30), TimeSpan.FromDays(400), TimeSpan.FromHours(1)), time, NullLogger.Instance);
             for (var hour = 0; hour < 720; hour++)
             {

@@ -53,6 +53,7 @@ public sealed class ClusterTests(ITestOutputHelper output) : IAsyncLifetime
               state: state
               log: { directory: "" }
               state-flush-interval: 100ms
+              history: { flush-interval: 1s }
               cluster:
                 postgres: "{{_postgres!.ConnectionString(database)}}"
                 node: "${NODE}"
@@ -179,6 +180,15 @@ public sealed class ClusterTests(ITestOutputHelper output) : IAsyncLifetime
             output.WriteLine($"{busiest} killed; its rules resumed after {resumed.TotalMilliseconds:F0} ms at most");
             resumed.Should().BeLessThan(bound, "a killed node's cluster rules resume on the others within 2 x checkin-interval + one interval");
 
+            // A rule's history is the whole cluster's: a survivor shows the checks the killed node made of a rule it
+            // took over, and its own after.
+            var survivor = nodes.Keys.First(k => k != busiest);
+            var moved = Enumerable.Range(0, Rules).Select(i => $"api-{i}").First(r => _hits!.Hits(r, from, killed).All(h => h.Node == busiest) && _hits!.Hits(r, from, killed).Count > 0);
+            var history = await Eventually.Until(async () => System.Text.Json.JsonDocument.Parse(await CliAsync(survivor, "history", moved, "--since", "1h", "--json")).RootElement
+                .GetProperty("checks").EnumerateArray().Select(c => c.GetProperty("at").GetDateTimeOffset()).ToList(),
+                at => at.Any(t => t > killed + resumed), context: Output);
+            history.Should().Contain(t => t < killed - TimeSpan.FromSeconds(3), $"{busiest} checked {moved} before it was killed, and wrote it to the shared history");
+
             await Eventually.Until(() => smtp.Messages().Any(m => m.Subject == "[Sentinel] DOWN: during"), context: Output);
             // The killed node is told too (before the resolutions below, which it would otherwise share a message with).
             await Eventually.Until(() => smtp.Messages().Any(m => m.Subject == $"[Sentinel] DOWN: node:{busiest}"), context: Output);
@@ -194,7 +204,6 @@ public sealed class ClusterTests(ITestOutputHelper output) : IAsyncLifetime
                 .Should().Equal(["[Sentinel] DOWN: during", "[Sentinel] RESOLVED: during"], "one DOWN and one RESOLVED across the cluster");
 
             // The killed node is a rule of its own that is down (told once), and what runs only there is unknown.
-            var survivor = nodes.Keys.First(k => k != busiest);
             var after = await Eventually.Until(() => StatusAsync(survivor), st => Members(st).GetValueOrDefault(busiest) == "down"
                 && Rule(st, $"tick@{busiest}")?.Status == "unknown", context: Output);
             Rule(after, $"tick@{busiest}")!.Unknown.Should().Be($"node {busiest} is down");

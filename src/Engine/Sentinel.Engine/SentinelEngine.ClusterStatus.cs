@@ -7,7 +7,7 @@ namespace Sentinel.Engine;
 // as the node that checked it last wrote it; another node's rules as that node wrote them, unknown while it is down.
 internal sealed partial class SentinelEngine
 {
-    private (List<RuleStatusView> Rules, ClusterStatusView? Cluster) WithCluster(List<RuleStatusView> local)
+    private (List<RuleStatusView> Rules, ClusterStatusView? Cluster) WithCluster(List<RuleStatusView> local, bool uptime)
     {
         if (Membership is not { } membership || Config.Engine.Cluster is not { } cluster) return (local, null);
         var me = cluster.Node;
@@ -23,10 +23,12 @@ internal sealed partial class SentinelEngine
         var members = membership.Members;
         foreach (var def in Config.Rules)
         {
-            if (!def.RunsOn(cluster)) rules.Add(Remote(def, membership.StateOf(def.Name)?.State, def.Node!, membership));
+            // Their uptime counts the checks their node wrote to the shared history.
+            if (!def.RunsOn(cluster)) rules.Add(Remote(def, membership.StateOf(def.Name)?.State, def.Node!, membership) with { Uptime = uptime ? History?.Uptime(def.Name) : null });
             else if (def.AllNodesOf is { } all)
                 foreach (var m in members.Where(m => m.Node != me))
-                    rules.Add(Remote(def with { Name = $"{all}@{m.Node}" }, membership.StateOf($"{all}@{m.Node}")?.State, m.Node, membership));
+                    rules.Add(Remote(def with { Name = $"{all}@{m.Node}" }, membership.StateOf($"{all}@{m.Node}")?.State, m.Node, membership)
+                        with { Uptime = uptime ? History?.Uptime($"{all}@{m.Node}") : null });
         }
         rules.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
         var digest = ClusterNodeRules.Digest(Config);

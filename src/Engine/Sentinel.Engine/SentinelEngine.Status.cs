@@ -80,7 +80,7 @@ internal sealed partial class SentinelEngine
         var (healthy, reason) = GetHealth();
         var set = _rules.Set;
         var (rules, cluster) = WithCluster(set.Runtimes.Values.Select(r => View(r.Definition, recent, uptime)).Concat(set.Waiting.Select(w => View(w, uptime)))
-            .OrderBy(r => r.Name, StringComparer.Ordinal).ToList());
+            .OrderBy(r => r.Name, StringComparer.Ordinal).ToList(), uptime);
         return new EngineStatus(Version, StartedAt, _time.GetUtcNow(), Config.Engine.ConfigFile, healthy, reason, HttpAddress,
             new ConfigStatus(_applier.Errors.Count == 0, _applier.RejectedAt, _applier.Errors.Select(e => e.ToString()).ToList()),
             _catalog.Plugins.Select(p => new PluginView(p.Name, p.Version, p.Types.Select(t => $"{t.Kind.ToString().ToLowerInvariant()}:{t.Name}").ToList())).ToList(),

@@ -39,7 +39,7 @@ internal sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHos
     private int _started, _disposed;
 
     public SentinelEngine(SentinelConfig config, PluginCatalog catalog, IStateStore store, ILoggerFactory loggerFactory,
-        TimeProvider? time = null, IRuleScheduler? scheduler = null, ConfigLoader? loader = null, History.HistoryStore? history = null)
+        TimeProvider? time = null, IRuleScheduler? scheduler = null, ConfigLoader? loader = null, History.IHistoryStore? history = null)
     {
         _catalog = catalog;
         _store = store;
@@ -108,7 +108,7 @@ internal sealed partial class SentinelEngine : IAsyncDisposable, IRemediationHos
         {
             // History only informs (uptime, sparklines): a history file that cannot be read must not stop the checks.
             try { await History.LoadAsync(cancellationToken); }
-            catch (Exception ex) when (ex is Microsoft.Data.Sqlite.SqliteException or IOException or InvalidDataException) { LogHistoryUnreadable(_logger, ex.Message); }
+            catch (Exception ex) when (ex is System.Data.Common.DbException or IOException or InvalidDataException) { LogHistoryUnreadable(_logger, ex.Message); }
             History.Start();
         }
         _persister = new StatePersister(_store, StatusFilePath, WriteStatus, Config.Engine.StateFlushInterval, _loggerFactory.CreateLogger("Sentinel.State"), Writes)

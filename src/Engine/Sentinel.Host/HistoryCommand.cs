@@ -83,18 +83,38 @@ internal static class HistoryCommand
 
     private static async Task<JsonElement?> FromFileAsync(EngineApi api, string rule, TimeSpan window, int limit, bool hourly, CancellationToken ct)
     {
-        var path = Path.Combine(api.Settings.StateDirectory, "history.db");
-        if (!File.Exists(path))
+        IHistoryStore store;
+        if (api.Settings.Cluster is { } cluster)
         {
-            Console.Error.WriteLine($"error: no running Sentinel answered and there is no {path}: start it with `sentinel run`");
-            return null;
+            Console.Error.WriteLine("note: Sentinel is not answering; reading the cluster's history from its PostgreSQL database");
+            store = PostgresHistoryStore.Open(cluster.ConnectionString, cluster.Node);
         }
-        Console.Error.WriteLine($"note: Sentinel is not answering; reading {path} (the last few seconds before it stopped may be missing)");
-        await using var store = HistoryStore.OpenReadOnly(path);
-        var now = DateTimeOffset.UtcNow;
-        object result = hourly
-            ? new { rule, resolution = "hour", hours = await store.HourlyAsync(rule, now - window, now, ct) }
-            : new { rule, resolution = "check", checks = await store.ChecksAsync(rule, now - window, now, limit, ct) };
-        return JsonSerializer.SerializeToElement(result, SentinelJson.Options);
+        else
+        {
+            var path = Path.Combine(api.Settings.StateDirectory, "history.db");
+            if (!File.Exists(path))
+            {
+                Console.Error.WriteLine($"error: no running Sentinel answered and there is no {path}: start it with `sentinel run`");
+                return null;
+            }
+            Console.Error.WriteLine($"note: Sentinel is not answering; reading {path} (the last few seconds before it stopped may be missing)");
+            store = SqliteHistoryStore.OpenReadOnly(path);
+        }
+        await using (store)
+        {
+            var now = DateTimeOffset.UtcNow;
+            try
+            {
+                object result = hourly
+                    ? new { rule, resolution = "hour", hours = (await store.HourlyAsync(rule, now - window, now, ct)).Summed() }
+                    : new { rule, resolution = "check", checks = await store.ChecksAsync(rule, now - window, now, limit, ct) };
+                return JsonSerializer.SerializeToElement(result, SentinelJson.Options);
+            }
+            catch (Npgsql.NpgsqlException ex)
+            {
+                Console.Error.WriteLine($"error: no running Sentinel answered, and the cluster's database cannot be read: {ex.Message}");
+                return null;
+            }
+        }
     }
 }

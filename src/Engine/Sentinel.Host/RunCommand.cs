@@ -69,7 +69,7 @@ internal static class RunCommand
         }
 
         IEngineStore store;
-        Sentinel.Engine.History.HistoryStore? history;
+        Sentinel.Engine.History.IHistoryStore? history;
         try
         {
             store = settings.Cluster is { } cluster
@@ -91,9 +91,11 @@ internal static class RunCommand
         }
         try
         {
-            history = settings.History.Enabled
-                ? Sentinel.Engine.History.HistoryStore.Open(Path.Combine(settings.StateDirectory, "history.db"), loggerFactory.CreateLogger("Sentinel.History"))
-                : null;
+            // In a cluster, in the shared database (migrated by the state store above): a rule's history and uptime
+            // are the whole cluster's, wherever it ran.
+            history = !settings.History.Enabled ? null
+                : settings.Cluster is { } cluster ? Sentinel.Engine.History.PostgresHistoryStore.Open(cluster.ConnectionString, cluster.Node)
+                : Sentinel.Engine.History.SqliteHistoryStore.Open(Path.Combine(settings.StateDirectory, "history.db"), loggerFactory.CreateLogger("Sentinel.History"));
         }
         catch (StateFileUnavailableException ex)
         {

@@ -80,21 +80,25 @@ public sealed class CheckChunkTests
     }
 }
 
-public sealed class HistoryRecorderTests : IDisposable
+/// <summary>
+/// What the history does, whichever store keeps it: the SQLite file of one box and the PostgreSQL database of a
+/// cluster run this same suite (one subclass each).
+/// </summary>
+public abstract class HistoryRecorderContract
 {
-    private readonly TempDir _dir = new();
-    private readonly FakeTimeProvider _time = new(DateTimeOffset.Parse("2026-11-20T12:00:00Z"));
+    private protected readonly FakeTimeProvider _time = new(DateTimeOffset.Parse("2026-11-20T12:00:00Z"));
 
-    public void Dispose() => _dir.Dispose();
+    /// <summary>The store, over the same database each time (as the node <paramref name="node"/>, in a cluster).</summary>
+    private protected abstract IHistoryStore OpenStore(string node = "a");
 
-    private (HistoryStore Store, HistoryRecorder Recorder) Open(TimeSpan? retention = null, TimeSpan? downsampled = null)
+    private protected (IHistoryStore Store, HistoryRecorder Recorder) Open(TimeSpan? retention = null, TimeSpan? downsampled = null, string node = "a")
     {
-        var store = HistoryStore.Open(Path.Combine(_dir.Path, "history.db"), NullLogger.Instance);
+        var store = OpenStore(node);
         var settings = new HistorySettings(true, retention ?? TimeSpan.FromDays(30), downsampled ?? TimeSpan.FromDays(400), TimeSpan.FromSeconds(5));
         return (store, new HistoryRecorder(store, settings, _time, NullLogger.Instance));
     }
 
-    private void Check(HistoryRecorder r, string rule, bool ok, RuleStatus state, int ms = 10)
+    private protected void Check(HistoryRecorder r, string rule, bool ok, RuleStatus state, int ms = 10)
         => r.Record(rule, new CheckRecord(ok ? ProbeStatus.Healthy : ProbeStatus.Unhealthy, ok ? "ok" : "refused", _time.GetUtcNow(), TimeSpan.FromMilliseconds(ms)), state);
 
     [Fact]
@@ -217,9 +221,19 @@ public sealed class HistoryRecorderTests : IDisposable
             checks.Should().HaveCount(12).And.OnlyContain(c => c.At >= now - TimeSpan.FromDays(2) - TimeSpan.FromHours(1));
             var hours = await store.HourlyAsync("db", firstDay, now, CancellationToken.None);
             hours.Should().HaveCount(10, "the hourly counts of the last 10 days stay after their checks are gone");
-            hours.Should().OnlyContain(h => h.Checks == 6 && h.Down == 1 && h.Failures == 1);
+            hours.Summed().Should().OnlyContain(h => h.Checks == 6 && h.Down == 1 && h.Failures == 1);
         }
     }
+
+}
+
+public sealed class SqliteHistoryRecorderTests : HistoryRecorderContract, IDisposable
+{
+    private readonly TempDir _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    private protected override IHistoryStore OpenStore(string node = "a") => SqliteHistoryStore.Open(Path.Combine(_dir.Path, "history.db"), NullLogger.Instance);
 
     [Fact]
     public async Task ReadOnly_Store_ReadsWhatTheEngineWrote()
@@ -230,8 +244,69 @@ public sealed class HistoryRecorderTests : IDisposable
         {
             for (var i = 0; i < 5; i++) { Check(recorder, "r", false, RuleStatus.Down); _time.Advance(TimeSpan.FromMinutes(1)); }
             await recorder.FlushAsync();
-            await using var reader = HistoryStore.OpenReadOnly(store.Path);
+            await using var reader = SqliteHistoryStore.OpenReadOnly(store.Where);
             (await reader.ChecksAsync("r", _time.GetUtcNow() - TimeSpan.FromHours(1), _time.GetUtcNow(), 100, CancellationToken.None)).Should().HaveCount(5);
+        }
+    }
+}
+
+/// <summary>The same suite over a real PostgreSQL database; and what two nodes over it see.</summary>
+[Collection(PostgresCollection.Name)]
+public sealed class PostgresHistoryRecorderTests(PostgresFixture postgres) : HistoryRecorderContract, IAsyncLifetime
+{
+    private string _database = "";
+
+    public async Task InitializeAsync()
+    {
+        _database = await postgres.Server.CreateDatabaseAsync();
+        await (await Sentinel.Engine.State.PostgresStateStore.OpenAsync(_database, default)).DisposeAsync(); // the schema
+    }
+
+    public Task DisposeAsync() => Task.CompletedTask;
+
+    private protected override IHistoryStore OpenStore(string node = "a") => PostgresHistoryStore.Open(_database, node);
+
+    [Fact]
+    public async Task ARuleThatMovedBetweenNodes_HasOneHistory_AndOneUptime_OnEitherNode()
+    {
+        var (storeA, a) = Open(node: "a");
+        var (storeB, b) = Open(node: "b");
+        await using (storeA)
+        await using (storeB)
+        await using (a)
+        await using (b)
+        {
+            // Node a checks the rule for 20 minutes (4 down of 20), dies mid-hour; node b takes it over (10 checks, all healthy).
+            var start = _time.GetUtcNow();
+            for (var i = 0; i < 20; i++) { Check(a, "api", i >= 4, i < 4 ? RuleStatus.Down : RuleStatus.Healthy, ms: i); _time.Advance(TimeSpan.FromMinutes(1)); }
+            await a.FlushAsync();
+            for (var i = 20; i < 30; i++) { Check(b, "api", true, RuleStatus.Healthy, ms: i); _time.Advance(TimeSpan.FromMinutes(1)); }
+            await b.FlushAsync();
+            await a.RefreshOthersAsync(CancellationToken.None);
+            await b.RefreshOthersAsync(CancellationToken.None);
+
+            a.Uptime("api").Day.Should().BeApproximately(26.0 / 30, 1e-9, "node a counts b's checks too");
+            b.Uptime("api").Day.Should().BeApproximately(26.0 / 30, 1e-9, "node b counts the checks a made before it died");
+            var hours = await b.HourlyAsync("api", start, _time.GetUtcNow(), CancellationToken.None);
+            hours.Sum(h => h.Checks).Should().Be(30);
+            hours.Sum(h => h.Down).Should().Be(4);
+            var checks = await b.ChecksAsync("api", start, _time.GetUtcNow(), 1000, CancellationToken.None);
+            checks.Select(c => (int)c.Duration.TotalMilliseconds).Should().Equal(Enumerable.Range(0, 30), "both nodes' checks, in time order");
+            (await a.ChecksAsync("api", start, _time.GetUtcNow(), 5, CancellationToken.None)).Select(c => (int)c.Duration.TotalMilliseconds)
+                .Should().Equal(Enumerable.Range(25, 5), "the newest, wherever they were made");
+
+            // Node b goes on counting: a's next read of the others follows it.
+            for (var i = 30; i < 40; i++) { Check(b, "api", false, RuleStatus.Down, ms: i); _time.Advance(TimeSpan.FromSeconds(10)); }
+            await b.FlushAsync();
+            await a.RefreshOthersAsync(CancellationToken.None);
+            a.Uptime("api").Day.Should().BeApproximately(26.0 / 40, 1e-9);
+
+            // A node restarted reads back its own counts to go on with, and the others' to count.
+            await using var storeA2 = OpenStore("a");
+            await using var a2 = new HistoryRecorder(storeA2, a.Settings, _time, NullLogger.Instance);
+            await a2.LoadAsync(CancellationToken.None);
+            a2.Uptime("api").Day.Should().BeApproximately(26.0 / 40, 1e-9);
+            a2.Recent("api").Select(c => (int)c.Duration.TotalMilliseconds).Should().EndWith([38, 39], "the sparkline ends with the newest checks, b's");
         }
     }
 }

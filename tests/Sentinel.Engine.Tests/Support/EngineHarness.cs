@@ -44,7 +44,7 @@ internal sealed class EngineHarness : IAsyncDisposable
     public PluginCatalog Catalog { get; private set; } = null!;
     public SqliteStateStore Store { get; private set; } = null!;
     public SentinelEngine Engine { get; private set; } = null!;
-    public Sentinel.Engine.History.HistoryStore? History { get; private set; }
+    public Sentinel.Engine.History.SqliteHistoryStore? History { get; private set; }
     private Microsoft.AspNetCore.Builder.WebApplication? _web;
     public ILoggerFactory Loggers { get; } = NullLoggerFactory.Instance;
 
@@ -125,7 +125,7 @@ internal sealed class EngineHarness : IAsyncDisposable
         result.Errors.Should().BeEmpty();
         Store = SqliteStateStore.Open(Path.Combine(settings.StateDirectory, "sentinel.db"), Loggers.CreateLogger("state"));
         History = settings.History.Enabled
-            ? Sentinel.Engine.History.HistoryStore.Open(Path.Combine(settings.StateDirectory, "history.db"), Loggers.CreateLogger("history"))
+            ? Sentinel.Engine.History.SqliteHistoryStore.Open(Path.Combine(settings.StateDirectory, "history.db"), Loggers.CreateLogger("history"))
             : null;
         // A restarted engine gets a new scheduler (the old one was stopped with its engine) on the same clock.
         if (FakeTime is not null) Scheduler = new ManualRuleScheduler(FakeTime);

@@ -20,7 +20,7 @@ internal sealed partial class HistoryRecorder : IAsyncDisposable
     /// <summary>Checks per chunk at most (a chunk also ends with its hour).</summary>
     public const int ChunkChecks = 64;
     private const long MemoryHours = 30 * 24 + 1;
-    private readonly HistoryStore _store;
+    private readonly IHistoryStore _store;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<string, RuleHistory> _rules = new(StringComparer.Ordinal);
@@ -30,7 +30,7 @@ internal sealed partial class HistoryRecorder : IAsyncDisposable
 
     private readonly State.StateWriteMonitor? _writes;
 
-    public HistoryRecorder(HistoryStore store, HistorySettings settings, TimeProvider time, ILogger logger, State.StateWriteMonitor? writes = null)
+    public HistoryRecorder(IHistoryStore store, HistorySettings settings, TimeProvider time, ILogger logger, State.StateWriteMonitor? writes = null)
     {
         _writes = writes;
         _store = store;
@@ -40,7 +40,7 @@ internal sealed partial class HistoryRecorder : IAsyncDisposable
     }
 
     public HistorySettings Settings { get; }
-    public HistoryStore Store => _store;
+    public IHistoryStore Store => _store;
 
     private sealed class RuleHistory
     {
@@ -57,7 +57,9 @@ internal sealed partial class HistoryRecorder : IAsyncDisposable
         // The uptime sums of the hours before UptimeHour (within 30 days), kept until the hour turns or a past hour
         // changes: status.json and the page ask for every rule's uptime, which was a walk over up to 720 hours each.
         public long UptimeHour = long.MinValue;
-        public long DayChecks, DayDown, WeekChecks, WeekDown, MonthChecks, MonthDown;
+        public long DayChecks, DayDown, WeekChecks, WeekDown, MonthChecks, MonthDown, OthersNowChecks, OthersNowDown;
+        // In a cluster, the hourly counts other nodes made of this rule (it ran there before, or runs there now).
+        public Dictionary<(string Node, long Hour), HourCounts>? Others;
     }
 
     /// <summary>Reads the last 30 days of hourly counts and each rule's last checks (whenever they were).</summary>
@@ -73,6 +75,7 @@ internal sealed partial class HistoryRecorder : IAsyncDisposable
                 h.UptimeHour = long.MinValue;
             }
         }
+        await RefreshOthersAsync(cancellationToken);
         foreach (var (name, points) in await _store.LatestAsync(cancellationToken))
         {
             var h = Get(name);
@@ -86,12 +89,14 @@ internal sealed partial class HistoryRecorder : IAsyncDisposable
     private void Loop()
     {
         var lastPrune = DateTimeOffset.MinValue;
+        long flushes = 0;
         while (!_stop.IsCancellationRequested)
         {
             try
             {
                 _stop.Token.WaitHandle.WaitOne(Settings.FlushInterval);
                 FlushAsync(CancellationToken.None).GetAwaiter().GetResult();
+                if (++flushes % OthersEvery == 0) RefreshOthersAsync(CancellationToken.None).GetAwaiter().GetResult();
                 if (_time.GetUtcNow() - lastPrune >= TimeSpan.FromHours(1))
                 {
                     PruneAsync(CancellationToken.None).GetAwaiter().GetResult();
@@ -179,24 +184,60 @@ internal sealed partial class HistoryRecorder : IAsyncDisposable
         {
             if (h.UptimeHour != nowHour)
             {
-                h.DayChecks = h.DayDown = h.WeekChecks = h.WeekDown = h.MonthChecks = h.MonthDown = 0;
-                foreach (var (hour, c) in h.Hours)
-                {
-                    var age = nowHour - hour;
-                    if (age < 1 || age >= 30 * 24) continue; // the current hour is added below, as it is now
-                    h.MonthChecks += c.Checks; h.MonthDown += c.Down;
-                    if (age < 7 * 24) { h.WeekChecks += c.Checks; h.WeekDown += c.Down; }
-                    if (age < 24) { h.DayChecks += c.Checks; h.DayDown += c.Down; }
-                }
+                h.DayChecks = h.DayDown = h.WeekChecks = h.WeekDown = h.MonthChecks = h.MonthDown = h.OthersNowChecks = h.OthersNowDown = 0;
+                foreach (var (hour, c) in h.Hours) Sum(h, nowHour - hour, c);
+                // Other nodes' counts change only when they are read again, which resets these sums: their current hour is summed too.
+                if (h.Others is { } others)
+                    foreach (var ((_, hour), c) in others)
+                        if (nowHour == hour) { h.OthersNowChecks += c.Checks; h.OthersNowDown += c.Down; }
+                        else Sum(h, nowHour - hour, c);
                 h.UptimeHour = nowHour;
             }
             var current = h.Hours.GetValueOrDefault(nowHour);
-            (dc, dd) = (h.DayChecks + current.Checks, h.DayDown + current.Down);
-            (wc, wd) = (h.WeekChecks + current.Checks, h.WeekDown + current.Down);
-            (mc, md) = (h.MonthChecks + current.Checks, h.MonthDown + current.Down);
+            var (nowChecks, nowDown) = (current.Checks + h.OthersNowChecks, current.Down + h.OthersNowDown);
+            (dc, dd) = (h.DayChecks + nowChecks, h.DayDown + nowDown);
+            (wc, wd) = (h.WeekChecks + nowChecks, h.WeekDown + nowDown);
+            (mc, md) = (h.MonthChecks + nowChecks, h.MonthDown + nowDown);
         }
         static double? Share(long checks, long down) => checks == 0 ? null : (double)(checks - down) / checks;
         return new UptimeView(Share(dc, dd), Share(wc, wd), Share(mc, md));
+    }
+
+    private static void Sum(RuleHistory h, long age, HourCounts c)
+    {
+        if (age < 1 || age >= 30 * 24) return; // the current hour is added as it is now
+        h.MonthChecks += c.Checks; h.MonthDown += c.Down;
+        if (age < 7 * 24) { h.WeekChecks += c.Checks; h.WeekDown += c.Down; }
+        if (age < 24) { h.DayChecks += c.Checks; h.DayDown += c.Down; }
+    }
+
+    /// <summary>Other nodes' hourly counts are read again at every this many flushes (in a cluster).</summary>
+    public const int OthersEvery = 2;
+    private DateTimeOffset? _othersSince;
+
+    /// <summary>
+    /// Reads what other nodes of a cluster counted since the last read (nothing on one box), so that uptime counts
+    /// every check of a rule, wherever it ran.
+    /// </summary>
+    public async Task RefreshOthersAsync(CancellationToken cancellationToken)
+    {
+        var fromHour = _time.GetUtcNow().ToUnixTimeMilliseconds() / HistoryMath.HourMs - MemoryHours;
+        var (now, hours) = await _store.OthersHourlyAsync(fromHour, _othersSince, cancellationToken);
+        // A write whose transaction began before this read and committed after it carries an earlier time: the last
+        // seconds are read again.
+        _othersSince = now - TimeSpan.FromSeconds(30);
+        foreach (var (node, b) in hours)
+        {
+            var h = Get(b.Rule);
+            lock (h.Lock)
+            {
+                h.Others ??= [];
+                h.Others[(node, b.Hour)] = b.Counts;
+                h.UptimeHour = long.MinValue;
+                if (h.Others.Count > MemoryHours * 2)
+                    foreach (var old in h.Others.Keys.Where(k => k.Hour < fromHour).ToList()) h.Others.Remove(old);
+            }
+        }
     }
 
     /// <summary>A rule's checks between two times, oldest first, at most <paramref name="limit"/> (the newest), including the ones not yet written.</summary>
@@ -215,24 +256,31 @@ internal sealed partial class HistoryRecorder : IAsyncDisposable
                     unwritten = chunks.SelectMany(c => CheckChunk.Decode(c.StartMs, c.ToArray())).Where(p => p.At >= from && p.At <= to).ToList();
                 }
             }
-        if (unwritten.Count >= limit) return unwritten[^limit..];
-        var stored = await _store.ChecksAsync(rule, from, to, limit - unwritten.Count, cancellationToken, before);
+        // Other nodes' checks (in a cluster) may be newer than what is in memory here: merged by time.
+        var stored = await _store.ChecksAsync(rule, from, to, limit, cancellationToken, before);
         stored.AddRange(unwritten);
-        return stored;
+        stored.Sort((a, b) => a.At.CompareTo(b.At));
+        return stored.Count > limit ? stored[^limit..] : stored;
     }
 
-    /// <summary>A rule's hourly counts between two times, oldest first (what is in memory is newer than the disk).</summary>
+    /// <summary>
+    /// A rule's hourly counts between two times, oldest first: this node's (from memory where it has them, newer than
+    /// the store) and, in a cluster, the other nodes' added.
+    /// </summary>
     public async Task<List<HourBucket>> HourlyAsync(string rule, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken)
     {
-        var byHour = (await _store.HourlyAsync(rule, from, to, cancellationToken)).ToDictionary(b => b.Hour.ToUnixTimeMilliseconds() / HistoryMath.HourMs);
+        var stored = await _store.HourlyAsync(rule, from, to, cancellationToken);
         if (_rules.TryGetValue(rule, out var h))
         {
             long fromHour = from.ToUnixTimeMilliseconds() / HistoryMath.HourMs, toHour = to.ToUnixTimeMilliseconds() / HistoryMath.HourMs;
             lock (h.Lock)
-                foreach (var (hour, c) in h.Hours)
-                    if (hour >= fromHour && hour <= toHour) byHour[hour] = c.ToBucket(hour);
+            {
+                var inMemory = h.Hours.Where(kv => kv.Key >= fromHour && kv.Key <= toHour).ToList();
+                stored.RemoveAll(s => s.Mine && h.Hours.ContainsKey(s.Hour));
+                stored.AddRange(inMemory.Select(kv => new StoredHour(kv.Key, true, kv.Value)));
+            }
         }
-        return byHour.OrderBy(kv => kv.Key).Select(kv => kv.Value).ToList();
+        return stored.Summed();
     }
 
     /// <summary>Writes what changed since the last flush, in one transaction.</summary>
@@ -241,8 +289,8 @@ internal sealed partial class HistoryRecorder : IAsyncDisposable
         await _flushGate.WaitAsync(cancellationToken);
         try
         {
-            var chunks = new List<HistoryStore.ChunkWrite>();
-            var buckets = new List<HistoryStore.BucketWrite>();
+            var chunks = new List<ChunkWrite>();
+            var buckets = new List<BucketWrite>();
             var written = new List<(RuleHistory H, List<CheckChunk> Closed, CheckChunk? Open, List<long> Hours)>();
             foreach (var (rule, h) in _rules)
             {

@@ -85,6 +85,34 @@ internal static class PostgresSchema
         );
         CREATE INDEX sentinel_pings_updated ON sentinel_pings (updated_at);
         """,
+        // 5: the check history, each node's checks apart (a rule checked by two nodes in one hour has a row of counts
+        // from each, summed when read): the chunks of checks, and the hourly counts kept longer.
+        """
+        CREATE TABLE sentinel_history_chunks (
+            rule text NOT NULL,
+            node text NOT NULL,
+            start_ms bigint NOT NULL,
+            end_ms bigint NOT NULL,
+            count integer NOT NULL,
+            data bytea NOT NULL,
+            PRIMARY KEY (rule, start_ms, node)
+        );
+        CREATE INDEX sentinel_history_chunks_end ON sentinel_history_chunks (end_ms);
+        CREATE TABLE sentinel_history_hourly (
+            rule text NOT NULL,
+            node text NOT NULL,
+            hour bigint NOT NULL,
+            checks bigint NOT NULL,
+            failures bigint NOT NULL,
+            degraded bigint NOT NULL,
+            down bigint NOT NULL,
+            duration_sum_us bigint NOT NULL,
+            duration_max_us bigint NOT NULL,
+            updated_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (rule, hour, node)
+        );
+        CREATE INDEX sentinel_history_hourly_updated ON sentinel_history_hourly (updated_at);
+        """,
     ];
 
     /// <summary>The newest version this Sentinel knows.</summary>

@@ -4,25 +4,18 @@ using Sentinel.Engine.State;
 
 namespace Sentinel.Engine.History;
 
-/// <summary>Checks of one rule in one hour, summed: what uptime figures and the downsampled history are made of.</summary>
-internal sealed record HourBucket(DateTimeOffset Hour, long Checks, long Failures, long Degraded, long Down, TimeSpan DurationAverage, TimeSpan DurationMax)
-{
-    /// <summary>Share of the checks taken while the rule was not down (after thresholds); null without checks.</summary>
-    public double? Uptime => Checks == 0 ? null : (double)(Checks - Down) / Checks;
-}
-
 /// <summary>
-/// History in its own SQLite file (state/history.db), apart from the state and the outbox so that its volume never
+/// History on one box, in its own SQLite file (state/history.db), apart from the state and the outbox so that its volume never
 /// slows them: <c>chunks</c> holds every check packed per rule and hour (<see cref="CheckChunk"/>), kept for the
 /// retention; <c>hourly</c> holds per rule and hour the counts and durations, kept far longer (the downsampled history).
 /// </summary>
-internal sealed class HistoryStore : IAsyncDisposable
+internal sealed class SqliteHistoryStore : IHistoryStore
 {
     private readonly SqliteConnection _connection;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly Dictionary<string, long> _ids = new(StringComparer.Ordinal);
 
-    private HistoryStore(SqliteConnection connection, string path)
+    private SqliteHistoryStore(SqliteConnection connection, string path)
     {
         _connection = connection;
         Path = path;
@@ -30,15 +23,15 @@ internal sealed class HistoryStore : IAsyncDisposable
 
     public string Path { get; }
 
-    public static HistoryStore Open(string path, ILogger logger, TimeProvider? time = null)
+    public static SqliteHistoryStore Open(string path, ILogger logger, TimeProvider? time = null)
         => new(SqliteFile.Open(path, Prepare, logger, time, out _), path);
 
     /// <summary>For readers beside a running engine (the CLI): no schema change, no moving aside, no writes.</summary>
-    public static HistoryStore OpenReadOnly(string path)
+    public static SqliteHistoryStore OpenReadOnly(string path)
     {
         var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
         connection.Open();
-        return new HistoryStore(connection, path);
+        return new SqliteHistoryStore(connection, path);
     }
 
     private static void Prepare(SqliteConnection connection)
@@ -57,11 +50,9 @@ internal sealed class HistoryStore : IAsyncDisposable
         cmd.ExecuteNonQuery();
     }
 
-    internal sealed record ChunkWrite(string Rule, long StartMs, long EndMs, int Count, byte[] Data);
+    public string Where => Path;
 
-    internal sealed record BucketWrite(string Rule, long Hour, HourCounts Counts);
-
-    internal async Task WriteAsync(IReadOnlyCollection<ChunkWrite> chunks, IReadOnlyCollection<BucketWrite> buckets, CancellationToken cancellationToken)
+    public async Task WriteAsync(IReadOnlyCollection<ChunkWrite> chunks, IReadOnlyCollection<BucketWrite> buckets, CancellationToken cancellationToken)
     {
         if (chunks.Count == 0 && buckets.Count == 0) return;
         await _gate.WaitAsync(cancellationToken);
@@ -130,8 +121,7 @@ internal sealed class HistoryStore : IAsyncDisposable
         return _ids[rule] = (long)cmd.ExecuteScalar()!;
     }
 
-    /// <summary>The hourly counts of every rule from <paramref name="fromHour"/> on (hours since the Unix epoch).</summary>
-    internal async Task<List<BucketWrite>> LoadHourlyAsync(long fromHour, CancellationToken cancellationToken)
+    public async Task<List<BucketWrite>> LoadHourlyAsync(long fromHour, CancellationToken cancellationToken)
     {
         await _gate.WaitAsync(cancellationToken);
         try
@@ -151,8 +141,12 @@ internal sealed class HistoryStore : IAsyncDisposable
         finally { _gate.Release(); }
     }
 
-    /// <summary>Every rule's newest checks (from its last two chunks), for the sparklines after a start: one seek per rule.</summary>
-    internal async Task<Dictionary<string, List<CheckPoint>>> LatestAsync(CancellationToken cancellationToken)
+    // One box: there are no other nodes.
+    public Task<(DateTimeOffset Now, List<(string Node, BucketWrite Bucket)> Hours)> OthersHourlyAsync(long fromHour, DateTimeOffset? since, CancellationToken cancellationToken)
+        => Task.FromResult((DateTimeOffset.UtcNow, new List<(string, BucketWrite)>()));
+
+    // One seek per rule.
+    public async Task<Dictionary<string, List<CheckPoint>>> LatestAsync(CancellationToken cancellationToken)
     {
         await _gate.WaitAsync(cancellationToken);
         try
@@ -182,13 +176,12 @@ internal sealed class HistoryStore : IAsyncDisposable
         finally { _gate.Release(); }
     }
 
-    /// <summary>A rule's hourly counts between two times (inclusive hours), oldest first.</summary>
-    public async Task<List<HourBucket>> HourlyAsync(string rule, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken)
+    public async Task<List<StoredHour>> HourlyAsync(string rule, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken)
     {
         await _gate.WaitAsync(cancellationToken);
         try
         {
-            var list = new List<HourBucket>();
+            var list = new List<StoredHour>();
             using var cmd = _connection.CreateCommand();
             cmd.CommandText = """
                 SELECT h.hour, h.checks, h.failures, h.degraded, h.down, h.duration_sum_us, h.duration_max_us
@@ -199,13 +192,12 @@ internal sealed class HistoryStore : IAsyncDisposable
             cmd.Parameters.AddWithValue("$to", to.ToUnixTimeMilliseconds() / HistoryMath.HourMs);
             using var r = await cmd.ExecuteReaderAsync(cancellationToken);
             while (await r.ReadAsync(cancellationToken))
-                list.Add(new HourCounts(r.GetInt64(1), r.GetInt64(2), r.GetInt64(3), r.GetInt64(4), r.GetInt64(5), r.GetInt64(6)).ToBucket(r.GetInt64(0)));
+                list.Add(new StoredHour(r.GetInt64(0), true, new HourCounts(r.GetInt64(1), r.GetInt64(2), r.GetInt64(3), r.GetInt64(4), r.GetInt64(5), r.GetInt64(6))));
             return list;
         }
         finally { _gate.Release(); }
     }
 
-    /// <summary>A rule's checks between two times, oldest first, at most <paramref name="limit"/> (the newest ones).</summary>
     public async Task<List<CheckPoint>> ChecksAsync(string rule, DateTimeOffset from, DateTimeOffset to, int limit, CancellationToken cancellationToken,
         long? beforeStartMs = null)
     {
@@ -238,7 +230,6 @@ internal sealed class HistoryStore : IAsyncDisposable
         finally { _gate.Release(); }
     }
 
-    /// <summary>Deletes checks older than <paramref name="checksBefore"/> and hourly counts older than <paramref name="hourlyBefore"/>.</summary>
     public async Task<(int Chunks, int Hours)> PruneAsync(DateTimeOffset checksBefore, DateTimeOffset hourlyBefore, CancellationToken cancellationToken)
     {
         await _gate.WaitAsync(cancellationToken);
@@ -256,33 +247,10 @@ internal sealed class HistoryStore : IAsyncDisposable
         finally { _gate.Release(); }
     }
 
-    /// <summary>The file's size on disk (database and write-ahead log).</summary>
-    public long SizeOnDisk => new[] { "", "-wal" }.Select(s => new FileInfo(Path + s)).Where(f => f.Exists).Sum(f => f.Length);
-
     public async ValueTask DisposeAsync()
     {
         await _gate.WaitAsync();
         try { await _connection.DisposeAsync(); }
         finally { _gate.Release(); }
     }
-}
-
-/// <summary>Running sums of one rule's checks in one hour.</summary>
-internal struct HourCounts(long checks, long failures, long degraded, long down, long durationSumUs, long durationMaxUs)
-{
-    public long Checks = checks, Failures = failures, Degraded = degraded, Down = down, DurationSumUs = durationSumUs, DurationMaxUs = durationMaxUs;
-
-    public void Add(CheckPoint p)
-    {
-        Checks++;
-        if (p.Status == Abstractions.ProbeStatus.Unhealthy) Failures++;
-        if (p.Status == Abstractions.ProbeStatus.Degraded) Degraded++;
-        if (p.State == RuleStatus.Down) Down++;
-        var us = Math.Max(0, p.Duration.Ticks / 10);
-        DurationSumUs += us;
-        DurationMaxUs = Math.Max(DurationMaxUs, us);
-    }
-
-    public readonly HourBucket ToBucket(long hour) => new(DateTimeOffset.FromUnixTimeMilliseconds(hour * HistoryMath.HourMs), Checks, Failures, Degraded, Down,
-        TimeSpan.FromTicks(Checks == 0 ? 0 : DurationSumUs * 10 / Checks), TimeSpan.FromTicks(DurationMaxUs * 10));
 }
