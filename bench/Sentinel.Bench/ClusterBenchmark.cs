@@ -270,6 +270,11 @@ internal static class ClusterBenchmark
     /// <summary>`cluster-node CONFIG`: one node, as `sentinel run` makes it, printing each check it starts.</summary>
     public static async Task<int> NodeAsync(string[] args)
     {
+        // What batch acquisition buys, measured by setting them (docs/performance.md).
+        if (Environment.GetEnvironmentVariable("SENTINEL_BENCH_MAX_BATCH") is { Length: > 0 } maxBatch)
+            Sentinel.Engine.Scheduling.ClusterSlots.MaxBatchSize = int.Parse(maxBatch, CultureInfo.InvariantCulture);
+        if (Environment.GetEnvironmentVariable("SENTINEL_BENCH_FIRE_AHEAD") is { Length: > 0 } ahead)
+            Sentinel.Engine.Scheduling.ClusterSlots.FireAheadWindow = Duration.Parse(ahead);
         var loader = new ConfigLoader();
         var catalog = new PluginCatalog([], NullLogger.Instance, builtIn: [new Sentinel.Engine.BuiltIn.EngineProbesPlugin()]);
         catalog.LoadAll();

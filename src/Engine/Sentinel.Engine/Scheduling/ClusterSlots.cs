@@ -24,6 +24,15 @@ internal sealed class ClusterSlots : IAsyncDisposable
     private readonly IScheduler _scheduler;
     private readonly ILogger _logger;
 
+    /// <summary>
+    /// Slots acquired (and fired) under one <c>QRTZ_LOCKS</c> row lock at most: slot jobs return at once, so a few
+    /// threads fire many slots (settable for the benchmark that measures what batching buys).
+    /// </summary>
+    internal static int MaxBatchSize { get; set; } = 10;
+
+    /// <summary>How far ahead of its time a slot is acquired with the one before it.</summary>
+    internal static TimeSpan FireAheadWindow { get; set; } = QuartzRuleScheduler.FireAheadWindow;
+
     private ClusterSlots(ServiceProvider services, IScheduler scheduler, ILogger logger)
     {
         _services = services;
@@ -48,8 +57,8 @@ internal sealed class ClusterSlots : IAsyncDisposable
             q.ConfigureScheduler(o =>
             {
                 o.InstanceId = node;
-                o.MaxBatchSize = 10; // slot jobs return at once: a few threads fire many slots
-                o.BatchTriggerAcquisitionFireAheadTimeWindow = QuartzRuleScheduler.FireAheadWindow;
+                o.MaxBatchSize = MaxBatchSize;
+                o.BatchTriggerAcquisitionFireAheadTimeWindow = FireAheadWindow;
                 // Nothing tells this node that another pinned a slot to it (spreading, a node back): a node with
                 // nothing to fire looks again after a second, not after Quartz's default 30 s (measured: a node that
                 // joined fired nothing for up to half a minute; docs/performance.md).
