@@ -39,7 +39,12 @@ internal sealed partial class SentinelEngine
     {
         if (_store is not IClusterStore store || Config.Engine.Cluster is not { } cluster || Membership is not { } membership) return;
         _monitor = new ClusterMonitor(store, cluster, membership,
-            () => new NodeCheckIn(Version, StartedAt, cluster.CheckinInterval, ClusterNodeRules.Digest(Config), _scheduler.SharedSlots),
+            () => new NodeCheckIn(Version, StartedAt, cluster.CheckinInterval, ClusterNodeRules.Digest(Config), _scheduler.SharedSlots)
+            {
+                // No address before the API listens (nor without one).
+                Api = HttpAddress is { } listening ? ClusterMembership.Advertised(cluster.Advertise, listening, Environment.MachineName) : null,
+                Host = Environment.MachineName,
+            },
             _time, _loggerFactory.CreateLogger("Sentinel.Cluster")) { Checked = AfterCheckInAsync, Heard = Pings.Merge };
         await _monitor.ReadAsync(cancellationToken);
         if (_catalog.TryGet(PluginKind.Probe, ClusterNodeRules.Probe, out var probe))

@@ -55,6 +55,8 @@ internal sealed partial class SentinelEngine
     /// node: all rule, or a cluster-wide rule it checked last and is up), or null when this node does (or on one box).
     /// An operator's command (run, pause, restart...) must go there: acted on here too, the rule would be acted on twice.
     /// </summary>
+    public (Uri? Api, string? Unreachable) ApiOf(string node) => Membership?.ApiOf(node, Environment.MachineName) ?? (null, "this Sentinel is not in a cluster");
+
     public string? RunElsewhere(string rule)
     {
         if (Membership is not { } membership || Config.Engine.Cluster is not { } cluster) return null;

@@ -58,13 +58,32 @@ internal sealed class EngineApi : IDisposable
         }
         catch (FileNotFoundException) { }
         catch (DirectoryNotFoundException) { }
-        Sentinel.Engine.State.PrivateFiles.CreateDirectory(settings.StateDirectory);
         var created = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
+        WriteTokenFile(settings, created);
+        return created;
+    }
+
+    /// <summary>
+    /// For `sentinel run` in a cluster: the explicit token, else the cluster's (kept in its database: the first node's
+    /// state/api-token), written to this node's state/api-token for the commands run here.
+    /// </summary>
+    public static async Task<string> ResolveClusterTokenAsync(EngineSettings settings, Func<string, CancellationToken, Task<string>> shared, CancellationToken cancellationToken)
+    {
+        if (ExplicitToken(settings) is { } token) return token;
+        var local = ResolveOrCreateToken(settings);
+        var cluster = await shared(local, cancellationToken);
+        if (cluster != local) WriteTokenFile(settings, cluster);
+        return cluster;
+    }
+
+    private static void WriteTokenFile(EngineSettings settings, string token)
+    {
+        Sentinel.Engine.State.PrivateFiles.CreateDirectory(settings.StateDirectory);
+        var path = Path.Combine(settings.StateDirectory, TokenFile);
         var temp = path + ".tmp";
-        File.WriteAllText(temp, created + "\n");
+        File.WriteAllText(temp, token + "\n");
         if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(temp, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         File.Move(temp, path, overwrite: true);
-        return created;
     }
 
     private string? Token()

@@ -104,10 +104,25 @@ internal static class RunCommand
             catalog.Dispose();
             return 1;
         }
-        var engine = new SentinelEngine(result.Config!, catalog, store, loggerFactory, loader: loader, history: history)
+        string? token = null;
+        if (settings.HttpEnabled)
         {
-            ApiToken = settings.HttpEnabled ? EngineApi.ResolveOrCreateToken(settings) : null,
-        };
+            try
+            {
+                token = store is PostgresStateStore shared
+                    ? await EngineApi.ResolveClusterTokenAsync(settings, shared.SharedApiTokenAsync, cancellationToken)
+                    : EngineApi.ResolveOrCreateToken(settings);
+            }
+            catch (Exception ex) when (ex is Npgsql.NpgsqlException or System.Data.Common.DbException)
+            {
+                log.LogCritical("Cannot start: the cluster's API token cannot be read from its PostgreSQL ({Server}): {Reason}", ClusterServer(settings.Cluster!.ConnectionString), ex.Message);
+                await store.DisposeAsync();
+                if (history is not null) await history.DisposeAsync();
+                catalog.Dispose();
+                return 1;
+            }
+        }
+        var engine = new SentinelEngine(result.Config!, catalog, store, loggerFactory, loader: loader, history: history) { ApiToken = token };
         loggerFactory.Redactor = () => engine.Redactor;
         var stopping = CancellationToken.None; // the host's: cancelled by SIGTERM and Ctrl+C
         try

@@ -48,7 +48,7 @@ public sealed class ClusterConfigTests : IDisposable
 
         result.Errors.Should().BeEmpty();
         var cluster = result.Config!.Engine.Cluster!;
-        (cluster.Node, cluster.CheckinInterval).Should().Be(("db1", TimeSpan.FromSeconds(3)));
+        (cluster.Node, cluster.CheckinInterval, cluster.Advertise).Should().Be(("db1", TimeSpan.FromSeconds(3), (Uri?)null));
         cluster.ConnectionString.Should().Contain("Password=hunter2-secret");
         cluster.ToString().Should().NotContain("hunter2", "a log line or a dump of the settings must not show the password");
         var rules = result.Config.Rules.ToDictionary(r => r.Name);
@@ -171,6 +171,8 @@ public sealed class ClusterConfigTests : IDisposable
     [InlineData("postgres: \"Host=db1\"\n    node: \"db 1\"", "node 'db 1' is not a node name")]
     [InlineData("postgres: \"Host=db1\"\n    checkin-interval: 100ms", "checkin-interval")]
     [InlineData("node: db1", "postgres")]
+    [InlineData("postgres: \"Host=db1\"\n    advertise: db2:5100", "advertise 'db2:5100' is not the base address of an API: write e.g. \"http://db2:5100\"")]
+    [InlineData("postgres: \"Host=db1\"\n    advertise: http://db2:5100/api", "advertise 'http://db2:5100/api' is not the base address")]
     public void ABadClusterSection_IsAnError_ThatNeverShowsThePassword(string section, string expected)
     {
         var result = Load($"engine:\n  cluster:\n    {section}\nrules:\n  - {{ name: a, every: 1s, probe: {{ type: timer }} }}\n");

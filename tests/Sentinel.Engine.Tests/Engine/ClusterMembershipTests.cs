@@ -106,4 +106,33 @@ public sealed class ClusterMembershipTests
         _membership.StateOf("api")!.Node.Should().Be("c", "a state read again later, but written earlier, does not replace a newer one");
         _membership.StateOf("api")!.State.Status.Should().Be(RuleStatus.Healthy);
     }
+
+    [Fact]
+    public void ACommandGoesToANodesAdvertisedApi_ALoopbackOneOnlyFromItsOwnHost_AndNeverToANodeThatIsNotUp()
+    {
+        _membership.Update(new ClusterRead(Db, [
+            Member("a", Db) with { Api = "http://db1:5100", Host = "db1" },
+            Member("b", Db) with { Api = "http://127.0.0.1:5101", Host = "db2" },
+            Member("c", Db) with { Api = null, Host = "db3" },
+            Member("d", Db - TimeSpan.FromMinutes(1)) with { Api = "http://db4:5100", Host = "db4" },
+        ], []));
+
+        _membership.ApiOf("a", "db2").Should().Be((new Uri("http://db1:5100"), (string?)null));
+        _membership.ApiOf("b", "DB2").Should().Be((new Uri("http://127.0.0.1:5101"), (string?)null), "a node on the same host reaches its loopback");
+        _membership.ApiOf("b", "db1").Unreachable.Should().Be(
+            "node b listens on its loopback only (http://127.0.0.1:5101, on host db2): set engine.cluster.advertise there to an address this host reaches (docs/cluster.md)");
+        _membership.ApiOf("c", "db1").Unreachable.Should().StartWith("node c gave no address for its API");
+        _membership.ApiOf("d", "db1").Should().Be(((Uri?)null, "node d is down"));
+        _membership.ApiOf("e", "db1").Should().Be(((Uri?)null, "node e has not checked in"));
+    }
+
+    [Theory]
+    [InlineData(null, "http://127.0.0.1:5100", "http://127.0.0.1:5100")]
+    [InlineData(null, "http://0.0.0.0:5100", "http://db2:5100")]
+    [InlineData(null, "http://[::]:5100", "http://db2:5100")]
+    [InlineData(null, "http://10.0.0.7:5100", "http://10.0.0.7:5100")]
+    [InlineData("https://sentinel-db2.example:8443/", "http://0.0.0.0:5100", "https://sentinel-db2.example:8443")]
+    [InlineData(null, null, null)]
+    public void ANodeAdvertises_ItsSetAddress_ElseTheOneItListensOn_WithItsHostNameForAWildcard(string? advertise, string? listening, string? expected)
+        => ClusterMembership.Advertised(advertise is null ? null : new Uri(advertise), listening, "db2").Should().Be(expected);
 }

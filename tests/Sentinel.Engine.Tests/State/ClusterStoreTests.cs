@@ -200,13 +200,16 @@ public sealed class ClusterStoreTests(PostgresFixture postgres) : IAsyncLifetime
         before.States.Select(s => s.State.Rule).Should().Equal(["db"]);
         var first = await _a.CheckInAsync(new NodeCheckIn("1.0", started, TimeSpan.FromSeconds(2), "digest-a", ["cluster-every-10s-0"]), null, default);
         await _b.CheckInAsync(new NodeCheckIn("1.1", started, TimeSpan.FromSeconds(3), "digest-b", []), null, default);
-        var second = await _a.CheckInAsync(new NodeCheckIn("1.0", started, TimeSpan.FromSeconds(2), "digest-a", ["cluster-every-10s-0"]), null, default);
+        var second = await _a.CheckInAsync(new NodeCheckIn("1.0", started, TimeSpan.FromSeconds(2), "digest-a", ["cluster-every-10s-0"])
+            { Api = "http://db1:5100", Host = "db1" }, null, default);
 
         first.States.Select(s => (s.State.Rule, s.Node)).Should().Equal([("db", "b")], "another node's states, not this node's own");
         second.Members.Select(m => m.Node).Should().Equal(["a", "b"]);
         var a = second.Members[0];
         (a.Version, a.CheckinInterval, a.Rules, a.LeftAt).Should().Be(("1.0", TimeSpan.FromSeconds(2), "digest-a", (DateTimeOffset?)null));
         a.Slots.Should().Equal(["cluster-every-10s-0"]);
+        (a.Api, a.Host).Should().Be(("http://db1:5100", "db1"), "where the others send a command about its rules");
+        (second.Members[1].Api, second.Members[1].Host).Should().Be(((string?)null, (string?)null), "b serves no API");
         a.LastSeen.Should().BeOnOrBefore(second.Now).And.BeOnOrAfter(first.Now, "the check-in's time is the database's");
         (await _a.CheckInAsync(new NodeCheckIn("1.0", started, TimeSpan.FromSeconds(2), "digest-a", []), second.Now, default)).States
             .Should().BeEmpty("nothing was written since");
@@ -216,6 +219,16 @@ public sealed class ClusterStoreTests(PostgresFixture postgres) : IAsyncLifetime
         after.Members.Single(m => m.Node == "b").LeftAt.Should().NotBeNull("b stopped on purpose");
         (await _b.CheckInAsync(new NodeCheckIn("1.1", started, TimeSpan.FromSeconds(3), "digest-b", []), null, default)).Members
             .Single(m => m.Node == "b").LeftAt.Should().BeNull("a node that starts again is back");
+    }
+
+    [Fact]
+    public async Task NodesStartedTogether_AgreeOnOneApiToken_TheFirstOneProposed()
+    {
+        var tokens = await Task.WhenAll(Enumerable.Range(0, 10).Select(i => Task.Run(() => (i % 2 == 0 ? _a : _b).SharedApiTokenAsync($"token-{i}", default))));
+
+        tokens.Distinct().Should().ContainSingle("every node accepts the token a command forwarded by another carries");
+        tokens[0].Should().MatchRegex("^token-[0-9]$");
+        (await _b.SharedApiTokenAsync("a-later-one", default)).Should().Be(tokens[0], "a node that starts later takes the cluster's");
     }
 
     [Fact]

@@ -87,13 +87,13 @@ internal static class EngineEndpoints
         });
         api.MapGet("/events", (HttpContext ctx, int? limit) => EventsAsync(ctx, engine, limit));
 
-        api.MapPost("/rules/{rule}/pause", async (string rule, HttpContext ctx) => await Authorized(engine, ctx) ?? Elsewhere(engine, rule)
+        api.MapPost("/rules/{rule}/pause", async (string rule, HttpContext ctx) => (await Authorized(engine, ctx) ?? await ElsewhereAsync(engine, ctx, rule))
             ?? (await engine.SetPausedAsync(rule, true, ctx.RequestAborted) ? Json(engine, new { rule, status = "paused" }) : NoRule(engine, rule)));
-        api.MapPost("/rules/{rule}/resume", async (string rule, HttpContext ctx) => await Authorized(engine, ctx) ?? Elsewhere(engine, rule)
+        api.MapPost("/rules/{rule}/resume", async (string rule, HttpContext ctx) => (await Authorized(engine, ctx) ?? await ElsewhereAsync(engine, ctx, rule))
             ?? (await engine.SetPausedAsync(rule, false, ctx.RequestAborted) ? Json(engine, new { rule, status = engine.GetState(rule)?.Status }) : NoRule(engine, rule)));
         api.MapPost("/rules/{rule}/run", async (string rule, HttpContext ctx) =>
         {
-            if ((await Authorized(engine, ctx) ?? Elsewhere(engine, rule)) is { } denied) return denied;
+            if ((await Authorized(engine, ctx) ?? await ElsewhereAsync(engine, ctx, rule)) is { } denied) return denied;
             if (!engine.HasRule(rule)) return NoRule(engine, rule);
             if (engine.GetState(rule) is { Status: RuleStatus.Paused })
                 return Error(engine, StatusCodes.Status409Conflict, $"rule '{rule}' is paused: resume it first (POST /api/rules/{rule}/resume)");
@@ -103,7 +103,7 @@ internal static class EngineEndpoints
         });
         api.MapPost("/rules/{rule}/remediate", async (string rule, HttpContext ctx) =>
         {
-            if ((await Authorized(engine, ctx) ?? Elsewhere(engine, rule)) is { } denied) return denied;
+            if ((await Authorized(engine, ctx) ?? await ElsewhereAsync(engine, ctx, rule)) is { } denied) return denied;
             if (!engine.HasRule(rule)) return NoRule(engine, rule);
             var (ran, ok, message) = await engine.RemediateNowAsync(rule, "the API");
             return ran ? Json(engine, new { rule, remediated = ok, message }) : Error(engine, StatusCodes.Status409Conflict, message);
@@ -111,7 +111,7 @@ internal static class EngineEndpoints
         foreach (var verb in new[] { "stop", "start", "restart" })
             api.MapPost("/rules/{rule}/" + verb, async (string rule, HttpContext ctx) =>
             {
-                if ((await Authorized(engine, ctx) ?? Elsewhere(engine, rule)) is { } denied) return denied;
+                if ((await Authorized(engine, ctx) ?? await ElsewhereAsync(engine, ctx, rule)) is { } denied) return denied;
                 if (!engine.HasRule(rule)) return NoRule(engine, rule);
                 var (status, message) = await engine.ControlServiceAsync(rule, verb, ctx.RequestAborted);
                 return status == 200 ? Json(engine, new { rule, message, service = engine.GetRule(rule)?.State.Service }) : Error(engine, status, message);
@@ -205,10 +205,19 @@ internal static class EngineEndpoints
 
     private static IResult Error(IEngineApi engine, int statusCode, string message) => Json(engine, new { error = message }, statusCode);
 
-    // Cluster mode: a command about a rule another node runs goes to that node (acted on here too, it would be acted on twice).
-    private static IResult? Elsewhere(IEngineApi engine, string rule) => engine.RunElsewhere(rule) is { } node
-        ? Error(engine, StatusCodes.Status409Conflict, $"rule '{rule}' is run by node {node} now: send this to that node (`sentinel status` shows where each rule runs)")
-        : null;
+    // Cluster mode: a command about a rule another node runs goes to that node, and its answer comes back (acted on
+    // here too, the rule would be acted on twice); when that node cannot be reached, the answer says why.
+    private static async Task<IResult?> ElsewhereAsync(IEngineApi engine, HttpContext ctx, string rule)
+    {
+        if (engine.RunElsewhere(rule) is not { } node) return null;
+        var (api, unreachable) = engine.ApiOf(node);
+        if (api is null)
+            return Error(engine, StatusCodes.Status409Conflict, $"rule '{rule}' is run by node {node}, and this command cannot be sent there: {unreachable}");
+        var relayed = await CommandForwarder.SendAsync(ctx.Request, rule, node, api, engine.Config.Engine.Cluster!.Node, ctx.RequestAborted);
+        ctx.Response.Headers[CommandForwarder.ActedOn] = node;
+        return relayed.Error is { } error ? Error(engine, relayed.Status, error)
+            : Results.Text(engine.Redactor.Apply(relayed.Body), relayed.ContentType ?? "application/json; charset=utf-8", statusCode: relayed.Status);
+    }
 
     private static IResult NoRule(IEngineApi engine, string rule)
     {

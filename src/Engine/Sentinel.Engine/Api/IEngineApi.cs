@@ -24,6 +24,8 @@ internal interface IEngineApi
     bool HasRule(string rule);
     /// <summary>Cluster mode: the other node that runs the rule now (commands about it go there), or null.</summary>
     string? RunElsewhere(string rule);
+    /// <summary>Cluster mode: where this node reaches <paramref name="node"/>'s API, or why it cannot.</summary>
+    (Uri? Api, string? Unreachable) ApiOf(string node);
     Task<IReadOnlyList<IncidentDetail>> GetIncidentsAsync(CancellationToken cancellationToken, string? rule = null, int limit = 100);
 
     Task<bool> SetPausedAsync(string rule, bool paused, CancellationToken cancellationToken = default);

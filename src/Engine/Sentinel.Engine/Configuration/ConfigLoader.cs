@@ -302,7 +302,8 @@ internal sealed partial class ConfigLoader(Func<string, string?>? environment = 
             HttpToken = string.IsNullOrEmpty(spec.Http.Token) ? null : spec.Http.Token,
             History = new HistorySettings(spec.History.Enabled, spec.History.Retention, spec.History.DownsampledRetention, spec.History.FlushInterval),
             Cluster = spec.Cluster is { Postgres: { } postgres } cluster
-                ? new ClusterSettings(postgres, cluster.Node ?? Environment.MachineName, cluster.CheckinInterval) : null,
+                ? new ClusterSettings(postgres, cluster.Node ?? Environment.MachineName, cluster.CheckinInterval)
+                { Advertise = cluster.Advertise is { } a ? new Uri(a) : null } : null,
         };
     }
 

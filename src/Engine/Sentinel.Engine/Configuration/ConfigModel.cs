@@ -150,8 +150,13 @@ internal sealed partial class ClusterSpec : IValidatableObject
     [DurationRange("500ms", "1m", What = "checkin-interval", Example = "2s"), Description("How often this node tells the cluster it is alive; a node silent for about two intervals is taken for dead and its cluster rules move.")]
     public TimeSpan CheckinInterval { get; set; } = TimeSpan.FromSeconds(2);
 
+    [Description("The address the other nodes reach this node's API at, to forward a command about a rule this node runs (e.g. \"http://db2:5100\"). Default: engine.http.listen (with the host name for 0.0.0.0); a loopback address serves only nodes on this host.")]
+    public string? Advertise { get; set; }
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
+        if (Advertise is { } advertise && !(Uri.TryCreate(advertise, UriKind.Absolute, out var url) && url.Scheme is "http" or "https" && url.PathAndQuery == "/"))
+            yield return new($"advertise '{advertise}' is not the base address of an API: write e.g. \"http://db2:5100\" (http or https, host and port, no path)", ["advertise"]);
         if (Postgres is { } text)
         {
             string? problem = null;

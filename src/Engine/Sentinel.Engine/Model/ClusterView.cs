@@ -3,7 +3,14 @@ namespace Sentinel.Engine.Model;
 /// <summary>What a node says of itself at each check-in (in <c>sentinel_nodes</c>).</summary>
 /// <param name="Rules">A digest of the rules it runs (names and fingerprints): nodes that differ run different configurations.</param>
 /// <param name="Slots">The cluster slots its rules need: a slot no live node needs is removed.</param>
-internal sealed record NodeCheckIn(string Version, DateTimeOffset StartedAt, TimeSpan CheckinInterval, string Rules, IReadOnlyList<string> Slots);
+internal sealed record NodeCheckIn(string Version, DateTimeOffset StartedAt, TimeSpan CheckinInterval, string Rules, IReadOnlyList<string> Slots)
+{
+    /// <summary>Where the other nodes reach its API (null: it serves none).</summary>
+    public string? Api { get; init; }
+
+    /// <summary>The host it runs on (a loopback <see cref="Api"/> serves only nodes on the same host).</summary>
+    public string? Host { get; init; }
+}
 
 /// <summary>A node of the cluster as its last check-in left it; times are the database's.</summary>
 internal sealed record ClusterMember(string Node, string Version, DateTimeOffset StartedAt, DateTimeOffset LastSeen, TimeSpan CheckinInterval,
@@ -11,6 +18,12 @@ internal sealed record ClusterMember(string Node, string Version, DateTimeOffset
 {
     /// <summary>A node that has not checked in for this long is down (three check-ins missed).</summary>
     public TimeSpan DownAfter => CheckinInterval * 3;
+
+    /// <inheritdoc cref="NodeCheckIn.Api"/>
+    public string? Api { get; init; }
+
+    /// <inheritdoc cref="NodeCheckIn.Host"/>
+    public string? Host { get; init; }
 }
 
 /// <summary>A rule's state as the node that runs it last wrote it.</summary>
@@ -95,6 +108,33 @@ internal sealed class ClusterMembership(TimeProvider time)
             MemberState.Stopped => $"node {node} is stopped",
             _ => null,
         };
+
+    /// <summary>
+    /// Where this node (on <paramref name="host"/>) reaches <paramref name="node"/>'s API to send it a command, or why
+    /// it cannot: the node is not up, serves no API, or listens on the loopback of another host.
+    /// </summary>
+    public (Uri? Api, string? Unreachable) ApiOf(string node, string host)
+    {
+        if (Member(node) is not { } m) return (null, $"node {node} has not checked in");
+        if (StateOf(m) is not MemberState.Up and var state) return (null, $"node {node} is {(state == MemberState.Down ? "down" : "stopped")}");
+        if (m.Api is null || !Uri.TryCreate(m.Api, UriKind.Absolute, out var api))
+            return (null, $"node {node} gave no address for its API (engine.http.enabled: false there, or a Sentinel older than this one)");
+        if (api.IsLoopback && !string.Equals(m.Host, host, StringComparison.OrdinalIgnoreCase))
+            return (null, $"node {node} listens on its loopback only ({m.Api}, on host {m.Host}): set engine.cluster.advertise there to an address this host reaches (docs/cluster.md)");
+        return (api, null);
+    }
+
+    /// <summary>
+    /// The API address a node checks in with: engine.cluster.advertise, else the one it listens on, with the host
+    /// name for a wildcard (0.0.0.0, ::); null without an API.
+    /// </summary>
+    public static string? Advertised(Uri? advertise, string? listening, string host)
+    {
+        if (advertise is not null) return advertise.GetLeftPart(UriPartial.Authority);
+        if (listening is null || !Uri.TryCreate(listening, UriKind.Absolute, out var url)) return null;
+        var wildcard = url.Host is "0.0.0.0" or "[::]" or "::" or "*" or "+";
+        return wildcard ? new UriBuilder(url) { Host = host }.Uri.GetLeftPart(UriPartial.Authority) : url.GetLeftPart(UriPartial.Authority);
+    }
 
     /// <summary>The state another node last wrote of a rule (null: none known).</summary>
     public OwnedState? StateOf(string rule) => _current?.States.GetValueOrDefault(rule);

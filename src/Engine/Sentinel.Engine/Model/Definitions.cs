@@ -121,6 +121,9 @@ internal sealed record EngineSettings(
 /// <summary>engine.cluster resolved: the shared database, this node's name, how often it checks in.</summary>
 internal sealed record ClusterSettings(string ConnectionString, string Node, TimeSpan CheckinInterval)
 {
+    /// <summary>Where the other nodes reach this node's API (engine.cluster.advertise; null: from engine.http.listen).</summary>
+    public Uri? Advertise { get; init; }
+
     /// <summary>Never the connection string: it holds the password.</summary>
     public override string ToString() => $"cluster node {Node}";
 }

@@ -113,6 +113,17 @@ internal static class PostgresSchema
         );
         CREATE INDEX sentinel_history_hourly_updated ON sentinel_history_hourly (updated_at);
         """,
+        // 6: where each node's API is (a command about a rule goes to the node that runs it), and its host; the
+        // cluster's API token, when the configuration sets none (a forwarded command carries it to the other node).
+        """
+        ALTER TABLE sentinel_nodes ADD COLUMN api text, ADD COLUMN host text;
+        CREATE TABLE sentinel_secrets (
+            name text PRIMARY KEY,
+            value text NOT NULL,
+            created_by text NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT now()
+        );
+        """,
     ];
 
     /// <summary>The newest version this Sentinel knows.</summary>
