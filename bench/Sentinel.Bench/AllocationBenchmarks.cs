@@ -65,6 +65,47 @@ public class AllocationBenchmarks
         _log = ProbeBenchmarks.CreateProbe("log-regex", $"path: {log}\npattern: ERROR");
     }
 
+    /// <summary>
+    /// <c>alloc-types [checks]</c>: what the engine's no-op check allocates, by type, from the runtime's allocation
+    /// ticks (one sample each ~100 KB allocated), for finding what to take out; BenchmarkDotNet gives the total.
+    /// </summary>
+    public static async Task<int> TypesAsync(string[] args)
+    {
+        var checks = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 200_000;
+        var bench = new AllocationBenchmarks();
+        await bench.Setup();
+        for (var i = 0; i < 20_000; i++) await bench.EngineCheck(); // warmed up: tiered compilation settled
+        using var ticks = new AllocationTicks();
+        var before = GC.GetTotalAllocatedBytes(precise: true);
+        for (var i = 0; i < checks; i++) await bench.EngineCheck();
+        var total = GC.GetTotalAllocatedBytes(precise: true) - before;
+        Console.WriteLine($"{checks} checks: {total / (double)checks:0} bytes a check (whole process)");
+        var sampled = ticks.ByType.Values.Sum();
+        foreach (var (type, bytes) in ticks.ByType.OrderByDescending(kv => kv.Value).Take(30))
+            Console.WriteLine($"{bytes * (double)total / sampled / checks,8:0} B  {type}");
+        await bench.Cleanup();
+        return 0;
+    }
+
+    private sealed class AllocationTicks : System.Diagnostics.Tracing.EventListener
+    {
+        public readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> ByType = new();
+
+        protected override void OnEventSourceCreated(System.Diagnostics.Tracing.EventSource source)
+        {
+            if (source.Name == "Microsoft-Windows-DotNETRuntime")
+                EnableEvents(source, System.Diagnostics.Tracing.EventLevel.Verbose, (System.Diagnostics.Tracing.EventKeywords)0x1);
+        }
+
+        protected override void OnEventWritten(System.Diagnostics.Tracing.EventWrittenEventArgs e)
+        {
+            if (e.EventName != "GCAllocationTick_V4" || e.Payload is null) return;
+            var type = e.Payload[e.PayloadNames!.IndexOf("TypeName")] as string ?? "?";
+            var amount = Convert.ToInt64(e.Payload[e.PayloadNames.IndexOf("AllocationAmount")], CultureInfo.InvariantCulture);
+            ByType.AddOrUpdate(type, amount, (_, v) => v + amount);
+        }
+    }
+
     [GlobalCleanup]
     public async Task Cleanup()
     {

@@ -19,6 +19,8 @@ if (args.Length > 0 && args[0] == "surfaces")
     return await Sentinel.Bench.SurfacesBenchmark.RunAsync(args.Skip(1).ToArray());
 if (args.Length > 0 && args[0] == "alert")
     return await Sentinel.Bench.AlertBenchmark.RunAsync(args.Skip(1).ToArray());
+if (args.Length > 0 && args[0] == "alloc-types")
+    return await Sentinel.Bench.AllocationBenchmarks.TypesAsync(args.Skip(1).ToArray());
 if (args.Length > 0 && args[0] == "alloc")
     return Sentinel.Bench.AllocationBenchmarks.Run(args.Skip(1).ToArray());
 if (args.Length > 0 && args[0] == "httppeer")

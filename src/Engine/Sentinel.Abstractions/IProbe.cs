@@ -32,7 +32,13 @@ public sealed class ProbeContext
     public TimeSpan Timeout { get; init; }
 
     /// <summary>Durable state for this rule's probe, kept across Sentinel restarts.</summary>
-    public IProbeState State { get; init; } = new ScratchState();
+    public IProbeState State
+    {
+        // Made at the first use: the engine always gives a rule's state, and a check should not allocate one to drop.
+        get => _state ?? Interlocked.CompareExchange(ref _state, new ScratchState(), null) ?? _state;
+        init => _state = value;
+    }
+    private IProbeState? _state;
 
     // Where a caller gives no state (a test, a one-off run): kept for this context only.
     private sealed class ScratchState : IProbeState

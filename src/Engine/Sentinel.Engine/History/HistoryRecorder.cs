@@ -133,12 +133,15 @@ internal sealed partial class HistoryRecorder : IAsyncDisposable
             h.Hours[hour] = counts;
             h.DirtyHours.Add(hour);
             AddRecent(h, point);
-            if (hour - MemoryHours > h.OldestHourKept)
-            {
-                h.OldestHourKept = hour - MemoryHours;
-                foreach (var old in h.Hours.Keys.Where(k => k < h.OldestHourKept && !h.DirtyHours.Contains(k)).ToList()) h.Hours.Remove(old);
-            }
+            if (hour - MemoryHours > h.OldestHourKept) ForgetOldHours(h, hour - MemoryHours);
         }
+    }
+
+    // Apart from the check's path: the lambda's closure over the rule's history was made at every check.
+    private static void ForgetOldHours(RuleHistory h, long oldest)
+    {
+        h.OldestHourKept = oldest;
+        foreach (var old in h.Hours.Keys.Where(k => k < h.OldestHourKept && !h.DirtyHours.Contains(k)).ToList()) h.Hours.Remove(old);
     }
 
     private static void AddRecent(RuleHistory h, CheckPoint p)

@@ -11,12 +11,7 @@ internal static class Isolated
     /// <summary>Runs <paramref name="work"/> with <paramref name="token"/>'s token; disposes both sources once it ends.</summary>
     public static Task<T> Start<TContext, T>(Func<TContext, CancellationToken, ValueTask<T>> work, TContext context,
         CancellationTokenSource owned, CancellationTokenSource token)
-    {
-        var ct = token.Token;
-        var task = Task.Run(async () => await work(context, ct).ConfigureAwait(false), CancellationToken.None);
-        DisposeWhenDone(task, owned, token);
-        return task;
-    }
+        => Apart(work, context, token.Token, owned, token);
 
     /// <inheritdoc cref="Start{TContext, T}"/>
     public static Task Start<TContext>(Func<TContext, CancellationToken, ValueTask> work, TContext context,
@@ -26,6 +21,38 @@ internal static class Isolated
         var task = Task.Run(async () => await work(context, ct).ConfigureAwait(false), CancellationToken.None);
         DisposeWhenDone(task, owned, token);
         return task;
+    }
+
+    // One state machine where Task.Run, its closure, its unwrapping and a continuation were five objects a check: the
+    // caller has the task at once, and the work starts on the thread pool (Task.Yield queues it there).
+    // The token is taken before the work starts: the caller may have given up and disposed the sources' handles by then.
+    private static async Task<T> Apart<TContext, T>(Func<TContext, CancellationToken, ValueTask<T>> work, TContext context, CancellationToken ct,
+        CancellationTokenSource owned, CancellationTokenSource token)
+    {
+        try
+        {
+            // Task.Yield queues this state machine itself (no allocation) when there is no context to post to.
+            if (SynchronizationContext.Current is null && TaskScheduler.Current == TaskScheduler.Default) await Task.Yield();
+            else await PoolYield.Instance;
+            return await work(context, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            token.Dispose();
+            owned.Dispose();
+        }
+    }
+
+    // Task.Yield, but always to the thread pool: Task.Yield would post to the caller's SynchronizationContext or
+    // TaskScheduler when it has one, and so not run the plugin apart from it.
+    private readonly struct PoolYield : System.Runtime.CompilerServices.ICriticalNotifyCompletion
+    {
+        public static PoolYield Instance => default;
+        public PoolYield GetAwaiter() => this;
+        public bool IsCompleted => false;
+        public void GetResult() { }
+        public void OnCompleted(Action continuation) => ThreadPool.QueueUserWorkItem(static c => c(), continuation, preferLocal: false);
+        public void UnsafeOnCompleted(Action continuation) => ThreadPool.UnsafeQueueUserWorkItem(static c => c(), continuation, preferLocal: false);
     }
 
     private static void DisposeWhenDone(Task task, CancellationTokenSource owned, CancellationTokenSource token)

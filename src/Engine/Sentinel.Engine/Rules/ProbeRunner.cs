@@ -29,7 +29,7 @@ internal static class ProbeRunner
         var timeout = new CancellationTokenSource(def.Timeout, time);
         var linked = CancellationTokenSource.CreateLinkedTokenSource(stopping, timeout.Token);
         var context = new ProbeContext { RuleName = def.Name, TimeProvider = time, Logger = logger, Timeout = def.Timeout, State = runtime.State, Service = runtime.Service };
-        var task = Isolated.Start(runtime.Probe.CheckAsync, context, timeout, linked);
+        var task = Isolated.Start(runtime.Check, context, timeout, linked);
         runtime.InFlight = task;
         runtime.InFlightSince = at;
 
@@ -67,15 +67,21 @@ internal static class ProbeRunner
         var elapsed = time.GetElapsedTime(started);
         var status = result.Status;
         var description = result.Description;
-        if (status != ProbeStatus.Unhealthy && def.Conditions.Count > 0)
+        if (status != ProbeStatus.Unhealthy && def.Conditions.Count > 0 && Failed(def, result.Data) is { } failed)
         {
-            var failed = def.Conditions.Select(c => c.Evaluate(result.Data)).Where(o => !o.Passed).Select(o => o.Explanation).ToList();
-            if (failed.Count > 0)
-            {
-                status = ProbeStatus.Unhealthy;
-                description = string.Join("; ", failed);
-            }
+            status = ProbeStatus.Unhealthy;
+            description = failed;
         }
         return new CheckRecord(status, description ?? (status == ProbeStatus.Healthy ? "ok" : status.ToString().ToLowerInvariant()), at, elapsed, result.Data);
+    }
+
+    // What the rule's conditions find wrong with the data, or null (in a method of its own: a lambda here, capturing the
+    // result, made a closure at every check, conditions or not).
+    private static string? Failed(RuleDefinition def, IReadOnlyDictionary<string, object>? data)
+    {
+        List<string>? failed = null;
+        foreach (var c in def.Conditions)
+            if (c.Evaluate(data) is { Passed: false } outcome) (failed ??= []).Add(outcome.Explanation);
+        return failed is null ? null : string.Join("; ", failed);
     }
 }

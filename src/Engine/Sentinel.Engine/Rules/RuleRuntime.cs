@@ -12,6 +12,9 @@ internal sealed class RuleRuntime(RuleDefinition definition, IProbe probe, Memor
     public RuleDefinition Definition { get; } = definition;
     public IProbe Probe { get; } = probe;
 
+    /// <summary>The probe's check, as one delegate made once (a method group is a new delegate at each use).</summary>
+    internal Func<ProbeContext, CancellationToken, ValueTask<ProbeResult>> Check { get; } = probe.CheckAsync;
+
     /// <summary>The probe's durable state; the engine persists it with the rule's state.</summary>
     public MemoryProbeState State { get; } = state ?? new MemoryProbeState();
 

@@ -26,18 +26,19 @@ internal sealed partial class CheckObservers(ILogger logger)
     public void Check(CheckObservation observation)
     {
         foreach (var o in _observers)
-            if (o.OnCheck is { } f) Safe(o, observation.Rule.Name, () => f(observation));
+            if (o.OnCheck is { } f) Safe(o, observation.Rule.Name, f, observation);
     }
 
     public void Transition(RuleTransition transition)
     {
         foreach (var o in _observers)
-            if (o.OnTransition is { } f) Safe(o, transition.Rule, () => f(transition));
+            if (o.OnTransition is { } f) Safe(o, transition.Rule, f, transition);
     }
 
-    private void Safe(CheckObserver observer, string rule, Action call)
+    // The observer and its argument apart, not a closure: nothing allocated per observer and check.
+    private void Safe<T>(CheckObserver observer, string rule, Action<T> call, T arg)
     {
-        try { call(); }
+        try { call(arg); }
         catch (Exception ex) { LogObserverFailed(logger, observer.Name, rule, ex); }
     }
 

@@ -62,12 +62,14 @@ internal sealed partial class CheckPipeline(RuleRegistry rules, RuleStates state
         {
             Interlocked.Exchange(ref runtime.CheckAgain, 0); // this check sees whatever was asked for up to now
             if (states.Get(rule) is { Status: RuleStatus.Paused }) return null;
-            using var linked = CancellationTokenSource.CreateLinkedTokenSource(stopping, cancellationToken);
+            // Linked only to a token that can add something to Sentinel's stop (a source and its registrations a check).
+            using var linked = cancellationToken.CanBeCanceled && cancellationToken != stopping ? CancellationTokenSource.CreateLinkedTokenSource(stopping, cancellationToken) : null;
+            var token = linked?.Token ?? stopping;
             var logger = _ruleLoggers.GetOrAdd(rule, static (r, f) => f.CreateLogger("Sentinel.Rule." + r), loggerFactory);
             var stateVersion = runtime.State.Version;
-            var check = Redacted(await ProbeRunner.RunAsync(runtime, time, logger, linked.Token));
+            var check = Redacted(await ProbeRunner.RunAsync(runtime, time, logger, token));
             Record(runtime.Definition, check, runtime.State.Version != stateVersion ? runtime.State.Snapshot() : null);
-            if (runtime.Run.Count > 0) await RunAfterCheckAsync(runtime, check, logger, linked.Token);
+            if (runtime.Run.Count > 0) await RunAfterCheckAsync(runtime, check, logger, token);
             return check;
         }
         finally
@@ -115,11 +117,11 @@ internal sealed partial class CheckPipeline(RuleRegistry rules, RuleStates state
 
     private void Record(RuleDefinition def, CheckRecord check, IReadOnlyDictionary<string, string>? probeState)
     {
-        var (next, transition) = states.Update(def.Name, current =>
+        var (next, transition) = states.Update(def.Name, static (current, a) =>
         {
-            var (judged, t) = RuleStateMachine.Apply(current, check, def.FailureThreshold, def.SuccessThreshold);
-            return (probeState is null ? judged : judged with { ProbeState = probeState }, t);
-        }, since: check.At);
+            var (judged, t) = RuleStateMachine.Apply(current, a.check, a.def.FailureThreshold, a.def.SuccessThreshold);
+            return (a.probeState is null ? judged : judged with { ProbeState = a.probeState }, t);
+        }, (def, check, probeState), since: check.At);
         if (transition is not null) Publish(transition);
         observers.Check(new CheckObservation(def, check, next, transition));
     }

@@ -32,6 +32,12 @@ internal sealed class RuleStates(TimeProvider time)
     /// <paramref name="since"/> (default: now). Returns the new state and the update's result.
     /// </summary>
     public (RuleState State, T Result) Update<T>(string rule, Func<RuleState, (RuleState Next, T Result)> update, bool onlyIfKnown = false, DateTimeOffset? since = null)
+        => Update(rule, static (current, f) => f(current), update, onlyIfKnown, since);
+
+    /// <inheritdoc cref="Update{T}(string, Func{RuleState, ValueTuple{RuleState, T}}, bool, DateTimeOffset?)"/>
+    /// <remarks>With what the update needs passed in, so that a static lambda needs no closure (the check path).</remarks>
+    public (RuleState State, T Result) Update<TArg, T>(string rule, Func<RuleState, TArg, (RuleState Next, T Result)> update, TArg arg, bool onlyIfKnown = false,
+        DateTimeOffset? since = null)
     {
         RuleState next;
         T result;
@@ -40,7 +46,7 @@ internal sealed class RuleStates(TimeProvider time)
             var known = _states.GetValueOrDefault(rule);
             if (known is null && onlyIfKnown) return (null!, default!);
             var current = known ?? RuleState.New(rule, since ?? time.GetUtcNow());
-            (next, result) = update(current);
+            (next, result) = update(current, arg);
             if (ReferenceEquals(next, current)) return (next, result);
             _states[rule] = next;
         }
