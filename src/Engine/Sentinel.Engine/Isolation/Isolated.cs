@@ -16,12 +16,11 @@ internal static class Isolated
     /// <inheritdoc cref="Start{TContext, T}"/>
     public static Task Start<TContext>(Func<TContext, CancellationToken, ValueTask> work, TContext context,
         CancellationTokenSource owned, CancellationTokenSource token)
-    {
-        var ct = token.Token;
-        var task = Task.Run(async () => await work(context, ct).ConfigureAwait(false), CancellationToken.None);
-        DisposeWhenDone(task, owned, token);
-        return task;
-    }
+        => Apart(static async (s, ct) =>
+        {
+            await s.work(s.context, ct).ConfigureAwait(false);
+            return true;
+        }, (work, context), token.Token, owned, token);
 
     // One state machine where Task.Run, its closure, its unwrapping and a continuation were five objects a check: the
     // caller has the task at once, and the work starts on the thread pool (Task.Yield queues it there).
@@ -54,13 +53,4 @@ internal static class Isolated
         public void OnCompleted(Action continuation) => ThreadPool.QueueUserWorkItem(static c => c(), continuation, preferLocal: false);
         public void UnsafeOnCompleted(Action continuation) => ThreadPool.UnsafeQueueUserWorkItem(static c => c(), continuation, preferLocal: false);
     }
-
-    private static void DisposeWhenDone(Task task, CancellationTokenSource owned, CancellationTokenSource token)
-        => task.ContinueWith(static (t, state) =>
-        {
-            _ = t.Exception; // observed: an abandoned run's failure has nobody left to report to
-            var (a, b) = ((CancellationTokenSource, CancellationTokenSource))state!;
-            b.Dispose();
-            a.Dispose();
-        }, (owned, token), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
 }
