@@ -91,7 +91,7 @@ public sealed class ProbeRunnerTests
             probe.Started.Should().Be(1, "a stuck probe is not started a second time");
         }
         finally { gate.Set(); }
-        await Eventually.Until(() => runtime.InFlight!.IsCompleted);
+        await Eventually.Until(() => !runtime.CallFor(_time).Busy);
         var recovered = await ProbeRunner.RunAsync(runtime, _time, NullLogger.Instance, CancellationToken.None).Within();
         recovered.Status.Should().Be(ProbeStatus.Healthy);
     }
@@ -116,6 +116,88 @@ public sealed class ProbeRunnerTests
         var task = ProbeRunner.RunAsync(Runtime(new SlowProbe(new SlowOptions()), TimeSpan.FromMinutes(1)), _time, NullLogger.Instance, stop.Token);
         stop.Cancel();
         await FluentActions.Awaiting(() => task).Should().ThrowAsync<OperationCanceledException>();
+    }
+
+    // A rule's probe call is used again check after check (one timer and one cancellation source a rule, not a check):
+    // what one check did with them must not reach the next.
+    [Fact]
+    public async Task Run_AfterATimeout_TheNextCheckGetsATokenNotCancelled()
+    {
+        var probe = new TokenProbe();
+        var runtime = Runtime(probe, TimeSpan.FromSeconds(3));
+        probe.Wait = true;
+        var first = ProbeRunner.RunAsync(runtime, _time, NullLogger.Instance, CancellationToken.None);
+        _time.Advance(TimeSpan.FromSeconds(3));
+        (await first.Within()).Description.Should().Be("timed out after 3s");
+        probe.Wait = false;
+        var next = await ProbeRunner.RunAsync(runtime, _time, NullLogger.Instance, CancellationToken.None).Within();
+        next.Status.Should().Be(ProbeStatus.Healthy);
+        probe.LastToken.IsCancellationRequested.Should().BeFalse();
+        probe.LastToken.CanBeCanceled.Should().BeTrue("the next check can still time out");
+    }
+
+    [Fact]
+    public async Task Run_TheTimeoutCountsFromEachChecksStart_NotFromAnEarlierChecks()
+    {
+        var probe = new TokenProbe();
+        var runtime = Runtime(probe, TimeSpan.FromSeconds(3));
+        (await ProbeRunner.RunAsync(runtime, _time, NullLogger.Instance, CancellationToken.None).Within()).Status.Should().Be(ProbeStatus.Healthy);
+        _time.Advance(TimeSpan.FromSeconds(2));
+        probe.Wait = true;
+        var second = ProbeRunner.RunAsync(runtime, _time, NullLogger.Instance, CancellationToken.None);
+        await Eventually.Until(() => probe.Calls == 2);
+        _time.Advance(TimeSpan.FromSeconds(1.5)); // 3.5 s after the first check's start, 1.5 s after this one's
+        second.IsCompleted.Should().BeFalse();
+        probe.LastToken.IsCancellationRequested.Should().BeFalse();
+        _time.Advance(TimeSpan.FromSeconds(1.5));
+        (await second.Within()).Description.Should().Be("timed out after 3s");
+    }
+
+    // A plugin that registers on its token and never unregisters must not pile its registrations up on one source for
+    // the rule's lifetime: the source is renewed every so many checks.
+    [Fact]
+    public async Task Run_RegistrationsAProbeLeavesOnItsToken_DoNotPileUpAcrossChecks()
+    {
+        var probe = new TokenProbe { Leak = true };
+        var runtime = Runtime(probe, TimeSpan.FromSeconds(3));
+        for (var i = 0; i < 250; i++) await ProbeRunner.RunAsync(runtime, _time, NullLogger.Instance, CancellationToken.None).Within();
+        probe.Wait = true;
+        var timedOut = ProbeRunner.RunAsync(runtime, _time, NullLogger.Instance, CancellationToken.None);
+        _time.Advance(TimeSpan.FromSeconds(3));
+        (await timedOut.Within()).Description.Should().Be("timed out after 3s");
+        await Eventually.Until(() => probe.Fired > 0);
+        probe.Fired.Should().BeInRange(1, 101, "only the registrations made since the source was last renewed are on it");
+    }
+
+    [Fact]
+    public async Task Run_TheProbeSeesItsCallersAsyncLocals()
+    {
+        var probe = new TokenProbe();
+        TokenProbe.Ambient.Value = "from the caller";
+        await ProbeRunner.RunAsync(Runtime(probe, TimeSpan.FromSeconds(3)), _time, NullLogger.Instance, CancellationToken.None).Within();
+        probe.SeenAmbient.Should().Be("from the caller", "the execution context flows to the probe (as with Task.Run)");
+    }
+
+    private sealed class TokenProbe : IProbe
+    {
+        public static readonly AsyncLocal<string?> Ambient = new();
+        private int _calls, _fired;
+        public bool Wait { get; set; }
+        public bool Leak { get; init; }
+        public int Calls => Volatile.Read(ref _calls);
+        public int Fired => Volatile.Read(ref _fired);
+        public CancellationToken LastToken { get; private set; }
+        public string? SeenAmbient { get; private set; }
+
+        public async ValueTask<ProbeResult> CheckAsync(ProbeContext context, CancellationToken cancellationToken)
+        {
+            LastToken = cancellationToken;
+            SeenAmbient = Ambient.Value;
+            if (Leak) cancellationToken.Register(() => Interlocked.Increment(ref _fired));
+            Interlocked.Increment(ref _calls);
+            if (Wait) await Task.Delay(Timeout.Infinite, cancellationToken);
+            return ProbeResult.Healthy();
+        }
     }
 
     private sealed class BlockingProbe(ManualResetEventSlim gate) : IProbe

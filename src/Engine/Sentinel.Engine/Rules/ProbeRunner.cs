@@ -1,7 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Sentinel.Abstractions;
 using Sentinel.Engine.Configuration;
-using Sentinel.Engine.Isolation;
 
 namespace Sentinel.Engine.Rules;
 
@@ -12,30 +11,26 @@ namespace Sentinel.Engine.Rules;
 /// </summary>
 internal static class ProbeRunner
 {
-    /// <summary>How long past its timeout a probe that ignores cancellation is waited for before it is abandoned.</summary>
-    public static TimeSpan AbandonGrace { get; } = TimeSpan.FromSeconds(1);
+    /// <inheritdoc cref="ProbeCall.AbandonGrace"/>
+    public static TimeSpan AbandonGrace => ProbeCall.AbandonGrace;
 
     public static async Task<CheckRecord> RunAsync(RuleRuntime runtime, TimeProvider time, ILogger logger, CancellationToken stopping)
     {
         var def = runtime.Definition;
         var at = time.GetUtcNow();
-        if (runtime.InFlight is { IsCompleted: false })
+        var call = runtime.CallFor(time);
+        var started = time.GetTimestamp();
+        if (!call.TryStart(runtime.ContextFor(time, logger), def.Timeout, stopping, out var wait))
         {
             return new CheckRecord(ProbeStatus.Unhealthy,
                 $"stuck: the check started {Duration.Format(at - runtime.InFlightSince)} ago ignored its timeout and is still running; this run was skipped",
                 at, TimeSpan.Zero, Stuck: true);
         }
-        var started = time.GetTimestamp();
-        var timeout = new CancellationTokenSource(def.Timeout, time);
-        var linked = CancellationTokenSource.CreateLinkedTokenSource(stopping, timeout.Token);
-        var context = new ProbeContext { RuleName = def.Name, TimeProvider = time, Logger = logger, Timeout = def.Timeout, State = runtime.State, Service = runtime.Service };
-        var task = Isolated.Start(runtime.Check, context, timeout, linked);
-        runtime.InFlight = task;
         runtime.InFlightSince = at;
-
-        // Waited for up to its timeout and a grace; whatever the probe ends with is read below (SuppressThrowing).
-        if (!task.IsCompleted) await ((Task)task).WaitAsync(def.Timeout + AbandonGrace, time, stopping).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        if (!task.IsCompleted)
+        // Waited for up to its timeout and a grace (or until Sentinel stops).
+        try { await wait.ConfigureAwait(false); }
+        finally { call.Release(); }
+        if (!call.Ended)
         {
             stopping.ThrowIfCancellationRequested();
             return new CheckRecord(ProbeStatus.Unhealthy,
@@ -43,24 +38,12 @@ internal static class ProbeRunner
                 at, time.GetElapsedTime(started), Stuck: true);
         }
 
-        ProbeResult result;
-        runtime.InFlight = null; // finished: nothing left to be stuck (held, it kept the probe's task and result alive)
-        try
+        var result = call.Error switch
         {
-            result = await task.ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
-        {
-            throw;
-        }
-        catch (OperationCanceledException) when (timeout.IsCancellationRequested)
-        {
-            result = ProbeResult.Unhealthy($"timed out after {Duration.Format(def.Timeout)}");
-        }
-        catch (Exception ex)
-        {
-            result = ProbeResult.Unhealthy($"the probe failed with {ex.GetType().Name}: {ex.Message}", ex);
-        }
+            null => call.Result,
+            OperationCanceledException when call.TimedOut => ProbeResult.Unhealthy($"timed out after {Duration.Format(def.Timeout)}"),
+            var ex => ProbeResult.Unhealthy($"the probe failed with {ex.GetType().Name}: {ex.Message}", ex),
+        };
         // Cut short by Sentinel's own stop: whatever the probe made of its cancellation (many report a cancelled request
         // as a failure) says nothing about the target, and must not take the rule down on a shutdown.
         stopping.ThrowIfCancellationRequested();

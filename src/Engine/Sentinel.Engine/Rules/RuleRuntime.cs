@@ -24,8 +24,19 @@ internal sealed class RuleRuntime(RuleDefinition definition, IProbe probe, Memor
     /// <summary>Serialises runs of this rule (scheduled and on demand).</summary>
     internal RunGate Gate { get; } = new();
 
-    /// <summary>The probe task of the latest run; still running after its run ended means the probe is stuck.</summary>
-    internal Task? InFlight { get; set; }
+    private ProbeCall? _call;
+    private ProbeContext? _context;
+
+    /// <summary>The rule's probe call, used again check after check; busy while an abandoned probe still runs.</summary>
+    internal ProbeCall CallFor(TimeProvider time) => _call ??= new ProbeCall(Check, time);
+
+    /// <summary>What the probe is given: the same at every check while the logger and clock are.</summary>
+    internal ProbeContext ContextFor(TimeProvider time, Microsoft.Extensions.Logging.ILogger logger)
+        => _context is { } c && ReferenceEquals(c.Logger, logger) && ReferenceEquals(c.TimeProvider, time)
+            ? c
+            : _context = new ProbeContext { RuleName = Definition.Name, TimeProvider = time, Logger = logger, Timeout = Definition.Timeout, State = State, Service = Service };
+
+    /// <summary>When the latest check started (a stuck probe's age).</summary>
     internal DateTimeOffset InFlightSince { get; set; }
 
     /// <summary>1 when a check was asked for (a ping, an exit) while one ran: it runs again once that one ends.</summary>
@@ -33,7 +44,8 @@ internal sealed class RuleRuntime(RuleDefinition definition, IProbe probe, Memor
 
     public async ValueTask DisposeAsync()
     {
-        if (InFlight is { IsCompleted: false }) return; // a stuck probe may still use itself; let it be collected later
+        if (_call is { Busy: true }) return; // a stuck probe may still use itself; let it be collected later
+        _call?.Dispose();
         foreach (var item in Run.Cast<object>().Prepend(Probe))
         {
             switch (item)
