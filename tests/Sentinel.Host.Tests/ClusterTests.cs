@@ -184,6 +184,9 @@ public sealed class ClusterTests(ITestOutputHelper output) : IAsyncLifetime
             // (at least once; the window is one send), which is not what this case is about.
             await Eventually.Until(async () => await PendingAsync(database) == 0, context: Output);
             var killed = DateTimeOffset.UtcNow;
+            // What was told up to the kill: a loaded machine may have delayed a live node's check-in long enough for a
+            // DOWN and RESOLVED of its own before this (the nodes here check in every second).
+            var toldAtKill = Told(smtp).Count;
             nodes[busiest].Signal("KILL");
             await nodes[busiest].WaitForExitAsync(TimeSpan.FromSeconds(10));
             _hits!.Fail("during");
@@ -215,7 +218,7 @@ public sealed class ClusterTests(ITestOutputHelper output) : IAsyncLifetime
 
             // The outage that started at the kill, and the killed node itself (told together when both go down at once).
             await Eventually.Until(() => Told(smtp).Contains(("DOWN", "during")), context: Output);
-            await Eventually.Until(() => Told(smtp).Contains(("DOWN", $"node:{busiest}")), context: Output);
+            await Eventually.Until(() => Told(smtp).Skip(toldAtKill).Contains(("DOWN", $"node:{busiest}")), context: Output);
             _hits!.Recover("before");
             _hits!.Recover("during");
             await Eventually.Until(() => Told(smtp).Contains(("RESOLVED", "before")) && Told(smtp).Contains(("RESOLVED", "during")), context: Output);
@@ -233,12 +236,15 @@ public sealed class ClusterTests(ITestOutputHelper output) : IAsyncLifetime
 
             // A node stopped on purpose is shown as stopped, and is not alerted on.
             var stopped = nodes.Keys.First(k => k != busiest && k != survivor);
+            var toldAtStop = Told(smtp).Count;
             nodes[stopped].Signal("TERM");
             await nodes[stopped].ExpectExitAsync(0, TimeSpan.FromSeconds(30));
             var last = await Eventually.Until(() => StatusAsync(survivor), st => Members(st).GetValueOrDefault(stopped) == "stopped", context: Output);
             Rule(last, $"tick@{stopped}")!.Unknown.Should().Be($"node {stopped} is stopped");
             await Eventually.Until(() => StatusAsync(survivor), st => Rule(st, $"node:{stopped}") is { Status: "healthy", LastCheck: { } d } && d.Contains("stopped"), context: Output);
-            Told(smtp).Where(t => t.Rule.StartsWith("node:", StringComparison.Ordinal)).Should().Equal([("DOWN", $"node:{busiest}")], "the killed node is told once; the stopped one not at all");
+            Told(smtp).Skip(toldAtKill).Where(t => t.Rule.StartsWith("node:", StringComparison.Ordinal)).Should().Equal([("DOWN", $"node:{busiest}")],
+                "the killed node is told once, and not resolved");
+            Told(smtp).Skip(toldAtStop).Where(t => t.Rule == $"node:{stopped}").Should().BeEmpty("a node stopped on purpose is not alerted on");
 
             // The pinned rule and the service stay with their nodes: neither is started elsewhere.
             var since = DateTimeOffset.UtcNow;
