@@ -8,24 +8,18 @@ namespace Sentinel.Engine.Isolation;
 /// </summary>
 internal static class Isolated
 {
-    /// <summary>Runs <paramref name="work"/> with <paramref name="token"/>'s token; disposes both sources once it ends.</summary>
-    public static Task<T> Start<TContext, T>(Func<TContext, CancellationToken, ValueTask<T>> work, TContext context,
+    /// <summary>
+    /// Runs <paramref name="work"/> with <paramref name="token"/>'s token; disposes both sources once it ends. (Probes,
+    /// run at every check, have a reusable way of their own: Rules/ProbeCall.)
+    /// </summary>
+    // One state machine where Task.Run, its closure, its unwrapping and a continuation were five objects a run: the
+    // caller has the task at once, and the work starts on the thread pool (Task.Yield queues it there).
+    public static Task Start<TContext>(Func<TContext, CancellationToken, ValueTask> work, TContext context,
         CancellationTokenSource owned, CancellationTokenSource token)
         => Apart(work, context, token.Token, owned, token);
 
-    /// <inheritdoc cref="Start{TContext, T}"/>
-    public static Task Start<TContext>(Func<TContext, CancellationToken, ValueTask> work, TContext context,
-        CancellationTokenSource owned, CancellationTokenSource token)
-        => Apart(static async (s, ct) =>
-        {
-            await s.work(s.context, ct).ConfigureAwait(false);
-            return true;
-        }, (work, context), token.Token, owned, token);
-
-    // One state machine where Task.Run, its closure, its unwrapping and a continuation were five objects a check: the
-    // caller has the task at once, and the work starts on the thread pool (Task.Yield queues it there).
     // The token is taken before the work starts: the caller may have given up and disposed the sources' handles by then.
-    private static async Task<T> Apart<TContext, T>(Func<TContext, CancellationToken, ValueTask<T>> work, TContext context, CancellationToken ct,
+    private static async Task Apart<TContext>(Func<TContext, CancellationToken, ValueTask> work, TContext context, CancellationToken ct,
         CancellationTokenSource owned, CancellationTokenSource token)
     {
         try
@@ -33,7 +27,7 @@ internal static class Isolated
             // Task.Yield queues this state machine itself (no allocation) when there is no context to post to.
             if (SynchronizationContext.Current is null && TaskScheduler.Current == TaskScheduler.Default) await Task.Yield();
             else await PoolYield.Instance;
-            return await work(context, ct).ConfigureAwait(false);
+            await work(context, ct).ConfigureAwait(false);
         }
         finally
         {
