@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -132,10 +133,24 @@ public sealed class ClusterTests(ITestOutputHelper output) : IAsyncLifetime
                 && h[^1].Node == h[^2].Node), context: Output);
 
             // Each rule once per interval for the whole cluster, not once per node: counted over a window.
+            // Counted over a window in which the membership held still: on a machine loaded enough for a node's check-in
+            // to be seconds late, Quartz takes it for dead, its slots move, and a move may fire a slot on two nodes once
+            // (at least once, not exactly once, across a failure detection). Such a window is counted again, five at most.
             var window = TimeSpan.FromSeconds(6);
-            var from = DateTimeOffset.UtcNow;
-            await Task.Delay(window);
-            var to = DateTimeOffset.UtcNow;
+            int Changes() => nodes.Values.Sum(n => Regex.Count(n.Stdout, "Cluster slots spread|Took over|stopped checking in"));
+            DateTimeOffset from, to;
+            var tries = 0;
+            do
+            {
+                var changes = Changes();
+                from = DateTimeOffset.UtcNow;
+                await Task.Delay(window);
+                to = DateTimeOffset.UtcNow;
+                if (Changes() == changes) break;
+                output.WriteLine($"the membership changed during the window from {from:HH:mm:ss}: counted again");
+            }
+            while (++tries < 5);
+            tries.Should().BeLessThan(5, "the cluster's membership held still for 6 s at least once in five tries");
             for (var i = 0; i < Rules; i++)
                 _hits!.Count($"api-{i}", from, to).Should().BeInRange((int)(window / Every) - 1, (int)(window / Every) + 1, $"api-{i} is checked once a second by the cluster");
             _hits!.Nodes("pinned").Should().Equal(["n2"], "a rule that names its node runs there only");
