@@ -127,6 +127,7 @@ var checks = TotalChecks(engine) - checks0;
 var gcLine = $"{(GC.GetTotalPauseDuration() - pause0).TotalMilliseconds:0} ms paused; collections gen0 {GC.CollectionCount(0) - gen0}, gen1 {GC.CollectionCount(1) - gen1}, gen2 {GC.CollectionCount(2) - gen2}";
 var expected = (rules / every.TotalSeconds + 10) * wall.Elapsed.TotalSeconds;
 
+var heap = GC.GetGCMemoryInfo();
 double[] late, periods;
 lock (gate)
 {
@@ -141,7 +142,7 @@ Console.WriteLine($"""
     measured:         {wall.Elapsed.TotalSeconds:0.0}s after {warmup.TotalSeconds}s warm-up, on {Environment.ProcessorCount} cores
     checks:           {checks} done, {expected:0} due ({checks / expected * 100:0.0}%)
     CPU:              {cpu:0.0}% of one core (whole process, including state writes)
-    RSS:              peak {peakRss / 1024.0 / 1024:0} MB
+    RSS:              peak {peakRss / 1024.0 / 1024:0} MB; GC heap {heap.HeapSizeBytes / 1048576.0:0} MB after the last collection ({heap.FragmentedBytes / 1048576.0:0} MB of it free), {heap.TotalCommittedBytes / 1048576.0:0} MB committed
     GC:               {gcLine}
     start lateness:   p50 {P(late, 0.5):0.0} ms, p99 {P(late, 0.99):0.0} ms, max {P(late, 1):0.0} ms  ({late.Length} starts)
     100ms rule:       period error p50 {P(periods, 0.5):0.00} ms, p99 {P(periods, 0.99):0.00} ms, max {P(periods, 1):0.00} ms  ({periods.Length} intervals)

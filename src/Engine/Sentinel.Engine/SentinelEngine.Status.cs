@@ -108,7 +108,7 @@ internal sealed partial class SentinelEngine
         {
             Service = remediation is null ? null : SupervisionView.Of(def, remediation, _rules.Remediators.GetValueOrDefault(def.Name)?.RunningProcess, _rules.Remediators.GetValueOrDefault(def.Name)?.Restarting == true, _time.GetUtcNow()),
             Uptime = uptime ? History?.Uptime(def.Name) : null,
-            Recent = recent > 0 && History is not null ? Sparkline.From(History.Recent(def.Name), recent) : null,
+            Recent = recent > 0 && History is not null ? History.Recent(def.Name, recent) : null,
         };
     }
 

@@ -52,6 +52,6 @@ public sealed class CheckObserverTests
         await h.AdvanceUntilAsync(() => TestChannel.Of(mail).Count == 1, TimeSpan.FromSeconds(10), what: "the DOWN message");
         h.Engine.GetState("api")!.Status.Should().Be(RuleStatus.Down);
         after.Should().BeGreaterThan(0, "observers after the broken one still see each check");
-        h.Engine.History!.Recent("api").Should().NotBeEmpty("the history observer ran before it");
+        h.Engine.History!.Recent("api").Ms.Should().NotBeEmpty("the history observer ran before it");
     }
 }

@@ -168,9 +168,13 @@ public abstract class HistoryRecorderContract
         {
             await recorder2.LoadAsync(CancellationToken.None);
             recorder2.Uptime("bot").Day.Should().BeApproximately(63.0 / 70, 1e-9);
+            // The sparkline: the last 60 of the 70 checks (the ring wrapped), the unhealthy ones (every tenth) marked.
             var recent = recorder2.Recent("bot");
-            recent.Should().HaveCount(HistoryRecorder.RecentSize);
-            recent[^1].Duration.Should().Be(TimeSpan.FromMilliseconds(69));
+            recent.Ms.Should().Equal(Enumerable.Range(10, HistoryRecorder.RecentSize).Select(i => (double)i));
+            recent.Failed.Should().Equal([0, 10, 20, 30, 40, 50], "checks 10, 20, ... 60 failed");
+            recorder2.Recent("bot", 11).Should().BeEquivalentTo(new { Ms = Enumerable.Range(59, 11).Select(i => (double)i), Failed = new[] { 1 } }, "the last 11: check 60 failed");
+            recorder2.Recent("bot", 5).Failed.Should().BeEmpty();
+            recorder2.Recent("nobody").Ms.Should().BeEmpty();
             var all = await recorder2.ChecksAsync("bot", _time.GetUtcNow() - TimeSpan.FromHours(2), _time.GetUtcNow(), 1000, CancellationToken.None);
             all.Should().HaveCount(70);
             all.Count(c => c.State == RuleStatus.Down).Should().Be(7);
@@ -306,7 +310,7 @@ public sealed class PostgresHistoryRecorderTests(PostgresFixture postgres) : His
             await using var a2 = new HistoryRecorder(storeA2, a.Settings, _time, NullLogger.Instance);
             await a2.LoadAsync(CancellationToken.None);
             a2.Uptime("api").Day.Should().BeApproximately(26.0 / 40, 1e-9);
-            a2.Recent("api").Select(c => (int)c.Duration.TotalMilliseconds).Should().EndWith([38, 39], "the sparkline ends with the newest checks, b's");
+            a2.Recent("api").Ms.Select(m => (int)m).Should().EndWith([38, 39], "the sparkline ends with the newest checks, b's");
         }
     }
 }

@@ -230,7 +230,8 @@ public sealed class RemediationEngineTests
         await h.AdvanceUntilAsync(() => File.Exists(port), Step, what: "restarted");
 
         // Recorded on the rule whether or not a check saw it down: its history and its failure count.
-        await Eventually.Until(() => h.Engine.History!.Recent("bot").Any(p => p.Description?.StartsWith("exited: the service (pid ") == true), what: "the exit in the history");
+        await Eventually.Until(async () => (await h.Engine.History!.ChecksAsync("bot", DateTimeOffset.MinValue, DateTimeOffset.MaxValue, 1000, CancellationToken.None))
+            .Any(p => p.Description?.StartsWith("exited: the service (pid ") == true), what: "the exit in the history");
         h.Engine.GetState("bot")!.Failures.Should().BeGreaterThan(failures);
 
         await h.AdvanceUntilAsync(() => TestChannel.Of(mail).SelectMany(n => n.Items).Any(i => i.Kind == "exited"), TimeSpan.FromSeconds(1), what: "the crash told");

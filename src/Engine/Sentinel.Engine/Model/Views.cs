@@ -41,12 +41,7 @@ internal sealed record RuleStatusView(string Name, string? Description, RuleStat
 /// <summary>The last checks of a rule, oldest first: durations in milliseconds, and which of them failed (indexes).</summary>
 internal sealed record Sparkline(IReadOnlyList<double> Ms, IReadOnlyList<int> Failed)
 {
-    public static Sparkline From(IReadOnlyList<CheckPoint> points, int count)
-    {
-        var last = points.Skip(Math.Max(0, points.Count - count)).ToList();
-        return new Sparkline(last.Select(p => Math.Round(p.Duration.TotalMilliseconds, 1)).ToList(),
-            last.Select((p, i) => (p, i)).Where(x => x.p.Status == ProbeStatus.Unhealthy).Select(x => x.i).ToList());
-    }
+    public static readonly Sparkline Empty = new([], []);
 }
 
 /// <summary>A rule's state and definition; a rule waiting for its plugin has no definition yet (see <see cref="RuleStatusView.Waiting"/>).</summary>
