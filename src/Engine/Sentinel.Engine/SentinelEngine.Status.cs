@@ -115,5 +115,6 @@ internal sealed partial class SentinelEngine
     /// <summary>Acknowledges an open incident (stops its escalations and reminders).</summary>
     public Task<bool> AckAsync(long incident, CancellationToken cancellationToken) => _notifications?.AckAsync(incident, cancellationToken) ?? Task.FromResult(false);
 
-    private void WriteStatus(Stream stream) => JsonSerializer.Serialize(stream, GetStatus(), SentinelJson.Indented);
+    /// <summary>Writes status.json's content (what the state flush writes, and the bench measures).</summary>
+    internal void WriteStatus(Stream stream) => JsonSerializer.Serialize(stream, GetStatus(), SentinelJson.Indented);
 }

@@ -166,5 +166,47 @@ public sealed class StateStoreTests : IDisposable
         writes.Should().Be(4, "stopping writes the last check times");
     }
 
+    [Fact]
+    public async Task Persister_WithManyRules_WritesCheckTimesAloneEveryFewFlushes_AndAnythingElseAtTheNext()
+    {
+        await using var store = SqliteStateStore.Open(DbPath, NullLogger.Instance);
+        var persister = new StatePersister(store, null, _ => { }, TimeSpan.FromHours(1), NullLogger.Instance)
+        {
+            RuleCount = () => 3 * StatePersister.RulesPerStatusFlush, // check times alone every 3rd flush
+        };
+        var states = new Sentinel.Engine.Runtime.RuleStates(TimeProvider.System) { Persister = persister };
+        var at = DateTimeOffset.UnixEpoch;
+        var check = new CheckRecord(ProbeStatus.Healthy, "ok", at, TimeSpan.Zero);
+        RuleState Count(RuleState s) => s with { Checks = s.Checks + 1, ConsecutiveSuccesses = s.ConsecutiveSuccesses + 1, LastCheck = check };
+        async Task<RuleState> Stored(string rule) => (await store.LoadAsync(default))[rule];
+
+        states.Update("a", s => (new RuleState("a", RuleStatus.Healthy, at), 0));
+        states.Update("b", s => (new RuleState("b", RuleStatus.Healthy, at), 0));
+        await persister.FlushAsync();
+        (await Stored("a")).Checks.Should().Be(0, "a new rule's state is written at the next flush");
+
+        states.Update("a", s => (Count(s), 0)); // check times alone
+        states.Update("b", s => (Count(s) with { Status = RuleStatus.Failing, ConsecutiveFailures = 1, Failures = 1 }, 0));
+        await persister.FlushAsync();
+        (await Stored("a")).Checks.Should().Be(0, "a healthy rule's check count waits for the routine flush");
+        (await Stored("b")).Should().Match<RuleState>(b => b.Status == RuleStatus.Failing && b.ConsecutiveFailures == 1, "a failure towards the threshold is written at once");
+
+        states.Update("a", s => (Count(s), 0));
+        states.Update("a", s => (s with { ProbeState = new Dictionary<string, string> { ["offset"] = "42" } }, 0));
+        await persister.FlushAsync();
+        (await Stored("a")).Should().Match<RuleState>(a => a.Checks == 2 && a.ProbeState!["offset"] == "42",
+            "a probe's state is written at the next flush, with the check times that waited");
+
+        states.Update("a", s => (Count(s), 0));
+        await persister.FlushAsync();
+        (await Stored("a")).Checks.Should().Be(3, "the third flush since the last routine one writes check times");
+
+        states.Update("a", s => (Count(s), 0));
+        await persister.FlushAsync();
+        (await Stored("a")).Checks.Should().Be(3, "the next routine flush is three flushes on");
+        await persister.DisposeAsync();
+        (await Stored("a")).Checks.Should().Be(4, "a stop writes everything");
+    }
+
     public void Dispose() => _dir.Dispose();
 }

@@ -41,6 +41,7 @@ internal sealed class RuleStates(TimeProvider time)
     {
         RuleState next;
         T result;
+        bool routine;
         lock (_gate)
         {
             var known = _states.GetValueOrDefault(rule);
@@ -49,10 +50,19 @@ internal sealed class RuleStates(TimeProvider time)
             (next, result) = update(current, arg);
             if (ReferenceEquals(next, current)) return (next, result);
             _states[rule] = next;
+            routine = known is not null && Routine(known, next);
         }
-        Persister?.MarkDirty(next);
+        Persister?.MarkDirty(next, routine);
         return (next, result);
     }
+
+    // A change of check times alone: the check count and the last check, and a healthy rule's run of successes. A
+    // failure towards a threshold, a success towards recovery, a probe's or a remediation's state are not.
+    private static bool Routine(RuleState current, RuleState next)
+        => next.Status == current.Status && next.Since == current.Since && next.ConsecutiveFailures == current.ConsecutiveFailures
+            && (next.ConsecutiveSuccesses == current.ConsecutiveSuccesses || next.Status == RuleStatus.Healthy)
+            && next.Failures == current.Failures && ReferenceEquals(next.ProbeState, current.ProbeState)
+            && ReferenceEquals(next.Remediation, current.Remediation) && next.ConfigPaused == current.ConfigPaused;
 
     /// <summary>Asks for what changed to be written soon (a transition: worth a write now, not at the next flush).</summary>
     public void FlushSoon() => Persister?.FlushSoon();
