@@ -3,7 +3,7 @@
 // lateness and the 100ms rule's period.
 // Usage: dotnet run -c Release --project bench/Sentinel.Bench -- [rules=10000] [every=10s] [seconds=60] [state-flush-interval=5s]
 // BENCH_DIRECT=1: the engine's own cost per check, without the scheduler. BENCH_FIRE_AHEAD=5ms: the batching window.
-// BENCH_HISTORY=0: without the check history (on by default, as in `sentinel run`).
+// BENCH_HISTORY=0: without the check history (on by default, as in `sentinel run`); BENCH_HISTORY_FLUSH=5m: its flush interval.
 using System.Diagnostics;
 using System.Globalization;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -48,7 +48,8 @@ if (Environment.GetEnvironmentVariable("BENCH_FIRE_AHEAD") is { Length: > 0 } wi
 
 var dir = Path.Combine(Path.GetTempPath(), "sentinel-bench-" + Guid.NewGuid().ToString("N")[..8]);
 Directory.CreateDirectory(dir);
-var yaml = new System.Text.StringBuilder(Sentinel.Bench.BenchConfig.Engine($"state-flush-interval: {flush}") + """
+var historyFlush = Environment.GetEnvironmentVariable("BENCH_HISTORY_FLUSH") is { Length: > 0 } hf ? $"history: {{ flush-interval: {hf} }}" : "";
+var yaml = new System.Text.StringBuilder(Sentinel.Bench.BenchConfig.Engine([$"state-flush-interval: {flush}", .. historyFlush.Length > 0 ? new[] { historyFlush } : []]) + """
     rules:
       - { name: fast, every: 100ms, probe: { type: noop } }
 

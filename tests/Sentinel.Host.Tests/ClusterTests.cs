@@ -225,9 +225,14 @@ public sealed class ClusterTests(ITestOutputHelper output) : IAsyncLifetime
                     .Where(h => h.Node == busiest && !_hits!.Hits(r, h.At - TimeSpan.FromMilliseconds(700), h.At + TimeSpan.FromMilliseconds(700)).Any(o => o.Node != busiest))
                     .Select(h => (Rule: r, h.At)))
                 .First();
-            var history = await Eventually.Until(async () => System.Text.Json.JsonDocument.Parse(await CliAsync(survivor, "history", moved, "--since", "1h", "--json")).RootElement
+            List<DateTimeOffset> shown = [];
+            var history = await Eventually.Until(async () => shown = System.Text.Json.JsonDocument.Parse(await CliAsync(survivor, "history", moved, "--since", "1h", "--json")).RootElement
                 .GetProperty("checks").EnumerateArray().Select(c => c.GetProperty("at").GetDateTimeOffset()).ToList(),
-                at => at.Any(t => t > killed + resumed), context: Output);
+                at => at.Any(t => t > killed + resumed), context: () =>
+                    $"{survivor}'s history of {moved} (killed at {killed:HH:mm:ss.fff}, resumed +{resumed.TotalMilliseconds:F0} ms): {shown.Count} checks, the last "
+                    + string.Join(", ", shown.TakeLast(8).Select(t => t.ToString("HH:mm:ss.fff")))
+                    + $"\nrequests for {moved} since the kill: " + string.Join(", ", _hits!.Hits(moved, killed, DateTimeOffset.MaxValue).Select(h => $"{h.Node} {h.At:HH:mm:ss.fff}"))
+                    + "\n" + Output());
             history.Should().Contain(t => t >= made - TimeSpan.FromMilliseconds(500) && t <= made + TimeSpan.FromMilliseconds(50),
                 $"{busiest} checked {moved} at {made:HH:mm:ss.fff} before it was killed, and wrote it to the shared history");
 

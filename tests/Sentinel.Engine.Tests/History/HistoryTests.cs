@@ -151,6 +151,51 @@ public abstract class HistoryRecorderContract
     }
 
     [Fact]
+    public async Task AMonthOfWrittenHours_LeavesMemory_AndUptimeAndTheHourlyHistory_StillCountEveryCheck()
+    {
+        // 35 days of a check an hour (every seventh down), written every 6 hours as the flush loop would: once written,
+        // past hours leave memory but for what uptime needs of them (30 days of whole counts were 65 KB a rule), and
+        // uptime and the hourly history still answer as a count of every check does.
+        var (store, recorder) = Open(retention: TimeSpan.FromDays(40));
+        var made = new List<(long Hour, bool Down)>();
+        long HourOf(DateTimeOffset t) => t.ToUnixTimeMilliseconds() / 3_600_000;
+        UptimeView Expected()
+        {
+            var now = HourOf(_time.GetUtcNow());
+            double? Share(int hours)
+            {
+                var within = made.Where(c => now - c.Hour < hours).ToList();
+                return within.Count == 0 ? null : (double)within.Count(c => !c.Down) / within.Count;
+            }
+            return new UptimeView(Share(24), Share(7 * 24), Share(30 * 24));
+        }
+        await using (store)
+        await using (recorder)
+        {
+            for (var i = 0; i < 35 * 24; i++)
+            {
+                var down = i % 7 == 0;
+                Check(recorder, "api", !down, down ? RuleStatus.Down : RuleStatus.Healthy);
+                made.Add((HourOf(_time.GetUtcNow()), down));
+                if (i % 6 == 5) await recorder.FlushAsync();
+                if (i % 31 == 0) recorder.Uptime("api").Should().Be(Expected(), $"after {i + 1} checks");
+                _time.Advance(TimeSpan.FromHours(1));
+            }
+            await recorder.FlushAsync();
+            recorder.HoursHeld("api").Should().BeLessThanOrEqualTo(2, "the hours written and past are in the store");
+            recorder.Uptime("api").Should().Be(Expected());
+
+            // A check stamped three hours back (a clock set back) is still counted: in the oldest hour still held.
+            recorder.Record("api", new CheckRecord(ProbeStatus.Unhealthy, "refused", _time.GetUtcNow() - TimeSpan.FromHours(3), TimeSpan.Zero), RuleStatus.Down);
+            made.Add((HourOf(_time.GetUtcNow()) - 1, true));
+            recorder.Uptime("api").Should().Be(Expected());
+            await recorder.FlushAsync();
+            var hours = await recorder.HourlyAsync("api", _time.GetUtcNow() - TimeSpan.FromDays(36), _time.GetUtcNow(), CancellationToken.None);
+            hours.Select(h => (HourOf(h.Hour), h.Checks, h.Down)).Should().Equal(made.GroupBy(c => c.Hour).Select(g => (g.Key, (long)g.Count(), (long)g.Count(c => c.Down))));
+        }
+    }
+
+    [Fact]
     public async Task Flushed_History_IsReadBack_ByANewRecorder_WithUptimeAndRecentChecks()
     {
         var (store, recorder) = Open();

@@ -48,14 +48,21 @@ internal sealed partial class HistoryRecorder : IAsyncDisposable
         public CheckChunk? Open;
         public bool OpenDirty;
         public readonly List<CheckChunk> Closed = [];
+        // This node's whole counts of the hours it may still add to or write: the current and the last hour, and any
+        // not yet written. Older ones are in Past (and the store).
         public readonly Dictionary<long, HourCounts> Hours = [];
         public readonly HashSet<long> DirtyHours = [];
+        // Hours before it are no longer in Hours (Compact): a check dated before it (a clock set back) is counted in it.
+        public long KeptFrom = long.MinValue;
+        // What uptime needs of the older hours of the last 30 days, checks and down, one slot an hour (hour % MemoryHours;
+        // PastTop the newest hour in it). Kept as whole HourCounts in Hours, a month was 65 KB a rule: 620 MB at 10,000 rules.
+        public Tally[]? Past;
+        public long PastTop = long.MinValue / 2; // nothing in Past yet (and PastTop - MemoryHours does not overflow)
         // The sparkline's ring: the last checks' durations in milliseconds, and which failed (bit i for slot i).
         public float[]? RecentMs; // allocated at the first check
         public ulong RecentFailed;
         public int RecentNext;
         public int RecentCount;
-        public long OldestHourKept;
         // The uptime sums of the hours before UptimeHour (within 30 days), kept until the hour turns or a past hour
         // changes: status.json and the page ask for every rule's uptime, which was a walk over up to 720 hours each.
         public long UptimeHour = long.MinValue;
@@ -77,6 +84,8 @@ internal sealed partial class HistoryRecorder : IAsyncDisposable
                 h.UptimeHour = long.MinValue;
             }
         }
+        foreach (var h in _rules.Values)
+            lock (h.Lock) Compact(h, nowHour);
         await RefreshOthersAsync(cancellationToken);
         foreach (var (name, points) in await _store.LatestAsync(cancellationToken))
         {
@@ -117,11 +126,12 @@ internal sealed partial class HistoryRecorder : IAsyncDisposable
         var point = new CheckPoint(check.At, check.Status, state, check.Duration, check.Description, check.Stuck);
         var h = Get(rule);
         var ms = point.At.ToUnixTimeMilliseconds();
-        var hour = ms / HistoryMath.HourMs;
+        var chunkHour = ms / HistoryMath.HourMs;
         lock (h.Lock)
         {
+            var hour = Math.Max(chunkHour, h.KeptFrom);
             // Small chunks: the open one is rewritten at each flush, so its size bounds the write amplification.
-            if (h.Open is { } open && (open.Hour != hour || open.Count >= ChunkChecks || open.Size > 8 * 1024 || ms < open.EndMs))
+            if (h.Open is { } open && (open.Hour != chunkHour || open.Count >= ChunkChecks || open.Size > 8 * 1024 || ms < open.EndMs))
             {
                 h.Closed.Add(open);
                 h.Open = null;
@@ -135,15 +145,7 @@ internal sealed partial class HistoryRecorder : IAsyncDisposable
             h.Hours[hour] = counts;
             h.DirtyHours.Add(hour);
             AddRecent(h, point);
-            if (hour - MemoryHours > h.OldestHourKept) ForgetOldHours(h, hour - MemoryHours);
         }
-    }
-
-    // Apart from the check's path: the lambda's closure over the rule's history was made at every check.
-    private static void ForgetOldHours(RuleHistory h, long oldest)
-    {
-        h.OldestHourKept = oldest;
-        foreach (var old in h.Hours.Keys.Where(k => k < h.OldestHourKept && !h.DirtyHours.Contains(k)).ToList()) h.Hours.Remove(old);
     }
 
     // What the sparkline shows of a check, no more: its duration and whether it failed, 0.3 KB a rule. Whole checks
@@ -176,42 +178,6 @@ internal sealed partial class HistoryRecorder : IAsyncDisposable
             }
             return new Sparkline(ms, failed ?? (IReadOnlyList<int>)[]);
         }
-    }
-
-    public UptimeView Uptime(string rule)
-    {
-        if (!_rules.TryGetValue(rule, out var h)) return new UptimeView(null, null, null);
-        var nowHour = _time.GetUtcNow().ToUnixTimeMilliseconds() / HistoryMath.HourMs;
-        long dc, dd, wc, wd, mc, md;
-        lock (h.Lock)
-        {
-            if (h.UptimeHour != nowHour)
-            {
-                h.DayChecks = h.DayDown = h.WeekChecks = h.WeekDown = h.MonthChecks = h.MonthDown = h.OthersNowChecks = h.OthersNowDown = 0;
-                foreach (var (hour, c) in h.Hours) Sum(h, nowHour - hour, c);
-                // Other nodes' counts change only when they are read again, which resets these sums: their current hour is summed too.
-                if (h.Others is { } others)
-                    foreach (var ((_, hour), c) in others)
-                        if (nowHour == hour) { h.OthersNowChecks += c.Checks; h.OthersNowDown += c.Down; }
-                        else Sum(h, nowHour - hour, c);
-                h.UptimeHour = nowHour;
-            }
-            var current = h.Hours.GetValueOrDefault(nowHour);
-            var (nowChecks, nowDown) = (current.Checks + h.OthersNowChecks, current.Down + h.OthersNowDown);
-            (dc, dd) = (h.DayChecks + nowChecks, h.DayDown + nowDown);
-            (wc, wd) = (h.WeekChecks + nowChecks, h.WeekDown + nowDown);
-            (mc, md) = (h.MonthChecks + nowChecks, h.MonthDown + nowDown);
-        }
-        static double? Share(long checks, long down) => checks == 0 ? null : (double)(checks - down) / checks;
-        return new UptimeView(Share(dc, dd), Share(wc, wd), Share(mc, md));
-    }
-
-    private static void Sum(RuleHistory h, long age, HourCounts c)
-    {
-        if (age < 1 || age >= 30 * 24) return; // the current hour is added as it is now
-        h.MonthChecks += c.Checks; h.MonthDown += c.Down;
-        if (age < 7 * 24) { h.WeekChecks += c.Checks; h.WeekDown += c.Down; }
-        if (age < 24) { h.DayChecks += c.Checks; h.DayDown += c.Down; }
     }
 
     /// <summary>Other nodes' hourly counts are read again at every this many flushes (in a cluster).</summary>
@@ -295,10 +261,12 @@ internal sealed partial class HistoryRecorder : IAsyncDisposable
             var chunks = new List<ChunkWrite>();
             var buckets = new List<BucketWrite>();
             var written = new List<(RuleHistory H, List<CheckChunk> Closed, CheckChunk? Open, List<long> Hours)>();
+            var nowHour = _time.GetUtcNow().ToUnixTimeMilliseconds() / HistoryMath.HourMs;
             foreach (var (rule, h) in _rules)
             {
                 lock (h.Lock)
                 {
+                    Compact(h, nowHour); // the rules with nothing new
                     if (h.Closed.Count == 0 && !h.OpenDirty && h.DirtyHours.Count == 0) continue;
                     var closed = h.Closed.ToList();
                     foreach (var c in closed) chunks.Add(new(rule, c.StartMs, c.EndMs, c.Count, c.ToArray()));
@@ -326,7 +294,11 @@ internal sealed partial class HistoryRecorder : IAsyncDisposable
                 throw;
             }
             foreach (var (h, closed, _, _) in written)
-                lock (h.Lock) h.Closed.RemoveAll(closed.Contains);
+                lock (h.Lock)
+                {
+                    h.Closed.RemoveAll(closed.Contains);
+                    Compact(h, nowHour);
+                }
             _writes?.Success("history");
         }
         finally { _flushGate.Release(); }
