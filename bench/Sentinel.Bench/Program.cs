@@ -27,6 +27,8 @@ if (args.Length > 0 && args[0] == "httppeer")
     return await Sentinel.Bench.HttpPeerBenchmark.RunAsync(args.Skip(1).ToArray());
 if (args.Length > 0 && args[0] == "uptime")
     return await Sentinel.Bench.UptimeBenchmark.RunAsync(args.Skip(1).ToArray());
+if (args.Length > 0 && args[0] == "histflush")
+    return await Sentinel.Bench.HistoryFlushBenchmark.RunAsync(args.Skip(1).ToArray());
 if (args.Length > 0 && args[0] == "cluster")
     return await Sentinel.Bench.ClusterBenchmark.RunAsync(args.Skip(1).ToArray());
 if (args.Length > 0 && args[0] == "cluster-node")

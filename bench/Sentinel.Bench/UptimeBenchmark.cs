@@ -46,10 +46,4 @@ internal static class UptimeBenchmark
         }
         finally { Directory.Delete(dir, recursive: true); }
     }
-
-    private sealed class ManualClock(DateTimeOffset start) : TimeProvider
-    {
-        public DateTimeOffset Now = start;
-        public override DateTimeOffset GetUtcNow() => Now;
-    }
 }

@@ -40,6 +40,22 @@ internal sealed class CheckChunk
     public int Count { get; private set; }
     public long Hour => StartMs / HistoryMath.HourMs;
     public int Size => (int)_buffer.Length;
+    /// <summary>The counts of its checks, and the hour they count in (its own, or a later one: see HistoryRecorder.Record).</summary>
+    public HourCounts Counts;
+    public long CountHour;
+
+    // What a journaling store holds of it (IJournaledHistoryStore): its first checks, up to Journaled (Count) and
+    // JournaledBytes (Size); FirstJournal the journal row holding its first ones.
+    public int Journaled;
+    public int JournaledBytes;
+    public long? FirstJournal;
+
+    /// <summary>The bytes of the checks from the byte <paramref name="offset"/> on (a chunk's bytes are its checks' in order).</summary>
+    public byte[] BytesFrom(int offset)
+    {
+        _writer.Flush();
+        return _buffer.GetBuffer().AsSpan(offset, (int)_buffer.Length - offset).ToArray();
+    }
 
     public void Append(CheckPoint point)
     {
@@ -61,6 +77,7 @@ internal sealed class CheckChunk
             _lastDescription = point.Description;
         }
         _lastStatus = point.Status;
+        Counts.Add(point);
         Count++;
     }
 

@@ -130,13 +130,14 @@ internal sealed partial class HistoryRecorder : IAsyncDisposable
         lock (h.Lock)
         {
             var hour = Math.Max(chunkHour, h.KeptFrom);
-            // Small chunks: the open one is rewritten at each flush, so its size bounds the write amplification.
-            if (h.Open is { } open && (open.Hour != chunkHour || open.Count >= ChunkChecks || open.Size > 8 * 1024 || ms < open.EndMs))
+            // Small chunks: a cluster's store rewrites the open one at each flush, so its size bounds the write amplification.
+            // A chunk's checks all count in one hour (CountHour), so a journaling store can add a closed chunk to it.
+            if (h.Open is { } open && (open.Hour != chunkHour || open.CountHour != hour || open.Count >= ChunkChecks || open.Size > 8 * 1024 || ms < open.EndMs))
             {
                 h.Closed.Add(open);
                 h.Open = null;
             }
-            h.Open ??= new CheckChunk(ms);
+            h.Open ??= new CheckChunk(ms) { CountHour = hour };
             h.Open.Append(point);
             h.OpenDirty = true;
             var counts = h.Hours.GetValueOrDefault(hour);
@@ -253,51 +254,85 @@ internal sealed partial class HistoryRecorder : IAsyncDisposable
     }
 
     /// <summary>Writes what changed since the last flush, in one transaction.</summary>
-    public async Task FlushAsync(CancellationToken cancellationToken = default)
+    public Task FlushAsync(CancellationToken cancellationToken = default) => FlushAsync(final: false, cancellationToken);
+
+    private readonly record struct Taken(RuleHistory H, List<CheckChunk> Closed, CheckChunk? Open, int Count, int Size, List<long> Hours);
+
+    // With a journaling store, a chunk is written once, closed, its counts added to its hour's, and the open chunks' new
+    // checks go to the journal; otherwise every changed open chunk and hour is written whole again. Final: at a stop,
+    // every open chunk is closed, so a journal is left empty.
+    private async Task FlushAsync(bool final, CancellationToken cancellationToken)
     {
         await _flushGate.WaitAsync(cancellationToken);
         try
         {
+            var journaled = _store as IJournaledHistoryStore;
             var chunks = new List<ChunkWrite>();
             var buckets = new List<BucketWrite>();
-            var written = new List<(RuleHistory H, List<CheckChunk> Closed, CheckChunk? Open, List<long> Hours)>();
+            var slices = new List<JournalSlice>();
+            var taken = new List<Taken>();
+            var pinned = long.MaxValue; // the oldest journal row an open chunk still needs
             var nowHour = _time.GetUtcNow().ToUnixTimeMilliseconds() / HistoryMath.HourMs;
             foreach (var (rule, h) in _rules)
             {
                 lock (h.Lock)
                 {
                     Compact(h, nowHour); // the rules with nothing new
-                    if (h.Closed.Count == 0 && !h.OpenDirty && h.DirtyHours.Count == 0) continue;
+                    // A chunk of a past hour gets no more checks: closed, it leaves the journal (a stopped rule's too).
+                    if (journaled is not null && h.Open is { } done && (final || done.Hour < nowHour))
+                    {
+                        h.Closed.Add(done);
+                        h.Open = null;
+                    }
+                    if (h.Open?.FirstJournal is { } first) pinned = Math.Min(pinned, first);
+                    var open = journaled is null ? (h.OpenDirty ? h.Open : null) : h.Open is { } o && o.Count > o.Journaled ? o : null;
+                    if (h.Closed.Count == 0 && open is null && h.DirtyHours.Count == 0) continue;
                     var closed = h.Closed.ToList();
-                    foreach (var c in closed) chunks.Add(new(rule, c.StartMs, c.EndMs, c.Count, c.ToArray()));
-                    var open = h.OpenDirty ? h.Open : null;
-                    if (open is not null) chunks.Add(new(rule, open.StartMs, open.EndMs, open.Count, open.ToArray()));
+                    foreach (var c in closed)
+                    {
+                        chunks.Add(new(rule, c.StartMs, c.EndMs, c.Count, c.ToArray()));
+                        if (journaled is not null) buckets.Add(new(rule, c.CountHour, c.Counts));
+                    }
                     var hours = h.DirtyHours.ToList();
-                    foreach (var hour in hours) buckets.Add(new(rule, hour, h.Hours[hour]));
-                    written.Add((h, closed, open, hours));
+                    if (journaled is not null && open is not null)
+                        slices.Add(new(rule, open.StartMs, open.Journaled, open.Count - open.Journaled, open.EndMs, open.BytesFrom(open.JournaledBytes)));
+                    else if (journaled is null)
+                    {
+                        if (open is not null) chunks.Add(new(rule, open.StartMs, open.EndMs, open.Count, open.ToArray()));
+                        foreach (var hour in hours) buckets.Add(new(rule, hour, h.Hours[hour]));
+                    }
+                    taken.Add(new(h, closed, open, open?.Count ?? 0, open?.Size ?? 0, hours));
                     h.OpenDirty = false;
                     h.DirtyHours.Clear();
                 }
             }
+            long journalRow = 0;
             try
             {
-                await _store.WriteAsync(chunks, buckets, cancellationToken);
+                if (journaled is not null) journalRow = await journaled.WriteAsync(chunks, buckets, slices, pinned, cancellationToken);
+                else await _store.WriteAsync(chunks, buckets, cancellationToken);
             }
             catch
             {
-                foreach (var (h, _, open, hours) in written)
-                    lock (h.Lock)
+                foreach (var t in taken)
+                    lock (t.H.Lock)
                     {
-                        if (open is not null && ReferenceEquals(open, h.Open)) h.OpenDirty = true;
-                        foreach (var hour in hours) h.DirtyHours.Add(hour);
+                        if (journaled is null && t.Open is not null && ReferenceEquals(t.Open, t.H.Open)) t.H.OpenDirty = true;
+                        foreach (var hour in t.Hours) t.H.DirtyHours.Add(hour);
                     }
                 throw;
             }
-            foreach (var (h, closed, _, _) in written)
-                lock (h.Lock)
+            foreach (var t in taken)
+                lock (t.H.Lock)
                 {
-                    h.Closed.RemoveAll(closed.Contains);
-                    Compact(h, nowHour);
+                    t.H.Closed.RemoveAll(t.Closed.Contains);
+                    if (journaled is not null && t.Open is { } open)
+                    {
+                        open.Journaled = t.Count;
+                        open.JournaledBytes = t.Size;
+                        open.FirstJournal ??= journalRow;
+                    }
+                    Compact(t.H, nowHour);
                 }
             _writes?.Success("history");
         }
@@ -316,7 +351,7 @@ internal sealed partial class HistoryRecorder : IAsyncDisposable
     {
         await _stop.CancelAsync();
         if (_loop is not null) await _loop;
-        try { await FlushAsync(); }
+        try { await FlushAsync(final: true, CancellationToken.None); }
         catch (Exception ex) { LogFlushFailed(_logger, ex); }
         _stop.Dispose();
     }

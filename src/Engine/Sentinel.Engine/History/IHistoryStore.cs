@@ -55,6 +55,29 @@ internal interface IHistoryStore : IAsyncDisposable
     Task<(int Chunks, int Hours)> PruneAsync(DateTimeOffset checksBefore, DateTimeOffset hourlyBefore, CancellationToken cancellationToken);
 }
 
+/// <summary>
+/// The checks of a rule's open chunk that the journal does not have yet: its checks <paramref name="FirstIndex"/> on
+/// (<paramref name="Count"/> of them), as the chunk's bytes from there; a chunk's slices one after the other are its bytes.
+/// </summary>
+internal sealed record JournalSlice(string Rule, long ChunkStartMs, int FirstIndex, int Count, long EndMs, byte[] Data);
+
+/// <summary>
+/// A store that writes each chunk once, when it is closed, and adds its counts to its hour's; the open chunks' new checks
+/// go into one journal row a flush. Rewriting every rule's open chunk and hour at each flush was 20,000 scattered row
+/// writes at 10,000 rules, a flush's CPU growing with the days stored (1.4% of a core with one day). After a SIGKILL,
+/// the store makes the journal's chunks rows of their own when it is opened again.
+/// </summary>
+internal interface IJournaledHistoryStore : IHistoryStore
+{
+    /// <summary>
+    /// In one transaction: the closed chunks written, their counts added to their hours' (<paramref name="added"/>), the
+    /// journal rows before <paramref name="dropJournalBefore"/> deleted, and <paramref name="journal"/> written as a
+    /// new journal row, whose id it returns (0 when there were no slices).
+    /// </summary>
+    Task<long> WriteAsync(IReadOnlyCollection<ChunkWrite> closed, IReadOnlyCollection<BucketWrite> added, IReadOnlyCollection<JournalSlice> journal,
+        long dropJournalBefore, CancellationToken cancellationToken);
+}
+
 /// <summary>Checks of one rule in one hour, summed: what uptime figures and the downsampled history are made of.</summary>
 internal sealed record HourBucket(DateTimeOffset Hour, long Checks, long Failures, long Degraded, long Down, TimeSpan DurationAverage, TimeSpan DurationMax)
 {

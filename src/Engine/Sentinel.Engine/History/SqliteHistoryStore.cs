@@ -9,7 +9,7 @@ namespace Sentinel.Engine.History;
 /// slows them: <c>chunks</c> holds every check packed per rule and hour (<see cref="CheckChunk"/>), kept for the
 /// retention; <c>hourly</c> holds per rule and hour the counts and durations, kept far longer (the downsampled history).
 /// </summary>
-internal sealed class SqliteHistoryStore : IHistoryStore
+internal sealed partial class SqliteHistoryStore : IJournaledHistoryStore
 {
     private readonly SqliteConnection _connection;
     private readonly SemaphoreSlim _gate = new(1, 1);
@@ -24,14 +24,20 @@ internal sealed class SqliteHistoryStore : IHistoryStore
     public string Path { get; }
 
     public static SqliteHistoryStore Open(string path, ILogger logger, TimeProvider? time = null)
-        => new(SqliteFile.Open(path, Prepare, logger, time, out _), path);
+    {
+        // Inside the open: a recovery that cannot write (a full disk) is retried, then reported, like the file itself.
+        var recovered = 0;
+        var connection = SqliteFile.Open(path, c => { Prepare(c); recovered = RecoverJournal(c); }, logger, time, out _);
+        if (recovered > 0) LogRecovered(logger, recovered);
+        return new(connection, path);
+    }
 
     /// <summary>For readers beside a running engine (the CLI): no schema change, no moving aside, no writes.</summary>
     public static SqliteHistoryStore OpenReadOnly(string path)
     {
         var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
         connection.Open();
-        return new SqliteHistoryStore(connection, path);
+        return new SqliteHistoryStore(connection, path, readOnly: true);
     }
 
     private static void Prepare(SqliteConnection connection)
@@ -46,6 +52,7 @@ internal sealed class SqliteHistoryStore : IHistoryStore
                 rule_id INTEGER NOT NULL, hour INTEGER NOT NULL, checks INTEGER NOT NULL, failures INTEGER NOT NULL, degraded INTEGER NOT NULL,
                 down INTEGER NOT NULL, duration_sum_us INTEGER NOT NULL, duration_max_us INTEGER NOT NULL,
                 PRIMARY KEY (rule_id, hour)) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS journal (id INTEGER PRIMARY KEY, data BLOB NOT NULL);
             """;
         cmd.ExecuteNonQuery();
     }
@@ -55,53 +62,25 @@ internal sealed class SqliteHistoryStore : IHistoryStore
     public async Task WriteAsync(IReadOnlyCollection<ChunkWrite> chunks, IReadOnlyCollection<BucketWrite> buckets, CancellationToken cancellationToken)
     {
         if (chunks.Count == 0 && buckets.Count == 0) return;
+        await WriteAsync(chunks, buckets, add: false, [], dropJournalBefore: 0, cancellationToken);
+    }
+
+    public async Task<long> WriteAsync(IReadOnlyCollection<ChunkWrite> closed, IReadOnlyCollection<BucketWrite> added, IReadOnlyCollection<JournalSlice> journal,
+        long dropJournalBefore, CancellationToken cancellationToken)
+        => await WriteAsync(closed, added, add: true, journal, dropJournalBefore, cancellationToken);
+
+    private async Task<long> WriteAsync(IReadOnlyCollection<ChunkWrite> chunks, IReadOnlyCollection<BucketWrite> buckets, bool add,
+        IReadOnlyCollection<JournalSlice> journal, long dropJournalBefore, CancellationToken cancellationToken)
+    {
         await _gate.WaitAsync(cancellationToken);
         try
         {
             using var tx = _connection.BeginTransaction();
-            using (var cmd = _connection.CreateCommand())
-            {
-                cmd.Transaction = tx;
-                cmd.CommandText = """
-                    INSERT INTO chunks(rule_id, start_ms, end_ms, count, data) VALUES ($rule, $start, $end, $count, $data)
-                    ON CONFLICT(rule_id, start_ms) DO UPDATE SET end_ms = excluded.end_ms, count = excluded.count, data = excluded.data
-                    """;
-                var p = new[] { "$rule", "$start", "$end", "$count", "$data" }.Select(n => cmd.Parameters.Add(n, SqliteType.Integer)).ToArray();
-                p[4].SqliteType = SqliteType.Blob;
-                foreach (var c in chunks)
-                {
-                    p[0].Value = RuleId(c.Rule, tx);
-                    p[1].Value = c.StartMs;
-                    p[2].Value = c.EndMs;
-                    p[3].Value = c.Count;
-                    p[4].Value = c.Data;
-                    await cmd.ExecuteNonQueryAsync(cancellationToken);
-                }
-            }
-            using (var cmd = _connection.CreateCommand())
-            {
-                cmd.Transaction = tx;
-                cmd.CommandText = """
-                    INSERT INTO hourly(rule_id, hour, checks, failures, degraded, down, duration_sum_us, duration_max_us)
-                    VALUES ($rule, $hour, $checks, $failures, $degraded, $down, $sum, $max)
-                    ON CONFLICT(rule_id, hour) DO UPDATE SET checks = excluded.checks, failures = excluded.failures, degraded = excluded.degraded,
-                        down = excluded.down, duration_sum_us = excluded.duration_sum_us, duration_max_us = excluded.duration_max_us
-                    """;
-                var p = new[] { "$rule", "$hour", "$checks", "$failures", "$degraded", "$down", "$sum", "$max" }.Select(n => cmd.Parameters.Add(n, SqliteType.Integer)).ToArray();
-                foreach (var b in buckets)
-                {
-                    p[0].Value = RuleId(b.Rule, tx);
-                    p[1].Value = b.Hour;
-                    p[2].Value = b.Counts.Checks;
-                    p[3].Value = b.Counts.Failures;
-                    p[4].Value = b.Counts.Degraded;
-                    p[5].Value = b.Counts.Down;
-                    p[6].Value = b.Counts.DurationSumUs;
-                    p[7].Value = b.Counts.DurationMaxUs;
-                    await cmd.ExecuteNonQueryAsync(cancellationToken);
-                }
-            }
+            WriteChunks(_connection, tx, chunks.Select(c => (RuleId(c.Rule, tx), c)));
+            WriteHours(_connection, tx, buckets.Select(b => (RuleId(b.Rule, tx), b.Hour, b.Counts)), add);
+            var id = WriteJournal(tx, journal, dropJournalBefore);
             await tx.CommitAsync(cancellationToken);
+            return id;
         }
         catch
         {
@@ -109,6 +88,56 @@ internal sealed class SqliteHistoryStore : IHistoryStore
             throw;
         }
         finally { _gate.Release(); }
+    }
+
+    private static void WriteChunks(SqliteConnection connection, SqliteTransaction tx, IEnumerable<(long RuleId, ChunkWrite Chunk)> chunks)
+    {
+        using var cmd = connection.CreateCommand();
+        cmd.Transaction = tx;
+        cmd.CommandText = """
+            INSERT INTO chunks(rule_id, start_ms, end_ms, count, data) VALUES ($rule, $start, $end, $count, $data)
+            ON CONFLICT(rule_id, start_ms) DO UPDATE SET end_ms = excluded.end_ms, count = excluded.count, data = excluded.data
+            """;
+        var p = new[] { "$rule", "$start", "$end", "$count", "$data" }.Select(n => cmd.Parameters.Add(n, SqliteType.Integer)).ToArray();
+        p[4].SqliteType = SqliteType.Blob;
+        foreach (var (id, c) in chunks)
+        {
+            p[0].Value = id;
+            p[1].Value = c.StartMs;
+            p[2].Value = c.EndMs;
+            p[3].Value = c.Count;
+            p[4].Value = c.Data;
+            cmd.ExecuteNonQuery();
+        }
+    }
+
+    // Replaced (an hour's counts so far), or added to (a closed chunk's counts, with a journal).
+    private static void WriteHours(SqliteConnection connection, SqliteTransaction tx, IEnumerable<(long RuleId, long Hour, HourCounts Counts)> hours, bool add)
+    {
+        using var cmd = connection.CreateCommand();
+        cmd.Transaction = tx;
+        cmd.CommandText = $"""
+            INSERT INTO hourly(rule_id, hour, checks, failures, degraded, down, duration_sum_us, duration_max_us)
+            VALUES ($rule, $hour, $checks, $failures, $degraded, $down, $sum, $max)
+            ON CONFLICT(rule_id, hour) DO UPDATE SET {(add
+                ? "checks = checks + excluded.checks, failures = failures + excluded.failures, degraded = degraded + excluded.degraded, down = down + excluded.down, "
+                    + "duration_sum_us = duration_sum_us + excluded.duration_sum_us, duration_max_us = max(duration_max_us, excluded.duration_max_us)"
+                : "checks = excluded.checks, failures = excluded.failures, degraded = excluded.degraded, down = excluded.down, "
+                    + "duration_sum_us = excluded.duration_sum_us, duration_max_us = excluded.duration_max_us")}
+            """;
+        var p = new[] { "$rule", "$hour", "$checks", "$failures", "$degraded", "$down", "$sum", "$max" }.Select(n => cmd.Parameters.Add(n, SqliteType.Integer)).ToArray();
+        foreach (var (id, hour, c) in hours)
+        {
+            p[0].Value = id;
+            p[1].Value = hour;
+            p[2].Value = c.Checks;
+            p[3].Value = c.Failures;
+            p[4].Value = c.Degraded;
+            p[5].Value = c.Down;
+            p[6].Value = c.DurationSumUs;
+            p[7].Value = c.DurationMaxUs;
+            cmd.ExecuteNonQuery();
+        }
     }
 
     private long RuleId(string rule, SqliteTransaction tx)
@@ -223,6 +252,12 @@ internal sealed class SqliteHistoryStore : IHistoryStore
                 var points = CheckChunk.Decode(r.GetInt64(0), (byte[])r.GetValue(1));
                 for (var i = points.Count - 1; i >= 0 && result.Count < limit; i--)
                     if (points[i].At.ToUnixTimeMilliseconds() is var ms && ms >= fromMs && ms <= toMs) result.Add(points[i]);
+            }
+            if (beforeStartMs is null && JournaledChecks(rule, fromMs, toMs) is { Count: > 0 } journaled)
+            {
+                result.AddRange(journaled);
+                result.Sort((a, b) => b.At.CompareTo(a.At));
+                if (result.Count > limit) result.RemoveRange(limit, result.Count - limit);
             }
             result.Reverse();
             return result;
