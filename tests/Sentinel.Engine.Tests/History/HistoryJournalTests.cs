@@ -70,6 +70,29 @@ public sealed class HistoryJournalTests : IDisposable
     }
 
     [Fact]
+    public async Task ADamagedJournalRow_IsLeftOut_TheRestIsReadBack_AndTheFileKept()
+    {
+        var store = SqliteHistoryStore.Open(Path, NullLogger.Instance);
+        var recorder = Recorder(store);
+        for (var i = 0; i < 3; i++) { Check(recorder, "a", i); _time.Advance(TimeSpan.FromSeconds(10)); }
+        await recorder.FlushAsync();
+        await store.DisposeAsync();
+        using (var c = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = Path, Pooling = false }.ToString()))
+        {
+            c.Open();
+            using var cmd = c.CreateCommand();
+            // A slice of rule 1 whose bytes are no checks, and one that claims more bytes than the row holds.
+            cmd.CommandText = "INSERT INTO journal(data) VALUES (x'01C0B4F2A8D06500050104FFFFFFFF'), (x'01FFFFFFFFFFFFFFFFFFFF')";
+            cmd.ExecuteNonQuery();
+        }
+
+        await using var store2 = SqliteHistoryStore.Open(Path, NullLogger.Instance);
+        (await store2.ChecksAsync("a", _time.GetUtcNow() - TimeSpan.FromHours(1), _time.GetUtcNow(), 100, CancellationToken.None)).Should().HaveCount(3);
+        Rows("journal").Should().Be(0);
+        Directory.GetFiles(_dir.Path, "history.db.corrupt-*").Should().BeEmpty("a damaged journal row is not a damaged file");
+    }
+
+    [Fact]
     public async Task AReaderBesideAKilledEngine_SeesTheJournaledChecks()
     {
         var store = SqliteHistoryStore.Open(Path, NullLogger.Instance);

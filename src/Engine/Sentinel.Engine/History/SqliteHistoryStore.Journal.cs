@@ -112,14 +112,17 @@ internal sealed partial class SqliteHistoryStore
     {
         var slices = ReadJournal(connection, null);
         using var tx = connection.BeginTransaction();
-        var chunks = JournaledChunks(connection, tx, slices);
-        WriteChunks(connection, tx, chunks);
-        WriteHours(connection, tx, chunks.Select(c =>
+        var chunks = new List<(long RuleId, ChunkWrite Chunk, HourCounts Counts)>();
+        foreach (var (ruleId, chunk) in JournaledChunks(connection, tx, slices))
         {
             var counts = default(HourCounts);
-            foreach (var p in CheckChunk.Decode(c.Chunk.StartMs, c.Chunk.Data)) counts.Add(p);
-            return (c.RuleId, c.Chunk.StartMs / HistoryMath.HourMs, counts);
-        }), add: true);
+            try { foreach (var p in CheckChunk.Decode(chunk.StartMs, chunk.Data)) counts.Add(p); }
+            catch (Exception ex) when (ex is FormatException or IOException or ArgumentException) { continue; } // damaged: left out, never a failed start
+            chunks.Add((ruleId, chunk, counts));
+        }
+        WriteChunks(connection, tx, chunks.Select(c => (c.RuleId, c.Chunk)));
+        // The hour its checks count in: the chunk's own, as the engine that wrote it counted them unless its clock went back.
+        WriteHours(connection, tx, chunks.Select(c => (c.RuleId, c.Chunk.StartMs / HistoryMath.HourMs, c.Counts)), add: true);
         using (var clear = connection.CreateCommand())
         {
             clear.Transaction = tx;
