@@ -25,6 +25,18 @@ public sealed class OperatorSurfaceTests : IDisposable
         catch (Exception e) when (e is IOException or JsonException) { return null; }
     }
 
+    // A rule's status as status.json shows it (rewritten whole at each transition), without starting a CLI process to ask.
+    private string? StatusInFile(string rule)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllText(StatusFile));
+            return doc.RootElement.GetProperty("rules").EnumerateArray().Where(r => r.GetProperty("name").GetString() == rule)
+                .Select(r => r.GetProperty("status").GetString()).FirstOrDefault();
+        }
+        catch (Exception e) when (e is IOException or JsonException or KeyNotFoundException) { return null; }
+    }
+
     private static string Rules(string url) => $"""
         rules:
           - name: bot-api
@@ -109,7 +121,7 @@ public sealed class OperatorSurfaceTests : IDisposable
             await Eventually.Value(Address, context: sentinel.Output);
             var tokenFile = Path.Combine(_dir, "state", "api-token");
             if (!OperatingSystem.IsWindows()) File.GetUnixFileMode(tokenFile).Should().Be(UnixFileMode.UserRead | UnixFileMode.UserWrite, "only its owner may read the generated token");
-            await Eventually.Until(async () => (await SentinelProcess.RunAsync(_dir, "status", "--config", config)).Stdout.Contains("healthy"), what: "bot-api healthy", context: sentinel.Output);
+            await Eventually.Until(() => StatusInFile("bot-api") == "healthy", what: "bot-api healthy", context: sentinel.Output);
 
             (exit, stdout, _) = await SentinelProcess.RunAsync(_dir, "status", "--config", config);
             exit.Should().Be(0);
@@ -132,7 +144,8 @@ public sealed class OperatorSurfaceTests : IDisposable
             stderr.Should().Contain("did you mean 'nightly'");
 
             service.Status = 503;
-            await Eventually.Until(async () => (await SentinelProcess.RunAsync(_dir, "status", "--config", config)).Exit == 1, what: "status exits 1 while a rule is down", context: sentinel.Output);
+            await Eventually.Until(() => StatusInFile("bot-api") == "down", what: "bot-api down", context: sentinel.Output);
+            (await SentinelProcess.RunAsync(_dir, "status", "--config", config)).Exit.Should().Be(1, "status exits 1 while a rule is down");
             (exit, stdout, _) = await SentinelProcess.RunAsync(_dir, "history", "--config", config, "bot-api", "-n", "5");
             exit.Should().Be(0);
             stdout.Should().Contain("503").And.Contain("down").And.Contain("checks in the last 1d");
@@ -175,7 +188,7 @@ public sealed class OperatorSurfaceTests : IDisposable
         {
             if (File.Exists(StatusFile)) File.Delete(StatusFile);
             using var sentinel = SentinelProcess.Start(_dir, null, "run", "--config", config);
-            await Eventually.Until(async () => (await SentinelProcess.RunAsync(_dir, "status", "--config", config)).Stdout.Contains("healthy"), what: "bot-api checked", context: sentinel.Output);
+            await Eventually.Until(() => StatusInFile("bot-api") == "healthy" && Address() is not null, what: "bot-api checked, the API listening", context: sentinel.Output);
             var (_, json, _) = await SentinelProcess.RunAsync(_dir, "status", "--json", "--config", config);
             if (pause is not null) (await SentinelProcess.RunAsync(_dir, "pause", "--config", config, pause)).Exit.Should().Be(0);
             sentinel.Signal("TERM");
