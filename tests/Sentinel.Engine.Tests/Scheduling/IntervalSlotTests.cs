@@ -47,7 +47,8 @@ public sealed class IntervalSlotTests
         var runs = new ConcurrentDictionary<string, int>();
         var running = new ConcurrentDictionary<string, int>();
         var overlap = 0;
-        await using var scheduler = new QuartzRuleScheduler(NullLoggerFactory.Instance, maxConcurrency: 100);
+        var log = new Support.ListLogger();
+        await using var scheduler = new QuartzRuleScheduler(new Support.ListLoggerFactory(log), maxConcurrency: 100);
         await scheduler.StartAsync(async (rule, _, ct) =>
         {
             if (running.AddOrUpdate(rule, 1, (_, n) => n + 1) > 1) Interlocked.Increment(ref overlap);
@@ -74,6 +75,11 @@ public sealed class IntervalSlotTests
         var afterUnschedule = runs.GetValueOrDefault("gone");
         await Eventually.Until(() => Least() >= before + 4, what: "two more fires again");
         runs.GetValueOrDefault("gone").Should().Be(afterUnschedule, "an unscheduled rule is not fired");
+        // A rule not checked because its check outlives its period is said, once (silent, a stuck check was a rule
+        // that nobody checked and nothing told).
+        log.Lines.Where(l => l.StartsWith("Warning: Rule slow: its check due at", StringComparison.Ordinal) && l.EndsWith("is still running; it is not checked again until that check ends", StringComparison.Ordinal))
+            .Should().ContainSingle();
+        log.Lines.Should().NotContain(l => l.Contains("Rule r1:"), "a rule checked on time is not spoken of");
 
         await scheduler.StopAsync(CancellationToken.None);
         running.GetValueOrDefault("slow").Should().Be(0, "stopping waits for the checks it started (the slow one was cancelled)");

@@ -14,3 +14,11 @@ public sealed class ListLogger : ILogger
         lock (_lines) _lines.Add($"{logLevel}: {formatter(state, exception)}");
     }
 }
+
+/// <summary>Every logger it makes is <paramref name="logger"/>.</summary>
+public sealed class ListLoggerFactory(ListLogger logger) : ILoggerFactory
+{
+    public ILogger CreateLogger(string categoryName) => logger;
+    public void AddProvider(ILoggerProvider provider) { }
+    public void Dispose() { }
+}

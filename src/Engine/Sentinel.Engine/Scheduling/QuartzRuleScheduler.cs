@@ -57,6 +57,8 @@ internal sealed partial class QuartzRuleScheduler(ILoggerFactory loggerFactory, 
         public volatile Member[] Members = [];
 
         public void Rebuild() => Members = [.. Rules.Values];
+        /// <summary>When it last fired on this node (a cluster slot: whether it just came here).</summary>
+        public DateTimeOffset LastFired;
     }
 
     // A rule in its slot, and its check while one runs (a rule never runs twice at once).
@@ -66,6 +68,8 @@ internal sealed partial class QuartzRuleScheduler(ILoggerFactory loggerFactory, 
         public volatile Task? Running;
         /// <summary>When its last check on this node was due (null: none since it was scheduled here).</summary>
         public DateTimeOffset? LastRunAt;
+        /// <summary>Said once while its fires are skipped: a check still running, or not taken over yet.</summary>
+        public bool Told;
     }
 
     private enum Placement { Here, Cluster, Elsewhere }
@@ -204,11 +208,25 @@ internal sealed partial class QuartzRuleScheduler(ILoggerFactory loggerFactory, 
     private void Fire(string key, DateTimeOffset scheduledAt)
     {
         if (!_slots.TryGetValue(key, out var slot) || _runRule is not { } run) return;
+        // Where a cluster's slot fires is what decides which node checks its rules: said when it comes here.
+        if (slot.Shared && slot.Every is { } period && (slot.LastFired == default || scheduledAt - slot.LastFired > period * 3))
+            SlotHere(Log, slot.Key, slot.Members.Length);
+        slot.LastFired = scheduledAt;
         List<Member>? adopting = null;
         foreach (var member in slot.Members)
         {
             if (_stopping.IsCancellationRequested) return;
-            if (member.Running is { IsCompleted: false } || !NeedsAdoption(slot, member, scheduledAt)) continue;
+            if (member.Running is { IsCompleted: false })
+            {
+                // A check that outlives two of its periods keeps the rule from being checked at all: said once.
+                if (slot.Every is { } every && member.LastRunAt is { } last && scheduledAt - last > every * 2 && !member.Told)
+                {
+                    member.Told = true;
+                    StillRunning(Log, member.Rule, last);
+                }
+                continue;
+            }
+            if (!NeedsAdoption(slot, member, scheduledAt)) continue;
             (adopting ??= []).Add(member);
         }
         var adoption = adopting is null ? null : adopt!([.. adopting.Select(m => m.Rule)], _stopping.Token);
@@ -233,8 +251,10 @@ internal sealed partial class QuartzRuleScheduler(ILoggerFactory loggerFactory, 
     {
         try
         {
-            if (adoption is not null && !await AdoptedAsync(adoption, member.Rule)) return;
+            if (adoption is not null && !await AdoptedAsync(adoption, member))
+                return;
             member.LastRunAt = scheduledAt;
+            member.Told = false;
             if (!_concurrency.Wait(0))
             {
                 try { await _concurrency.WaitAsync(cancellationToken); }
@@ -248,12 +268,19 @@ internal sealed partial class QuartzRuleScheduler(ILoggerFactory loggerFactory, 
 
     // A rule whose records could not be taken over (the database did not answer) skips this check: run on what this
     // node last knew, it could tell an outage another node already told. Its next fire tries again.
-    private async Task<bool> AdoptedAsync(Task<IReadOnlySet<string>> adoption, string rule)
+    private async Task<bool> AdoptedAsync(Task<IReadOnlySet<string>> adoption, Member member)
     {
+        var rule = member.Rule;
         try
         {
             // Not taken yet (its node is sending one of its messages): checked from here once it has.
-            return !(await adoption).Contains(rule);
+            if (!(await adoption).Contains(rule)) return true;
+            if (!member.Told)
+            {
+                member.Told = true;
+                NotTakenYet(Log, rule);
+            }
+            return false;
         }
         catch (Exception ex) when (!_stopping.IsCancellationRequested)
         {
@@ -266,7 +293,7 @@ internal sealed partial class QuartzRuleScheduler(ILoggerFactory loggerFactory, 
     // A cron rule of this node, fired by its own trigger: taken over before its first check here.
     private async Task RunCronAsync(Func<string, DateTimeOffset, CancellationToken, Task> run, string rule, DateTimeOffset scheduledAt, CancellationToken cancellationToken)
     {
-        if (adopt is not null && cluster is not null && !_cronAdopted.ContainsKey(rule) && !await AdoptedAsync(adopt([rule], cancellationToken), rule)) return;
+        if (adopt is not null && cluster is not null && !_cronAdopted.ContainsKey(rule) && !await AdoptedAsync(adopt([rule], cancellationToken), new Member(rule))) return;
         _cronAdopted[rule] = true;
         await run(rule, scheduledAt, cancellationToken);
     }
@@ -332,4 +359,16 @@ internal sealed partial class QuartzRuleScheduler(ILoggerFactory loggerFactory, 
             return ValueTask.CompletedTask;
         }
     }
+
+    private ILogger Log => _log ??= loggerFactory.CreateLogger<QuartzRuleScheduler>();
+    private ILogger? _log;
+
+    [LoggerMessage(EventId = 130, Level = LogLevel.Information, Message = "Cluster slot {Slot} fires on this node now ({Rules} rules)")]
+    private static partial void SlotHere(ILogger logger, string slot, int rules);
+
+    [LoggerMessage(EventId = 131, Level = LogLevel.Warning, Message = "Rule {Rule}: its check due at {Due:HH:mm:ss.fff} is still running; it is not checked again until that check ends")]
+    private static partial void StillRunning(ILogger logger, string rule, DateTimeOffset due);
+
+    [LoggerMessage(EventId = 132, Level = LogLevel.Information, Message = "Rule {Rule}: not taken over yet (another live node is sending one of its messages); checked here once it has")]
+    private static partial void NotTakenYet(ILogger logger, string rule);
 }
