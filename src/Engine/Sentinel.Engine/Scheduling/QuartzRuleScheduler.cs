@@ -251,8 +251,7 @@ internal sealed partial class QuartzRuleScheduler(ILoggerFactory loggerFactory, 
     {
         try
         {
-            if (adoption is not null && !await AdoptedAsync(adoption, member))
-                return;
+            if (adoption is not null && !await AdoptedAsync(adoption, member)) return;
             member.LastRunAt = scheduledAt;
             member.Told = false;
             if (!_concurrency.Wait(0))
@@ -284,7 +283,7 @@ internal sealed partial class QuartzRuleScheduler(ILoggerFactory loggerFactory, 
         }
         catch (Exception ex) when (!_stopping.IsCancellationRequested)
         {
-            loggerFactory.CreateLogger<QuartzRuleScheduler>().LogWarning("Rule {Rule}: its state could not be taken over from the cluster ({Reason}); this check is skipped", rule, ex.Message);
+            Log.LogWarning("Rule {Rule}: its state could not be taken over from the cluster ({Reason}); this check is skipped", rule, ex.Message);
             return false;
         }
         catch (OperationCanceledException) { return false; }
@@ -310,12 +309,12 @@ internal sealed partial class QuartzRuleScheduler(ILoggerFactory loggerFactory, 
             var running = _slots.Values.SelectMany(x => x.Rules.Values).Select(m => m.Running).OfType<Task>().ToList();
             var checks = Task.WhenAll(running);
             if (await Task.WhenAny(checks, Task.Delay(ShutdownTimeout, cancellationToken)) != checks)
-                loggerFactory.CreateLogger<QuartzRuleScheduler>().LogWarning("Checks did not stop within {Timeout}; exiting without waiting for them", ShutdownTimeout);
+                Log.LogWarning("Checks did not stop within {Timeout}; exiting without waiting for them", ShutdownTimeout);
             // Running checks were cancelled by the engine; a job that still does not finish must not hold up the exit.
             var shutdown = s.Shutdown(waitForJobsToComplete: true, CancellationToken.None).AsTask();
             var limit = Task.Delay(ShutdownTimeout, cancellationToken);
             if (await Task.WhenAny(shutdown, limit) != shutdown)
-                loggerFactory.CreateLogger<QuartzRuleScheduler>().LogWarning("The scheduler did not stop within {Timeout}; exiting without waiting for it", ShutdownTimeout);
+                Log.LogWarning("The scheduler did not stop within {Timeout}; exiting without waiting for it", ShutdownTimeout);
         }
     }
 
