@@ -8,7 +8,7 @@ namespace Sentinel.Engine.Tests.Scheduling;
 /// <summary>
 /// The cluster's slots on a real PostgreSQL through Quartz's clustered job store, real time: nodes that schedule the
 /// same slots make one trigger each, each fire runs on one node, a slot stays on its node, and it moves when its node
-/// leaves. (Failover after a kill -9 is the Host tests': it needs a process to kill.)
+/// leaves, also in the middle of a fire, and a slot stuck in the store is found and made again. (Failover after a real kill -9 is the Host tests'.)
 /// </summary>
 [Collection(PostgresCollection.Name)]
 public sealed class ClusterSlotsTests(PostgresFixture postgres) : IAsyncLifetime
@@ -25,9 +25,13 @@ public sealed class ClusterSlotsTests(PostgresFixture postgres) : IAsyncLifetime
         foreach (var node in _nodes) await node.DisposeAsync();
     }
 
-    private async Task<ClusterSlots> JoinAsync(string node)
+    private async Task<ClusterSlots> JoinAsync(string node, Action<string>? firing = null)
     {
-        var slots = await ClusterSlots.StartAsync(_database, node, TimeSpan.FromSeconds(1), (slot, due) => _fires.Enqueue((node, slot, due)),
+        var slots = await ClusterSlots.StartAsync(_database, node, TimeSpan.FromSeconds(1), (slot, due) =>
+            {
+                firing?.Invoke(slot);
+                _fires.Enqueue((node, slot, due));
+            },
             NullLoggerFactory.Instance, default);
         _nodes.Add(slots);
         return slots;
@@ -123,6 +127,101 @@ public sealed class ClusterSlotsTests(PostgresFixture postgres) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task WhenTheNodeHoldingTheSlotsDiesInTheMiddleOfAFire_TheOthersFireEverySlotWithinTheFailoverBound()
+    {
+        // node-b's fire of the first slot, once armed, never returns: the node dies in the middle of it, which leaves
+        // that fire recorded as running in the cluster's store (what a kill -9 between a fire and its end leaves).
+        using var stuck = new ManualResetEventSlim();
+        using var armed = new ManualResetEventSlim();
+        var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var b = await JoinAsync("node-b", slot =>
+        {
+            if (slot != Keys[0] || !armed.IsSet) return;
+            entered.TrySetResult();
+            stuck.Wait(TimeSpan.FromSeconds(60));
+        });
+        await EnsureAllAsync(b);
+        await Eventually.Until(() => Keys.All(k => _fires.Any(f => f.Slot == k && f.Node == "node-b")), ok => ok, what: "node-b fires every slot");
+        var a = await JoinAsync("node-a");
+        await EnsureAllAsync(a);
+        armed.Set();
+        await entered.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        var died = DateTimeOffset.UtcNow;
+        await b.HaltAsync();
+        try
+        {
+            (await ScalarAsync($"SELECT trigger_state FROM qrtz_triggers WHERE trigger_name = '{Keys[0]}'")).Should().Be("WAITING",
+                "a fire that never ended holds its slot from no other node (a job that disallows concurrent fires is BLOCKED until the dead node's records are cleaned up)");
+            // Two check-ins (Quartz's failure detection) and an interval, with room for a loaded machine; the slot it
+            // died firing is not held back until the dead node's records are cleaned up (Quartz defers that for a job
+            // that disallows concurrent fires: a slot's does not).
+            await Eventually.Until(() => Keys.All(k => _fires.Any(f => f.Slot == k && f.Node == "node-a" && f.Due > died)), ok => ok,
+                timeout: TimeSpan.FromSeconds(2 * 1 + 1 + 4), what: "node-a fires every slot after node-b died, the one it died firing too");
+            var resumed = Keys.ToDictionary(k => k, k => _fires.Where(f => f.Slot == k && f.Node == "node-a" && f.Due > died).Min(f => f.Due));
+            resumed[Keys[0]].Should().BeOnOrBefore(Keys.Skip(1).Max(k => resumed[k]) + Every, "the slot it died firing resumes with the others");
+        }
+        finally { stuck.Set(); }
+    }
+
+    [Fact]
+    public async Task ASlotStuckInTheStore_IsFoundOverdue_AndMadeAgain_OnItsGrid_WithoutABurst()
+    {
+        var a = await JoinAsync("node-a");
+        await EnsureAllAsync(a);
+        await Eventually.Until(() => Keys.All(k => _fires.Any(f => f.Slot == k)), ok => ok, what: "every slot fires");
+        // Whatever left it so (a fire that never ended, a state no node fires a trigger from), nobody fires it any more.
+        // Only from WAITING: a trigger being fired that moment would be written back by its fire.
+        await Eventually.Until(async () => await SqlAsync($"UPDATE qrtz_triggers SET trigger_state = 'BLOCKED' WHERE trigger_name = '{Keys[0]}' AND trigger_state = 'WAITING'") == 1,
+            what: "the slot's trigger is stuck");
+        var overdue = TimeSpan.FromSeconds(2);
+        IReadOnlyList<ClusterSlots.Stall> stalls = [];
+        await Eventually.Until(async () => stalls = await a.RepairAsync(_ => overdue, overdue, DateTimeOffset.UtcNow, default), found => found.Count > 0, what: "the stuck slot is found");
+        var repaired = DateTimeOffset.UtcNow;
+
+        var stall = stalls.Should().ContainSingle("only the stuck slot is overdue").Subject;
+        stall.Slot.Should().Be(Keys[0]);
+        stall.State.Should().Be(Quartz.TriggerState.Blocked);
+        (repaired - stall.Due).Should().BeGreaterThanOrEqualTo(overdue, "a slot is repaired once overdue, not before");
+        _fires.Where(f => f.Slot == Keys[0] && f.Due > stall.Due).Should().BeEmpty("the slot was really stuck: no fire after the one it was due for");
+        ((stall.Next - stall.Due).Ticks % Every.Ticks).Should().Be(0, "it stays on its grid");
+        await Eventually.Until(() => _fires.Count(f => f.Slot == Keys[0] && f.Due >= stall.Next) >= 3, ok => ok, what: "the repaired slot fires again");
+        var due = _fires.Where(f => f.Slot == Keys[0] && f.Due >= stall.Next).Select(f => f.Due).Order().ToList();
+        due[0].Should().Be(stall.Next);
+        due.Zip(due.Skip(1), (x, y) => y - x).Should().OnlyContain(gap => gap == Every, "no burst of the fires it missed");
+        (await a.RepairAsync(_ => overdue, overdue, DateTimeOffset.UtcNow, default)).Should().BeEmpty("nothing is overdue any more");
+    }
+
+    [Fact]
+    public async Task ASlotMadeByAnEarlierVersion_ThatDisallowedConcurrentFires_IsMadeOver_AndKeepsFiring()
+    {
+        var a = await JoinAsync("node-a");
+        await EnsureAllAsync(a);
+        (await SqlAsync("UPDATE qrtz_job_details SET is_nonconcurrent = true")).Should().Be(Keys.Length);
+        var b = await JoinAsync("node-b");
+        await EnsureAllAsync(b);
+        (await ScalarAsync("SELECT count(*) FROM qrtz_job_details WHERE is_nonconcurrent")).Should().Be(0L);
+        (await ScalarAsync("SELECT count(*) FROM qrtz_triggers")).Should().Be((long)Keys.Length, "its trigger stays");
+        var made = DateTimeOffset.UtcNow;
+        await Eventually.Until(() => Keys.All(k => _fires.Any(f => f.Slot == k && f.Due > made)), ok => ok, what: "every slot fires after it was made over");
+    }
+
+    private async Task<int> SqlAsync(string sql)
+    {
+        await using var connection = new Npgsql.NpgsqlConnection(_database);
+        await connection.OpenAsync();
+        await using var cmd = new Npgsql.NpgsqlCommand(sql, connection);
+        return await cmd.ExecuteNonQueryAsync();
+    }
+
+    private async Task<object?> ScalarAsync(string sql)
+    {
+        await using var connection = new Npgsql.NpgsqlConnection(_database);
+        await connection.OpenAsync();
+        await using var cmd = new Npgsql.NpgsqlCommand(sql, connection);
+        return await cmd.ExecuteScalarAsync();
+    }
+
+    [Fact]
     public async Task ASlotNoLiveNodeNeeds_IsRemovedAfterThreeCheckIns_AndANodesOwnSlotRemovedIsMadeAgain()
     {
         var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UtcNow);
@@ -156,5 +255,16 @@ public sealed class ClusterSlotsTests(PostgresFixture postgres) : IAsyncLifetime
         // a was taken for down meanwhile; at its next check-in it makes its slot again.
         await a.ReconcileSharedAsync(new HashSet<string>(), default);
         (await SlotJobsAsync()).Should().Contain(slot);
+
+        // No node fired it (the fake clock ran ahead of every node): two check-ins and two intervals past its due time it
+        // is taken for stalled, and made again from its next due time on; a check-in before that leaves it as it is.
+        var due = (long)(await ScalarAsync($"SELECT next_fire_time FROM qrtz_triggers WHERE trigger_name = '{slot}'"))!;
+        time.SetUtcNow(new DateTimeOffset(due, TimeSpan.Zero) + TimeSpan.FromMinutes(2));
+        await a.ReconcileSharedAsync(new HashSet<string>(), default);
+        (await ScalarAsync($"SELECT next_fire_time FROM qrtz_triggers WHERE trigger_name = '{slot}'")).Should().Be(due, "two minutes late is within two intervals and two check-ins");
+        time.Advance(TimeSpan.FromSeconds(2.5));
+        await a.ReconcileSharedAsync(new HashSet<string>(), default);
+        (await ScalarAsync($"SELECT next_fire_time FROM qrtz_triggers WHERE trigger_name = '{slot}'")).Should().Be(due + TimeSpan.FromMinutes(3).Ticks, "made again on its grid, from its next due time");
     }
 }
+

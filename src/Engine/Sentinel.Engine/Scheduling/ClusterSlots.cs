@@ -33,8 +33,11 @@ internal sealed class ClusterSlots : IAsyncDisposable
     /// <summary>How far ahead of its time a slot is acquired with the one before it.</summary>
     internal static TimeSpan FireAheadWindow { get; set; } = QuartzRuleScheduler.FireAheadWindow;
 
-    private ClusterSlots(ServiceProvider services, IScheduler scheduler, ILogger logger)
+    private readonly string _connectionString;
+
+    private ClusterSlots(ServiceProvider services, IScheduler scheduler, ILogger logger, string connectionString)
     {
+        _connectionString = connectionString;
         _services = services;
         _scheduler = scheduler;
         _logger = logger;
@@ -85,7 +88,7 @@ internal sealed class ClusterSlots : IAsyncDisposable
         {
             var scheduler = provider.GetRequiredKeyedService<IScheduler>(SchedulerName);
             if (firing) await scheduler.Start(cancellationToken);
-            return new ClusterSlots(provider, scheduler, loggerFactory.CreateLogger<ClusterSlots>()) { _firing = firing ? 1 : 0 };
+            return new ClusterSlots(provider, scheduler, loggerFactory.CreateLogger<ClusterSlots>(), connectionString) { _firing = firing ? 1 : 0 };
         }
         catch
         {
@@ -114,12 +117,60 @@ internal sealed class ClusterSlots : IAsyncDisposable
     private async Task EnsureAsync(string key, DateTimeOffset startAt, IScheduleBuilder schedule, CancellationToken cancellationToken)
     {
         var jobKey = new JobKey(key, SlotGroup);
-        if (await _scheduler.Exists(jobKey, cancellationToken)) return;
-        var job = JobBuilder.Create<SlotJob>().WithIdentity(jobKey).UsingJobData("slot", key).DisallowConcurrentExecution().StoreDurably().Build();
+        // A slot's job allows its fires to overlap (its fire returns at once; a rule's checks never overlap, by its
+        // member on a node and by its records' owner across nodes). Quartz keeps a job that does not in BLOCKED while a
+        // fire runs, cluster-wide, and a node killed in the middle of one left its slot unfired by every node until the
+        // dead node's records were cleaned up: a stall. A slot made so by an earlier version is made over.
+        var job = JobBuilder.Create<SlotJob>().WithIdentity(jobKey).UsingJobData("slot", key).StoreDurably().Build();
+        if (await _scheduler.GetJobDetail(jobKey, cancellationToken) is { } stored)
+        {
+            if (stored.ConcurrentExecutionDisallowed) await _scheduler.AddJob(job, AddJobOptions.Replacing, cancellationToken);
+            return;
+        }
         var trigger = TriggerBuilder.Create().WithIdentity(key, SlotGroup).ForJob(jobKey).StartAt(startAt).WithSchedule(schedule)
             .WithPreferredNode(PreferredNode.Auto).Build();
         try { await _scheduler.ScheduleJob(job, trigger, default, cancellationToken); }
         catch (ObjectAlreadyExistsException) { } // another node made it between the check and now: the same slot
+    }
+
+    /// <summary>A slot no node fired for a while after it was due: when, and the state its trigger was left in.</summary>
+    public sealed record Stall(string Slot, DateTimeOffset Due, TriggerState State, DateTimeOffset Next);
+
+    /// <summary>
+    /// Makes again the slots of <paramref name="overdueAfter"/> (a slot: how long after its due time it is taken for
+    /// stalled; null: not this node's to look at) that no node fired for that long, whatever held them (a trigger left
+    /// in a state no node fires it from): each gets its own schedule and pin back, from its next due time on (a missed
+    /// <c>every:</c> fire is not made up for; a missed cron fire is fired at once). One query for all the slots finds
+    /// them. Returns the stalls, for the log.
+    /// </summary>
+    public async Task<IReadOnlyList<Stall>> RepairAsync(Func<string, TimeSpan?> overdueAfter, TimeSpan shortest, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var late = new List<(string Key, DateTimeOffset Due)>();
+        await using (var connection = new Npgsql.NpgsqlConnection(_connectionString))
+        {
+            await connection.OpenAsync(cancellationToken);
+            await using var command = new Npgsql.NpgsqlCommand(
+                "SELECT trigger_name, next_fire_time FROM qrtz_triggers WHERE sched_name = @s AND trigger_group = @g AND next_fire_time < @cutoff", connection);
+            command.Parameters.AddWithValue("s", SchedulerName);
+            command.Parameters.AddWithValue("g", SlotGroup);
+            command.Parameters.AddWithValue("cutoff", (now - shortest).UtcTicks);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken)) late.Add((reader.GetString(0), new DateTimeOffset(reader.GetInt64(1), TimeSpan.Zero)));
+        }
+        var stalls = new List<Stall>();
+        foreach (var (key, due) in late)
+        {
+            if (overdueAfter(key) is not { } overdue || now - due < overdue) continue;
+            var triggerKey = new TriggerKey(key, SlotGroup);
+            if (await _scheduler.GetTrigger(triggerKey, cancellationToken) is not { } trigger || trigger.NextFireTimeUtc != due) continue; // it fired meanwhile
+            var state = await _scheduler.GetTriggerState(triggerKey, cancellationToken);
+            var next = trigger is ISimpleTrigger simple && simple.RepeatInterval > TimeSpan.Zero
+                ? due + simple.RepeatInterval * Math.Ceiling((now - due) / simple.RepeatInterval)
+                : due;
+            await _scheduler.RescheduleJob(triggerKey, trigger.GetTriggerBuilder().StartAt(next).Build(), cancellationToken);
+            stalls.Add(new Stall(key, due, state, next));
+        }
+        return stalls;
     }
 
     /// <summary>The slots in the cluster's store (made by any node).</summary>
@@ -165,6 +216,12 @@ internal sealed class ClusterSlots : IAsyncDisposable
 
     /// <summary>Removes a slot (its job and trigger) no node needs any more.</summary>
     public async Task RemoveAsync(string key, CancellationToken cancellationToken) => await _scheduler.DeleteJob(new JobKey(key, SlotGroup), cancellationToken);
+
+    /// <summary>
+    /// What a <c>kill -9</c> leaves in the cluster's store (tests): this node stops firing and checking in at once, and a
+    /// fire still running stays recorded as running.
+    /// </summary>
+    internal async Task HaltAsync() => await _scheduler.Shutdown(waitForJobsToComplete: false);
 
     public async ValueTask DisposeAsync()
     {

@@ -38,7 +38,7 @@ internal sealed partial class QuartzRuleScheduler
             var present = await shared.KeysAsync(cancellationToken);
             foreach (var slot in _slots.Values.Where(s => s.Shared && !present.Contains(s.Key)))
             {
-                loggerFactory.CreateLogger<QuartzRuleScheduler>().LogWarning("Cluster slot {Slot} was gone from the cluster's store (removed while this node was taken for down); made again", slot.Key);
+                Log.LogWarning("Cluster slot {Slot} was gone from the cluster's store (removed while this node was taken for down); made again", slot.Key);
                 await EnsureSharedAsync(slot, cancellationToken);
             }
             var now = (time ?? TimeProvider.System).GetUtcNow();
@@ -53,10 +53,22 @@ internal sealed partial class QuartzRuleScheduler
                 if (now - since < cluster.CheckinInterval * 3) continue;
                 await shared.RemoveAsync(key, cancellationToken);
                 _unneeded.TryRemove(key, out _);
-                loggerFactory.CreateLogger<QuartzRuleScheduler>().LogInformation("Cluster slot {Slot} removed: no live node's rules fire by it any more", key);
+                Log.LogInformation("Cluster slot {Slot} removed: no live node's rules fire by it any more", key);
             }
             foreach (var key in _unneeded.Keys.Where(k => !present.Contains(k)).ToList()) _unneeded.TryRemove(key, out _);
+            foreach (var stall in await shared.RepairAsync(key => _slots.TryGetValue(key, out var s) && s.Shared ? OverdueAfter(s) : null, OverdueAfter(null), now, cancellationToken))
+                Stalled(Log, stall.Slot, stall.Due, stall.State, stall.Next);
         }
         finally { _changes.Release(); }
     }
+
+    /// <summary>
+    /// How long after its due time no node firing a slot is a stall, not a failover: Quartz takes a node for dead two
+    /// check-ins after its last, and a slot may lose a fire on its way (found late); a cron slot has no interval.
+    /// </summary>
+    private TimeSpan OverdueAfter(Slot? slot)
+        => cluster!.CheckinInterval * 2 + (slot?.Every is { } every ? TimeSpan.FromTicks(Math.Max(every.Ticks * 2, cluster.CheckinInterval.Ticks)) : cluster.CheckinInterval);
+
+    [LoggerMessage(EventId = 133, Level = LogLevel.Warning, Message = "Cluster slot {Slot} was due at {Due:HH:mm:ss.fff} and no node fired it (its trigger is {State} in the cluster's store); made again, next due at {Next:HH:mm:ss.fff}")]
+    private static partial void Stalled(ILogger logger, string slot, DateTimeOffset due, Quartz.TriggerState state, DateTimeOffset next);
 }
