@@ -21,7 +21,7 @@ internal sealed partial class SentinelEngine
         if (_store is not IClusterStore cluster) return NoRules;
         var adopted = await cluster.AdoptAsync(rules, cancellationToken, LiveOthers());
         _states.Load(adopted.States);
-        var taken = rules.Where(r => !adopted.Busy.Contains(r)).ToList();
+        var taken = rules.Where(r => !adopted.Busy.Contains(r) && !adopted.Kept.Contains(r)).ToList();
         if (_notifications is not null && taken.Count > 0) await _notifications.AdoptAsync(taken, adopted, cancellationToken);
         return adopted.Busy;
     }

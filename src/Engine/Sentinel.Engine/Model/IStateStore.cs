@@ -80,6 +80,9 @@ internal static class ClusterIds
 internal sealed record AdoptedRules(IReadOnlyDictionary<string, RuleState> States, List<Incident> Open, List<OutboxMessage> Pending)
 {
     public IReadOnlySet<string> Busy { get; init; } = new HashSet<string>();
+
+    /// <summary>Rules this node owned already: nothing was taken of them, and what the node holds of them stands.</summary>
+    public IReadOnlySet<string> Kept { get; init; } = new HashSet<string>();
 }
 
 internal sealed record ClaimResult(IReadOnlySet<long> Claimed, IReadOnlySet<long> Lost);

@@ -117,16 +117,13 @@ internal sealed class ClusterSlots : IAsyncDisposable
     private async Task EnsureAsync(string key, DateTimeOffset startAt, IScheduleBuilder schedule, CancellationToken cancellationToken)
     {
         var jobKey = new JobKey(key, SlotGroup);
-        // A slot's job allows its fires to overlap (its fire returns at once; a rule's checks never overlap, by its
-        // member on a node and by its records' owner across nodes). Quartz keeps a job that does not in BLOCKED while a
-        // fire runs, cluster-wide, and a node killed in the middle of one left its slot unfired by every node until the
-        // dead node's records were cleaned up: a stall. A slot made so by an earlier version is made over.
-        var job = JobBuilder.Create<SlotJob>().WithIdentity(jobKey).UsingJobData("slot", key).StoreDurably().Build();
-        if (await _scheduler.GetJobDetail(jobKey, cancellationToken) is { } stored)
-        {
-            if (stored.ConcurrentExecutionDisallowed) await _scheduler.AddJob(job, AddJobOptions.Replacing, cancellationToken);
-            return;
-        }
+        if (await _scheduler.Exists(jobKey, cancellationToken)) return;
+        // One fire of a slot at a time, cluster-wide: Quartz keeps its trigger BLOCKED while a fire runs, so the next fire
+        // is not acquired (by another node, from a slot pinned to a dead one) before this fire's pin is written
+        // (SlotJob.KeepAsync). Without it, two live nodes fired a moved slot in turn, each taking its rules over, and an
+        // outage was told twice (measured: the 3-node test, one in one run). A node killed in the middle of a fire leaves
+        // its slot BLOCKED until Quartz cleans the dead node's records up (two check-ins later: it defers that once).
+        var job = JobBuilder.Create<SlotJob>().WithIdentity(jobKey).UsingJobData("slot", key).DisallowConcurrentExecution().StoreDurably().Build();
         var trigger = TriggerBuilder.Create().WithIdentity(key, SlotGroup).ForJob(jobKey).StartAt(startAt).WithSchedule(schedule)
             .WithPreferredNode(PreferredNode.Auto).Build();
         try { await _scheduler.ScheduleJob(job, trigger, default, cancellationToken); }
@@ -243,15 +240,15 @@ internal sealed class ClusterSlots : IAsyncDisposable
 
     private sealed class SlotJob(Action<string, DateTimeOffset> fire) : IJob
     {
-        public ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken)
+        public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken)
         {
             fire(context.MergedJobDataMap.GetString("slot")!, context.ScheduledFireTimeUtc ?? context.FireTimeUtc);
             // A slot pinned by name to another node fires here only while Quartz takes that node for dead, and would
             // fire on any live node, fire by fire: each fire would move its rules (and take them over) again. This
-            // node keeps it until the next spreading.
+            // node keeps it until the next spreading, pinned before this fire ends (the slot's next fire is acquired
+            // only then).
             if (context.Trigger.PreferredNode is { IsAutomatic: false, Node: { } pinned } && pinned != context.Scheduler.SchedulerInstanceId)
-                _ = KeepAsync(context.Scheduler, context.Trigger.Key);
-            return ValueTask.CompletedTask;
+                await KeepAsync(context.Scheduler, context.Trigger.Key);
         }
 
         private static async Task KeepAsync(IScheduler scheduler, TriggerKey key)

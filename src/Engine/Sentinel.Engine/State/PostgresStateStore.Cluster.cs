@@ -67,7 +67,19 @@ internal sealed partial class PostgresStateStore
                 await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
                 while (await r.ReadAsync(cancellationToken)) busy.Add(r.GetString(0));
             }
-            var names = rules.Where(r => !busy.Contains(r)).ToArray();
+            // Locked in the order of their rule first, as by every statement that locks several rule rows (no deadlock).
+            // A rule whose row names this node already was taken by no other node since this one took it (another
+            // node's writes of it change nothing): nothing to take, and what this node holds of it is its newest (taken
+            // again, a state just written would be read back beside an incident still being written).
+            var mine = new HashSet<string>(StringComparer.Ordinal);
+            await using (var cmd = new NpgsqlCommand("SELECT rule, node FROM sentinel_rule_state WHERE rule = ANY($1) ORDER BY rule FOR UPDATE", connection, tx))
+            {
+                cmd.Parameters.Add(new NpgsqlParameter { Value = rules.Where(r => !busy.Contains(r)).ToArray() });
+                await using var r = await cmd.ExecuteReaderAsync(cancellationToken);
+                while (await r.ReadAsync(cancellationToken))
+                    if (!r.IsDBNull(1) && r.GetString(1) == Node) mine.Add(r.GetString(0));
+            }
+            var names = rules.Where(r => !busy.Contains(r) && !mine.Contains(r)).ToArray();
             // Each UPDATE waits for a write of the old owner still under way, and from its commit on, that owner's
             // writes of these rows change nothing.
             Dictionary<string, RuleState> states;
@@ -83,7 +95,7 @@ internal sealed partial class PostgresStateStore
                 $"UPDATE sentinel_outbox o SET owner = $2 WHERE rule = ANY($1) AND status = 'pending' AND {NotSentByTheLiving} RETURNING body::text",
                 cancellationToken, names, Node, (live ?? []).ToArray());
             await tx.CommitAsync(cancellationToken);
-            return new AdoptedRules(states, [.. open.OrderBy(i => i.Id)], [.. pending.OrderBy(m => m.Id)]) { Busy = busy };
+            return new AdoptedRules(states, [.. open.OrderBy(i => i.Id)], [.. pending.OrderBy(m => m.Id)]) { Busy = busy, Kept = mine };
         }
         finally { _gate.Release(); }
     }
