@@ -9,9 +9,13 @@ internal static class Bootstrap
 {
     public const int ExitConfigInvalid = 2;
 
-    /// <summary>Tables are as wide as $COLUMNS, or 160 when the output goes to a pipe or file (not wrapped for grep).</summary>
+    /// <summary>
+    /// Tables are as wide as $COLUMNS, or 160 when the output goes to a pipe or file (not wrapped for grep); a pipe or
+    /// file gets no escape codes at all, whatever $TERM says (Spectre.Console wrote bold into them under TERM=xterm).
+    /// </summary>
     public static void SizeConsole()
     {
+        if (Console.IsOutputRedirected) Spectre.Console.AnsiConsole.Profile.Capabilities.Ansi = false;
         if (int.TryParse(Environment.GetEnvironmentVariable("COLUMNS"), out var columns) && columns > 20)
             Spectre.Console.AnsiConsole.Profile.Width = columns;
         else if (Console.IsOutputRedirected)
