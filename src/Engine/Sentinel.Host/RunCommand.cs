@@ -82,7 +82,7 @@ internal static class RunCommand
             catalog.Dispose();
             return 1;
         }
-        catch (Exception ex) when (ex is Npgsql.NpgsqlException or System.Data.Common.DbException or SocketException or TimeoutException)
+        catch (Exception ex) when (IsDatabaseError(ex) || ex is SocketException or TimeoutException)
         {
             log.LogCritical("Cannot start: the cluster's PostgreSQL ({Server}) cannot be used: {Reason}. Check engine.cluster.postgres and that the server is up.",
                 ClusterServer(settings.Cluster!.ConnectionString), ex.Message);
@@ -113,7 +113,7 @@ internal static class RunCommand
                     ? await EngineApi.ResolveClusterTokenAsync(settings, shared.SharedApiTokenAsync, cancellationToken)
                     : EngineApi.ResolveOrCreateToken(settings);
             }
-            catch (Exception ex) when (ex is Npgsql.NpgsqlException or System.Data.Common.DbException)
+            catch (Exception ex) when (IsDatabaseError(ex))
             {
                 log.LogCritical("Cannot start: the cluster's API token cannot be read from its PostgreSQL ({Server}): {Reason}", ClusterServer(settings.Cluster!.ConnectionString), ex.Message);
                 await store.DisposeAsync();
@@ -139,7 +139,7 @@ internal static class RunCommand
             log.LogInformation("Stopped while starting");
             return 0;
         }
-        catch (IOException ex) when (ex.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException or SocketException)
+        catch (IOException ex) when (IsAddressInUse(ex))
         {
             log.LogCritical("Cannot listen on {Listen}: {Reason}. Set engine.http.listen to a free port, or stop the program using it.", settings.HttpListen, ex.InnerException!.Message);
             return 1;
@@ -166,18 +166,30 @@ internal static class RunCommand
         return $"{b.Host}:{b.Port}/{b.Database}";
     }
 
+    // The types a method names are loaded when it is compiled: the tests of a PostgreSQL or a Kestrel error, and the
+    // web host, are methods of their own, so that a Sentinel on SQLite without the HTTP server never maps Npgsql,
+    // Kestrel and ASP.NET Core (measured: docs/performance.md, "Idle").
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static bool IsDatabaseError(Exception ex) => ex is Npgsql.NpgsqlException or System.Data.Common.DbException;
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static bool IsAddressInUse(IOException ex) => ex.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException or SocketException;
+
     private static IHost BuildHost(EngineSettings settings, SentinelEngine engine, Serilog.Core.Logger serilog)
     {
-        if (!settings.HttpEnabled)
-        {
-            var hb = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-            hb.Services.AddSerilog(serilog, dispose: false);
-            hb.Services.AddSingleton(engine);
-            hb.Services.AddHostedService<EngineService>();
-            hb.Services.AddHostedService<ServiceManagerNotifier>();
-            hb.Services.AddHostedService<TestHooks>();
-            return hb.Build();
-        }
+        if (settings.HttpEnabled) return BuildWebHost(settings, engine, serilog);
+        var hb = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        hb.Services.AddSerilog(serilog, dispose: false);
+        hb.Services.AddSingleton(engine);
+        hb.Services.AddHostedService<EngineService>();
+        hb.Services.AddHostedService<ServiceManagerNotifier>();
+        hb.Services.AddHostedService<TestHooks>();
+        return hb.Build();
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static IHost BuildWebHost(EngineSettings settings, SentinelEngine engine, Serilog.Core.Logger serilog)
+    {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
         builder.Logging.ClearProviders();
         builder.Services.AddSerilog(serilog, dispose: false);

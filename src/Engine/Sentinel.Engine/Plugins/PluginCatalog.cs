@@ -177,7 +177,14 @@ internal sealed partial class PluginCatalog : IDisposable
         PluginLoader? loader = null;
         try
         {
-            loader = PluginLoader.CreateFromAssemblyFile(dll, isUnloadable: true, SharedTypes, config => config.LoadInMemory = true);
+            loader = PluginLoader.CreateFromAssemblyFile(dll, isUnloadable: true, SharedTypes, config =>
+            {
+                config.LoadInMemory = true;
+                // The shared contract's assemblies are preferred from the host as the plugin asks for them, not loaded
+                // with every assembly they reference, transitively, before the first plugin runs (that mapped ~40 of
+                // the framework's assemblies, HTTP/3 and XML included, into every Sentinel: docs/performance.md, "Idle").
+                config.IsLazyLoaded = true;
+            });
             var assembly = loader.LoadDefaultAssembly();
             if (ContractMismatch(assembly) is { } mismatch) throw new PluginException(mismatch);
             var entryTypes = ExportedTypes(assembly).Where(t => typeof(ISentinelPlugin).IsAssignableFrom(t) && t is { IsAbstract: false, IsInterface: false }).ToList();
