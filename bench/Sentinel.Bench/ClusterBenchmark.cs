@@ -16,7 +16,8 @@ namespace Sentinel.Bench;
 /// `sentinel run` builds it), R cluster-wide `timer` rules. Every node writes each check it starts (rule, due time,
 /// lateness) to a file, so a check run twice or not at all is counted exactly. Measures CPU per node and of
 /// PostgreSQL (from /proc), lateness, checks done against due, row-lock waits, then kills (SIGKILL) the busiest node K
-/// times and measures how long until every rule it ran was checked by the others.
+/// times (SENTINEL_BENCH_VICTIM=rotate: each node in turn) and measures how long until every rule it ran was checked
+/// by the others.
 /// Usage: cluster [rules=10000] [every=10s] [seconds=60] [nodes=3] [kills=10] [checkin=2s]
 /// </summary>
 internal static class ClusterBenchmark
@@ -98,7 +99,11 @@ internal static class ClusterBenchmark
             for (var k = 0; k < kills; k++)
             {
                 var window = DateTimeOffset.UtcNow - every;
-                var victim = nodes.Values.OrderByDescending(n => n.Starts.Count(s => s.Due > window)).First();
+                // The busiest node, or (SENTINEL_BENCH_VICTIM=rotate) each node in turn: the first by name is the one that
+                // spreads the slots, and its death hands that to the next.
+                var victim = Environment.GetEnvironmentVariable("SENTINEL_BENCH_VICTIM") == "rotate"
+                    ? nodes.Values.OrderBy(n => n.Name, StringComparer.Ordinal).ElementAt(k % nodes.Count)
+                    : nodes.Values.OrderByDescending(n => n.Starts.Count(s => s.Due > window)).First();
                 var itsRules = victim.Starts.Where(s => s.Due > window).Select(s => s.Rule).ToHashSet();
                 var killedAt = DateTimeOffset.UtcNow;
                 victim.Kill();
