@@ -7,7 +7,7 @@ public sealed class FootprintTests : IDisposable
 
     public FootprintTests() => Directory.CreateDirectory(_dir);
 
-    // Each was mapped into every Sentinel before (13 MB of its idle RSS, docs/performance.md): the web host by a method
+    // Each was mapped into every Sentinel before (about 10 MiB of its idle RSS, docs/performance.md): the web host by a method
     // that named it beside the one without it, Npgsql by an error test, XML and HTTP/3 by the plugin loader walking
     // every assembly the plugin contract references.
     [Fact]

@@ -181,7 +181,7 @@ internal sealed partial class PluginCatalog : IDisposable
             {
                 config.LoadInMemory = true;
                 // The shared contract's assemblies are preferred from the host as the plugin asks for them, not loaded
-                // with every assembly they reference, transitively, before the first plugin runs (that mapped ~40 of
+                // with every assembly they reference, transitively, before the first plugin runs (that mapped ~30 of
                 // the framework's assemblies, HTTP/3 and XML included, into every Sentinel: docs/performance.md, "Idle").
                 config.IsLazyLoaded = true;
             });
