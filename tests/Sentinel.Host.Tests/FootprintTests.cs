@@ -7,24 +7,18 @@ public sealed class FootprintTests : IDisposable
 
     public FootprintTests() => Directory.CreateDirectory(_dir);
 
-    // Each was mapped into every Sentinel before (about 10 MiB of its idle RSS, docs/performance.md): the web host by a method
-    // that named it beside the one without it, Npgsql by an error test, XML and HTTP/3 by the plugin loader walking
-    // every assembly the plugin contract references.
+    // Each was mapped into every Sentinel before (about 10 MiB of its idle RSS, docs/performance.md): the web host by
+    // a method that named it beside the one without it, Npgsql by an error test, XML and HTTP/3 by the plugin loader
+    // walking every assembly the plugin contract references.
     [Fact]
     public async Task ASentinelOnSqliteWithoutItsHttpServer_RunsAPluginsRule_WithoutMappingTheWebHostNpgsqlXmlOrHttp3()
     {
-        var config = Path.Combine(_dir, "sentinel.yaml");
-        File.WriteAllText(config, $$"""
-            engine:
-              http: { enabled: false }
-              plugins: "{{Path.Combine(SentinelProcess.RepoRoot, "plugins")}}"
-              state: state
-              log: { directory: "" }
+        var config = SentinelProcess.WriteConfig(_dir, """
             rules:
               - name: shell
                 every: 200ms
                 probe: { type: nagios, with: { command: [/bin/true] } }
-            """);
+            """, http: "{ enabled: false }");
         using var sentinel = SentinelProcess.Start(_dir, null, "run", "--config", config);
         // Its plugins are loaded and a plugin's probe has run: what a steady state maps is mapped by now.
         await Eventually.Until(() => sentinel.Stdout.Contains("Rule shell: Pending -> Healthy"), context: sentinel.Output);

@@ -11,6 +11,15 @@ public sealed class HeartbeatTests : IDisposable
 
     public HeartbeatTests() => Directory.CreateDirectory(_dir);
 
+    // The file that makes the running Sentinel's scheduler hang (SENTINEL_TEST_HANG_SCHEDULER_WHEN).
+    private string HangTrigger => Path.Combine(_dir, "hang");
+
+    private async Task HangAsync(SentinelProcess sentinel)
+    {
+        await File.WriteAllTextAsync(HangTrigger, "");
+        await Eventually.Until(() => sentinel.Stdout.Contains("TEST HOOK"), context: sentinel.Output);
+    }
+
     private string Config(string pingBase, string rules = "rules:\n  - { name: self, every: 200ms, probe: { type: http, with: { url: \"http://127.0.0.1:1/\" } } }")
     {
         var path = SentinelProcess.WriteConfig(_dir, rules);
@@ -26,8 +35,10 @@ public sealed class HeartbeatTests : IDisposable
         await using var hc = await PingServer.StartAsync(Uuid);
         hc.FailNext(2); // the start ping meets two 503s first
         hc.BodyLimit = 20;
-        using var sentinel = SentinelProcess.Start(_dir, new Dictionary<string, string> { ["SENTINEL_TEST_HANG_SCHEDULER_AFTER"] = "4s" }, "run", "--config", Config(hc.Url));
-        await Eventually.Until(() => sentinel.Stdout.Contains("TEST HOOK"), context: sentinel.Output);
+        using var sentinel = SentinelProcess.Start(_dir, new Dictionary<string, string> { ["SENTINEL_TEST_HANG_SCHEDULER_WHEN"] = HangTrigger }, "run", "--config", Config(hc.Url));
+        // The start ping (after its two retries) and success pings after it, then the hang.
+        await Eventually.Until(() => hc.Pings.Count(p => p.Kind == "success") >= 2, context: sentinel.Output);
+        await HangAsync(sentinel);
         var hungAt = DateTimeOffset.UtcNow;
         var pings = hc.Pings.ToList();
         pings[0].Kind.Should().Be("start", "start comes first, after its retries");
@@ -78,11 +89,12 @@ public sealed class HeartbeatTests : IDisposable
         });
         var env = new Dictionary<string, string>
         {
-            ["NOTIFY_SOCKET"] = socketPath, ["WATCHDOG_USEC"] = "1000000", ["SENTINEL_TEST_HANG_SCHEDULER_AFTER"] = "4s",
+            ["NOTIFY_SOCKET"] = socketPath, ["WATCHDOG_USEC"] = "1000000", ["SENTINEL_TEST_HANG_SCHEDULER_WHEN"] = HangTrigger,
         };
         using var sentinel = SentinelProcess.Start(_dir, env, "run", "--config", SentinelProcess.WriteConfig(_dir, "rules: []"));
         await Eventually.Until(() => received.Any(r => r.Text.StartsWith("READY=1")), context: sentinel.Output);
         await Eventually.Until(() => received.Count(r => r.Text == "WATCHDOG=1") >= 3, context: sentinel.Output);
+        await HangAsync(sentinel);
         await Eventually.Until(() => sentinel.Stdout.Contains("watchdog keep-alive is withheld"), context: sentinel.Output);
         var count = received.Count(r => r.Text == "WATCHDOG=1");
         await Eventually.Until(() => sentinel.Stdout.Split("watchdog keep-alive is withheld").Length > 3, context: sentinel.Output);

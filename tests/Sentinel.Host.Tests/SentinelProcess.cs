@@ -18,12 +18,13 @@ public sealed class SentinelProcess : IDisposable
     /// </summary>
     /// <param name="logs">The log folder (none: console only).</param>
     /// <param name="engine">More lines of the engine section, indented by two spaces.</param>
-    public static string WriteConfig(string dir, string rest, string logs = "", string engine = "")
+    /// <param name="http">The engine's <c>http:</c> mapping (default: a free loopback port).</param>
+    public static string WriteConfig(string dir, string rest, string logs = "", string engine = "", string http = """{ listen: "127.0.0.1:0" }""")
     {
         var path = Path.Combine(dir, "sentinel.yaml");
         File.WriteAllText(path, $$"""
             engine:
-              http: { listen: "127.0.0.1:0" }
+              http: {{http}}
               plugins: "{{Path.Combine(RepoRoot, "plugins")}}"
               state: state
               log: { directory: "{{logs}}" }

@@ -30,7 +30,7 @@ internal sealed partial class SentinelEngine
     public bool SchedulerAlive => SchedulerHealth().Healthy;
 
     /// <summary>
-    /// Test hook (used by the tests through <c>SENTINEL_TEST_HANG_SCHEDULER_AFTER</c>): the scheduler stops running
+    /// Test hook (used by the tests through <c>SENTINEL_TEST_HANG_SCHEDULER_WHEN</c>): the scheduler stops running
     /// rules and ticking, as if it hung, while the process stays up. Heartbeats and watchdog keep-alives must stop.
     /// </summary>
     public void SimulateSchedulerHang() => _checks.Hung = true;

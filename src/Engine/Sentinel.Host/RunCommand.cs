@@ -319,15 +319,19 @@ internal static class RunCommand
         }
     }
 
-    /// <summary>SENTINEL_TEST_HANG_SCHEDULER_AFTER=2s makes the scheduler stop running rules after that long (tests of the dead-man's switch).</summary>
+    /// <summary>
+    /// SENTINEL_TEST_HANG_SCHEDULER_WHEN=PATH makes the scheduler stop running rules once PATH exists (tests of the
+    /// dead-man's switch: they make it when they have seen what must come before the hang, not after a guessed time).
+    /// </summary>
     private sealed class TestHooks(SentinelEngine engine, ILogger<SentinelEngine> logger) : BackgroundService
     {
         protected override async Task ExecuteAsync(CancellationToken stoppingToken)
         {
-            if (Environment.GetEnvironmentVariable("SENTINEL_TEST_HANG_SCHEDULER_AFTER") is not { Length: > 0 } after || !Duration.TryParse(after, out var delay)) return;
-            await Task.Delay(delay, stoppingToken);
+            if (Environment.GetEnvironmentVariable("SENTINEL_TEST_HANG_SCHEDULER_WHEN") is not { Length: > 0 } trigger) return;
+            using var poll = new PeriodicTimer(TimeSpan.FromMilliseconds(100));
+            while (!File.Exists(trigger)) await poll.WaitForNextTickAsync(stoppingToken);
             engine.SimulateSchedulerHang();
-            logger.LogWarning("TEST HOOK: the scheduler now simulates a hang (SENTINEL_TEST_HANG_SCHEDULER_AFTER)");
+            logger.LogWarning("TEST HOOK: the scheduler now simulates a hang (SENTINEL_TEST_HANG_SCHEDULER_WHEN)");
         }
     }
 
